@@ -1,0 +1,27 @@
+"""JobClf's typed, validated configuration: `load_environment("develop")`."""
+
+from config.settings import (
+    ConfigError,
+    EmrConfig,
+    EnvironmentConfig,
+    ModelConfig,
+    NetworkConfig,
+    SageMakerConfig,
+    ScheduleConfig,
+    StorageConfig,
+    load_all,
+    load_environment,
+)
+
+__all__ = [
+    "ConfigError",
+    "EmrConfig",
+    "EnvironmentConfig",
+    "ModelConfig",
+    "NetworkConfig",
+    "SageMakerConfig",
+    "ScheduleConfig",
+    "StorageConfig",
+    "load_all",
+    "load_environment",
+]
