@@ -1,0 +1,492 @@
+"""Build the SageMaker pipeline definition JSON with the real `sagemaker` SDK, offline.
+
+The SDK is given a session that cannot reach AWS: explicit region and dummy credentials, a
+default bucket that is already known (so `default_bucket()` makes no call), telemetry opted
+out through an in-memory SDK config (which also skips the SDK's config-file lookups), and code
+that is already in S3 (so nothing is uploaded). Every value comes from `PipelineSpec`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+
+# Set before the SDK is imported: it prints a v2 deprecation banner, and at import it creates a
+# JumpStart session whose credential lookup, with no AWS credentials, ends at the EC2 instance
+# metadata endpoint (a network call). Building a definition never needs instance credentials.
+os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+import boto3  # noqa: E402
+from sagemaker.model import Model  # noqa: E402
+from sagemaker.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
+from sagemaker.network import NetworkConfig  # noqa: E402
+from sagemaker.processing import ProcessingInput, ProcessingOutput  # noqa: E402
+from sagemaker.sklearn.estimator import SKLearn  # noqa: E402
+from sagemaker.sklearn.processing import SKLearnProcessor  # noqa: E402
+from sagemaker.workflow.condition_step import ConditionStep  # noqa: E402
+from sagemaker.workflow.conditions import ConditionEquals, ConditionGreaterThanOrEqualTo  # noqa: E402
+from sagemaker.workflow.emr_step import EMRStep, EMRStepConfig  # noqa: E402
+from sagemaker.workflow.execution_variables import ExecutionVariables  # noqa: E402
+from sagemaker.workflow.fail_step import FailStep  # noqa: E402
+from sagemaker.workflow.functions import Join, JsonGet  # noqa: E402
+from sagemaker.workflow.model_step import ModelStep  # noqa: E402
+from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString  # noqa: E402
+from sagemaker.workflow.pipeline import Pipeline  # noqa: E402
+from sagemaker.workflow.pipeline_context import PipelineSession  # noqa: E402
+from sagemaker.workflow.properties import PropertyFile  # noqa: E402
+from sagemaker.workflow.retry import (  # noqa: E402
+    SageMakerJobExceptionTypeEnum,
+    SageMakerJobStepRetryPolicy,
+    StepExceptionTypeEnum,
+    StepRetryPolicy,
+)
+from sagemaker.workflow.steps import ProcessingStep, TrainingStep  # noqa: E402
+
+from pipeline_steps.definition.bundles import TRAINING_ENTRY_POINT  # noqa: E402
+from pipeline_steps.definition.spec import PipelineSpec  # noqa: E402
+
+# The SDK logs, at INFO and WARNING, choices we make on purpose (job names left to execution time,
+# the in-memory config applied); only its errors are news at synth time.
+for _logger in ("sagemaker", "sagemaker.config", "sagemaker.workflow"):
+    logging.getLogger(_logger).setLevel(logging.ERROR)
+
+# Telemetry opt-out as an in-memory SDK config. Telemetry would call STS and S3. The SDK
+# re-validates a non-empty config against its JSON schema on every one of its ~100 lookups
+# (0.16 s each), so the session's config stays empty and this one is applied only around the
+# one telemetry-emitting call we make, `estimator.fit`.
+_TELEMETRY_OPT_OUT = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
+
+# Container conventions: where processing jobs find their inputs and leave their outputs.
+_INPUT = "/opt/ml/processing/input"
+_OUTPUT = "/opt/ml/processing/output"
+
+EVALUATION_FILE = "evaluation.json"
+MACRO_F1_PATH = "multiclass_classification_metrics.macro_f1.value"
+BASELINE_MACRO_F1_PATH = "baseline.macro_f1"
+
+# Throttling and capacity shortfalls are worth retrying; a failing script is not.
+_STEP_RETRIES = StepRetryPolicy(
+    exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
+    interval_seconds=30,
+    backoff_rate=2.0,
+    max_attempts=3,
+)
+_JOB_RETRIES = SageMakerJobStepRetryPolicy(
+    exception_types=[SageMakerJobExceptionTypeEnum.CAPACITY_ERROR, SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT],
+    interval_seconds=60,
+    backoff_rate=2.0,
+    max_attempts=3,
+)
+
+
+class _Parameters:
+    """The pipeline's parameters: what a schedule or a user may set per execution."""
+
+    def __init__(self, spec: PipelineSpec):
+        raw = spec.buckets.raw
+        self.use_type = ParameterString("use_type", default_value="train", enum_values=["train", "predict"])
+        self.onet_input_uri = ParameterString("onet_input_uri", default_value=f"s3://{raw}/onet/")
+        self.input_titles_uri = ParameterString("input_titles_uri", default_value=f"s3://{raw}/titles/")
+        self.execution_date = ParameterString("execution_date", default_value="")
+        self.split_seed = ParameterInteger("split_seed", default_value=42)
+        self.validation_fraction = ParameterFloat("validation_fraction", default_value=0.1)
+        self.test_fraction = ParameterFloat("test_fraction", default_value=0.2)
+        self.model_c = ParameterFloat("model_c", default_value=1.0)
+        self.word_ngram_max = ParameterInteger("word_ngram_max", default_value=2)
+        self.char_ngram_min = ParameterInteger("char_ngram_min", default_value=2)
+        self.char_ngram_max = ParameterInteger("char_ngram_max", default_value=5)
+        self.min_macro_f1 = ParameterFloat("min_macro_f1", default_value=spec.model.min_macro_f1)
+        self.model_approval_status = ParameterString(
+            "model_approval_status",
+            default_value=spec.model.approval_status,
+            enum_values=["Approved", "PendingManualApproval", "Rejected"],
+        )
+
+    def all(self) -> list:
+        return list(vars(self).values())
+
+
+def _offline_boto_session(region: str) -> boto3.Session:
+    # Explicit dummy credentials: botocore never walks its credential chain (which ends at the
+    # instance metadata endpoint, a network call) and no client it creates can sign a real request.
+    return boto3.Session(region_name=region, aws_access_key_id="offline-synth", aws_secret_access_key="offline-synth")
+
+
+@contextlib.contextmanager
+def _offline_default_boto_session(region: str) -> Iterator[None]:
+    """Make boto3's module-level default session offline while the SDK builds steps.
+
+    The estimator constructor creates a TensorBoard helper with `boto3.client(...)`, which ignores
+    the session it was given; with no AWS credentials that probes the instance metadata endpoint.
+    """
+    previous = boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = _offline_boto_session(region)
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = previous
+
+
+def _offline_session(spec: PipelineSpec) -> PipelineSession:
+    session = PipelineSession(
+        boto_session=_offline_boto_session(spec.region),
+        default_bucket=spec.buckets.processed,
+        sagemaker_config=_TELEMETRY_OPT_OUT,  # given, so the SDK reads no config file from disk or S3
+    )
+    session.sagemaker_config = {}
+    return session
+
+
+@contextlib.contextmanager
+def _telemetry_opted_out(session: PipelineSession) -> Iterator[None]:
+    session.sagemaker_config = _TELEMETRY_OPT_OUT
+    try:
+        yield
+    finally:
+        session.sagemaker_config = {}
+
+
+def _execution_uri(spec: PipelineSpec, *parts: str) -> Join:
+    """s3://<processed>/executions/<execution id>/<parts>: one folder per execution, so re-runs never mix."""
+    return Join(
+        on="/", values=[f"s3://{spec.buckets.processed}/executions", ExecutionVariables.PIPELINE_EXECUTION_ID, *parts]
+    )
+
+
+class _Builder:
+    def __init__(self, spec: PipelineSpec):
+        self.spec = spec
+        self.params = _Parameters(spec)
+        self.session = _offline_session(spec)
+
+    def processor(self, base_job_name: str) -> SKLearnProcessor:
+        jobs = self.spec.jobs
+        return SKLearnProcessor(
+            framework_version=self.spec.sklearn_framework_version,
+            role=self.spec.role_arn,
+            instance_type=jobs.processing_instance_type,
+            instance_count=1,
+            volume_size_in_gb=jobs.volume_size_gb,
+            volume_kms_key=jobs.kms_key_id,
+            output_kms_key=jobs.kms_key_id,
+            max_runtime_in_seconds=jobs.max_runtime_seconds,
+            base_job_name=f"{self.spec.pipeline_name}-{base_job_name}",
+            sagemaker_session=self.session,
+            network_config=self.network_config(),
+        )
+
+    def network_config(self) -> NetworkConfig | None:
+        jobs = self.spec.jobs
+        if not jobs.subnet_ids:
+            return None
+        return NetworkConfig(
+            subnets=list(jobs.subnet_ids),
+            security_group_ids=list(jobs.security_group_ids),
+            encrypt_inter_container_traffic=True,
+        )
+
+    def processing_step(self, name: str, description: str, step: str, arguments: list, inputs, outputs, **kwargs):
+        step_args = self.processor(step).run(
+            code=self.spec.code.steps_archive_uri,
+            arguments=[step, *arguments],
+            inputs=inputs,
+            outputs=outputs,
+        )
+        return ProcessingStep(
+            name=name,
+            description=description,
+            step_args=step_args,
+            retry_policies=[_STEP_RETRIES, _JOB_RETRIES],
+            **kwargs,
+        )
+
+    def etl_step(self) -> EMRStep:
+        emr = self.spec.emr
+        spark_submit = [
+            "spark-submit",
+            "--deploy-mode",
+            "cluster",
+            "--py-files",
+            self.spec.code.steps_archive_uri,
+            self.spec.code.etl_script_uri,
+            "--input",
+            self.params.onet_input_uri,
+            "--output",
+            _execution_uri(self.spec, "etl"),
+        ]
+        transient = emr.mode == "transient"
+        return EMRStep(
+            name="ETL",
+            display_name="O*NET ETL on EMR",
+            description="PySpark: validate, normalize and de-duplicate the O*NET titles; quarantine rejected rows.",
+            step_config=EMRStepConfig(jar="command-runner.jar", args=spark_submit),
+            cluster_id=None if transient else emr.cluster_id,
+            cluster_config=self.emr_cluster() if transient else None,
+        )
+
+    def emr_cluster(self) -> dict:
+        """RunJobFlow settings for a transient cluster that SageMaker starts for this step and terminates after."""
+        emr = self.spec.emr
+        return {
+            "ReleaseLabel": emr.release_label,
+            "Applications": [{"Name": "Spark"}],
+            "LogUri": emr.log_uri,
+            "JobFlowRole": emr.instance_profile_name,
+            "ServiceRole": emr.service_role_name,
+            "SecurityConfiguration": emr.security_configuration_name,
+            "VisibleToAllUsers": True,
+            "BootstrapActions": [
+                {
+                    "Name": "Install ETL Python packages",
+                    "ScriptBootstrapAction": {"Path": self.spec.code.emr_bootstrap_uri},
+                }
+            ],
+            "Instances": {
+                "Ec2SubnetId": emr.subnet_id,
+                "EmrManagedMasterSecurityGroup": emr.primary_security_group_id,
+                "EmrManagedSlaveSecurityGroup": emr.core_security_group_id,
+                "ServiceAccessSecurityGroup": emr.service_access_security_group_id,
+                "InstanceGroups": [
+                    {
+                        "Name": "Primary",
+                        "InstanceRole": "MASTER",
+                        "InstanceType": emr.primary_instance_type,
+                        "InstanceCount": 1,
+                    },
+                    {
+                        "Name": "Core",
+                        "InstanceRole": "CORE",
+                        "InstanceType": emr.core_instance_type,
+                        "InstanceCount": emr.core_instance_count,
+                    },
+                ],
+            },
+        }
+
+    def train_branch(self) -> list:
+        p = self.params
+        preprocess = self.processing_step(
+            name="PreprocessTrain",
+            description="Split the ETL titles into train/validation/test, grouped by O*NET-SOC occupation.",
+            step="preprocess-train",
+            arguments=[
+                "--input", f"{_INPUT}/titles",
+                "--output", _OUTPUT,
+                "--seed", p.split_seed.to_string(),
+                "--validation-fraction", p.validation_fraction.to_string(),
+                "--test-fraction", p.test_fraction.to_string(),
+            ],  # fmt: skip
+            inputs=[ProcessingInput(source=_execution_uri(self.spec, "etl", "titles"), destination=f"{_INPUT}/titles")],
+            outputs=[
+                ProcessingOutput(
+                    output_name=split,
+                    source=f"{_OUTPUT}/{split}",
+                    destination=_execution_uri(self.spec, "preprocess", split),
+                )
+                for split in ("train", "validation", "test")
+            ],
+        )
+        train = self.training_step(preprocess)
+        evaluation_file = PropertyFile(name="EvaluationReport", output_name="evaluation", path=EVALUATION_FILE)
+        evaluate = self.processing_step(
+            name="Evaluate",
+            description="Score the model on the held-out occupations; compare with the latest approved model.",
+            step="evaluate",
+            arguments=[
+                "--model", f"{_INPUT}/model",
+                "--test", f"{_INPUT}/test",
+                "--output", f"{_OUTPUT}/evaluation",
+                "--model-package-group", self.spec.model_package_group_name,
+            ],  # fmt: skip
+            inputs=[
+                ProcessingInput(
+                    source=train.properties.ModelArtifacts.S3ModelArtifacts, destination=f"{_INPUT}/model"
+                ),
+                ProcessingInput(
+                    source=preprocess.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri,
+                    destination=f"{_INPUT}/test",
+                ),
+            ],
+            outputs=[
+                ProcessingOutput(
+                    output_name="evaluation",
+                    source=f"{_OUTPUT}/evaluation",
+                    destination=_execution_uri(self.spec, "evaluation"),
+                )
+            ],
+            property_files=[evaluation_file],
+        )
+        gate = self.quality_gate(train, evaluate, evaluation_file)
+        return [preprocess, train, evaluate, gate]
+
+    def training_step(self, preprocess: ProcessingStep) -> TrainingStep:
+        p, jobs = self.params, self.spec.jobs
+        network = self.network_config()
+        estimator = SKLearn(
+            entry_point=TRAINING_ENTRY_POINT,
+            source_dir=self.spec.code.training_source_uri,
+            framework_version=self.spec.sklearn_framework_version,
+            py_version="py3",
+            role=self.spec.role_arn,
+            instance_type=jobs.training_instance_type,
+            instance_count=1,
+            volume_size=jobs.volume_size_gb,
+            volume_kms_key=jobs.kms_key_id,
+            output_kms_key=jobs.kms_key_id,
+            max_run=jobs.max_runtime_seconds,
+            output_path=f"s3://{self.spec.buckets.models}/training",
+            base_job_name=f"{self.spec.pipeline_name}-train",
+            subnets=network.subnets if network else None,
+            security_group_ids=network.security_group_ids if network else None,
+            encrypt_inter_container_traffic=bool(network),
+            disable_profiler=True,
+            debugger_hook_config=False,
+            hyperparameters={
+                "c": p.model_c,
+                "word_ngram_max": p.word_ngram_max,
+                "char_ngram_min": p.char_ngram_min,
+                "char_ngram_max": p.char_ngram_max,
+            },
+            sagemaker_session=self.session,
+        )
+        outputs = preprocess.properties.ProcessingOutputConfig.Outputs
+        with _telemetry_opted_out(self.session):
+            step_args = estimator.fit(
+                inputs={
+                    "train": outputs["train"].S3Output.S3Uri,
+                    "validation": outputs["validation"].S3Output.S3Uri,
+                }
+            )
+        return TrainingStep(
+            name="Train",
+            description="TF-IDF word and character n-grams with a linear classifier (scikit-learn).",
+            step_args=step_args,
+            retry_policies=[_STEP_RETRIES, _JOB_RETRIES],
+        )
+
+    def quality_gate(self, train: TrainingStep, evaluate: ProcessingStep, evaluation_file: PropertyFile):
+        p = self.params
+        macro_f1 = JsonGet(step_name=evaluate.name, property_file=evaluation_file, json_path=MACRO_F1_PATH)
+        baseline = JsonGet(step_name=evaluate.name, property_file=evaluation_file, json_path=BASELINE_MACRO_F1_PATH)
+        evaluation_uri = Join(on="/", values=[_execution_uri(self.spec, "evaluation"), EVALUATION_FILE])
+        model = Model(
+            image_uri=self.processor("register").image_uri,
+            model_data=train.properties.ModelArtifacts.S3ModelArtifacts,
+            role=self.spec.role_arn,
+            # The model archive carries its own code/inference.py; the serving container runs it from there.
+            env={"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+            sagemaker_session=self.session,
+        )
+        register = ModelStep(
+            name="RegisterModel",
+            description="Register the model version with its evaluation in the model package group.",
+            step_args=model.register(
+                content_types=["application/json", "text/csv"],
+                response_types=["application/json", "text/csv"],
+                inference_instances=["ml.m5.large"],
+                transform_instances=["ml.m5.large"],
+                model_package_group_name=self.spec.model_package_group_name,
+                approval_status=p.model_approval_status,
+                model_metrics=ModelMetrics(
+                    model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")
+                ),
+                description="Job title to SOC major group classifier",
+            ),
+        )
+        rejected = FailStep(
+            name="ModelRejected",
+            error_message=Join(
+                on=" ",
+                values=[
+                    "Quality gate: the model is not registered. Its macro-F1",
+                    macro_f1,
+                    "must be at least the threshold",
+                    p.min_macro_f1,
+                    "and at least the latest approved model's",
+                    baseline,
+                ],
+            ),
+        )
+        return ConditionStep(
+            name="QualityGate",
+            description="Register only if macro-F1 >= min_macro_f1 and >= the latest approved model's.",
+            conditions=[
+                ConditionGreaterThanOrEqualTo(left=macro_f1, right=p.min_macro_f1),
+                ConditionGreaterThanOrEqualTo(left=macro_f1, right=baseline),
+            ],
+            if_steps=[register],
+            else_steps=[rejected],
+        )
+
+    def predict_branch(self) -> list:
+        preprocess = self.processing_step(
+            name="PreprocessPredict",
+            description="Validate and normalize the titles to classify; every input row is kept.",
+            step="preprocess-predict",
+            arguments=["--input", f"{_INPUT}/titles", "--output", f"{_OUTPUT}/titles"],
+            inputs=[ProcessingInput(source=self.params.input_titles_uri, destination=f"{_INPUT}/titles")],
+            outputs=[
+                ProcessingOutput(
+                    output_name="titles",
+                    source=f"{_OUTPUT}/titles",
+                    destination=_execution_uri(self.spec, "predict-input"),
+                )
+            ],
+        )
+        predict = self.processing_step(
+            name="BatchPredict",
+            description="Top-3 major groups per title with the latest approved model, partitioned by date.",
+            step="predict",
+            arguments=[
+                "--input", f"{_INPUT}/titles",
+                "--output", f"{_OUTPUT}/predictions",
+                "--model-package-group", self.spec.model_package_group_name,
+                "--execution-date", self.params.execution_date,
+            ],  # fmt: skip
+            inputs=[
+                ProcessingInput(
+                    source=preprocess.properties.ProcessingOutputConfig.Outputs["titles"].S3Output.S3Uri,
+                    destination=f"{_INPUT}/titles",
+                )
+            ],
+            outputs=[
+                ProcessingOutput(
+                    output_name="predictions",
+                    source=f"{_OUTPUT}/predictions",
+                    destination=f"s3://{self.spec.buckets.predictions}/predictions",
+                )
+            ],
+        )
+        return [preprocess, predict]
+
+    def pipeline(self) -> Pipeline:
+        etl = self.etl_step()
+        branch = ConditionStep(
+            name="UseType",
+            description="use_type=train runs the train branch; use_type=predict the batch-predict branch.",
+            depends_on=[etl],
+            conditions=[ConditionEquals(left=self.params.use_type, right="train")],
+            if_steps=self.train_branch(),
+            else_steps=self.predict_branch(),
+        )
+        return Pipeline(
+            name=self.spec.pipeline_name,
+            parameters=self.params.all(),
+            steps=[etl, branch],
+            sagemaker_session=self.session,
+        )
+
+
+def build_definition(spec: PipelineSpec) -> str:
+    """The pipeline definition JSON for `spec`, exactly as the SDK writes it."""
+    with _offline_default_boto_session(spec.region):
+        return _Builder(spec).pipeline().definition()
+
+
+def declared_parameters(definition: str) -> dict[str, str | int | float]:
+    """Parameter name -> default value, as declared in a definition JSON."""
+    return {p["Name"]: p.get("DefaultValue") for p in json.loads(definition).get("Parameters", [])}
