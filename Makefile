@@ -1,0 +1,54 @@
+# The two commands (README): `make run` and `make test`. Both set up everything they need first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+WORK := .work
+ENV ?= develop
+# O*NET input: a folder you name (make run ONET_DIR=...), else the copy beside this project
+# (../shared/onet), else the pinned O*NET 28.1 release downloaded and checksum-verified.
+ONET_DIR ?= $(firstword $(wildcard ../shared/onet/db_28_1_excel) $(WORK)/onet/db_28_1_excel)
+TITLES ?= examples/titles.csv
+
+.PHONY: help setup run test synth clean
+
+help:
+	@echo "make run    set up, run the pipeline locally (train, then predict on $(TITLES)) and cdk synth both environments"
+	@echo "make test   set up and run every test (unit, local pipeline end to end, synth snapshots, cdk-nag, cfn-lint, CI schema)"
+
+setup: $(VENV)/.installed node_modules/.installed java
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# PySpark needs a Java runtime (Spark 3.5 supports 8, 11 and 17).
+.PHONY: java
+java:
+	@command -v java >/dev/null || { echo "Installing a Java runtime for PySpark"; \
+	  apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null; }
+
+$(WORK)/onet/db_28_1_excel:
+	$(PY) scripts/fetch_onet.py $(WORK)/onet
+
+run: setup $(ONET_DIR)
+	$(PY) -m pipeline_steps.local --env $(ENV) --use-type train --onet-dir "$(ONET_DIR)" --work-dir $(WORK)/local
+	$(PY) -m pipeline_steps.local --env $(ENV) --use-type predict --input $(TITLES) --output $(WORK)/predictions.csv --work-dir $(WORK)/local
+	npx cdk synth --quiet
+	@echo "Synthesized: cdk.out/JobClf-develop.template.json, cdk.out/JobClf-production.template.json"
+
+synth: setup
+	npx cdk synth --quiet
+
+test: setup
+	JOBCLF_ONET_DIR="$(ONET_DIR)" $(PY) -m pytest
+
+clean:
+	rm -rf $(WORK) cdk.out build

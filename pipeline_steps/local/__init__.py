@@ -1,0 +1,1 @@
+"""The local run: executes a pipeline definition offline, without Docker (see __main__)."""

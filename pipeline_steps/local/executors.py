@@ -1,0 +1,323 @@
+"""Run one definition step on this machine with SageMaker's and EMR's container conventions.
+
+Processing: inputs copied to the job's `/opt/ml/processing/...` (mapped under the job's sandbox),
+the entrypoint run as a local process, outputs copied back. Training: channels, `SM_*` variables
+and hyperparameters as the SageMaker training toolkit passes them, the source tar.gz extracted,
+the model folder packed into `model.tar.gz`. EMR: `spark-submit` of the step's arguments in
+Spark's local mode. RegisterModel: an entry in the local model registry file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyspark
+
+from pipeline_steps.local.expressions import UnsupportedDefinition
+from pipeline_steps.local.registry_file import add_model_package
+from pipeline_steps.local.s3 import LocalS3
+
+# Spark of each EMR 7 release (EMR release guide, "Spark release history"). The local run refuses
+# to stand in for a release whose Spark differs from the pyspark installed here.
+SPARK_VERSION_OF_EMR_RELEASE = {
+    "emr-7.8.0": "3.5.4",
+    "emr-7.9.0": "3.5.5",
+    "emr-7.10.0": "3.5.5",
+    "emr-7.11.0": "3.5.6",
+    "emr-7.12.0": "3.5.6",
+}
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, message: str, log: Path | None = None):
+        self.step, self.message, self.log = step, message, log
+        super().__init__(f"step {step} failed: {message}")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """What stands in for the cloud's images on this machine, checked against what the definition names."""
+
+    sklearn_image_tag: str  # e.g. "1.2-1": the definition's images must carry it
+    spark_submit: Path
+    spark_master: str = "local[2]"
+    driver_memory: str = "4g"
+
+
+@dataclass
+class JobContext:
+    """What every executor needs: where to put files and how to reach the local S3 and registry."""
+
+    execution_id: str
+    pipeline_name: str
+    work_dir: Path
+    s3: LocalS3
+    toolchain: Toolchain
+    registry_file: Path
+
+    def sandbox(self, step: str) -> Path:
+        path = self.work_dir / "jobs" / self.execution_id / step
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def job_name(self, step: str) -> str:
+        return f"{self.pipeline_name}-{step.lower()}-{self.execution_id}"[:63]
+
+    def process_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                # The step code's registry module reads these to find models without SageMaker.
+                "JOBCLF_LOCAL_REGISTRY": str(self.registry_file),
+                "JOBCLF_LOCAL_S3_ROOT": str(self.s3.root),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(extra or {})
+        return env
+
+
+def _check_keys(step: str, where: str, document: Mapping[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(document) - known)
+    if unknown:
+        raise UnsupportedDefinition(f"step {step}: {where} has {', '.join(unknown)}, which the local run cannot execute")
+
+
+def _check_image(step: str, image: str, toolchain: Toolchain) -> None:
+    if f"sagemaker-scikit-learn:{toolchain.sklearn_image_tag}-" not in image:
+        raise UnsupportedDefinition(
+            f"step {step}: image {image} is not the scikit-learn {toolchain.sklearn_image_tag} image this machine "
+            "mirrors (the local run pins its scikit-learn version to that image's)"
+        )
+
+
+def _run(step: str, command: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
+    with log.open("w", encoding="utf-8") as sink:
+        sink.write("$ " + " ".join(command) + "\n")
+        sink.flush()
+        completed = subprocess.run(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT, check=False)
+    if completed.returncode != 0:
+        raise StepFailed(step, f"exit code {completed.returncode}", log)
+
+
+def _container_path(sandbox: Path, value: Any) -> Any:
+    """Container paths (/opt/ml/...) become the same paths under the job's sandbox."""
+    if isinstance(value, str) and value.startswith("/opt/ml/"):
+        return str(sandbox / value.lstrip("/"))
+    return value
+
+
+def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
+    _check_keys(
+        step,
+        "Arguments",
+        arguments,
+        {"ProcessingResources", "AppSpecification", "RoleArn", "ProcessingInputs", "ProcessingOutputConfig",
+         "StoppingCondition", "NetworkConfig", "Environment"},
+    )  # fmt: skip
+    app = arguments["AppSpecification"]
+    _check_keys(step, "AppSpecification", app, {"ImageUri", "ContainerEntrypoint", "ContainerArguments"})
+    _check_image(step, app["ImageUri"], job.toolchain)
+    sandbox = job.sandbox(step)
+    for processing_input in arguments.get("ProcessingInputs", []):
+        s3_input = processing_input.get("S3Input")
+        if s3_input is None or s3_input.get("S3DataType", "S3Prefix") != "S3Prefix" or s3_input.get("S3InputMode", "File") != "File":
+            raise UnsupportedDefinition(f"step {step}: input {processing_input.get('InputName')} is not an S3Prefix File input")
+        job.s3.download(s3_input["S3Uri"], Path(_container_path(sandbox, s3_input["LocalPath"])))
+    outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    for output in outputs:
+        Path(_container_path(sandbox, output["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
+
+    entrypoint = list(app.get("ContainerEntrypoint", []))
+    if not entrypoint or entrypoint[0] not in ("python3", "python"):
+        raise UnsupportedDefinition(f"step {step}: entrypoint {entrypoint} is not a python3 command")
+    command = [sys.executable] + [_container_path(sandbox, a) for a in entrypoint[1:]]
+    command += [str(_container_path(sandbox, a)) for a in app.get("ContainerArguments", [])]
+    _run(step, command, sandbox, job.process_env(arguments.get("Environment")), sandbox / "log.txt")
+
+    properties_outputs = {}
+    for output in outputs:
+        s3_output = output["S3Output"]
+        job.s3.upload_dir(Path(_container_path(sandbox, s3_output["LocalPath"])), s3_output["S3Uri"])
+        properties_outputs[output["OutputName"]] = {"OutputName": output["OutputName"], "S3Output": s3_output}
+    return {
+        "ProcessingJobName": job.job_name(step),
+        "ProcessingJobStatus": "Completed",
+        "ProcessingOutputConfig": {"Outputs": properties_outputs},
+    }
+
+
+def _hyperparameter_value(raw: str) -> Any:
+    """The training toolkit JSON-decodes hyperparameters where it can (`"\\"train.py\\""` -> `train.py`)."""
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError):
+        return raw
+
+
+def run_training(step: str, arguments: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
+    _check_keys(
+        step,
+        "Arguments",
+        arguments,
+        {"AlgorithmSpecification", "OutputDataConfig", "StoppingCondition", "ResourceConfig", "RoleArn",
+         "InputDataConfig", "HyperParameters", "VpcConfig", "EnableInterContainerTrafficEncryption",
+         "ProfilerConfig", "DebugHookConfig", "Environment", "EnableNetworkIsolation", "EnableManagedSpotTraining"},
+    )  # fmt: skip
+    algorithm = arguments["AlgorithmSpecification"]
+    _check_image(step, algorithm["TrainingImage"], job.toolchain)
+    if algorithm.get("TrainingInputMode", "File") != "File":
+        raise UnsupportedDefinition(f"step {step}: only File input mode runs locally")
+    sandbox = job.sandbox(step)
+    hyperparameters = {k: _hyperparameter_value(v) for k, v in arguments.get("HyperParameters", {}).items()}
+    submit_directory = hyperparameters.pop("sagemaker_submit_directory", None)
+    program = hyperparameters.pop("sagemaker_program", None)
+    if not submit_directory or not program:
+        raise UnsupportedDefinition(f"step {step}: no sagemaker_submit_directory/sagemaker_program hyperparameters")
+    user_hyperparameters = {k: v for k, v in hyperparameters.items() if not k.startswith("sagemaker_")}
+
+    code_dir = sandbox / "opt/ml/code"
+    code_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(job.s3.path(submit_directory)) as source:
+        source.extractall(code_dir, filter="data")
+    channels = {}
+    for channel in arguments.get("InputDataConfig", []):
+        s3_source = channel["DataSource"]["S3DataSource"]
+        if s3_source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            raise UnsupportedDefinition(f"step {step}: channel {channel['ChannelName']} is not an S3Prefix channel")
+        channel_dir = sandbox / "opt/ml/input/data" / channel["ChannelName"]
+        job.s3.download(s3_source["S3Uri"], channel_dir)
+        channels[channel["ChannelName"]] = channel_dir
+    model_dir = sandbox / "opt/ml/model"
+    output_data_dir = sandbox / "opt/ml/output/data"
+    for folder in (model_dir, output_data_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+
+    env = {
+        "SM_MODEL_DIR": str(model_dir),
+        "SM_OUTPUT_DATA_DIR": str(output_data_dir),
+        "SM_CHANNELS": json.dumps(sorted(channels)),
+        "SM_HPS": json.dumps(user_hyperparameters),
+        "SM_USER_ENTRY_POINT": program,
+        "SM_MODULE_DIR": submit_directory,
+        "SM_CURRENT_HOST": "algo-1",
+        "SM_HOSTS": json.dumps(["algo-1"]),
+        "SM_NUM_CPUS": str(os.cpu_count() or 1),
+        "SM_NUM_GPUS": "0",
+        **{f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()},
+        **{f"SM_HP_{name.upper()}": str(value) for name, value in user_hyperparameters.items()},
+    }
+    command = [sys.executable, program]
+    for name, value in sorted(user_hyperparameters.items()):
+        command += [f"--{name}", str(value)]
+    _run(step, command, code_dir, job.process_env({**arguments.get("Environment", {}), **env}), sandbox / "log.txt")
+
+    job_name = job.job_name(step)
+    artifact_uri = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output/model.tar.gz"
+    artifact = job.s3.path(artifact_uri)
+    artifact.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(artifact, "w:gz") as archive:
+        for path in sorted(model_dir.rglob("*")):
+            archive.add(path, arcname=path.relative_to(model_dir).as_posix(), recursive=False)
+    return {
+        "TrainingJobName": job_name,
+        "TrainingJobStatus": "Completed",
+        "ModelArtifacts": {"S3ModelArtifacts": artifact_uri},
+    }
+
+
+def _spark_submit_command(step: str, args: list[str], job: JobContext, sandbox: Path) -> list[str]:
+    """The EMR step's spark-submit arguments, re-aimed at Spark's local mode and the local S3 folder."""
+    if not args or args[0] != "spark-submit":
+        raise UnsupportedDefinition(f"step {step}: only command-runner.jar spark-submit steps run locally, got {args[:1]}")
+    command = [str(job.toolchain.spark_submit), "--master", job.toolchain.spark_master,
+               "--driver-memory", job.toolchain.driver_memory, "--conf", "spark.ui.enabled=false"]  # fmt: skip
+    options_with_value = {"--deploy-mode", "--py-files", "--conf", "--files", "--name", "--driver-memory",
+                          "--executor-memory", "--num-executors", "--executor-cores", "--jars", "--packages"}  # fmt: skip
+    remaining = list(args[1:])
+    while remaining and remaining[0].startswith("--"):
+        option = remaining.pop(0)
+        if option not in options_with_value or not remaining:
+            raise UnsupportedDefinition(f"step {step}: spark-submit option {option} is not supported locally")
+        value = remaining.pop(0)
+        if option == "--deploy-mode" or option.endswith("-memory") or option in ("--num-executors", "--executor-cores"):
+            continue  # cluster sizing: Spark's local mode has one JVM
+        if option in ("--py-files", "--files"):
+            value = ",".join(_fetch(step, uri, job, sandbox / "spark-files") for uri in value.split(","))
+        command += [option, value]
+    if not remaining:
+        raise UnsupportedDefinition(f"step {step}: spark-submit has no application file")
+    application, *app_args = remaining
+    command.append(_fetch(step, application, job, sandbox / "spark-files"))
+    command += [str(job.s3.path(a)) if isinstance(a, str) and a.startswith("s3://") else str(a) for a in app_args]
+    return command
+
+
+def _fetch(step: str, uri: str, job: JobContext, destination: Path) -> str:
+    if not uri.startswith("s3://"):
+        raise UnsupportedDefinition(f"step {step}: {uri} is not in S3")
+    job.s3.download(uri, destination)
+    return str(destination / uri.rsplit("/", 1)[-1])
+
+
+def run_emr(step: str, arguments: Mapping[str, Any], job: JobContext, standing_release: str) -> dict[str, Any]:
+    """`standing_release`: the release of the stack's standing cluster, for steps that name it by ID only."""
+    _check_keys(step, "Arguments", arguments, {"StepConfig", "ClusterConfig", "ClusterId"})
+    hadoop_step = arguments["StepConfig"]["HadoopJarStep"]
+    if hadoop_step.get("Jar") != "command-runner.jar":
+        raise UnsupportedDefinition(f"step {step}: jar {hadoop_step.get('Jar')} is not command-runner.jar")
+    release = arguments["ClusterConfig"]["ReleaseLabel"] if "ClusterConfig" in arguments else standing_release
+    expected_spark = SPARK_VERSION_OF_EMR_RELEASE.get(release)
+    if expected_spark is None:
+        raise UnsupportedDefinition(f"step {step}: EMR release {release} has no known Spark version to mirror locally")
+    if pyspark.__version__ != expected_spark:
+        raise UnsupportedDefinition(
+            f"step {step}: {release} runs Spark {expected_spark} but this machine has pyspark {pyspark.__version__}"
+        )
+    sandbox = job.sandbox(step)
+    command = _spark_submit_command(step, list(hadoop_step["Args"]), job, sandbox)
+    env = job.process_env({"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable})
+    _run(step, command, sandbox, env, sandbox / "log.txt")
+    return {"ClusterId": arguments.get("ClusterId", f"local-{release}"), "StepId": job.job_name(step)}
+
+
+def register_model(step: str, arguments: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
+    _check_keys(
+        step,
+        "Arguments",
+        arguments,
+        {"ModelPackageGroupName", "ModelPackageDescription", "ModelMetrics", "InferenceSpecification",
+         "ModelApprovalStatus", "SkipModelValidation", "CustomerMetadataProperties", "DriftCheckBaselines"},
+    )  # fmt: skip
+    containers = arguments["InferenceSpecification"]["Containers"]
+    if len(containers) != 1:
+        raise UnsupportedDefinition(f"step {step}: {len(containers)} inference containers; the local registry holds one")
+    _check_image(step, containers[0]["Image"], job.toolchain)
+    model_data_uri = containers[0]["ModelDataUrl"]
+    metrics_uri = arguments.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
+    for uri in filter(None, (model_data_uri, metrics_uri)):
+        if not job.s3.path(uri).is_file():
+            raise StepFailed(step, f"{uri} does not exist (local file {job.s3.path(uri)})")
+    arn = add_model_package(
+        job.registry_file,
+        group=arguments["ModelPackageGroupName"],
+        model_data_uri=model_data_uri,
+        metrics_uri=metrics_uri,
+        approval_status=arguments.get("ModelApprovalStatus", "PendingManualApproval"),
+        region=_region_of(containers[0]["Image"]),
+    )
+    return {"ModelPackageArn": arn, "ModelApprovalStatus": arguments.get("ModelApprovalStatus")}
+
+
+def _region_of(image_uri: str) -> str:
+    # <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>
+    parts = image_uri.split(".")
+    return parts[3] if len(parts) > 3 else "local"

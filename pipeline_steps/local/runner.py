@@ -1,0 +1,217 @@
+"""Execute a SageMaker pipeline definition JSON on this machine, step by step, as SageMaker would."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline_steps.local.executors import JobContext, StepFailed, register_model, run_emr, run_processing, run_training
+from pipeline_steps.local.expressions import EvaluationContext, ExpressionError, UnsupportedDefinition
+
+KNOWN_STEP_KEYS = {"Name", "Type", "Arguments", "DependsOn", "Description", "DisplayName", "PropertyFiles",
+                   "RetryPolicies", "ErrorMessage"}  # fmt: skip
+_STEP_REFERENCE = re.compile(r'"Steps\.([A-Za-z0-9_-]+)[."]')
+
+
+class ParameterError(ValueError):
+    """A --param override names an undeclared parameter or has a value of the wrong type."""
+
+
+@dataclass
+class StepOutcome:
+    name: str
+    type: str
+    status: str  # Succeeded | Failed | Skipped
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class ExecutionOutcome:
+    execution_id: str
+    status: str  # Succeeded | Failed
+    steps: list[StepOutcome] = field(default_factory=list)
+    failure_step: str | None = None
+    failure_reason: str | None = None
+    failure_log: Path | None = None
+    step_properties: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def resolve_parameters(declared: list[Mapping[str, Any]], overrides: Mapping[str, str]) -> dict[str, Any]:
+    """Defaults of the definition's parameters, overridden (with type checks) by `overrides`."""
+    by_name = {p["Name"]: p for p in declared}
+    unknown = sorted(set(overrides) - set(by_name))
+    if unknown:
+        raise ParameterError(f"unknown parameter {unknown[0]!r}; the definition declares: {', '.join(sorted(by_name))}")
+    values: dict[str, Any] = {}
+    for name, parameter in by_name.items():
+        kind = parameter["Type"]
+        if name not in overrides:
+            values[name] = parameter.get("DefaultValue")
+            continue
+        raw = overrides[name]
+        try:
+            value: Any = {"Integer": int, "Float": float, "String": str}[kind](raw)
+        except KeyError:
+            raise UnsupportedDefinition(f"parameter {name}: type {kind} is not supported locally") from None
+        except ValueError:
+            raise ParameterError(f"parameter {name}: {raw!r} is not a valid {kind}") from None
+        allowed = parameter.get("EnumValues")
+        if allowed and value not in allowed:
+            raise ParameterError(f"parameter {name}: {raw!r} is not one of {', '.join(allowed)}")
+        values[name] = value
+    missing = [name for name, value in values.items() if value is None]
+    if missing:
+        raise ParameterError(f"parameter {missing[0]} has no default: pass --param {missing[0]}=VALUE")
+    return values
+
+
+def execution_order(steps: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Steps sorted so that each comes after the steps it depends on or refers to; definition order otherwise."""
+    names = [s["Name"] for s in steps]
+    depends = {}
+    for step in steps:
+        referenced = set(_STEP_REFERENCE.findall(json.dumps(step))) | set(step.get("DependsOn", []))
+        depends[step["Name"]] = {n for n in referenced if n in names and n != step["Name"]}
+    ordered: list[Mapping[str, Any]] = []
+    done: set[str] = set()
+    while len(ordered) < len(steps):
+        ready = [s for s in steps if s["Name"] not in done and depends[s["Name"]] <= done]
+        if not ready:
+            cycle = sorted(set(names) - done)
+            raise UnsupportedDefinition(f"steps {', '.join(cycle)} depend on each other in a cycle")
+        ordered.append(ready[0])
+        done.add(ready[0]["Name"])
+    return ordered
+
+
+class LocalPipelineRun:
+    """One local execution of a definition."""
+
+    def __init__(
+        self,
+        definition: str,
+        job: JobContext,
+        parameters: Mapping[str, str],
+        standing_emr_release: str,
+        report: Callable[[str], None] = print,
+    ):
+        self.definition = json.loads(definition)
+        _check_keys_of_definition(self.definition)
+        self.job = job
+        self.standing_emr_release = standing_emr_release
+        self.report = report
+        self.outcome = ExecutionOutcome(job.execution_id, "Succeeded")
+        self.property_files: dict[str, list[Mapping[str, Any]]] = {}
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.context = EvaluationContext(
+            parameters=resolve_parameters(self.definition.get("Parameters", []), parameters),
+            execution={
+                "PipelineExecutionId": job.execution_id,
+                "PipelineExecutionArn": f"arn:aws:sagemaker:local:000000000000:pipeline/{job.pipeline_name}/execution/{job.execution_id}",
+                "PipelineName": job.pipeline_name,
+                "PipelineArn": f"arn:aws:sagemaker:local:000000000000:pipeline/{job.pipeline_name}",
+                "StartDateTime": now,
+                "CurrentDateTime": now,
+            },
+            step_properties=self.outcome.step_properties,
+            load_property_file=self._load_property_file,
+        )
+
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        return self.context.parameters
+
+    def run(self) -> ExecutionOutcome:
+        try:
+            self._run_steps(self.definition["Steps"])
+        except StepFailed as failure:
+            self.outcome.status = "Failed"
+            self.outcome.failure_step, self.outcome.failure_reason = failure.step, failure.message
+            self.outcome.failure_log = failure.log
+        return self.outcome
+
+    def _run_steps(self, steps: list[Mapping[str, Any]]) -> None:
+        for step in execution_order(steps):
+            self._run_step(step)
+
+    def _run_step(self, step: Mapping[str, Any]) -> None:
+        name, kind = step["Name"], step["Type"]
+        unknown = sorted(set(step) - KNOWN_STEP_KEYS)
+        if unknown:
+            raise UnsupportedDefinition(f"step {name}: {', '.join(unknown)} cannot be executed locally")
+        if kind == "Condition":
+            self._run_condition(step)
+            return
+        self.report(f"▶ {name} ({kind}) ...")
+        start = time.perf_counter()
+        try:
+            properties = self._execute(name, kind, step)
+        except (ExpressionError, OSError) as error:
+            self._record(name, kind, "Failed", start, str(error))
+            raise StepFailed(name, str(error)) from error
+        except StepFailed as failure:
+            self._record(name, kind, "Failed", start, failure.message)
+            raise
+        self.outcome.step_properties[name] = properties
+        if step.get("PropertyFiles"):
+            self.property_files[name] = step["PropertyFiles"]
+        self._record(name, kind, "Succeeded", start)
+
+    def _execute(self, name: str, kind: str, step: Mapping[str, Any]) -> dict[str, Any]:
+        if kind == "Fail":
+            message = self.context.evaluate(step["Arguments"].get("ErrorMessage", ""))
+            raise StepFailed(name, str(message))
+        arguments = self.context.evaluate(step["Arguments"])
+        if kind == "Processing":
+            return run_processing(name, arguments, self.job)
+        if kind == "Training":
+            return run_training(name, arguments, self.job)
+        if kind == "EMR":
+            return run_emr(name, arguments, self.job, self.standing_emr_release)
+        if kind == "RegisterModel":
+            return register_model(name, arguments, self.job)
+        raise UnsupportedDefinition(f"step {name}: type {kind} is not supported by the local run")
+
+    def _run_condition(self, step: Mapping[str, Any]) -> None:
+        name = step["Name"]
+        start = time.perf_counter()
+        arguments = step["Arguments"]
+        outcome = all(self.context.condition(c) for c in arguments["Conditions"])
+        self.outcome.step_properties[name] = {"Outcome": outcome}
+        self._record(name, "Condition", "Succeeded", start, f"outcome {str(outcome).lower()}")
+        chosen, skipped = ("IfSteps", "ElseSteps") if outcome else ("ElseSteps", "IfSteps")
+        for skipped_step in arguments.get(skipped, []):
+            self.outcome.steps.append(StepOutcome(skipped_step["Name"], skipped_step["Type"], "Skipped", 0.0, f"{name} chose the other branch"))
+        self._run_steps(arguments.get(chosen, []))
+
+    def _record(self, name: str, kind: str, status: str, start: float, detail: str = "") -> None:
+        seconds = time.perf_counter() - start
+        self.outcome.steps.append(StepOutcome(name, kind, status, seconds, detail))
+        mark = {"Succeeded": "✔", "Failed": "✘"}.get(status, "·")
+        self.report(f"{mark} {name} ({kind}) {status.lower()} in {seconds:.1f}s" + (f": {detail}" if detail else ""))
+
+    def _load_property_file(self, step_name: str, property_file: str) -> Any:
+        for declared in self.property_files.get(step_name, []):
+            if declared["PropertyFileName"] == property_file:
+                outputs = self.outcome.step_properties[step_name]["ProcessingOutputConfig"]["Outputs"]
+                uri = outputs[declared["OutputName"]]["S3Output"]["S3Uri"].rstrip("/") + "/" + declared["FilePath"]
+                path = self.job.s3.path(uri)
+                try:
+                    return json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError) as error:
+                    raise ExpressionError(f"property file {property_file} of step {step_name} ({uri}): {error}") from error
+        raise ExpressionError(f"step {step_name} has no property file {property_file!r} (or has not run)")
+
+
+def _check_keys_of_definition(definition: Mapping[str, Any]) -> None:
+    # PipelineExperimentConfig only names the experiment and trial SageMaker records runs under.
+    unknown = sorted(set(definition) - {"Version", "Metadata", "Parameters", "PipelineExperimentConfig", "Steps"})
+    if unknown:
+        raise UnsupportedDefinition(f"the definition has {', '.join(unknown)}, which the local run cannot execute")

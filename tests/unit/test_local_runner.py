@@ -1,0 +1,169 @@
+"""The local run's interpreter on small hand-written definitions: real processes, no SageMaker."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline_steps.local.executors import JobContext, Toolchain
+from pipeline_steps.local.expressions import EvaluationContext, ExpressionError, UnsupportedDefinition, split_property_path
+from pipeline_steps.local.runner import LocalPipelineRun, ParameterError, execution_order, resolve_parameters
+from pipeline_steps.local.s3 import LocalS3
+
+IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+# Writes {"score": <its --score argument>} to its output folder, like an evaluation step.
+SCORE_SCRIPT = """
+import json, sys, pathlib
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+out = pathlib.Path(args["--output"]); out.mkdir(parents=True, exist_ok=True)
+seen = sorted(p.name for p in pathlib.Path(args["--input"]).iterdir())
+(out / "score.json").write_text(json.dumps({"metrics": {"score": float(args["--score"])}, "inputs": seen}))
+"""
+
+
+def parameters(**defaults):
+    kinds = {int: "Integer", float: "Float", str: "String"}
+    return [{"Name": n, "Type": kinds[type(v)], "DefaultValue": v} for n, v in defaults.items()]
+
+
+def score_step(name="Score", score_expression=None):
+    return {
+        "Name": name,
+        "Type": "Processing",
+        "Arguments": {
+            "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}},
+            "AppSpecification": {
+                "ImageUri": IMAGE,
+                "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/score.py"],
+                "ContainerArguments": ["--input", "/opt/ml/processing/input/data", "--output", "/opt/ml/processing/output/result",
+                                       "--score", score_expression or {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.score"}]}}],
+            },  # fmt: skip
+            "RoleArn": "arn:aws:iam::000000000000:role/test",
+            "ProcessingInputs": [
+                {"InputName": "data", "S3Input": {"S3Uri": "s3://raw/data/", "LocalPath": "/opt/ml/processing/input/data",
+                                                  "S3DataType": "S3Prefix", "S3InputMode": "File"}},  # fmt: skip
+                {"InputName": "code", "S3Input": {"S3Uri": "s3://assets/score.py", "LocalPath": "/opt/ml/processing/input/code",
+                                                  "S3DataType": "S3Prefix", "S3InputMode": "File"}},  # fmt: skip
+            ],
+            "ProcessingOutputConfig": {"Outputs": [{"OutputName": "result", "S3Output": {
+                "S3Uri": {"Std:Join": {"On": "/", "Values": ["s3://processed", {"Get": "Execution.PipelineExecutionId"}, "result"]}},
+                "LocalPath": "/opt/ml/processing/output/result", "S3UploadMode": "EndOfJob"}}]},  # fmt: skip
+        },
+        "PropertyFiles": [{"PropertyFileName": "Score", "OutputName": "result", "FilePath": "score.json"}],
+    }
+
+
+def gate(threshold_expression):
+    score = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Score.PropertyFiles.Score"}, "Path": "metrics.score"}}
+    fail = {"Name": "Rejected", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {"On": " ", "Values": ["score", score, "below", threshold_expression]}}}}  # fmt: skip
+    ok = {"Name": "Accepted", "Type": "Fail", "Arguments": {"ErrorMessage": "accepted"}}
+    return {"Name": "Gate", "Type": "Condition", "Arguments": {
+        "Conditions": [{"Type": "GreaterThanOrEqualTo", "LeftValue": score, "RightValue": threshold_expression}],
+        "IfSteps": [ok], "ElseSteps": [fail]}}  # fmt: skip
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> JobContext:
+    s3 = LocalS3(tmp_path / "s3")
+    (tmp_path / "s3/assets").mkdir(parents=True)
+    (tmp_path / "s3/assets/score.py").write_text(SCORE_SCRIPT)
+    (tmp_path / "s3/raw/data").mkdir(parents=True)
+    (tmp_path / "s3/raw/data/a.csv").write_text("title\nx\n")
+    return JobContext("exec-1", "jobclf-test", tmp_path, s3, Toolchain("1.2-1", Path(sys.executable)), tmp_path / "registry.json")
+
+
+def run(definition: dict, job: JobContext, **params):
+    lines: list[str] = []
+    outcome = LocalPipelineRun(json.dumps(definition), job, params, "emr-7.9.0", report=lines.append).run()
+    return outcome, lines
+
+
+def test_processing_step_runs_the_script_with_mapped_paths_and_uploads_its_output(job):
+    definition = {"Version": "2020-12-01", "Parameters": parameters(score=0.7), "Steps": [score_step()]}
+    outcome, lines = run(definition, job)
+    assert outcome.status == "Succeeded", outcome.failure_reason
+    written = json.loads((job.s3.root / "processed/exec-1/result/score.json").read_text())
+    assert written == {"metrics": {"score": 0.7}, "inputs": ["a.csv"]}
+    assert outcome.step_properties["Score"]["ProcessingOutputConfig"]["Outputs"]["result"]["S3Output"]["S3Uri"] == "s3://processed/exec-1/result"
+    assert any("Score (Processing) succeeded" in line for line in lines)
+
+
+@pytest.mark.parametrize(("score", "expected_step", "message"), [("0.9", "Accepted", "accepted"), ("0.3", "Rejected", "score 0.3 below 0.5")])
+def test_condition_reads_the_property_file_and_takes_one_branch(job, score, expected_step, message):
+    definition = {"Version": "2020-12-01", "Parameters": parameters(score=0.7, threshold=0.5),
+                  "Steps": [score_step(), gate({"Get": "Parameters.threshold"})]}  # fmt: skip
+    outcome, _ = run(definition, job, score=score)
+    assert outcome.status == "Failed"  # both branches end in a Fail step here, with different messages
+    assert (outcome.failure_step, outcome.failure_reason) == (expected_step, message)
+    skipped = {s.name for s in outcome.steps if s.status == "Skipped"}
+    assert skipped == ({"Accepted", "Rejected"} - {expected_step})
+
+
+def test_a_failing_script_fails_its_step_with_the_log(job):
+    (job.s3.root / "assets/score.py").write_text("raise SystemExit('bad input: row 3')\n")
+    outcome, _ = run({"Version": "2020-12-01", "Parameters": parameters(score=0.7), "Steps": [score_step()]}, job)
+    assert (outcome.status, outcome.failure_step) == ("Failed", "Score")
+    assert "bad input: row 3" in outcome.failure_log.read_text()
+
+
+def test_unknown_step_type_and_unknown_keys_are_errors_not_skips(job):
+    with pytest.raises(UnsupportedDefinition, match="type Lambda"):
+        run({"Version": "2020-12-01", "Steps": [{"Name": "L", "Type": "Lambda", "Arguments": {}}]}, job)
+    step = score_step()
+    step["CacheConfig"] = {"Enabled": True, "ExpireAfter": "P30D"}
+    with pytest.raises(UnsupportedDefinition, match="CacheConfig"):
+        run({"Version": "2020-12-01", "Parameters": parameters(score=0.7), "Steps": [step]}, job)
+
+
+def test_an_image_other_than_the_mirrored_one_is_refused(job):
+    step = score_step()
+    step["Arguments"]["AppSpecification"]["ImageUri"] = IMAGE.replace("1.2-1", "1.4-2")
+    with pytest.raises(UnsupportedDefinition, match="1.2-1"):
+        run({"Version": "2020-12-01", "Parameters": parameters(score=0.7), "Steps": [step]}, job)
+
+
+def test_parameters_are_typed_and_checked():
+    declared = parameters(seed=42, rate=0.1, mode="train") + [
+        {"Name": "use", "Type": "String", "DefaultValue": "a", "EnumValues": ["a", "b"]}
+    ]
+    assert resolve_parameters(declared, {"seed": "7", "rate": "0.5"}) == {"seed": 7, "rate": 0.5, "mode": "train", "use": "a"}
+    with pytest.raises(ParameterError, match="unknown parameter 'sed'.*declares: mode, rate, seed, use"):
+        resolve_parameters(declared, {"sed": "1"})
+    with pytest.raises(ParameterError, match="seed: 'x' is not a valid Integer"):
+        resolve_parameters(declared, {"seed": "x"})
+    with pytest.raises(ParameterError, match="use: 'c' is not one of a, b"):
+        resolve_parameters(declared, {"use": "c"})
+
+
+def test_steps_run_after_the_steps_they_refer_to():
+    steps = [
+        {"Name": "C", "Type": "Fail", "Arguments": {"ErrorMessage": {"Get": "Steps.B.Outcome"}}},
+        {"Name": "A", "Type": "Fail", "Arguments": {}},
+        {"Name": "B", "Type": "Fail", "Arguments": {}, "DependsOn": ["A"]},
+    ]
+    assert [s["Name"] for s in execution_order(steps)] == ["A", "B", "C"]
+    with pytest.raises(UnsupportedDefinition, match="cycle"):
+        execution_order([{"Name": "X", "DependsOn": ["Y"]}, {"Name": "Y", "DependsOn": ["X"]}])
+
+
+def test_expressions_evaluate_as_sagemaker_does():
+    context = EvaluationContext(
+        parameters={"seed": 42, "rate": 0.1},
+        execution={"PipelineExecutionId": "e1"},
+        step_properties={"Prep": {"ProcessingOutputConfig": {"Outputs": {"test": {"S3Output": {"S3Uri": "s3://b/t"}}}}}},
+    )
+    join = {"Std:Join": {"On": "/", "Values": ["s3://b", {"Get": "Execution.PipelineExecutionId"}, {"Get": "Parameters.seed"}]}}
+    assert context.evaluate(join) == "s3://b/e1/42"
+    assert context.evaluate({"Get": "Steps.Prep.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"}) == "s3://b/t"
+    assert context.condition({"Type": "GreaterThan", "LeftValue": "0.2", "RightValue": {"Get": "Parameters.rate"}})
+    assert context.condition({"Type": "In", "QueryValue": 42, "Values": [1, {"Get": "Parameters.seed"}]})
+    assert not context.condition({"Type": "Not", "Condition": {"Type": "Equals", "LeftValue": 1, "RightValue": 1}})
+    with pytest.raises(ExpressionError, match="unknown parameter 'nope'"):
+        context.evaluate({"Get": "Parameters.nope"})
+    with pytest.raises(UnsupportedDefinition, match="Std:Select"):
+        context.evaluate({"Std:Select": {}})
+    assert split_property_path("A.B['x y'][2].C") == ["A", "B", "x y", 2, "C"]
