@@ -189,11 +189,12 @@ class EnvironmentConfig:
         self.sagemaker.validate(f"{key}.sagemaker")
         self.model.validate(f"{key}.model")
         self.storage.validate(f"{key}.storage")
-        names = [s.name for s in self.schedules]
+        seen: set[str] = set()
         for i, schedule in enumerate(self.schedules):
             schedule.validate(f"{key}.schedules[{i}]")
-            if names.count(schedule.name) > 1:
+            if schedule.name in seen:
                 raise ConfigError(f"{key}.schedules[{i}].name: {schedule.name!r} is used twice")
+            seen.add(schedule.name)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -266,6 +267,11 @@ def load_all(path: Path = CONFIG_FILE) -> dict[str, EnvironmentConfig]:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from error
+    return environments_from(document)
+
+
+def environments_from(document: dict[str, Any]) -> dict[str, EnvironmentConfig]:
+    """Validate a parsed configuration document (the TOML file's tables) into one config per environment."""
     unknown = sorted(set(document) - {"defaults", "environments"})
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown top-level table (known: defaults, environments)")

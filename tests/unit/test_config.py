@@ -1,0 +1,72 @@
+"""The typed config: every environment loads, and a bad value is an error naming its key."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+
+import pytest
+
+from config import ConfigError, load_all, load_environment
+from config.settings import CONFIG_FILE, environments_from
+
+SHIPPED = tomllib.loads(CONFIG_FILE.read_text())
+
+
+def develop_with(section: str | None, **values) -> dict:
+    """The shipped document with `values` set in environments.develop[.section]."""
+    document = copy.deepcopy(SHIPPED)
+    table = document["environments"]["develop"]
+    if section:
+        table = table.setdefault(section, {})
+    table.update(values)
+    return document
+
+
+def test_the_shipped_environments_load_with_their_differences():
+    configs = load_all()
+    assert set(configs) == {"develop", "production"}
+    develop, production = configs["develop"], configs["production"]
+    assert (develop.model.approval_status, production.model.approval_status) == ("Approved", "PendingManualApproval")
+    assert develop.resource_prefix == "jobclf-develop" and develop.stack_name == "JobClf-develop"
+    assert develop.emr.release_label.startswith("emr-7.")
+    assert {s.name for s in develop.schedules} == {"weekly-train", "daily-predict"}
+    assert production.sagemaker.training_instance_type == "ml.m5.2xlarge"
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "message"),
+    [
+        ("emr", {"core_instance_count": 0}, r"environments\.develop\.emr\.core_instance_count: 0 must be from 1 to 20"),
+        ("emr", {"release_label": "emr-6.15.0"}, r"environments\.develop\.emr\.release_label: 'emr-6\.15\.0' must be an EMR 7\.x release"),
+        ("emr", {"cluster_mod": "standing"}, r"environments\.develop\.emr\.cluster_mod: unknown key"),
+        ("emr", {"cluster_mode": "always"}, r"environments\.develop\.emr\.cluster_mode: 'always' is not one of 'transient', 'standing'"),
+        ("model", {"min_macro_f1": "high"}, r"environments\.develop\.model\.min_macro_f1: expected float, got str"),
+        ("model", {"min_macro_f1": 1.5}, r"environments\.develop\.model\.min_macro_f1: 1\.5 must be between 0 and 1"),
+        ("network", {"vpc_id": "vpc-0123456789abcdef0"}, r"environments\.develop\.network\.private_subnet_ids: required when vpc_id is set"),
+        (None, {"region": "moon-1"}, r"environments\.develop\.region: 'moon-1' is not an AWS region"),
+        (None, {"account": "12345"}, r"environments\.develop\.account: '12345' must be 12 digits"),
+        ("sagemaker", {"sklearn_framework_version": "1.4-2"}, r"sklearn_framework_version: '1\.4-2'; only '1\.2-1'"),
+    ],
+)
+def test_a_bad_value_names_its_key(section, values, message):
+    with pytest.raises(ConfigError, match=message):
+        environments_from(develop_with(section, **values))
+
+
+def test_schedule_parameters_must_be_strings_and_names_unique():
+    schedule = {"name": "x", "expression": "rate(1 day)", "parameters": {"split_seed": 3}}
+    with pytest.raises(ConfigError, match=r"develop\.schedules\[0\]\.parameters\.split_seed: 3 must be a string"):
+        environments_from(develop_with(None, schedules=[schedule]))
+    twice = [{**schedule, "parameters": {}}] * 2
+    with pytest.raises(ConfigError, match=r"develop\.schedules\[1\]\.name: 'x' is used twice"):
+        environments_from(develop_with(None, schedules=twice))
+
+
+def test_unknown_environment_and_broken_toml(tmp_path):
+    with pytest.raises(ConfigError, match=r"environments\.staging: no such environment \(known: develop, production\)"):
+        load_environment("staging")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[defaults\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_all(broken)
