@@ -48,7 +48,7 @@ synth: setup
 	npx cdk synth --quiet
 
 test: setup
-	JOBCLF_ONET_DIR="$(ONET_DIR)" $(PY) -m pytest
+	JOBCLF_ONET_DIR="$(ONET_DIR)" $(PY) -m pytest --junitxml=$(WORK)/junit.xml
 
 clean:
 	rm -rf $(WORK) cdk.out build
