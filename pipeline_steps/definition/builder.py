@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 
 # Set before the SDK is imported: it prints a v2 deprecation banner, and at import it creates a
@@ -19,6 +20,10 @@ from collections.abc import Iterator
 # metadata endpoint (a network call). Building a definition never needs instance credentials.
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+# The SDK logs, at INFO and WARNING, choices we make on purpose (no SDK config file, job names
+# left to execution time); only its errors are news at synth time. Set before import: it logs then.
+for _logger in ("sagemaker", "sagemaker.config", "sagemaker.workflow"):
+    logging.getLogger(_logger).setLevel(logging.ERROR)
 
 import boto3  # noqa: E402
 from sagemaker.model import Model  # noqa: E402
@@ -49,10 +54,7 @@ from sagemaker.workflow.steps import ProcessingStep, TrainingStep  # noqa: E402
 from pipeline_steps.definition.bundles import TRAINING_ENTRY_POINT  # noqa: E402
 from pipeline_steps.definition.spec import PipelineSpec  # noqa: E402
 
-# The SDK logs, at INFO and WARNING, choices we make on purpose (job names left to execution time,
-# the in-memory config applied); only its errors are news at synth time.
-for _logger in ("sagemaker", "sagemaker.config", "sagemaker.workflow"):
-    logging.getLogger(_logger).setLevel(logging.ERROR)
+
 
 # Telemetry opt-out as an in-memory SDK config. Telemetry would call STS and S3. The SDK
 # re-validates a non-empty config against its JSON schema on every one of its ~100 lookups
@@ -95,7 +97,7 @@ class _Parameters:
         self.split_seed = ParameterInteger("split_seed", default_value=42)
         self.validation_fraction = ParameterFloat("validation_fraction", default_value=0.1)
         self.test_fraction = ParameterFloat("test_fraction", default_value=0.2)
-        self.model_c = ParameterFloat("model_c", default_value=1.0)
+        self.model_c = ParameterFloat("model_c", default_value=0.3)
         self.word_ngram_max = ParameterInteger("word_ngram_max", default_value=2)
         self.char_ngram_min = ParameterInteger("char_ngram_min", default_value=2)
         self.char_ngram_max = ParameterInteger("char_ngram_max", default_value=5)
@@ -177,6 +179,8 @@ class _Builder:
             base_job_name=f"{self.spec.pipeline_name}-{base_job_name}",
             sagemaker_session=self.session,
             network_config=self.network_config(),
+            # boto3 in the steps (model registry look-ups) needs the region; name it, don't rely on the host.
+            env={"AWS_DEFAULT_REGION": self.spec.region},
         )
 
     def network_config(self) -> NetworkConfig | None:
@@ -483,7 +487,9 @@ class _Builder:
 
 def build_definition(spec: PipelineSpec) -> str:
     """The pipeline definition JSON for `spec`, exactly as the SDK writes it."""
-    with _offline_default_boto_session(spec.region):
+    with _offline_default_boto_session(spec.region), warnings.catch_warnings():
+        # "Running within a PipelineSession ... No Job being started": exactly what we want.
+        warnings.filterwarnings("ignore", message="Running within a PipelineSession")
         return _Builder(spec).pipeline().definition()
 
 

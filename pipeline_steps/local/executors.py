@@ -22,8 +22,8 @@ from typing import Any
 import pyspark
 
 from pipeline_steps.local.expressions import UnsupportedDefinition
-from pipeline_steps.local.registry_file import add_model_package
 from pipeline_steps.local.s3 import LocalS3
+from pipeline_steps.registry import LocalRegistry
 
 # Spark of each EMR 7 release (EMR release guide, "Spark release history"). The local run refuses
 # to stand in for a release whose Spark differs from the pyspark installed here.
@@ -306,9 +306,8 @@ def register_model(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
     for uri in filter(None, (model_data_uri, metrics_uri)):
         if not job.s3.path(uri).is_file():
             raise StepFailed(step, f"{uri} does not exist (local file {job.s3.path(uri)})")
-    arn = add_model_package(
-        job.registry_file,
-        group=arguments["ModelPackageGroupName"],
+    arn = LocalRegistry(job.registry_file, str(job.s3.root)).add_model_package(
+        arguments["ModelPackageGroupName"],
         model_data_uri=model_data_uri,
         metrics_uri=metrics_uri,
         approval_status=arguments.get("ModelApprovalStatus", "PendingManualApproval"),

@@ -1,0 +1,333 @@
+"""Evaluate a trained model on the test split and compare it with the latest approved model.
+
+    python -m pipeline_steps evaluate --model DIR --test DIR --output DIR --model-package-group NAME
+
+DIR of --model holds model.tar.gz as SageMaker delivers a training job's output (or model.joblib,
+already extracted). Writes OUTPUT/evaluation.json (SageMaker's model-quality format for multiclass
+classification, plus per_major_group, baseline and test_rows), OUTPUT/confusion_matrix.png,
+OUTPUT/report.md and OUTPUT/report.html.
+
+The pipeline's quality gate reads `multiclass_classification_metrics.macro_f1.value` and
+`baseline.macro_f1` (0.0 when the group has no approved model) with JsonGet: keep those paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from pipeline_steps import registry
+from pipeline_steps.dataio import read_labeled_titles, write_json, write_text
+from pipeline_steps.model import load_model, predict_proba
+from pipeline_steps.png import write_confusion_png
+from pipeline_steps.soc import MAJOR_GROUPS
+
+CALIBRATION_BINS = 10
+METRICS_KEY = "multiclass_classification_metrics"
+
+
+def _metric(value: float) -> dict[str, Any]:
+    return {"value": float(value), "standard_deviation": "NaN"}
+
+
+def expected_calibration_error(
+    confidences: Sequence[float], correct: Sequence[bool], n_bins: int = CALIBRATION_BINS
+) -> tuple[float, list[dict[str, Any]]]:
+    """ECE of the top-1 probability over equal-width bins, and the bins (for a reliability table).
+
+    ECE = sum over bins of (rows in bin / rows) * |accuracy in bin - mean confidence in bin|.
+    A confidence of exactly 1.0 falls in the last bin.
+    """
+    confidence = np.asarray(confidences, dtype=float)
+    hits = np.asarray(correct, dtype=bool)
+    if confidence.shape != hits.shape:
+        raise ValueError("confidences and correct must have the same length")
+    if len(confidence) == 0:
+        return 0.0, []
+    index = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    index = np.maximum(index, 0)
+    ece = 0.0
+    bins = []
+    for b in range(n_bins):
+        mask = index == b
+        count = int(mask.sum())
+        if count == 0:
+            continue
+        accuracy = float(hits[mask].mean())
+        mean_confidence = float(confidence[mask].mean())
+        ece += count / len(confidence) * abs(accuracy - mean_confidence)
+        bins.append(
+            {
+                "lower": b / n_bins,
+                "upper": (b + 1) / n_bins,
+                "rows": count,
+                "accuracy": accuracy,
+                "mean_confidence": mean_confidence,
+            }
+        )
+    return float(ece), bins
+
+
+def compute_metrics(
+    y_true: Sequence[str],
+    y_pred: Sequence[str],
+    confidences: Sequence[float],
+    labels: Optional[Sequence[str]] = None,
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, weighted P/R/F1, per-group P/R/F1/support, confusion matrix, ECE."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    if len(y_true) == 0:
+        raise ValueError("no test rows to evaluate")
+    truth = [str(v) for v in y_true]
+    predicted = [str(v) for v in y_pred]
+    labels = sorted(set(labels or []) | set(truth) | set(predicted))
+    per_p, per_r, per_f, per_s = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
+    # Macro averages over the groups that occur (actual or predicted), as scikit-learn's f1_score
+    # does by default and train's validation score does: a group the model knows but neither the
+    # test set nor the predictions contain would otherwise count as F1 = 0 against the model.
+    present = sorted(set(truth) | set(predicted))
+    _, _, macro_f1, _ = precision_recall_fscore_support(
+        truth, predicted, labels=present, average="macro", zero_division=0
+    )
+    w_p, w_r, w_f, _ = precision_recall_fscore_support(
+        truth, predicted, labels=present, average="weighted", zero_division=0
+    )
+    matrix = confusion_matrix(truth, predicted, labels=labels)
+    correct = [t == p for t, p in zip(truth, predicted)]
+    ece, bins = expected_calibration_error(confidences, correct)
+    return {
+        "labels": labels,
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "macro_f1": float(macro_f1),
+        "weighted_precision": float(w_p),
+        "weighted_recall": float(w_r),
+        "weighted_f1": float(w_f),
+        "expected_calibration_error": ece,
+        "calibration_bins": bins,
+        "confusion_matrix": matrix.tolist(),
+        "per_major_group": {
+            label: {
+                "precision": float(per_p[i]),
+                "recall": float(per_r[i]),
+                "f1": float(per_f[i]),
+                "support": int(per_s[i]),
+            }
+            for i, label in enumerate(labels)
+        },
+        "rows": len(truth),
+    }
+
+
+def baseline_section(record: Optional[registry.ModelRecord]) -> dict[str, Any]:
+    if record is None:
+        return {"model_package_arn": None, "version": None, "macro_f1": 0.0, "note": "no approved model in the group"}
+    section = {
+        "model_package_arn": record.model_package_arn,
+        "version": record.version,
+        "macro_f1": float(record.macro_f1) if record.macro_f1 is not None else 0.0,
+    }
+    if record.macro_f1 is None:
+        section["note"] = "the approved model has no registered macro_f1; compared against 0.0"
+    return section
+
+
+def evaluation_document(metrics: dict[str, Any], baseline: dict[str, Any], model_info: Optional[dict] = None) -> dict:
+    labels = metrics["labels"]
+    matrix = metrics["confusion_matrix"]
+    document = {
+        METRICS_KEY: {
+            "accuracy": _metric(metrics["accuracy"]),
+            "macro_f1": _metric(metrics["macro_f1"]),
+            "weighted_precision": _metric(metrics["weighted_precision"]),
+            "weighted_recall": _metric(metrics["weighted_recall"]),
+            "weighted_f1": _metric(metrics["weighted_f1"]),
+            "confusion_matrix": {
+                actual: {predicted: int(matrix[i][j]) for j, predicted in enumerate(labels)}
+                for i, actual in enumerate(labels)
+            },
+            "expected_calibration_error": _metric(metrics["expected_calibration_error"]),
+        },
+        "per_major_group": metrics["per_major_group"],
+        "baseline": baseline,
+        "test_rows": metrics["rows"],
+        "calibration": {"n_bins": CALIBRATION_BINS, "bins": metrics["calibration_bins"]},
+    }
+    if model_info:
+        document["model"] = {
+            key: model_info.get(key)
+            for key in ("hyperparameters", "train_rows", "validation", "trained_at", "sklearn_version")
+            if key in model_info
+        }
+    return document
+
+
+def _headline(document: dict) -> list[tuple[str, str]]:
+    m = document[METRICS_KEY]
+    baseline = document["baseline"]
+    delta = m["macro_f1"]["value"] - baseline["macro_f1"]
+    return [
+        ("Test rows", str(document["test_rows"])),
+        ("Accuracy", f"{m['accuracy']['value']:.4f}"),
+        ("Macro F1", f"{m['macro_f1']['value']:.4f}"),
+        ("Weighted precision", f"{m['weighted_precision']['value']:.4f}"),
+        ("Weighted recall", f"{m['weighted_recall']['value']:.4f}"),
+        ("Weighted F1", f"{m['weighted_f1']['value']:.4f}"),
+        ("Expected calibration error (top-1)", f"{m['expected_calibration_error']['value']:.4f}"),
+        (
+            "Baseline (latest approved) macro F1",
+            f"{baseline['macro_f1']:.4f}"
+            + (f" (version {baseline['version']})" if baseline.get("version") is not None else " (none)"),
+        ),
+        ("Macro F1 minus baseline", f"{delta:+.4f}"),
+    ]
+
+
+def _group_rows(document: dict) -> list[list[str]]:
+    return [
+        [
+            code,
+            MAJOR_GROUPS.get(code, ""),
+            f"{v['precision']:.3f}",
+            f"{v['recall']:.3f}",
+            f"{v['f1']:.3f}",
+            str(v["support"]),
+        ]
+        for code, v in document["per_major_group"].items()
+    ]
+
+
+def _matrix_rows(document: dict) -> tuple[list[str], list[list[str]]]:
+    matrix = document[METRICS_KEY]["confusion_matrix"]
+    labels = list(matrix)
+    return labels, [[actual] + [str(matrix[actual].get(p, 0)) for p in labels] for actual in labels]
+
+
+def render_markdown(document: dict) -> str:
+    def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+        return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+            "| " + " | ".join(row) + " |" for row in rows
+        ]
+
+    lines = ["# JobClf model evaluation", ""]
+    lines += table(["Metric", "Value"], _headline(document))
+    if document["baseline"].get("model_package_arn"):
+        lines += ["", f"Baseline model package: `{document['baseline']['model_package_arn']}`"]
+    if document["baseline"].get("note"):
+        lines += ["", f"Note: {document['baseline']['note']}."]
+    lines += ["", "## Per major group", ""]
+    lines += table(["Group", "Title", "Precision", "Recall", "F1", "Support"], _group_rows(document))
+    labels, rows = _matrix_rows(document)
+    lines += [
+        "",
+        "## Confusion matrix",
+        "",
+        "Rows: actual major group; columns: predicted major group. "
+        "confusion_matrix.png shows the same counts, shaded by share of the actual group.",
+        "",
+    ]
+    lines += table(["actual \\ predicted"] + labels, rows)
+    lines += ["", "## Calibration (top-1 probability)", ""]
+    lines += table(
+        ["Confidence", "Rows", "Accuracy", "Mean confidence"],
+        [
+            [
+                f"{b['lower']:.1f}-{b['upper']:.1f}",
+                str(b["rows"]),
+                f"{b['accuracy']:.3f}",
+                f"{b['mean_confidence']:.3f}",
+            ]
+            for b in document["calibration"]["bins"]
+        ],
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render_html(document: dict, image_name: str = "confusion_matrix.png") -> str:
+    e = html.escape
+
+    def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+        head = "".join(f"<th>{e(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    labels, rows = _matrix_rows(document)
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>JobClf model evaluation</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:nth-child(2){text-align:left}</style>",
+        "</head><body><h1>JobClf model evaluation</h1>",
+        table(["Metric", "Value"], _headline(document)),
+    ]
+    if document["baseline"].get("model_package_arn"):
+        parts.append(f"<p>Baseline model package: <code>{e(document['baseline']['model_package_arn'])}</code></p>")
+    if document["baseline"].get("note"):
+        parts.append(f"<p>Note: {e(document['baseline']['note'])}.</p>")
+    parts += [
+        "<h2>Per major group</h2>",
+        table(["Group", "Title", "Precision", "Recall", "F1", "Support"], _group_rows(document)),
+        "<h2>Confusion matrix</h2>",
+        "<p>Rows: actual major group; columns: predicted major group; shading: share of the actual group.</p>",
+        f"<img src='{e(image_name)}' alt='confusion matrix heatmap'>",
+        table(["actual \\ predicted"] + labels, rows),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def evaluate(model, titles: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    probabilities = predict_proba(model, titles)
+    classes = [str(c) for c in model.classes_]
+    best = probabilities.argmax(axis=1)
+    predicted = [classes[i] for i in best]
+    confidences = probabilities[np.arange(len(best)), best]
+    return compute_metrics(labels, predicted, confidences, classes)
+
+
+def run(model_path, test_dir, output_dir, model_package_group: str) -> dict:
+    titles, labels = read_labeled_titles(test_dir)
+    with tempfile.TemporaryDirectory(prefix="jobclf-model-") as work_dir:
+        model, info = load_model(model_path, work_dir)
+    metrics = evaluate(model, titles, labels)
+    baseline = baseline_section(registry.latest_approved_model(model_package_group))
+    document = evaluation_document(metrics, baseline, info)
+    output = Path(output_dir)
+    write_json(document, output / "evaluation.json")
+    write_confusion_png(output / "confusion_matrix.png", metrics["confusion_matrix"], metrics["labels"])
+    write_text(render_markdown(document), output / "report.md")
+    write_text(render_html(document), output / "report.html")
+    return document
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="/opt/ml/processing/model", help="directory with model.tar.gz")
+    parser.add_argument("--test", default="/opt/ml/processing/test", help="test split: a directory of Parquet")
+    parser.add_argument("--output", default="/opt/ml/processing/evaluation")
+    parser.add_argument(
+        "--model-package-group", required=True, help="group whose latest approved model is the baseline"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    document = run(args.model, args.test, args.output, args.model_package_group)
+    m = document[METRICS_KEY]
+    print(
+        f"test_rows={document['test_rows']}; accuracy={m['accuracy']['value']:.4f}; "
+        f"macro_f1={m['macro_f1']['value']:.4f}; "
+        f"expected_calibration_error={m['expected_calibration_error']['value']:.4f}; "
+        f"baseline_macro_f1={document['baseline']['macro_f1']:.4f};"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

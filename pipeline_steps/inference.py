@@ -1,0 +1,252 @@
+"""Serving handlers for the SageMaker scikit-learn container, and the prediction format they share
+with the batch `predict` step.
+
+Training copies this file to MODEL_DIR/code/inference.py, next to MODEL_DIR/code/pipeline_steps/
+with the modules imported below (train.SERVING_MODULES); the container puts /opt/ml/model/code on
+sys.path and runs it with SAGEMAKER_PROGRAM=inference.py. Keep its imports to the standard library,
+numpy, joblib and those modules.
+
+Request bodies:
+    application/json  {"titles": ["Registered Nurse", ...]} or ["Registered Nurse", ...]
+    text/csv          a CSV with a `title` header column, or one title per line
+Response (application/json): {"predictions": [record, ...]}; (text/csv): CSV_FIELDS columns.
+A record: {"title", "major_group", "major_group_title", "confidence", "top3": [{"major_group",
+"major_group_title", "probability"}, ...], "rejection_reason"}; a title that `title_problem`
+rejects has null prediction fields, an empty top3 and its rejection_reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import numpy as np
+
+from pipeline_steps.soc import MAJOR_GROUPS
+from pipeline_steps.text import normalize_title, title_problem
+
+MODEL_FILE = "model.joblib"
+TOP_K = 3
+PROBABILITY_DIGITS = 6
+JSON = "application/json"
+CSV = "text/csv"
+CSV_FIELDS = ("title", "major_group", "major_group_title", "confidence", "top3", "rejection_reason")
+# The serving container caps a request at 6 MB; this keeps one request's matrix small anyway.
+MAX_TITLES_PER_REQUEST = 100000
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+class RequestError(ValueError):
+    """A request body or Accept type the handlers cannot serve."""
+
+
+# ---------------------------------------------------------------- shared prediction format
+
+
+def top_k(probabilities: Sequence[float], classes: Sequence[str], k: int = TOP_K) -> list[dict[str, Any]]:
+    """The k most probable major groups, most probable first (ties: lower group code first)."""
+    order = sorted(range(len(classes)), key=lambda i: (-float(probabilities[i]), str(classes[i])))[:k]
+    return [
+        {
+            "major_group": str(classes[i]),
+            "major_group_title": MAJOR_GROUPS.get(str(classes[i]), ""),
+            "probability": round(float(probabilities[i]), PROBABILITY_DIGITS),
+        }
+        for i in order
+    ]
+
+
+def rejected_record(title: Optional[str], reason: str) -> dict[str, Any]:
+    return {
+        "title": title,
+        "major_group": None,
+        "major_group_title": None,
+        "confidence": None,
+        "top3": [],
+        "rejection_reason": reason,
+    }
+
+
+def predicted_record(title: Optional[str], probabilities: Sequence[float], classes: Sequence[str]) -> dict[str, Any]:
+    best = top_k(probabilities, classes)
+    return {
+        "title": title,
+        "major_group": best[0]["major_group"],
+        "major_group_title": best[0]["major_group_title"],
+        "confidence": best[0]["probability"],
+        "top3": best,
+        "rejection_reason": None,
+    }
+
+
+def classify(model, titles: Sequence[Optional[str]], batch_size: int = 20000) -> list[dict[str, Any]]:
+    """One record per title, in order: a prediction, or a rejection for titles title_problem refuses."""
+    records: list[Optional[dict[str, Any]]] = [None] * len(titles)
+    valid_positions: list[int] = []
+    valid_normalized: list[str] = []
+    for position, title in enumerate(titles):
+        problem = title_problem(title)
+        if problem:
+            records[position] = rejected_record(title, problem)
+        else:
+            valid_positions.append(position)
+            valid_normalized.append(normalize_title(title))
+    classes = [str(c) for c in model.classes_]
+    for start in range(0, len(valid_normalized), batch_size):
+        probabilities = np.asarray(model.predict_proba(valid_normalized[start : start + batch_size]))
+        for offset, row in enumerate(probabilities):
+            position = valid_positions[start + offset]
+            records[position] = predicted_record(titles[position], row, classes)
+    return records  # type: ignore[return-value]
+
+
+def csv_cells(record: dict[str, Any]) -> dict[str, str]:
+    """A record as CSV cells: empty strings for nulls, top3 as a JSON string."""
+    cells = {}
+    for field in CSV_FIELDS:
+        value = record.get(field)
+        if field == "top3":
+            cells[field] = json.dumps(value, ensure_ascii=False) if value else ""
+        elif value is None:
+            cells[field] = ""
+        else:
+            cells[field] = str(value)
+    return cells
+
+
+# ---------------------------------------------------------------- SageMaker handlers
+
+
+def model_fn(model_dir: str):
+    import joblib
+
+    return joblib.load(os.path.join(model_dir, MODEL_FILE))
+
+
+def _media_type(content_type: Optional[str]) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def _text(request_body) -> str:
+    """Bytes become text as UTF-8; a bad byte becomes U+FFFD, which title_problem rejects per title."""
+    if isinstance(request_body, (bytes, bytearray, memoryview)):
+        text = bytes(request_body).decode("utf-8", errors="replace")
+    elif isinstance(request_body, str):
+        text = request_body
+    else:
+        raise RequestError(f"unsupported request body of type {type(request_body).__name__}")
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _titles_from_json(text: str) -> list[Optional[str]]:
+    try:
+        payload = json.loads(text)
+    except ValueError as error:
+        raise RequestError(f"request body is not valid JSON: {error}") from error
+    if isinstance(payload, dict):
+        if "titles" not in payload:
+            raise RequestError(f'JSON object needs a "titles" list; got keys {sorted(payload)}')
+        payload = payload["titles"]
+    if not isinstance(payload, list):
+        raise RequestError('JSON body must be {"titles": [...]} or a list of strings')
+    for index, title in enumerate(payload):
+        if title is not None and not isinstance(title, str):
+            raise RequestError(f"titles[{index}] is {type(title).__name__}, expected a string")
+    return payload
+
+
+def _titles_from_csv(text: str) -> list[Optional[str]]:
+    text = text.replace("\x00", "\ufffd")  # Python 3.9's csv refuses NUL; make it a per-title rejection
+    lines = _LINE_BREAK.split(text)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        return []
+    try:
+        header = next(csv.reader([lines[0]]))
+    except csv.Error:
+        header = []
+    names = [name.strip().lower() for name in header]
+    if "title" in names:
+        column = names.index("title")
+        titles: list[Optional[str]] = []
+        try:
+            for row in csv.reader(io.StringIO(text, newline="")):
+                titles.append(row[column] if column < len(row) else None)
+        except csv.Error as error:
+            raise RequestError(f"CSV body cannot be parsed: {error}") from error
+        titles = titles[1:]  # the header
+        while titles and titles[-1] is None:  # blank trailing lines
+            titles.pop()
+        return titles
+    # No header: one title per line. A line that is one quoted CSV field is unquoted; anything else
+    # (including commas, as in "Manager, Sales") is the title as written.
+    titles = []
+    for line in lines:
+        if line.startswith('"'):
+            try:
+                fields = next(csv.reader([line]))
+            except csv.Error:
+                fields = []
+            titles.append(fields[0] if len(fields) == 1 else line)
+        else:
+            titles.append(line)
+    return titles
+
+
+def input_fn(request_body, content_type: str = JSON) -> list[Optional[str]]:
+    """The request's titles, in order."""
+    media = _media_type(content_type) or JSON
+    text = _text(request_body)
+    if media == JSON:
+        titles = _titles_from_json(text)
+    elif media == CSV:
+        titles = _titles_from_csv(text)
+    else:
+        raise RequestError(f"unsupported content type {content_type!r}; use {JSON} or {CSV}")
+    if len(titles) > MAX_TITLES_PER_REQUEST:
+        raise RequestError(f"{len(titles)} titles in one request; at most {MAX_TITLES_PER_REQUEST}")
+    return titles
+
+
+def predict_fn(data: Sequence[Optional[str]], model) -> list[dict[str, Any]]:
+    return classify(model, list(data))
+
+
+def _response_type(accept: Optional[str]) -> str:
+    """The first supported type of an Accept header; JSON for none or */*."""
+    for part in (accept or "").split(","):
+        media = _media_type(part)
+        if media in (JSON, CSV):
+            return media
+        if media in ("", "*/*", "application/*"):
+            return JSON
+        if media == "text/*":
+            return CSV
+    raise RequestError(f"unsupported Accept type {accept!r}; use {JSON} or {CSV}")
+
+
+def to_csv(records: Sequence[dict[str, Any]], fields: Sequence[str] = CSV_FIELDS, extra=None) -> str:
+    """Records as CSV text with a header; `extra` is an optional list of dicts merged per row."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for index, record in enumerate(records):
+        row = csv_cells(record)
+        if extra is not None:
+            row.update(extra[index])
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def output_fn(prediction: Sequence[dict[str, Any]], accept: Optional[str] = JSON) -> tuple[str, str]:
+    """(body, content type): the container turns the tuple into the response."""
+    media = _response_type(accept)
+    if media == CSV:
+        return to_csv(prediction), CSV
+    return json.dumps({"predictions": list(prediction)}, ensure_ascii=False), JSON

@@ -1,0 +1,165 @@
+"""Train the job-title classifier (SageMaker training-toolkit conventions).
+
+    python -m pipeline_steps train [--c 0.3] [--word_ngram_max 2] [--char_ngram_min 2] [--char_ngram_max 5]
+        [--min_df 1] [--classifier linearsvc|logreg] [--class_weight balanced|none]
+        [--calibration_folds 5] [--max_iter 2000] [--random_state 0]
+        [--train DIR] [--validation DIR] [--model-dir DIR]
+
+Hyperparameters arrive as CLI arguments (underscored names); the data directories default to
+SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION (validation is optional), the model directory to
+SM_MODEL_DIR. Writes MODEL_DIR/model.joblib, MODEL_DIR/model_info.json, and the serving code:
+MODEL_DIR/code/inference.py with MODEL_DIR/code/pipeline_steps/{__init__,text,soc}.py.
+
+Runs as `python -m pipeline_steps train ...`; in the training job, the source archive's root
+`train.py` (definition/bundles.py) imports this module's main.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from pipeline_steps import model as model_lib
+from pipeline_steps.dataio import read_labeled_titles, write_json
+from pipeline_steps.soc import MAJOR_GROUPS
+
+# What the serving container needs beside code/inference.py (it imports these, nothing else of ours).
+SERVING_MODULES = ("__init__", "text", "soc")
+
+
+def scores(model, titles: Sequence[str], labels: Sequence[str]) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    probabilities = model_lib.predict_proba(model, titles)
+    predicted = [str(model.classes_[i]) for i in probabilities.argmax(axis=1)]
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
+        "rows": len(labels),
+    }
+
+
+def copy_serving_code(model_dir) -> Path:
+    """MODEL_DIR/code/inference.py plus the pipeline_steps modules it imports."""
+    import pipeline_steps.inference as inference
+    import pipeline_steps.text as text
+
+    source_dir = Path(text.__file__).resolve().parent
+    code_dir = Path(model_dir) / "code"
+    package_dir = code_dir / "pipeline_steps"
+    package_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(str(Path(inference.__file__).resolve()), str(code_dir / "inference.py"))
+    for name in SERVING_MODULES:
+        source = source_dir / f"{name}.py"
+        target = package_dir / f"{name}.py"
+        if source.is_file():
+            shutil.copyfile(str(source), str(target))
+        elif name == "__init__":
+            target.write_text('"""Modules the serving code imports."""\n', "utf-8")
+        else:
+            raise FileNotFoundError(f"serving module {source} is missing")
+    return code_dir
+
+
+def train(train_dir, validation_dir, model_dir, hp: model_lib.Hyperparameters) -> dict:
+    """Fit, score on validation, save the model, its info and the serving code; return the info."""
+    import joblib
+    import numpy
+    import sklearn
+
+    train_titles, train_labels = read_labeled_titles(train_dir)
+    started = time.perf_counter()
+    model = model_lib.fit(hp, train_titles, train_labels)
+    training_seconds = time.perf_counter() - started
+
+    validation = None
+    if validation_dir:
+        validation_titles, validation_labels = read_labeled_titles(validation_dir)
+        validation = scores(model, validation_titles, validation_labels)
+
+    output = Path(model_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, str(output / model_lib.MODEL_FILE), compress=3)
+    classes = [str(c) for c in model.classes_]
+    info = {
+        "model_file": model_lib.MODEL_FILE,
+        "input": "normalized title (pipeline_steps.text.normalize_title)",
+        "classes": classes,
+        "major_group_titles": {c: MAJOR_GROUPS.get(c, "") for c in classes},
+        "hyperparameters": hp.as_dict(),
+        "train_rows": len(train_labels),
+        "validation": validation,
+        "training_seconds": round(training_seconds, 3),
+        "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sklearn_version": sklearn.__version__,
+        "numpy_version": numpy.__version__,
+        "python_version": platform.python_version(),
+    }
+    write_json(info, output / model_lib.MODEL_INFO_FILE)
+    copy_serving_code(output)
+    return info
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    defaults = model_lib.Hyperparameters()
+    parser = argparse.ArgumentParser(prog="train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--c", type=float, default=defaults.c, help="inverse regularization strength")
+    parser.add_argument("--word_ngram_max", type=int, default=defaults.word_ngram_max)
+    parser.add_argument("--char_ngram_min", type=int, default=defaults.char_ngram_min)
+    parser.add_argument("--char_ngram_max", type=int, default=defaults.char_ngram_max)
+    parser.add_argument("--min_df", type=int, default=defaults.min_df)
+    parser.add_argument("--classifier", default=defaults.classifier, choices=model_lib.CLASSIFIERS)
+    parser.add_argument("--class_weight", default=defaults.class_weight, choices=model_lib.CLASS_WEIGHTS)
+    parser.add_argument("--calibration_folds", type=int, default=defaults.calibration_folds)
+    parser.add_argument("--max_iter", type=int, default=defaults.max_iter)
+    parser.add_argument("--random_state", type=int, default=defaults.random_state)
+    parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"), help="default: $SM_CHANNEL_TRAIN")
+    parser.add_argument(
+        "--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"), help="default: $SM_CHANNEL_VALIDATION"
+    )
+    parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR"), help="default: $SM_MODEL_DIR")
+    args = parser.parse_args(argv)
+    if not args.train:
+        parser.error("no training data: pass --train DIR or set SM_CHANNEL_TRAIN")
+    if not args.model_dir:
+        parser.error("no model directory: pass --model-dir DIR or set SM_MODEL_DIR")
+    try:
+        args.hyperparameters = hyperparameters_from(args)
+    except ValueError as error:
+        parser.error(f"bad hyperparameters: {error}")
+    return args
+
+
+def hyperparameters_from(args: argparse.Namespace) -> model_lib.Hyperparameters:
+    names = model_lib.Hyperparameters.__dataclass_fields__
+    return model_lib.Hyperparameters(**{name: getattr(args, name) for name in names})
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    hp = args.hyperparameters
+    info = train(args.train, args.validation, args.model_dir, hp)
+    print(f"hyperparameters: {json.dumps(hp.as_dict(), sort_keys=True)}")
+    print(f"train_rows={info['train_rows']}; training_seconds={info['training_seconds']:.1f};")
+    if info["validation"]:
+        # One line SageMaker metric definitions can match, e.g. "validation_macro_f1=([0-9.]+)".
+        print(
+            f"validation_rows={info['validation']['rows']}; "
+            f"validation_accuracy={info['validation']['accuracy']:.4f}; "
+            f"validation_macro_f1={info['validation']['macro_f1']:.4f};"
+        )
+    else:
+        print("no validation data: validation metrics skipped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

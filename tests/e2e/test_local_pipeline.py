@@ -1,0 +1,122 @@
+"""The local run end to end, through the command users run: train, gate, register, predict.
+
+These run the real step code (PySpark ETL in Spark's local mode, scikit-learn training) on the
+hand-written fixtures; `test_real_onet_*` does the same on the real O*NET files when
+JOBCLF_ONET_DIR names them (`make test` points it at ../shared/onet). What they cannot prove:
+that AWS accepts the definition and runs it the same way (the synth tests check its shape).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+FIXTURE_ONET = ROOT / "tests" / "fixtures" / "onet"
+EXAMPLE_TITLES = ROOT / "examples" / "titles.csv"
+
+
+def local_run(*args: str, work_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline_steps.local", "--env", "develop", "--work-dir", str(work_dir), *args],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def registry(work_dir: Path) -> list[dict]:
+    path = work_dir / "registry.json"
+    return json.loads(path.read_text())["model_package_groups"]["jobclf-develop"] if path.exists() else []
+
+
+def execution_folder(work_dir: Path) -> Path:
+    """The processed-data folder of the latest execution."""
+    executions = sorted((work_dir / "s3" / "jobclf-develop-processed" / "executions").iterdir(), key=lambda p: p.stat().st_mtime)
+    return executions[-1]
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    work_dir = tmp_path_factory.mktemp("local-run")
+    # The fixtures hold a few dozen titles: the gate's threshold is lowered so that the model registers.
+    result = local_run("--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--param", "min_macro_f1=0.0", work_dir=work_dir)
+    return work_dir, result
+
+
+def test_train_branch_runs_every_step_and_registers_the_model(trained):
+    work_dir, result = trained
+    assert result.returncode == 0, result.stdout + result.stderr
+    for step in ("ETL", "UseType", "PreprocessTrain", "Train", "Evaluate", "QualityGate", "RegisterModel-RegisterModel"):
+        assert f"{step} (" in result.stdout
+    assert "Skipped" in result.stdout and "BatchPredict" in result.stdout  # the predict branch did not run
+    [package] = registry(work_dir)
+    assert package["approval_status"] == "Approved"  # develop's configured approval status
+    assert (work_dir / "s3" / package["model_data_uri"][len("s3://"):]).is_file()
+
+    execution = execution_folder(work_dir)
+    report = json.loads((execution / "etl" / "report.json").read_text())
+    assert report["rows_in"] == report["rows_out"] + report["rows_rejected"]
+    assert report["rows_rejected"] > 0 and (execution / "etl" / "quarantine").is_dir()
+    evaluation = json.loads((execution / "evaluation" / "evaluation.json").read_text())
+    assert 0.0 <= evaluation["multiclass_classification_metrics"]["macro_f1"]["value"] <= 1.0
+    assert f"Evaluation report: {execution / 'evaluation'}/report.html" in result.stdout
+
+
+def test_predict_branch_answers_every_input_row_in_order_with_the_registered_model(trained, tmp_path):
+    work_dir, _ = trained
+    output = tmp_path / "predictions.csv"
+    result = local_run("--use-type", "predict", "--input", str(EXAMPLE_TITLES), "--output", str(output), work_dir=work_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    inputs, predictions = read_csv(EXAMPLE_TITLES), read_csv(output)
+    assert [p["id"] for p in predictions] == [i["id"] for i in inputs]
+    assert {"id", "title", "major_group", "major_group_title", "confidence", "top3"} <= set(predictions[0])
+    answered = [p for p in predictions if p["major_group"]]
+    rejected = [p for p in predictions if not p["major_group"]]
+    assert {p["id"] for p in rejected} == {"27", "28", "29"}  # empty, whitespace-only, digits only
+    assert all(p["rejection_reason"] for p in rejected)
+    assert all(len(json.loads(p["top3"])) == 3 and 0 < float(p["confidence"]) <= 1 for p in answered)
+
+
+def test_a_model_below_the_gate_is_not_registered_and_the_execution_says_why(trained):
+    work_dir, _ = trained
+    before = len(registry(work_dir))
+    result = local_run("--use-type", "train", "--param", "min_macro_f1=1.0", work_dir=work_dir)
+    assert result.returncode == 1
+    assert "Step ModelRejected failed: Quality gate: the model is not registered" in result.stderr
+    assert len(registry(work_dir)) == before
+
+
+def test_wrong_parameters_are_refused_before_anything_runs(tmp_path):
+    unknown = local_run("--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--param", "seed=1", work_dir=tmp_path)
+    assert unknown.returncode == 2 and "unknown parameter 'seed'" in unknown.stderr and "split_seed" in unknown.stderr
+    bad_type = local_run("--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--param", "split_seed=abc", work_dir=tmp_path)
+    assert bad_type.returncode == 2 and "split_seed: 'abc' is not a valid Integer" in bad_type.stderr
+    no_data = local_run("--use-type", "train", "--onet-dir", str(tmp_path), work_dir=tmp_path)
+    assert no_data.returncode == 2 and "no Occupation Data.xlsx or Occupation Data.txt" in no_data.stderr
+
+
+@pytest.mark.onet
+def test_real_onet_train_then_predict(tmp_path):
+    onet_dir = Path(os.environ.get("JOBCLF_ONET_DIR", ""))
+    if not (onet_dir / "Alternate Titles.xlsx").is_file() and not (onet_dir / "Alternate Titles.txt").is_file():
+        pytest.skip("JOBCLF_ONET_DIR does not name the O*NET files")
+    train = local_run("--use-type", "train", "--onet-dir", str(onet_dir), work_dir=tmp_path)
+    assert train.returncode == 0, train.stdout + train.stderr
+    evaluation = json.loads((execution_folder(tmp_path) / "evaluation" / "evaluation.json").read_text())
+    print(json.dumps(evaluation["multiclass_classification_metrics"]["macro_f1"]), file=sys.stderr)
+    output = tmp_path / "predictions.csv"
+    predict = local_run("--use-type", "predict", "--input", str(EXAMPLE_TITLES), "--output", str(output), work_dir=tmp_path)
+    assert predict.returncode == 0, predict.stdout + predict.stderr
+    by_id = {row["id"]: row for row in read_csv(output)}
+    assert by_id["1"]["major_group"] == "29"  # Neurodiagnostic Technologist: Healthcare Practitioners
+    assert by_id["2"]["major_group"] == "11"  # Bank President: Management

@@ -1,0 +1,162 @@
+"""evaluate: metrics, the evaluation.json paths the quality gate reads, the baseline, the reports."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
+import steps_fixtures as fx  # noqa: E402
+
+from pipeline_steps import evaluate, registry  # noqa: E402
+
+GROUP = "jobclf-titles"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return fx.make_model_archive(tmp_path_factory.mktemp("evaluate"))
+
+
+@pytest.fixture
+def local_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv(registry.LOCAL_REGISTRY_ENV, str(tmp_path / "registry.json"))
+    monkeypatch.setenv(registry.LOCAL_S3_ROOT_ENV, str(tmp_path / "s3"))
+    return tmp_path / "registry.json", tmp_path / "s3"
+
+
+def json_get(document, path):
+    """What the pipeline's JsonGet does with a dotted path."""
+    value = document
+    for key in path.split("."):
+        value = value[key]
+    return value
+
+
+def strict_json(path):
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(Path(path).read_text(), parse_constant=refuse)
+
+
+def run_main(built, output, group=GROUP):
+    return evaluate.main(
+        [
+            "--model",
+            str(built["delivered"]),
+            "--test",
+            str(built["split"] / "test"),
+            "--output",
+            str(output),
+            "--model-package-group",
+            group,
+        ]
+    )
+
+
+def test_evaluation_json_has_the_quality_gate_paths(built, local_registry, tmp_path, capsys):
+    assert run_main(built, tmp_path / "out") == 0
+    document = strict_json(tmp_path / "out" / "evaluation.json")
+    macro_f1 = json_get(document, "multiclass_classification_metrics.macro_f1.value")
+    assert isinstance(macro_f1, float) and 0.0 <= macro_f1 <= 1.0
+    assert json_get(document, "baseline.macro_f1") == 0.0
+    assert document["baseline"]["model_package_arn"] is None
+    metrics = document["multiclass_classification_metrics"]
+    for name in (
+        "accuracy",
+        "macro_f1",
+        "weighted_precision",
+        "weighted_recall",
+        "weighted_f1",
+        "expected_calibration_error",
+    ):
+        assert set(metrics[name]) == {"value", "standard_deviation"} and metrics[name]["standard_deviation"] == "NaN"
+    test_rows = document["test_rows"]
+    assert test_rows == sum(sum(row.values()) for row in metrics["confusion_matrix"].values())
+    assert set(document["per_major_group"]) == {"15", "29", "35", "47", "53"}
+    assert sum(g["support"] for g in document["per_major_group"].values()) == test_rows
+    assert "macro_f1=" in capsys.readouterr().out
+    for name in ("confusion_matrix.png", "report.md", "report.html"):
+        assert (tmp_path / "out" / name).is_file()
+    assert (tmp_path / "out" / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Macro F1" in report and "Healthcare Practitioners" in report and "actual \\ predicted" in report
+    assert "<img src='confusion_matrix.png'" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_baseline_is_the_latest_approved_model(built, local_registry, tmp_path):
+    registry_file, s3_root = local_registry
+    fx.register_local(registry_file, s3_root, GROUP, built["archive"], version=1, macro_f1=0.3)
+    fx.register_local(registry_file, s3_root, GROUP, built["archive"], version=2, macro_f1=0.42)
+    fx.register_local(registry_file, s3_root, GROUP, built["archive"], version=3, macro_f1=0.99, status="Rejected")
+    run_main(built, tmp_path / "out")
+    baseline = strict_json(tmp_path / "out" / "evaluation.json")["baseline"]
+    assert baseline["macro_f1"] == 0.42 and baseline["version"] == 2
+    assert baseline["model_package_arn"].endswith("/2")
+    assert "version 2" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_approved_model_without_metrics_compares_against_zero(built, local_registry, tmp_path):
+    registry_file, s3_root = local_registry
+    fx.register_local(registry_file, s3_root, GROUP, built["archive"], version=1)
+    run_main(built, tmp_path / "out")
+    baseline = strict_json(tmp_path / "out" / "evaluation.json")["baseline"]
+    assert baseline["macro_f1"] == 0.0 and "no registered macro_f1" in baseline["note"]
+
+
+def test_an_extracted_model_directory_works_too(built, local_registry, tmp_path):
+    document = evaluate.run(built["model_dir"], built["split"] / "test", tmp_path / "out", GROUP)
+    assert document["test_rows"] > 0
+
+
+def test_missing_model_archive_is_named(built, local_registry, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="model.tar.gz"):
+        evaluate.run(tmp_path / "empty", built["split"] / "test", tmp_path / "out", GROUP)
+
+
+def test_compute_metrics_by_hand():
+    truth = ["15", "15", "15", "29", "29", "35"]
+    predicted = ["15", "15", "29", "29", "29", "15"]
+    metrics = evaluate.compute_metrics(truth, predicted, [0.9] * 6, labels=["15", "29", "35", "47"])
+    assert metrics["labels"] == ["15", "29", "35", "47"]
+    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    # F1: 15 -> p 2/3 r 2/3 = 2/3; 29 -> p 2/3 r 1 = 0.8; 35 -> 0; 47 (never seen nor predicted) left out.
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 0) / 3)
+    assert metrics["per_major_group"]["29"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": 1.0,
+        "f1": pytest.approx(0.8),
+        "support": 2,
+    }
+    assert metrics["per_major_group"]["47"]["support"] == 0
+    document = evaluate.evaluation_document(metrics, evaluate.baseline_section(None))
+    matrix = document["multiclass_classification_metrics"]["confusion_matrix"]
+    assert matrix["15"] == {"15": 2, "29": 1, "35": 0, "47": 0}  # actual -> predicted
+    assert matrix["35"]["15"] == 1
+    assert metrics["expected_calibration_error"] == pytest.approx(abs(4 / 6 - 0.9))
+
+
+def test_compute_metrics_needs_rows():
+    with pytest.raises(ValueError, match="no test rows"):
+        evaluate.compute_metrics([], [], [])
+
+
+@pytest.mark.parametrize(
+    "confidences, correct, expected",
+    [
+        ([0.95, 0.95, 0.15, 0.15], [True, True, False, False], (0.05 * 2 + 0.15 * 2) / 4),
+        ([1.0, 1.0], [True, False], 0.5),  # 1.0 lands in the last bin
+        ([0.0, 0.0], [False, False], 0.0),
+        ([0.55] * 20, [True] * 11 + [False] * 9, 0.0),
+        ([], [], 0.0),
+    ],
+)
+def test_expected_calibration_error(confidences, correct, expected):
+    ece, bins = evaluate.expected_calibration_error(confidences, correct)
+    assert ece == pytest.approx(expected)
+    assert sum(b["rows"] for b in bins) == len(confidences)

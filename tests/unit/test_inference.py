@@ -1,0 +1,154 @@
+"""inference: request parsing, the shared prediction format, and response encoding."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
+import steps_fixtures as fx  # noqa: E402
+
+from pipeline_steps import inference  # noqa: E402
+from pipeline_steps import model as model_lib  # noqa: E402
+from pipeline_steps.soc import MAJOR_GROUPS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model():
+    rows = fx.etl_rows()
+    return model_lib.fit(model_lib.Hyperparameters(), rows["title_normalized"], rows["major_group"])
+
+
+# ------------------------------------------------------------------ input_fn
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        ('{"titles": ["Nurse", "Chef"]}', "application/json"),
+        (b'["Nurse", "Chef"]', "application/json"),
+        ('\ufeff["Nurse", "Chef"]'.encode("utf-8"), "application/json; charset=utf-8"),
+        (b'["Nurse", "Chef"]', None),
+        ("title\nNurse\nChef\n", "text/csv"),
+        ("id,Title,extra\n1,Nurse,x\n2,Chef,y\n\n", "text/csv"),
+        ("Nurse\nChef", "text/csv"),
+        (b"Nurse\r\nChef\r\n", "text/csv; charset=utf-8"),
+    ],
+)
+def test_input_fn_reads_titles(body, content_type):
+    assert inference.input_fn(body, content_type) == ["Nurse", "Chef"]
+
+
+def test_csv_without_header_keeps_commas_and_unquotes_single_fields():
+    body = 'Manager, Sales\n"Director, Operations"\n\nCook\n\n'
+    assert inference.input_fn(body, "text/csv") == ["Manager, Sales", "Director, Operations", "", "Cook"]
+
+
+def test_csv_with_header_keeps_short_rows_as_missing_titles():
+    assert inference.input_fn("id,title\n1,Nurse\n2\n3,\n", "text/csv") == ["Nurse", None, ""]
+
+
+def test_json_nulls_pass_through_for_rejection():
+    assert inference.input_fn('{"titles": [null, ""]}', "application/json") == [None, ""]
+
+
+@pytest.mark.parametrize(
+    "body, content_type, message",
+    [
+        ("{not json", "application/json", "not valid JSON"),
+        ('{"title": "x"}', "application/json", '"titles"'),
+        ('"Nurse"', "application/json", "list of strings"),
+        ('["Nurse", 3]', "application/json", r"titles\[1\] is int"),
+        ("Nurse", "application/x-npy", "unsupported content type"),
+    ],
+)
+def test_input_fn_refuses_bad_requests(body, content_type, message):
+    with pytest.raises(inference.RequestError, match=message):
+        inference.input_fn(body, content_type)
+
+
+def test_bad_bytes_and_nul_become_undecodable_titles(model):
+    titles = inference.input_fn(b"Nurse\n\xff\xfeChef\nCo\x00ok\n", "text/csv")
+    records = inference.predict_fn(titles, model)
+    assert [r["rejection_reason"] for r in records] == [None, "undecodable_title", "undecodable_title"]
+
+
+# ------------------------------------------------------------------ predict_fn
+
+
+def test_predict_fn_answers_each_title_in_order(model):
+    titles = ["Registered Nurse", "", "   ", "x" * 201, "1234", "Truck Driver", None, "C++ Developer"]
+    records = inference.predict_fn(titles, model)
+    assert [r["title"] for r in records] == titles
+    assert [r["rejection_reason"] for r in records] == [
+        None,
+        "empty_title",
+        "empty_title",
+        "title_too_long",
+        "title_without_letters",
+        None,
+        "empty_title",
+        None,
+    ]
+    for record in records:
+        assert set(record) == {"title", "major_group", "major_group_title", "confidence", "top3", "rejection_reason"}
+        if record["rejection_reason"]:
+            assert record["major_group"] is None and record["confidence"] is None and record["top3"] == []
+            continue
+        top3 = record["top3"]
+        assert len(top3) == 3
+        assert [t["probability"] for t in top3] == sorted((t["probability"] for t in top3), reverse=True)
+        assert record["major_group"] == top3[0]["major_group"]
+        assert record["confidence"] == top3[0]["probability"]
+        assert record["major_group_title"] == MAJOR_GROUPS[record["major_group"]]
+        assert all(t["major_group_title"] == MAJOR_GROUPS[t["major_group"]] for t in top3)
+        assert 0 < sum(t["probability"] for t in top3) <= 1.000001
+    # Titles the model was trained on come back in their group.
+    assert records[0]["major_group"] == "29" and records[5]["major_group"] == "53"
+
+
+def test_predict_fn_with_no_titles(model):
+    assert inference.predict_fn([], model) == []
+
+
+def test_top_k_orders_ties_by_group_code():
+    best = inference.top_k([0.2, 0.4, 0.4, 0.0], ["53", "47", "15", "29"], k=3)
+    assert [b["major_group"] for b in best] == ["15", "47", "53"]
+
+
+def test_top_k_with_fewer_classes_than_k():
+    assert len(inference.top_k([0.7, 0.3], ["15", "29"])) == 2
+
+
+# ------------------------------------------------------------------ output_fn
+
+
+@pytest.mark.parametrize(
+    "accept", ["application/json", "*/*", None, "", "application/json; charset=utf-8", "text/html, application/json"]
+)
+def test_output_fn_json(model, accept):
+    records = inference.predict_fn(["Chef", ""], model)
+    body, content_type = inference.output_fn(records, accept)
+    assert content_type == "application/json"
+    assert json.loads(body) == {"predictions": records}
+
+
+def test_output_fn_csv(model):
+    records = inference.predict_fn(["Chef, Sous", "", 'The "Boss"'], model)
+    body, content_type = inference.output_fn(records, "text/csv")
+    assert content_type == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [r["title"] for r in rows] == ["Chef, Sous", "", 'The "Boss"']
+    assert rows[1]["major_group"] == "" and rows[1]["top3"] == "" and rows[1]["rejection_reason"] == "empty_title"
+    assert json.loads(rows[0]["top3"]) == records[0]["top3"]
+    assert float(rows[0]["confidence"]) == records[0]["confidence"]
+
+
+def test_output_fn_refuses_unsupported_accept(model):
+    with pytest.raises(inference.RequestError, match="Accept"):
+        inference.output_fn([], "application/x-protobuf")

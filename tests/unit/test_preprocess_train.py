@@ -1,0 +1,168 @@
+"""preprocess-train: the grouped, stratified, seeded split and its files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
+import steps_fixtures as fx  # noqa: E402
+
+from pipeline_steps import preprocess_train as pt  # noqa: E402
+from pipeline_steps.dataio import InputError  # noqa: E402
+
+
+def read_split(output: Path, split: str):
+    files = list((output / split).glob("*.parquet"))
+    assert len(files) == 1, f"{split} must be one Parquet file"
+    return pq.read_table(str(files[0]))
+
+
+def test_split_keeps_every_row_and_each_occupation_in_one_split(tmp_path):
+    fx.write_etl(tmp_path / "etl")
+    report = pt.run(tmp_path / "etl", tmp_path / "out", seed=1, validation_fraction=0.25, test_fraction=0.25)
+
+    tables = {split: read_split(tmp_path / "out", split) for split in pt.SPLITS}
+    codes = {split: set(t.column("onet_soc_code").to_pylist()) for split, t in tables.items()}
+    assert not (codes["train"] & codes["test"]) and not (codes["train"] & codes["validation"])
+    assert not (codes["validation"] & codes["test"])
+    assert set().union(*codes.values()) == set(fx.OCCUPATIONS)
+    assert sum(t.num_rows for t in tables.values()) == len(fx.etl_rows()["title"])
+    for table in tables.values():
+        assert table.column_names == list(fx.COLUMNS)
+    # Every major group (4 occupations each) has an occupation in test and in validation.
+    groups = {code[:2] for code in fx.OCCUPATIONS}
+    for split in ("test", "validation", "train"):
+        assert {c[:2] for c in codes[split]} == groups
+
+    saved = json.loads((tmp_path / "out" / "split_report.json").read_text())
+    assert saved == report
+    assert saved["input_rows"] == sum(t.num_rows for t in tables.values())
+    assert saved["input_occupations"] == len(fx.OCCUPATIONS)
+    assert saved["splits"]["test"]["occupations"] == len(codes["test"])
+    assert saved["splits"]["test"]["major_groups"]["15"]["occupations"] == 1
+
+
+def test_same_seed_same_files_other_seed_other_split(tmp_path):
+    fx.write_etl(tmp_path / "etl", parts=3)
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        pt.run(tmp_path / "etl", tmp_path / name, seed=seed, validation_fraction=0.25, test_fraction=0.25)
+    for split in pt.SPLITS:
+        assert read_split(tmp_path / "a", split).equals(read_split(tmp_path / "b", split))
+    test_a = set(read_split(tmp_path / "a", "test").column("onet_soc_code").to_pylist())
+    test_c = set(read_split(tmp_path / "c", "test").column("onet_soc_code").to_pylist())
+    assert test_a != test_c
+
+
+def test_split_does_not_depend_on_part_order(tmp_path):
+    rows = fx.etl_rows()
+    reversed_rows = {name: list(reversed(values)) for name, values in rows.items()}
+    fx.write_etl(tmp_path / "one", rows=rows)
+    fx.write_etl(tmp_path / "two", rows=reversed_rows, parts=4)
+    pt.run(tmp_path / "one", tmp_path / "a", seed=3, validation_fraction=0.1, test_fraction=0.2)
+    pt.run(tmp_path / "two", tmp_path / "b", seed=3, validation_fraction=0.1, test_fraction=0.2)
+    for split in pt.SPLITS:
+        assert read_split(tmp_path / "a", split).equals(read_split(tmp_path / "b", split))
+
+
+@pytest.mark.parametrize(
+    "n, expected",
+    [
+        (0, (0, 0, 0)),
+        (1, (1, 0, 0)),
+        (2, (2, 0, 0)),
+        (3, (1, 1, 1)),
+        (4, (2, 1, 1)),
+        (10, (7, 1, 2)),
+        (100, (70, 10, 20)),
+    ],
+)
+def test_split_counts(n, expected):
+    assert pt.split_counts(n, 0.1, 0.2) == expected
+
+
+def test_split_counts_without_validation():
+    assert pt.split_counts(5, 0.0, 0.2) == (4, 0, 1)
+
+
+@pytest.mark.parametrize("validation, test", [(-0.1, 0.2), (0.5, 0.5), (0.1, 1.0), (float("nan"), 0.2)])
+def test_bad_fractions_are_refused(validation, test):
+    with pytest.raises(ValueError, match="fraction"):
+        pt.check_fractions(validation, test)
+
+
+codes_strategy = st.dictionaries(
+    keys=st.from_regex(r"(1[13579]|2[13579]|3[13579]|4[13579]|5[135])-\d{4}\.\d{2}", fullmatch=True),
+    values=st.just(None),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(codes=codes_strategy, seed=st.integers(min_value=0, max_value=2**31 - 1))
+def test_assignment_properties(codes, seed):
+    by_group = {}
+    for code in codes:
+        by_group.setdefault(code[:2], []).append(code)
+    assignment = pt.assign_splits(by_group, seed, 0.1, 0.2)
+    assert set(assignment) == set(codes)  # every occupation in exactly one split
+    assert set(assignment.values()) <= set(pt.SPLITS)
+    # Deterministic, and independent of the order the codes come in.
+    shuffled = {group: list(reversed(group_codes)) for group, group_codes in by_group.items()}
+    assert pt.assign_splits(shuffled, seed, 0.1, 0.2) == assignment
+    for group_codes in by_group.values():
+        splits = [assignment[c] for c in group_codes]
+        if len(group_codes) >= 3:
+            assert "test" in splits and "train" in splits
+        else:
+            assert set(splits) == {"train"}
+
+
+def test_empty_input_directory_is_named(tmp_path):
+    (tmp_path / "etl").mkdir()
+    (tmp_path / "etl" / "_SUCCESS").write_bytes(b"")
+    with pytest.raises(InputError, match=str(tmp_path / "etl")):
+        pt.run(tmp_path / "etl", tmp_path / "out", 1, 0.1, 0.2)
+
+
+def test_missing_directory_is_named(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        pt.run(tmp_path / "nowhere", tmp_path / "out", 1, 0.1, 0.2)
+
+
+def test_missing_column_is_named(tmp_path):
+    rows = fx.etl_rows()
+    del rows["major_group"]
+    target = tmp_path / "etl"
+    target.mkdir()
+    import pyarrow as pa
+
+    pq.write_table(pa.table(rows), str(target / "part-0.parquet"))
+    with pytest.raises(InputError, match="major_group"):
+        pt.run(target, tmp_path / "out", 1, 0.1, 0.2)
+
+
+def test_parts_without_rows_are_an_error(tmp_path):
+    rows = {name: [] for name in fx.COLUMNS}
+    fx.write_etl(tmp_path / "etl", parts=1, rows=rows)
+    with pytest.raises(InputError, match="no rows"):
+        pt.run(tmp_path / "etl", tmp_path / "out", 1, 0.1, 0.2)
+
+
+def test_code_with_two_major_groups_is_an_error():
+    with pytest.raises(InputError, match="15-1252.00"):
+        pt.codes_by_major_group(["15-1252.00", "15-1252.00"], ["15", "29"])
+
+
+def test_main_prints_a_summary(tmp_path, capsys):
+    fx.write_etl(tmp_path / "etl")
+    assert pt.main(["--input", str(tmp_path / "etl"), "--output", str(tmp_path / "out"), "--seed", "2"]) == 0
+    assert "test:" in capsys.readouterr().out
+    assert (tmp_path / "out" / "split_report.json").is_file()

@@ -1,0 +1,218 @@
+"""train: the model directory it writes, its CLI, and serving the result as the container would."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
+import steps_fixtures as fx  # noqa: E402
+
+from pipeline_steps import model as model_lib  # noqa: E402
+from pipeline_steps import preprocess_train, train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def split_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("split")
+    fx.write_etl(root / "etl")
+    preprocess_train.run(root / "etl", root / "out", seed=1, validation_fraction=0.1, test_fraction=0.2)
+    return root / "out"
+
+
+@pytest.fixture(scope="module")
+def model_dir(split_dir, tmp_path_factory):
+    target = tmp_path_factory.mktemp("model") / "model"
+    args = ["--train", str(split_dir / "train"), "--validation", str(split_dir / "validation")]
+    assert train.main(args + ["--model-dir", str(target), "--c", "1.0", "--word_ngram_max", "2"]) == 0
+    return target
+
+
+def test_model_dir_layout_and_info(model_dir):
+    names = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
+    assert names == [
+        "code/inference.py",
+        "code/pipeline_steps/__init__.py",
+        "code/pipeline_steps/soc.py",
+        "code/pipeline_steps/text.py",
+        "model.joblib",
+        "model_info.json",
+    ]
+    info = json.loads((model_dir / "model_info.json").read_text())
+    assert info["classes"] == ["15", "29", "35", "47", "53"]
+    assert info["major_group_titles"]["29"] == "Healthcare Practitioners and Technical Occupations"
+    assert info["hyperparameters"]["c"] == 1.0 and info["hyperparameters"]["classifier"] == "linearsvc"
+    assert info["train_rows"] > 0
+    assert 0.0 <= info["validation"]["macro_f1"] <= 1.0 and info["validation"]["rows"] > 0
+    import sklearn
+
+    assert info["sklearn_version"] == sklearn.__version__
+
+
+def test_main_prints_validation_metrics(split_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(split_dir / "train"))
+    monkeypatch.setenv("SM_CHANNEL_VALIDATION", str(split_dir / "validation"))
+    monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "m"))
+    assert train.main(["--classifier", "logreg", "--c", "5"]) == 0  # data and model dirs from the env
+    out = capsys.readouterr().out
+    assert "validation_macro_f1=" in out and "validation_accuracy=" in out
+    assert (tmp_path / "m" / "model.joblib").is_file()
+
+
+def test_validation_is_optional(split_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SM_CHANNEL_VALIDATION", raising=False)
+    train.main(["--train", str(split_dir / "train"), "--model-dir", str(tmp_path / "m")])
+    assert json.loads((tmp_path / "m" / "model_info.json").read_text())["validation"] is None
+    assert "validation metrics skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--c", "0"], "c must be > 0"),
+        (["--char_ngram_min", "4", "--char_ngram_max", "3"], "char_ngram_min"),
+        (["--classifier", "forest"], "invalid choice"),
+        (["--min_df", "0"], "min_df"),
+    ],
+)
+def test_bad_hyperparameters_are_refused(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(argv + ["--train", str(tmp_path), "--model-dir", str(tmp_path)])
+    assert message in capsys.readouterr().err
+
+
+def test_missing_train_channel_is_explained(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("SM_CHANNEL_TRAIN", raising=False)
+    with pytest.raises(SystemExit):
+        train.parse_args(["--model-dir", str(tmp_path)])
+    assert "SM_CHANNEL_TRAIN" in capsys.readouterr().err
+
+
+def test_a_class_too_small_for_calibration_is_named():
+    with pytest.raises(ValueError, match=r"\['29'\] have a single training row"):
+        model_lib.fit(
+            model_lib.Hyperparameters(calibration_folds=3), ["a b", "a c", "a d", "x y"], ["15", "15", "15", "29"]
+        )
+
+
+def test_calibration_folds_shrink_to_the_smallest_group(capsys):
+    titles, labels = ["a b", "a c", "a d", "a e", "x y", "x z"], ["15"] * 4 + ["29"] * 2
+    fitted = model_lib.fit(model_lib.Hyperparameters(calibration_folds=5), titles, labels)
+    assert fitted.named_steps["classifier"].cv == 2
+    assert "calibrating with 2 folds, not 5: major group 29 has 2 training rows" in capsys.readouterr().out
+
+
+def test_serving_modules_cover_the_imports_of_inference():
+    source = (fx.PROJECT_ROOT / "pipeline_steps" / "inference.py").read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipeline_steps"):
+            imported.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            imported.update(a.name.split(".")[1] for a in node.names if a.name.startswith("pipeline_steps."))
+    assert imported and imported <= set(train.SERVING_MODULES)
+
+
+CONTAINER_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    model_dir = sys.argv[1]
+    sys.path.insert(0, model_dir + "/code")      # what the serving container does
+    import inference
+    import pipeline_steps
+    assert pipeline_steps.__file__.startswith(model_dir + "/code/"), pipeline_steps.__file__
+    model = inference.model_fn(model_dir)
+    assert not any(m in sys.modules for m in ("pipeline_steps.model", "pipeline_steps.train")), "pickle needs our code"
+    out = {}
+    data = inference.input_fn(json.dumps({"titles": ["Registered Nurse", "", "Truck Driver"]}).encode(), "application/json")
+    out["json"] = inference.output_fn(inference.predict_fn(data, model), "application/json")
+    data = inference.input_fn("title,id\\nLine Cook,1\\nElectrician,2\\n", "text/csv")
+    out["csv"] = inference.output_fn(inference.predict_fn(data, model), "text/csv")
+    print(json.dumps(out))
+    """
+)
+
+
+def test_packed_model_serves_from_code_dir_alone(model_dir, tmp_path):
+    archive = model_lib.pack_model_dir(model_dir, tmp_path / "output" / "model.tar.gz")
+    serving = tmp_path / "opt" / "ml" / "model"
+    with tarfile.open(str(archive)) as packed:
+        packed.extractall(str(serving))
+    assert sorted(p.name for p in serving.iterdir()) == ["code", "model.joblib", "model_info.json"]
+    # -E ignores PYTHONPATH; the working directory is not the project, so only code/ provides our modules.
+    result = subprocess.run(
+        [sys.executable, "-E", "-s", "-c", CONTAINER_SCRIPT, str(serving)],
+        cwd=str(tmp_path),
+        env=fx.subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    body, content_type = out["json"]
+    assert content_type == "application/json"
+    predictions = json.loads(body)["predictions"]
+    assert [p["title"] for p in predictions] == ["Registered Nurse", "", "Truck Driver"]
+    assert predictions[1]["rejection_reason"] == "empty_title" and predictions[1]["major_group"] is None
+    classes = {"15", "29", "35", "47", "53"}
+    assert predictions[0]["major_group"] in classes and len(predictions[0]["top3"]) == 3
+    body, content_type = out["csv"]
+    assert content_type == "text/csv"
+    assert body.split("\n")[0] == "title,major_group,major_group_title,confidence,top3,rejection_reason"
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [r["title"] for r in rows] == ["Line Cook", "Electrician"]
+    assert all(
+        r["major_group"] in classes and json.loads(r["top3"])[0]["major_group"] == r["major_group"] for r in rows
+    )
+
+
+def test_train_runs_from_the_published_training_source(split_dir, tmp_path):
+    """The training toolkit extracts the source archive and runs `python train.py <hyperparameters>`
+    with the channels and model directory in SM_* variables."""
+    from pipeline_steps.definition.bundles import TRAINING_ENTRY_POINT, training_tar_bytes
+
+    source = tmp_path / "code"
+    source.mkdir()
+    (tmp_path / "sourcedir.tar.gz").write_bytes(training_tar_bytes())
+    with tarfile.open(str(tmp_path / "sourcedir.tar.gz")) as archive:
+        archive.extractall(str(source))
+    env = fx.subprocess_env()
+    env.update(
+        SM_CHANNEL_TRAIN=str(split_dir / "train"),
+        SM_CHANNEL_VALIDATION=str(split_dir / "validation"),
+        SM_MODEL_DIR=str(tmp_path / "model"),
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-E",
+            "-s",
+            TRAINING_ENTRY_POINT,
+            "--c",
+            "1.0",
+            "--char_ngram_max",
+            "4",
+            "--calibration_folds",
+            "2",
+        ],
+        cwd=str(source),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "validation_macro_f1=" in result.stdout
+    info = json.loads((tmp_path / "model" / "model_info.json").read_text())
+    assert info["hyperparameters"]["char_ngram_max"] == 4
+    assert (tmp_path / "model" / "code" / "pipeline_steps" / "text.py").is_file()
