@@ -2,9 +2,28 @@
 
 from pipeline_steps.definition.builder import build_definition, declared_parameters
 from pipeline_steps.definition.bundles import StepBundles, build_step_bundles
-from pipeline_steps.definition.spec import Buckets, EmrSpec, JobSpec, ModelDefaults, PipelineSpec, StepCode
+from pipeline_steps.definition.spec import (
+    EVALUATIONS_PREFIX,
+    EXECUTIONS_PREFIX,
+    MODEL_ARTIFACTS_PREFIX,
+    ONET_INPUT_PREFIX,
+    PREDICTIONS_PREFIX,
+    TITLES_INPUT_PREFIX,
+    Buckets,
+    EmrSpec,
+    JobSpec,
+    ModelDefaults,
+    PipelineSpec,
+    StepCode,
+)
 
 __all__ = [
+    "EVALUATIONS_PREFIX",
+    "EXECUTIONS_PREFIX",
+    "MODEL_ARTIFACTS_PREFIX",
+    "ONET_INPUT_PREFIX",
+    "PREDICTIONS_PREFIX",
+    "TITLES_INPUT_PREFIX",
     "Buckets",
     "EmrSpec",
     "JobSpec",

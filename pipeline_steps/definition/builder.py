@@ -52,9 +52,15 @@ from sagemaker.workflow.retry import (  # noqa: E402
 from sagemaker.workflow.steps import ProcessingStep, TrainingStep  # noqa: E402
 
 from pipeline_steps.definition.bundles import TRAINING_ENTRY_POINT  # noqa: E402
-from pipeline_steps.definition.spec import PipelineSpec  # noqa: E402
-
-
+from pipeline_steps.definition.spec import (  # noqa: E402
+    EVALUATIONS_PREFIX,
+    EXECUTIONS_PREFIX,
+    MODEL_ARTIFACTS_PREFIX,
+    ONET_INPUT_PREFIX,
+    PREDICTIONS_PREFIX,
+    TITLES_INPUT_PREFIX,
+    PipelineSpec,
+)
 
 # Telemetry opt-out as an in-memory SDK config. Telemetry would call STS and S3. The SDK
 # re-validates a non-empty config against its JSON schema on every one of its ~100 lookups
@@ -91,8 +97,8 @@ class _Parameters:
     def __init__(self, spec: PipelineSpec):
         raw = spec.buckets.raw
         self.use_type = ParameterString("use_type", default_value="train", enum_values=["train", "predict"])
-        self.onet_input_uri = ParameterString("onet_input_uri", default_value=f"s3://{raw}/onet/")
-        self.input_titles_uri = ParameterString("input_titles_uri", default_value=f"s3://{raw}/titles/")
+        self.onet_input_uri = ParameterString("onet_input_uri", default_value=f"s3://{raw}/{ONET_INPUT_PREFIX}")
+        self.input_titles_uri = ParameterString("input_titles_uri", default_value=f"s3://{raw}/{TITLES_INPUT_PREFIX}")
         self.execution_date = ParameterString("execution_date", default_value="")
         self.split_seed = ParameterInteger("split_seed", default_value=42)
         self.validation_fraction = ParameterFloat("validation_fraction", default_value=0.1)
@@ -153,10 +159,19 @@ def _telemetry_opted_out(session: PipelineSession) -> Iterator[None]:
 
 
 def _execution_uri(spec: PipelineSpec, *parts: str) -> Join:
-    """s3://<processed>/executions/<execution id>/<parts>: one folder per execution, so re-runs never mix."""
+    """s3://<processed>/executions/<execution id>/<parts>: one folder per execution, so re-runs never mix.
+
+    The processed bucket expires these folders (storage.intermediate_expiry_days).
+    """
     return Join(
-        on="/", values=[f"s3://{spec.buckets.processed}/executions", ExecutionVariables.PIPELINE_EXECUTION_ID, *parts]
+        on="/", values=[f"s3://{spec.buckets.processed}/{EXECUTIONS_PREFIX.rstrip('/')}", ExecutionVariables.PIPELINE_EXECUTION_ID, *parts]
     )
+
+
+def _evaluation_uri(spec: PipelineSpec) -> Join:
+    """Kept with the models, not with the expiring intermediate data: a registered model's metrics
+    must outlive its execution, since later gates compare against them."""
+    return Join(on="/", values=[f"s3://{spec.buckets.models}/{EVALUATIONS_PREFIX.rstrip('/')}", ExecutionVariables.PIPELINE_EXECUTION_ID])
 
 
 class _Builder:
@@ -319,7 +334,7 @@ class _Builder:
                 ProcessingOutput(
                     output_name="evaluation",
                     source=f"{_OUTPUT}/evaluation",
-                    destination=_execution_uri(self.spec, "evaluation"),
+                    destination=_evaluation_uri(self.spec),
                 )
             ],
             property_files=[evaluation_file],
@@ -342,7 +357,7 @@ class _Builder:
             volume_kms_key=jobs.kms_key_id,
             output_kms_key=jobs.kms_key_id,
             max_run=jobs.max_runtime_seconds,
-            output_path=f"s3://{self.spec.buckets.models}/training",
+            output_path=f"s3://{self.spec.buckets.models}/{MODEL_ARTIFACTS_PREFIX.rstrip('/')}",
             base_job_name=f"{self.spec.pipeline_name}-train",
             subnets=network.subnets if network else None,
             security_group_ids=network.security_group_ids if network else None,
@@ -376,7 +391,7 @@ class _Builder:
         p = self.params
         macro_f1 = JsonGet(step_name=evaluate.name, property_file=evaluation_file, json_path=MACRO_F1_PATH)
         baseline = JsonGet(step_name=evaluate.name, property_file=evaluation_file, json_path=BASELINE_MACRO_F1_PATH)
-        evaluation_uri = Join(on="/", values=[_execution_uri(self.spec, "evaluation"), EVALUATION_FILE])
+        evaluation_uri = Join(on="/", values=[_evaluation_uri(self.spec), EVALUATION_FILE])
         model = Model(
             image_uri=self.processor("register").image_uri,
             model_data=train.properties.ModelArtifacts.S3ModelArtifacts,
@@ -461,7 +476,7 @@ class _Builder:
                 ProcessingOutput(
                     output_name="predictions",
                     source=f"{_OUTPUT}/predictions",
-                    destination=f"s3://{self.spec.buckets.predictions}/predictions",
+                    destination=f"s3://{self.spec.buckets.predictions}/{PREDICTIONS_PREFIX.rstrip('/')}",
                 )
             ],
         )

@@ -21,6 +21,8 @@ from pathlib import Path
 from config import ConfigError, EnvironmentConfig, load_environment
 from pipeline_steps.definition import (
     Buckets,
+    ONET_INPUT_PREFIX,
+    TITLES_INPUT_PREFIX,
     EmrSpec,
     JobSpec,
     ModelDefaults,
@@ -154,7 +156,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace) -> int:
+def execute(args: argparse.Namespace) -> tuple[ExecutionOutcome, LocalPipelineRun, LocalS3]:
+    """Build the environment's definition, stage the inputs and run it; report progress on stdout."""
     config = load_environment(args.env)
     work_dir = args.work_dir.resolve()
     s3 = LocalS3(work_dir / "s3")
@@ -166,14 +169,14 @@ def run(args: argparse.Namespace) -> int:
 
     execution_id = datetime.datetime.now(datetime.timezone.utc).strftime("local-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     params = {"use_type": args.use_type, **parse_params(args.param)}
-    onet_uri = params.get("onet_input_uri", f"s3://{spec.buckets.raw}/onet/")
+    onet_uri = params.get("onet_input_uri", f"s3://{spec.buckets.raw}/{ONET_INPUT_PREFIX}")
     if args.onet_dir is not None:
         staged = stage_onet(args.onet_dir, s3, onet_uri)
         print(f"O*NET input: {', '.join(staged)} from {args.onet_dir} -> {onet_uri}")
     elif not s3.path(onet_uri).is_dir():
         raise UsageError(f"no O*NET files at {onet_uri} yet: pass --onet-dir (the ETL step runs on every execution)")
     if args.use_type == "predict":
-        titles_uri = f"s3://{spec.buckets.raw}/titles/{execution_id}/"
+        titles_uri = f"s3://{spec.buckets.raw}/{TITLES_INPUT_PREFIX}{execution_id}/"
         s3.put_file(args.input, titles_uri + args.input.name)
         params.setdefault("input_titles_uri", titles_uri)
         params.setdefault("execution_date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
@@ -190,8 +193,7 @@ def run(args: argparse.Namespace) -> int:
     execution = LocalPipelineRun(definition, job, params, standing_emr_release=config.emr.release_label)
     print(f"Pipeline {spec.pipeline_name}, execution {execution_id} (use_type={args.use_type}); work dir {work_dir}")
     print("Retry policies are not applied locally: they retry AWS throttling and capacity errors only.")
-    outcome = execution.run()
-    return summarize(outcome, execution, s3, args)
+    return execution.run(), execution, s3
 
 
 def summarize(outcome: ExecutionOutcome, execution: LocalPipelineRun, s3: LocalS3, args: argparse.Namespace) -> int:
@@ -226,7 +228,7 @@ def summarize(outcome: ExecutionOutcome, execution: LocalPipelineRun, s3: LocalS
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     try:
-        return run(args)
+        return summarize(*execute(args), args)
     except (ConfigError, UsageError, ParameterError, UnsupportedDefinition) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

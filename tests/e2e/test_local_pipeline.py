@@ -67,9 +67,11 @@ def test_train_branch_runs_every_step_and_registers_the_model(trained):
     report = json.loads((execution / "etl" / "report.json").read_text())
     assert report["rows_in"] == report["rows_out"] + report["rows_rejected"]
     assert report["rows_rejected"] > 0 and (execution / "etl" / "quarantine").is_dir()
-    evaluation = json.loads((execution / "evaluation" / "evaluation.json").read_text())
+    evaluation_dir = work_dir / "s3" / "jobclf-develop-models" / "evaluations" / execution.name
+    evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
     assert 0.0 <= evaluation["multiclass_classification_metrics"]["macro_f1"]["value"] <= 1.0
-    assert f"Evaluation report: {execution / 'evaluation'}/report.html" in result.stdout
+    assert package["metrics_uri"] == f"s3://jobclf-develop-models/evaluations/{execution.name}/evaluation.json"
+    assert f"Evaluation report: {evaluation_dir}/report.html" in result.stdout
 
 
 def test_predict_branch_answers_every_input_row_in_order_with_the_registered_model(trained, tmp_path):
@@ -112,7 +114,8 @@ def test_real_onet_train_then_predict(tmp_path):
         pytest.skip("JOBCLF_ONET_DIR does not name the O*NET files")
     train = local_run("--use-type", "train", "--onet-dir", str(onet_dir), work_dir=tmp_path)
     assert train.returncode == 0, train.stdout + train.stderr
-    evaluation = json.loads((execution_folder(tmp_path) / "evaluation" / "evaluation.json").read_text())
+    execution_id = execution_folder(tmp_path).name
+    evaluation = json.loads((tmp_path / "s3/jobclf-develop-models/evaluations" / execution_id / "evaluation.json").read_text())
     print(json.dumps(evaluation["multiclass_classification_metrics"]["macro_f1"]), file=sys.stderr)
     output = tmp_path / "predictions.csv"
     predict = local_run("--use-type", "predict", "--input", str(EXAMPLE_TITLES), "--output", str(output), work_dir=tmp_path)

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""The CDK app: one `JobClf-<env>` stack per environment of config/environments.toml, checked by cdk-nag.
+
+`cdk synth` runs it (cdk.json); the tests call `build_app` directly. Synth is hermetic: no AWS
+account, credentials or network (no lookups; the SageMaker SDK builds the definition offline).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from config import ConfigError, EnvironmentConfig, load_all
+from stacks import JobClfStack
+
+
+def build_app(
+    configs: Mapping[str, EnvironmentConfig],
+    *,
+    context: Mapping[str, Any] | None = None,
+    outdir: str | None = None,
+) -> cdk.App:
+    """An app with one stack per environment and the AwsSolutions checks registered (they run at synth)."""
+    app = cdk.App(context=dict(context) if context is not None else None, outdir=outdir)
+    for config in configs.values():
+        JobClfStack(app, config=config)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
+
+def main() -> int:
+    try:
+        app = build_app(load_all())
+    except ConfigError as error:
+        print(f"JobClf configuration error: {error}", file=sys.stderr)
+        return 1
+    try:
+        app.synth()
+    except RuntimeError as error:
+        # cdk-nag findings (and other validation failures) arrive as one report; print it without a traceback.
+        if "ValidationFailed" not in str(error):
+            raise
+        print(f"JobClf synth failed validation: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Where EMR and the SageMaker jobs run: private subnets of a VPC, and their security groups.
+
+The stack owns a VPC (public + private-with-egress subnets, one NAT gateway, an S3 gateway
+endpoint, flow logs) unless `network.vpc_id` is configured; then it imports that VPC and its
+private subnets by ID with `Vpc.from_vpc_attributes` (never `from_lookup`: synth stays offline).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnResource, Fn, Stack, Tags
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from config import EnvironmentConfig
+from stacks import nag
+
+# AmazonEMRServicePolicy_v2 lets the EMR service role use only subnets and security groups with this tag.
+EMR_MANAGED_POLICY_TAG = ("for-use-with-amazon-emr-managed-policies", "true")
+FLOW_LOG_PREFIX = "vpc-flow-logs/"
+
+
+class Network(Construct):
+    """VPC, private subnets, and security groups for SageMaker jobs and for EMR (primary, core, service access)."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, flow_log_bucket: s3.IBucket
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        if config.network.vpc_id is None:
+            self.vpc: ec2.IVpc = self._add_owned_vpc(flow_log_bucket)
+            self.owns_vpc = True
+        else:
+            self.vpc = self._import_vpc()
+            self.owns_vpc = False
+        self.private_subnets: list[ec2.ISubnet] = list(self.vpc.private_subnets)
+        self.private_subnet_ids: list[str] = [subnet.subnet_id for subnet in self.private_subnets]
+        self.sagemaker_security_group = self._add_security_group(
+            "SageMakerJobsSecurityGroup",
+            "JobClf SageMaker processing and training jobs: no inbound; outbound to S3 (gateway endpoint) and AWS APIs",
+            allow_all_outbound=True,
+        )
+        # EMR-managed security groups: EMR adds the rules the cluster needs to these groups itself.
+        self.emr_primary_security_group = self._add_security_group(
+            "EmrPrimarySecurityGroup",
+            "JobClf EMR primary node (EMR-managed rules); outbound for S3, EMR and PyPI (bootstrap)",
+            allow_all_outbound=True,
+            emr=True,
+        )
+        self.emr_core_security_group = self._add_security_group(
+            "EmrCoreSecurityGroup",
+            "JobClf EMR core nodes (EMR-managed rules); outbound for S3, EMR and PyPI (bootstrap)",
+            allow_all_outbound=True,
+            emr=True,
+        )
+        self.emr_service_access_security_group = self._add_security_group(
+            "EmrServiceAccessSecurityGroup",
+            "JobClf EMR service access in a private subnet (EMR-managed rules only)",
+            allow_all_outbound=False,
+            emr=True,
+        )
+
+    def _add_owned_vpc(self, flow_log_bucket: s3.IBucket) -> ec2.Vpc:
+        network = self._config.network
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(network.vpc_cidr),
+            max_azs=network.max_azs,
+            # One NAT gateway: EMR's bootstrap action installs from PyPI, and the jobs reach AWS APIs
+            # that have no gateway endpoint. Data to and from S3 takes the gateway endpoint instead.
+            nat_gateways=1,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20),
+            ],
+            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
+            flow_logs={
+                "FlowLogs": ec2.FlowLogOptions(
+                    destination=ec2.FlowLogDestination.to_s3(flow_log_bucket, FLOW_LOG_PREFIX),
+                    traffic_type=ec2.FlowLogTrafficType.ALL,
+                )
+            },
+        )
+        self._lint_default_sg_restriction()
+        # Only the private subnets the clusters run in carry the EMR managed-policy tag.
+        for subnet in vpc.private_subnets:
+            Tags.of(subnet).add(*EMR_MANAGED_POLICY_TAG, include_resource_types=["AWS::EC2::Subnet"])
+        return vpc
+
+    def _lint_default_sg_restriction(self) -> None:
+        """CDK's custom resource that empties the default security group declares a DependsOn on its role
+        that its GetAtt already implies (cfn-lint W3005); the template is CDK's, so the check is ignored there."""
+        provider = Stack.of(self).node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
+        handler = provider.node.try_find_child("Handler") if provider is not None else None
+        if isinstance(handler, CfnResource):
+            handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+
+    def _import_vpc(self) -> ec2.IVpc:
+        network = self._config.network
+        # The subnets' zones are only used to spread subnets; they never reach the template.
+        zones = [Fn.select(i, Fn.get_azs()) for i in range(len(network.private_subnet_ids))]
+        vpc = ec2.Vpc.from_vpc_attributes(
+            self,
+            "Vpc",
+            vpc_id=network.vpc_id,
+            availability_zones=zones,
+            private_subnet_ids=list(network.private_subnet_ids),
+        )
+        nag.acknowledge(
+            vpc,
+            "@aws-cdk/aws-ec2:noSubnetRouteTableId",
+            "The configured private subnets are imported by ID only (no synth-time lookup), so their route tables "
+            "are unknown; this stack never reads or adds routes to them (the existing VPC's routing, NAT and S3 "
+            "endpoint are its owner's).",
+        )
+        return vpc
+
+    def _add_security_group(
+        self, construct_id: str, description: str, *, allow_all_outbound: bool, emr: bool = False
+    ) -> ec2.SecurityGroup:
+        group = ec2.SecurityGroup(
+            self, construct_id, vpc=self.vpc, description=description, allow_all_outbound=allow_all_outbound
+        )
+        if emr:
+            Tags.of(group).add(*EMR_MANAGED_POLICY_TAG, include_resource_types=["AWS::EC2::SecurityGroup"])
+        return group

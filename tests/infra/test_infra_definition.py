@@ -1,0 +1,127 @@
+"""The pipeline definition each environment deploys: built from config, tokens restored correctly."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from infra_support import Synth
+
+ENVIRONMENTS = ["develop", "production"]
+ENVIRONMENT_BUCKETS = {"raw-bucket", "processed-bucket", "models-bucket", "predictions-bucket"}
+S3_URI = re.compile(r"s3://([^/\"\\\s]+)/?([^\"\\\s]*)")
+
+
+def all_steps(steps: list[dict]) -> list[dict]:
+    """Every step, including those nested in condition steps' branches."""
+    found = []
+    for step in steps:
+        found.append(step)
+        if step["Type"] == "Condition":
+            found += all_steps(step["Arguments"].get("IfSteps", []))
+            found += all_steps(step["Arguments"].get("ElseSteps", []))
+    return found
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_definition_parses_and_declares_use_type(synth: Synth, env: str) -> None:
+    definition = synth.stacks[env].pipeline.fake_definition()
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    assert parameters["use_type"]["Type"] == "String"
+    assert parameters["use_type"]["DefaultValue"] in {"train", "predict"}
+    # What the schedule check reads: the declared names (defaults still carry placeholders there).
+    assert set(synth.stacks[env].pipeline.parameters) == set(parameters)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_definition_runs_emr_then_branches_on_use_type(synth: Synth, env: str) -> None:
+    definition = synth.stacks[env].pipeline.fake_definition()
+    steps = all_steps(definition["Steps"])
+    assert [s for s in steps if s["Type"] == "EMR"], "an EMR (ETL) step"
+    branches = [
+        s
+        for s in steps
+        if s["Type"] == "Condition" and "Parameters.use_type" in json.dumps(s["Arguments"]["Conditions"])
+    ]
+    assert len(branches) == 1, "one condition on use_type"
+    train = all_steps(branches[0]["Arguments"]["IfSteps"])
+    predict = all_steps(branches[0]["Arguments"]["ElseSteps"])
+    assert any(s["Type"] == "Training" for s in train), "the train branch trains a model"
+    assert any(s["Type"] == "RegisterModel" for s in train), "the train branch can register the model"
+    assert predict and all(s["Type"] == "Processing" for s in predict), "the predict branch runs processing jobs"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_s3_uri_points_at_an_asset_or_an_environment_bucket(synth: Synth, env: str) -> None:
+    stack = synth.stacks[env]
+    asset_keys = {asset.s3_object_key for asset in stack.code.all}
+    text = json.dumps(stack.pipeline.fake_definition())
+    uris = S3_URI.findall(text)
+    assert uris
+    used_assets = set()
+    for bucket, key in uris:
+        if bucket == "assets-bucket":
+            assert key in asset_keys, f"s3://{bucket}/{key} is not one of this stack's assets"
+            used_assets.add(key)
+        else:
+            assert bucket in ENVIRONMENT_BUCKETS, f"s3://{bucket}/{key} is outside this environment's buckets"
+    assert used_assets == asset_keys, "every step-code asset is used by the definition"
+    # And each fake bucket stands for this stack's bucket of that name.
+    fakes = {entry.fake: stack.resolve(entry.token) for entry in stack.pipeline.placeholders.entries}
+    for name, bucket in stack.storage.data_buckets.items():
+        assert fakes[f"{name}-bucket"] == stack.resolve(bucket.bucket_name)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_restored_definition_body_is_the_definition_with_its_tokens(synth: Synth, env: str) -> None:
+    """Rebuild the deployed PipelineDefinitionBody from the template, each token read back as its fake value."""
+    stack = synth.stacks[env]
+    fake_by_identity = {
+        json.dumps(stack.resolve(entry.token), sort_keys=True): entry.fake
+        for entry in stack.pipeline.placeholders.entries
+    }
+    pipeline = next(r for r in synth.templates[env]["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline")
+    delimiter, parts = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Join"]
+    assert delimiter == ""
+    text = []
+    for part in parts:
+        if isinstance(part, str):
+            assert "jobclf-token" not in part and "${Token[" not in part
+            text.append(part)
+        else:
+            identity = json.dumps(part, sort_keys=True)
+            assert identity in fake_by_identity, f"unexpected intrinsic in the definition: {identity}"
+            text.append(fake_by_identity[identity])
+    assert json.loads("".join(text)) == stack.pipeline.fake_definition()
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_definition_is_built_from_the_environment_config(synth: Synth, env: str, configs) -> None:
+    config = configs[env]
+    spec = synth.stacks[env].pipeline.spec
+    assert spec.pipeline_name == config.resource_prefix
+    assert spec.model_package_group_name == config.resource_prefix
+    assert spec.region == config.region
+    assert spec.jobs.processing_instance_type == config.sagemaker.processing_instance_type
+    assert spec.jobs.training_instance_type == config.sagemaker.training_instance_type
+    assert spec.jobs.volume_size_gb == config.sagemaker.volume_size_gb
+    assert spec.jobs.max_runtime_seconds == config.sagemaker.max_runtime_minutes * 60
+    assert len(spec.jobs.subnet_ids) == config.network.max_azs
+    assert len(spec.jobs.security_group_ids) == 1
+    assert spec.sklearn_framework_version == config.sagemaker.sklearn_framework_version
+    assert spec.model.approval_status == config.model.approval_status
+    assert spec.model.min_macro_f1 == config.model.min_macro_f1
+    parameters = synth.stacks[env].pipeline.parameters
+    assert parameters["model_approval_status"] == config.model.approval_status
+    assert parameters["min_macro_f1"] == config.model.min_macro_f1
+    text = json.dumps(synth.stacks[env].pipeline.fake_definition())
+    assert config.sagemaker.training_instance_type in text
+    assert "arn:aws:kms:" in text and "data-key" in text, "job volumes and outputs use the environment's key"
+
+
+def test_step_code_assets_are_deterministic(synth: Synth, variant_synth: Synth) -> None:
+    """Two synths (two apps) give the same asset keys: the bundles' bytes do not change between builds."""
+    keys = [asset.s3_object_key for asset in synth.stacks["develop"].code.all]
+    assert keys == [asset.s3_object_key for asset in synth.stacks["production"].code.all]
+    assert keys == [asset.s3_object_key for asset in variant_synth.stacks["standing"].code.all]
