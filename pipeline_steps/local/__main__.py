@@ -72,6 +72,9 @@ def local_spec(config: EnvironmentConfig, code: StepCode) -> PipelineSpec:
     """The environment's spec with local stand-ins for what only a deployed stack knows (ARNs, IDs)."""
     fake_account = "000000000000"
     buckets = local_buckets(config)
+    # As many as the stack's private subnets: one per availability zone, or the configured ones.
+    subnet_count = len(config.network.private_subnet_ids) or config.network.max_azs
+    subnets = tuple(f"subnet-{i:017x}" for i in range(subnet_count))
     emr = config.emr
     if emr.cluster_mode == "standing":
         emr_spec = EmrSpec(mode="standing", release_label=emr.release_label, log_uri=f"s3://{buckets.processed}/emr-logs/",
@@ -82,7 +85,7 @@ def local_spec(config: EnvironmentConfig, code: StepCode) -> PipelineSpec:
             primary_instance_type=emr.primary_instance_type, core_instance_type=emr.core_instance_type,
             core_instance_count=emr.core_instance_count, instance_profile_name="local-emr-instance-profile",
             service_role_name="local-emr-service-role", security_configuration_name="local-emr-security",
-            subnet_id="subnet-0000000000000000a", primary_security_group_id="sg-0000000000000000a",
+            subnet_id=subnets[0], primary_security_group_id="sg-0000000000000000a",
             core_security_group_id="sg-0000000000000000b", service_access_security_group_id="sg-0000000000000000c",
         )  # fmt: skip
     sagemaker = config.sagemaker
@@ -98,7 +101,7 @@ def local_spec(config: EnvironmentConfig, code: StepCode) -> PipelineSpec:
             training_instance_type=sagemaker.training_instance_type,
             volume_size_gb=sagemaker.volume_size_gb,
             max_runtime_seconds=sagemaker.max_runtime_minutes * 60,
-            subnet_ids=("subnet-0000000000000000a",),
+            subnet_ids=subnets,
             security_group_ids=("sg-0000000000000000d",),
             kms_key_id=f"arn:aws:kms:{config.region}:{fake_account}:key/00000000-0000-0000-0000-000000000000",
         ),
