@@ -120,6 +120,10 @@ def test_real_onet_train_then_predict(tmp_path):
     output = tmp_path / "predictions.csv"
     predict = local_run("--use-type", "predict", "--input", str(EXAMPLE_TITLES), "--output", str(output), work_dir=tmp_path)
     assert predict.returncode == 0, predict.stdout + predict.stderr
-    by_id = {row["id"]: row for row in read_csv(output)}
-    assert by_id["1"]["major_group"] == "29"  # Neurodiagnostic Technologist: Healthcare Practitioners
-    assert by_id["2"]["major_group"] == "11"  # Bank President: Management
+    # examples/titles.csv carries a person's answer per title (a column the predict step ignores).
+    expected = {row["id"]: row["expected_major_group"] for row in read_csv(EXAMPLE_TITLES) if row["expected_major_group"]}
+    predicted = {row["id"]: row for row in read_csv(output)}
+    top1 = sum(predicted[i]["major_group"] == group for i, group in expected.items()) / len(expected)
+    top3 = sum(group in {g["major_group"] for g in json.loads(predicted[i]["top3"])} for i, group in expected.items()) / len(expected)
+    print(f"examples: top-1 {top1:.2f}, top-3 {top3:.2f} of {len(expected)}", file=sys.stderr)
+    assert top1 >= 0.8 and top3 >= 0.9
