@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov in its own venv: it pins boto3 1.35 and packaging 23, which the sagemaker SDK in .venv cannot share.
+CHECKOV_VENV := .venv-checkov
 WORK := .work
 ENV ?= develop
 # O*NET input: a folder you name (make run ONET_DIR=...), else the copy beside this project
@@ -15,14 +17,21 @@ TITLES ?= examples/titles.csv
 
 help:
 	@echo "make run    set up, run the pipeline locally (train, then predict on $(TITLES)) and cdk synth both environments"
-	@echo "make test   set up and run every test (unit, local pipeline end to end, synth snapshots, cdk-nag, cfn-lint, CI schema)"
+	@echo "make test   set up and run every test (unit, local pipeline end to end, synth snapshots, cdk-nag, cfn-lint, checkov, CI schema)"
 
-setup: $(VENV)/.installed node_modules/.installed java
+setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed java
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -28,6 +28,7 @@ from pipeline_steps.dataio import StepError
 LOCAL_REGISTRY_ENV = "JOBCLF_LOCAL_REGISTRY"
 LOCAL_S3_ROOT_ENV = "JOBCLF_LOCAL_S3_ROOT"
 APPROVED = "Approved"
+APPROVAL_STATUSES = (APPROVED, "Rejected", "PendingManualApproval")
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,40 @@ class LocalRegistry:
                 "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
         )
-        self.registry_path.parent.mkdir(parents=True, exist_ok=True)
-        self.registry_path.write_text(json.dumps(document, indent=2) + "\n", "utf-8")
+        self._write(document)
         return arn
+
+    def _write(self, document: dict) -> None:
+        self.registry_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.registry_path.with_name(self.registry_path.name + ".part")
+        temporary.write_text(json.dumps(document, indent=2) + "\n", "utf-8")
+        os.replace(str(temporary), str(self.registry_path))
+
+    def set_approval_status(
+        self, group_name: str, version: int, approval_status: str, description: Optional[str] = None
+    ) -> dict:
+        """Set a version's approval status (and description), as UpdateModelPackage does; return the entry."""
+        if approval_status not in APPROVAL_STATUSES:
+            raise RegistryError(f"approval status {approval_status!r} is not one of {', '.join(APPROVAL_STATUSES)}")
+        document = self._document()
+        for entry in (document.get("model_package_groups") or {}).get(group_name) or []:
+            if entry.get("version") == version:
+                entry["approval_status"] = approval_status
+                if description is not None:
+                    entry["approval_description"] = description
+                self._write(document)
+                return dict(entry)
+        raise RegistryError(f"local registry {self.registry_path}: group {group_name} has no version {version}")
+
+    def evaluation_of(self, entry: dict) -> Optional[dict]:
+        """The evaluation.json registered with an entry, None when it has none."""
+        metrics_uri = entry.get("metrics_uri")
+        if not metrics_uri:
+            return None
+        path = self.local_path(metrics_uri)
+        if not path.is_file():
+            raise RegistryError(f"metrics of {entry.get('model_package_arn')} not found: {metrics_uri} ({path})")
+        return json.loads(path.read_text("utf-8"))
 
     def latest_approved_model(self, group_name: str) -> Optional[ModelRecord]:
         approved = [e for e in self.entries(group_name) if e.get("approval_status") == APPROVED]

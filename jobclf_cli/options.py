@@ -1,0 +1,71 @@
+"""Options shared by the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+DEFAULT_WORK_DIR = Path(".work/local")
+
+
+def env_option(function):
+    return click.option(
+        "--env",
+        "env",
+        required=True,
+        envvar="JOBCLF_ENV",
+        show_envvar=True,
+        metavar="NAME",
+        help="Environment of config/environments.toml, e.g. develop or production.",
+    )(function)
+
+
+def local_option(function):
+    return click.option(
+        "--local",
+        is_flag=True,
+        help="Work on the local run's folder (--work-dir) instead of AWS: no account needed.",
+    )(function)
+
+
+def work_dir_option(function):
+    return click.option(
+        "--work-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=DEFAULT_WORK_DIR,
+        show_default=True,
+        help="With --local: the local run's folder (local S3, registry.json, job folders).",
+    )(function)
+
+
+def parse_param(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in values:
+        name, separator, value = pair.partition("=")
+        if not separator or not name.strip():
+            raise click.BadParameter(f"{pair!r}: expected Name=Value, e.g. min_macro_f1=0.6", ctx=ctx, param=param)
+        params[name.strip()] = value
+    return params
+
+
+def param_option(function):
+    return click.option(
+        "--param",
+        "params",
+        multiple=True,
+        metavar="NAME=VALUE",
+        callback=parse_param,
+        help="Set a pipeline parameter (repeatable); checked against the parameters the pipeline declares.",
+    )(function)
+
+
+def reject_outside_local(local: bool, **options) -> None:
+    """Options that only make sense with --local are an error without it (and say what to do instead)."""
+    if local:
+        return
+    for name, value in options.items():
+        if value not in (None, False, ()) and value != DEFAULT_WORK_DIR:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{flag} is for --local runs; on AWS the pipeline reads its inputs from S3 "
+                                   "(pass e.g. --param onet_input_uri=s3://... or --param input_titles_uri=s3://...)")  # fmt: skip

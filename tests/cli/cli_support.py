@@ -1,0 +1,178 @@
+"""Helpers of the CLI tests: the loopback AWS endpoint (moto's server), seeding it, invoking `jobclf`.
+
+The server runs in a thread of the test process on 127.0.0.1 (a free port); boto3 reaches it over
+HTTP through AWS_ENDPOINT_URL with dummy credentials, so the CLI's requests are serialized,
+sent, answered and parsed exactly as against AWS, error responses included.
+
+moto 5.2 does not implement two SageMaker actions the CLI calls: ListPipelineExecutionSteps and
+StopPipelineExecution. `moto_endpoint` adds them to the server (server-side, beside moto's own
+actions); the steps they return are the ones a test seeds with `MotoEndpoint.set_execution`, since
+moto runs no step. The same helper sets an execution's status (moto marks every execution
+Succeeded at once).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import socket
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from click.testing import CliRunner
+
+REGION = "eu-west-1"  # config/environments.toml's region for both environments
+ACCOUNT = "123456789012"  # moto's default account
+ROOT = Path(__file__).parents[2]
+
+# A small definition that declares parameters like the real one (moto accepts any definition).
+DEFINITION = {
+    "Version": "2020-12-01",
+    "Parameters": [
+        {"Name": "use_type", "Type": "String", "DefaultValue": "train", "EnumValues": ["train", "predict"]},
+        {"Name": "input_titles_uri", "Type": "String", "DefaultValue": "s3://raw/titles/"},
+        {"Name": "split_seed", "Type": "Integer", "DefaultValue": 42},
+        {"Name": "min_macro_f1", "Type": "Float", "DefaultValue": 0.5},
+    ],
+    "Steps": [{"Name": "Nothing", "Type": "Fail", "Arguments": {"ErrorMessage": "moto runs no step"}}],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class MotoEndpoint:
+    url: str
+    steps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+            response.read()
+        self.steps.clear()
+
+    def client(self, service: str):
+        return boto3.client(service, region_name=REGION, endpoint_url=self.url,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+
+    def set_execution(self, arn: str, status: str, steps: list[dict[str, Any]] | None = None) -> None:
+        """Server-side: give an execution a status and steps (what a running pipeline would have)."""
+        from moto.sagemaker.models import sagemaker_backends
+
+        pipeline_name = arn.split(":pipeline/", 1)[1].split("/", 1)[0]
+        execution = sagemaker_backends[ACCOUNT][REGION].pipelines[pipeline_name].pipeline_executions[arn]
+        execution.pipeline_execution_status = status
+        if steps is not None:
+            self.steps[arn] = steps
+
+
+def add_missing_actions(endpoint: MotoEndpoint) -> dict[str, Any]:
+    """ListPipelineExecutionSteps and StopPipelineExecution, as moto's other actions are written."""
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.responses import SageMakerResponse
+    from moto.sagemaker.utils import get_pipeline_execution_from_arn
+
+    def list_pipeline_execution_steps(self) -> ActionResult:
+        arn = self._get_param("PipelineExecutionArn")
+        get_pipeline_execution_from_arn(self.sagemaker_backend.pipelines, arn)  # ValidationError when unknown
+        steps = list(endpoint.steps.get(arn, []))
+        if self._get_param("SortOrder", "Descending") == "Descending":
+            steps.reverse()
+        return ActionResult({"PipelineExecutionSteps": steps})
+
+    def stop_pipeline_execution(self) -> ActionResult:
+        arn = self._get_param("PipelineExecutionArn")
+        execution = get_pipeline_execution_from_arn(self.sagemaker_backend.pipelines, arn)
+        execution.pipeline_execution_status = "Stopped"
+        for step in endpoint.steps.get(arn, []):
+            if step.get("StepStatus") in ("Starting", "Executing"):
+                step["StepStatus"] = "Stopped"
+                step["EndTime"] = datetime.datetime.now(datetime.UTC)
+        return ActionResult({"PipelineExecutionArn": arn})
+
+    added = {"list_pipeline_execution_steps": list_pipeline_execution_steps,
+             "stop_pipeline_execution": stop_pipeline_execution}  # fmt: skip
+    for name, function in added.items():
+        assert not hasattr(SageMakerResponse, name), f"moto now implements {name}: drop the test's own"
+        setattr(SageMakerResponse, name, function)
+    return added
+
+
+def evaluation(macro_f1: float) -> dict[str, Any]:
+    """An evaluation.json as pipeline_steps/evaluate.py lays it out (the fields the CLI reads)."""
+    metric = lambda v: {"value": v, "standard_deviation": "NaN"}  # noqa: E731
+    return {
+        "multiclass_classification_metrics": {
+            "accuracy": metric(macro_f1 + 0.05), "macro_f1": metric(macro_f1), "weighted_f1": metric(macro_f1 + 0.02),
+            "weighted_precision": metric(0.8), "weighted_recall": metric(0.79), "expected_calibration_error": metric(0.04),
+        },  # fmt: skip
+        "baseline": {"macro_f1": 0.0, "note": "no approved model"},
+        "test_rows": 1234,
+    }
+
+
+@dataclass
+class Seeded:
+    """What `seed` created for one environment."""
+
+    pipeline_name: str
+    group_name: str
+    bucket: str
+    package_arns: list[str]
+
+
+def seed(endpoint: MotoEndpoint, env: str, *, stack_names: bool = False) -> Seeded:
+    """A pipeline, a model package group with two versions and their evaluation.json in S3.
+
+    With `stack_names`, the resources get names that differ from the config-derived ones and a stack
+    JobClf-<env> publishes them as outputs (keys as in stacks/jobclf_stack.py): a CLI that finds
+    them has read the outputs.
+    """
+    suffix = "-from-stack" if stack_names else ""
+    pipeline_name = group_name = f"jobclf-{env}{suffix}"
+    bucket = f"jobclf-{env}-models-seeded"
+    sagemaker, s3 = endpoint.client("sagemaker"), endpoint.client("s3")
+    sagemaker.create_pipeline(PipelineName=pipeline_name, PipelineDefinition=json.dumps(DEFINITION),
+                              RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")  # fmt: skip
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    sagemaker.create_model_package_group(ModelPackageGroupName=group_name)
+    arns = []
+    for version, (f1, status) in enumerate([(0.71, "Approved"), (0.78, "PendingManualApproval")], start=1):
+        key = f"evaluations/execution{version}/evaluation.json"
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(evaluation(f1)).encode())
+        response = sagemaker.create_model_package(
+            ModelPackageGroupName=group_name,
+            ModelApprovalStatus=status,
+            InferenceSpecification={
+                "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+                                "ModelDataUrl": f"s3://{bucket}/training/job{version}/output/model.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"],
+            },  # fmt: skip
+            ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                          "S3Uri": f"s3://{bucket}/{key}"}}},  # fmt: skip
+        )
+        arns.append(response["ModelPackageArn"])
+    if stack_names:
+        template = {
+            "Resources": {"Placeholder": {"Type": "AWS::S3::Bucket"}},
+            "Outputs": {
+                "PipelineName": {"Value": pipeline_name},
+                "ModelPackageGroupName": {"Value": group_name},
+                "ModelsBucketName": {"Value": bucket},
+            },
+        }
+        endpoint.client("cloudformation").create_stack(StackName=f"JobClf-{env}", TemplateBody=json.dumps(template))
+    return Seeded(pipeline_name, group_name, bucket, arns)
+
+
+def invoke(runner: CliRunner, *args: str):
+    from jobclf_cli.main import cli
+
+    return runner.invoke(cli, list(args), catch_exceptions=False)
