@@ -28,7 +28,7 @@ from typing import Any, Optional
 import numpy as np
 
 from pipeline_steps.soc import MAJOR_GROUPS
-from pipeline_steps.text import normalize_title, title_problem
+from pipeline_steps.text import checked_title
 
 MODEL_FILE = "model.joblib"
 TOP_K = 3
@@ -90,19 +90,46 @@ def classify(model, titles: Sequence[Optional[str]], batch_size: int = 20000) ->
     valid_positions: list[int] = []
     valid_normalized: list[str] = []
     for position, title in enumerate(titles):
-        problem = title_problem(title)
+        problem, normalized = checked_title(title)
         if problem:
             records[position] = rejected_record(title, problem)
         else:
             valid_positions.append(position)
-            valid_normalized.append(normalize_title(title))
+            valid_normalized.append(normalized)
     classes = [str(c) for c in model.classes_]
     for start in range(0, len(valid_normalized), batch_size):
         probabilities = np.asarray(model.predict_proba(valid_normalized[start : start + batch_size]))
-        for offset, row in enumerate(probabilities):
+        for offset, best in enumerate(_top_k_rows(probabilities, classes)):
             position = valid_positions[start + offset]
-            records[position] = predicted_record(titles[position], row, classes)
+            records[position] = {
+                "title": titles[position],
+                "major_group": best[0]["major_group"],
+                "major_group_title": best[0]["major_group_title"],
+                "confidence": best[0]["probability"],
+                "top3": best,
+                "rejection_reason": None,
+            }
     return records  # type: ignore[return-value]
+
+
+def _top_k_rows(probabilities: np.ndarray, classes: Sequence[str], k: int = TOP_K) -> list[list[dict[str, Any]]]:
+    """top_k of every row at once (same order and ties as top_k): one stable numpy sort per batch."""
+    if probabilities.shape[0] == 0:
+        return []
+    # A stable sort of -p over the classes in ascending code order puts ties lower code first.
+    by_code = sorted(range(len(classes)), key=lambda i: str(classes[i]))
+    ordered = probabilities[:, by_code]
+    best = np.argsort(-ordered, axis=1, kind="stable")[:, :k]
+    titles = [MAJOR_GROUPS.get(str(classes[i]), "") for i in by_code]
+    codes = [str(classes[i]) for i in by_code]
+    values = np.take_along_axis(ordered, best, axis=1).tolist()
+    return [
+        [
+            {"major_group": codes[j], "major_group_title": titles[j], "probability": round(p, PROBABILITY_DIGITS)}
+            for j, p in zip(row, row_values)
+        ]
+        for row, row_values in zip(best.tolist(), values)
+    ]
 
 
 def csv_cells(record: dict[str, Any]) -> dict[str, str]:

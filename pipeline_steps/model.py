@@ -24,6 +24,7 @@ MODEL_ARCHIVE = "model.tar.gz"
 
 CLASSIFIERS = ("linearsvc", "logreg")
 CLASS_WEIGHTS = ("balanced", "none")
+SWITCHES = (0, 1)
 # Tokens are the space-separated words of normalize_title's output, so "c++" and "c#" survive
 # (scikit-learn's default pattern would drop them to "c").
 TOKEN_PATTERN = r"[^ ]+"
@@ -35,14 +36,18 @@ class Hyperparameters:
 
     c: float = 0.3
     word_ngram_max: int = 2
-    char_ngram_min: int = 2
-    char_ngram_max: int = 5
+    char_ngram_min: int = 1
+    char_ngram_max: int = 4
     min_df: int = 1
     classifier: str = "linearsvc"
-    class_weight: str = "balanced"
+    class_weight: str = "none"
     calibration_folds: int = 5
     max_iter: int = 2000
     random_state: int = 0
+    # Extra training rows (train.training_rows): the descriptions of the training occupations from the
+    # occupations channel, and the short titles ("OTR Driver") of the training titles. 1 = use, 0 = don't.
+    occupation_descriptions: int = 1
+    short_titles: int = 1
 
     def __post_init__(self) -> None:
         problems = []
@@ -64,6 +69,9 @@ class Hyperparameters:
             problems.append(f"calibration_folds must be >= 2, got {self.calibration_folds}")
         if self.max_iter < 1:
             problems.append(f"max_iter must be >= 1, got {self.max_iter}")
+        for name in ("occupation_descriptions", "short_titles"):
+            if getattr(self, name) not in SWITCHES:
+                problems.append(f"{name} must be 0 or 1, got {getattr(self, name)}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -138,7 +146,9 @@ def fit(hp: Hyperparameters, titles_normalized: Sequence[str], labels: Sequence[
             raise ValueError(f"major group(s) {single} have a single training row; calibration needs at least 2")
         if counts.min() < hp.calibration_folds:
             smallest = str(classes[counts.argmin()])
-            print(f"note: calibrating with {counts.min()} folds, not {hp.calibration_folds}: major group {smallest} has {counts.min()} training rows")
+            print(
+                f"note: calibrating with {counts.min()} folds, not {hp.calibration_folds}: major group {smallest} has {counts.min()} training rows"
+            )
             hp = replace(hp, calibration_folds=int(counts.min()))
     pipeline = build_pipeline(hp)
     pipeline.fit(list(titles_normalized), y)

@@ -65,7 +65,8 @@ def parse_titles(data: bytes, name: str) -> list[dict[str, Optional[str]]]:
     previous_limit = csv.field_size_limit()
     csv.field_size_limit(max(previous_limit, _FIELD_SIZE_LIMIT))
     try:
-        reader = csv.reader(io.StringIO(text, newline=""))
+        # strict: an unbalanced quote is an error naming the line, not the rest of the file merged into one title.
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
         header = next(reader, [])
         names = [column.strip().lower() for column in header]
         if "title" not in names:
@@ -137,6 +138,9 @@ def run(input_dir, output_dir) -> dict:
     parsed: list[dict[str, Optional[str]]] = []
     for path in files:
         parsed.extend(parse_titles(path.read_bytes(), str(path)))
+    if not parsed:
+        names = [str(p.relative_to(input_dir)) for p in files]
+        raise InputError(f"no titles to classify under {input_dir}: {names} have a header but no data rows")
     columns = build_rows(parsed)
     output = Path(output_dir)
     write_parquet(pa.table(columns, schema=SCHEMA), output / "titles.parquet")

@@ -31,7 +31,8 @@ MAJOR_GROUPS = {
     "55": "Military Specific Occupations",
 }
 
-ONET_SOC_CODE = re.compile(r"\d{2}-\d{4}\.\d{2}")
+# ASCII digits only: `\d` would also accept other scripts' digits (e.g. "١١-١٠١١.٠٠").
+ONET_SOC_CODE = re.compile(r"[0-9]{2}-[0-9]{4}\.[0-9]{2}")
 
 # Rejection reasons for codes (the ETL's quarantine counts rows per reason).
 MALFORMED_CODE = "malformed_onet_soc_code"

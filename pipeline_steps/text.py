@@ -15,29 +15,85 @@ UNDECODABLE_TITLE = "undecodable_title"
 NO_LETTERS = "title_without_letters"
 
 _NOT_WORD = re.compile(r"[^a-z0-9+#]+")
+
+# Abbreviations and acronyms that stand for one job-title phrase, expanded word by word after
+# lowercasing ("Sr. Mgr" -> "senior manager", "RN" -> "registered nurse"). Training and prediction
+# both normalize with this function, so a title reads the same whichever form it is written in.
+# Only unambiguous forms: "it", "pa", "pt" and "admin" mean different things in different titles.
+ABBREVIATIONS = {
+    "acct": "accounting",
+    "asst": "assistant",
+    "assoc": "associate",
+    "ceo": "chief executive officer",
+    "cfo": "chief financial officer",
+    "cio": "chief information officer",
+    "cna": "certified nursing assistant",
+    "coo": "chief operating officer",
+    "coord": "coordinator",
+    "cpa": "certified public accountant",
+    "cto": "chief technology officer",
+    "dept": "department",
+    "dir": "director",
+    "emt": "emergency medical technician",
+    "eng": "engineer",
+    "engr": "engineer",
+    "evp": "executive vice president",
+    "hr": "human resources",
+    "instr": "instructor",
+    "jr": "junior",
+    "lpn": "licensed practical nurse",
+    "lvn": "licensed vocational nurse",
+    "maint": "maintenance",
+    "med": "medical",
+    "mfg": "manufacturing",
+    "mgmt": "management",
+    "mgr": "manager",
+    "mktg": "marketing",
+    "ops": "operations",
+    "qa": "quality assurance",
+    "rep": "representative",
+    "rn": "registered nurse",
+    "sr": "senior",
+    "supt": "superintendent",
+    "supv": "supervisor",
+    "supvr": "supervisor",
+    "svc": "service",
+    "svp": "senior vice president",
+    "tchr": "teacher",
+    "tech": "technician",
+    "techs": "technicians",
+    "vp": "vice president",
+}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def title_problem(title: Optional[str]) -> Optional[str]:
     """Why `title` cannot be classified, or None when it can."""
+    return checked_title(title)[0]
+
+
+def checked_title(title: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """(why `title` cannot be classified, None) or (None, its normalized form): one normalization."""
     if title is None or not title.strip():
-        return EMPTY_TITLE
+        return EMPTY_TITLE, None
     if len(title) > MAX_TITLE_CHARS:
-        return TITLE_TOO_LONG
+        return TITLE_TOO_LONG, None
     # U+FFFD is what a wrong-encoding read leaves behind; control characters mean binary garbage.
     if "\ufffd" in title or _CONTROL.search(title):
-        return UNDECODABLE_TITLE
-    if not normalize_title(title).strip("+# 0123456789"):
-        return NO_LETTERS
-    return None
+        return UNDECODABLE_TITLE, None
+    normalized = normalize_title(title)
+    if not normalized.strip("+# 0123456789"):
+        return NO_LETTERS, None
+    return None, normalized
 
 
 def normalize_title(title: str) -> str:
-    """Lowercase ASCII words separated by single spaces; `&` becomes `and`, accents are dropped.
+    """Lowercase ASCII words separated by single spaces; `&` becomes `and`, accents are dropped,
+    and the abbreviations of ABBREVIATIONS are written out.
 
     `+` and `#` survive so that "C++ Developer" and "C# Developer" stay apart.
     """
     decomposed = unicodedata.normalize("NFKD", title)
     ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))
     lowered = ascii_only.casefold().replace("&", " and ")
-    return " ".join(_NOT_WORD.sub(" ", lowered).split())
+    return " ".join([ABBREVIATIONS.get(word, word) for word in _NOT_WORD.sub(" ", lowered).split()])

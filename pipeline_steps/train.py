@@ -1,13 +1,16 @@
 """Train the job-title classifier (SageMaker training-toolkit conventions).
 
-    python -m pipeline_steps train [--c 0.3] [--word_ngram_max 2] [--char_ngram_min 2] [--char_ngram_max 5]
-        [--min_df 1] [--classifier linearsvc|logreg] [--class_weight balanced|none]
+    python -m pipeline_steps train [--c 0.3] [--word_ngram_max 2] [--char_ngram_min 1] [--char_ngram_max 4]
+        [--min_df 1] [--classifier linearsvc|logreg] [--class_weight none|balanced]
         [--calibration_folds 5] [--max_iter 2000] [--random_state 0]
-        [--train DIR] [--validation DIR] [--model-dir DIR]
+        [--occupation_descriptions 1|0] [--short_titles 1|0]
+        [--train DIR] [--validation DIR] [--occupations DIR] [--model-dir DIR]
 
 Hyperparameters arrive as CLI arguments (underscored names); the data directories default to
-SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION (validation is optional), the model directory to
-SM_MODEL_DIR. Writes MODEL_DIR/model.joblib, MODEL_DIR/model_info.json, and the serving code:
+SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION and SM_CHANNEL_OCCUPATIONS (validation and occupations are
+optional), the model directory to SM_MODEL_DIR. The occupations channel is the ETL's occupations/
+dataset: the descriptions of the occupations in the train split become extra training rows (the
+other occupations' descriptions are never read, so nothing of validation or test leaks in). Writes MODEL_DIR/model.joblib, MODEL_DIR/model_info.json, and the serving code:
 MODEL_DIR/code/inference.py with MODEL_DIR/code/pipeline_steps/{__init__,text,soc}.py.
 
 Runs as `python -m pipeline_steps train ...`; in the training job, the source archive's root
@@ -28,8 +31,9 @@ from pathlib import Path
 from typing import Optional
 
 from pipeline_steps import model as model_lib
-from pipeline_steps.dataio import read_labeled_titles, write_json
+from pipeline_steps.dataio import InputError, read_labeled_titles, read_parquet_table, write_json
 from pipeline_steps.soc import MAJOR_GROUPS
+from pipeline_steps.text import normalize_title
 
 # What the serving container needs beside code/inference.py (it imports these, nothing else of ours).
 SERVING_MODULES = ("__init__", "text", "soc")
@@ -69,13 +73,47 @@ def copy_serving_code(model_dir) -> Path:
     return code_dir
 
 
-def train(train_dir, validation_dir, model_dir, hp: model_lib.Hyperparameters) -> dict:
+def training_rows(train_dir, occupations_dir, hp: model_lib.Hyperparameters) -> tuple[list[str], list[str], dict]:
+    """(normalized texts, major groups, {source: rows}) to fit on.
+
+    The train split's titles, plus (by hyperparameter) its short titles and the descriptions of its
+    occupations, each as one more row labeled with its occupation's major group.
+    """
+    titles, labels = read_labeled_titles(train_dir)
+    counts = {"titles": len(titles), "short_titles": 0, "occupation_descriptions": 0}
+    table = read_parquet_table(train_dir, ("onet_soc_code", "major_group"))
+    if hp.short_titles and "short_title" in table.column_names:
+        for short, group in zip(table.column("short_title").to_pylist(), table.column("major_group").to_pylist()):
+            text = normalize_title(short) if short and group else ""
+            if text:
+                titles.append(text)
+                labels.append(str(group))
+                counts["short_titles"] += 1
+    if hp.occupation_descriptions and occupations_dir:
+        trained = set(table.column("onet_soc_code").to_pylist())
+        occupations = read_parquet_table(occupations_dir, ("onet_soc_code", "description", "major_group"))
+        for code, description, group in zip(
+            occupations.column("onet_soc_code").to_pylist(),
+            occupations.column("description").to_pylist(),
+            occupations.column("major_group").to_pylist(),
+        ):
+            text = normalize_title(description) if code in trained and description and group else ""
+            if text:
+                titles.append(text)
+                labels.append(str(group))
+                counts["occupation_descriptions"] += 1
+    return titles, labels, counts
+
+
+def train(train_dir, validation_dir, model_dir, hp: model_lib.Hyperparameters, occupations_dir=None) -> dict:
     """Fit, score on validation, save the model, its info and the serving code; return the info."""
     import joblib
     import numpy
     import sklearn
 
-    train_titles, train_labels = read_labeled_titles(train_dir)
+    if occupations_dir is not None and not Path(occupations_dir).is_dir():
+        raise InputError(f"occupations directory {occupations_dir} does not exist")
+    train_titles, train_labels, row_counts = training_rows(train_dir, occupations_dir, hp)
     started = time.perf_counter()
     model = model_lib.fit(hp, train_titles, train_labels)
     training_seconds = time.perf_counter() - started
@@ -96,6 +134,7 @@ def train(train_dir, validation_dir, model_dir, hp: model_lib.Hyperparameters) -
         "major_group_titles": {c: MAJOR_GROUPS.get(c, "") for c in classes},
         "hyperparameters": hp.as_dict(),
         "train_rows": len(train_labels),
+        "train_rows_by_source": row_counts,
         "validation": validation,
         "training_seconds": round(training_seconds, 3),
         "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -121,9 +160,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--calibration_folds", type=int, default=defaults.calibration_folds)
     parser.add_argument("--max_iter", type=int, default=defaults.max_iter)
     parser.add_argument("--random_state", type=int, default=defaults.random_state)
+    parser.add_argument(
+        "--occupation_descriptions",
+        type=int,
+        default=defaults.occupation_descriptions,
+        help="1: the train occupations' descriptions (occupations channel) are extra training rows",
+    )
+    parser.add_argument(
+        "--short_titles", type=int, default=defaults.short_titles, help="1: short titles are extra training rows"
+    )
     parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"), help="default: $SM_CHANNEL_TRAIN")
     parser.add_argument(
         "--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"), help="default: $SM_CHANNEL_VALIDATION"
+    )
+    parser.add_argument(
+        "--occupations",
+        default=os.environ.get("SM_CHANNEL_OCCUPATIONS"),
+        help="the ETL's occupations/ dataset (optional); default: $SM_CHANNEL_OCCUPATIONS",
     )
     parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR"), help="default: $SM_MODEL_DIR")
     args = parser.parse_args(argv)
@@ -146,9 +199,12 @@ def hyperparameters_from(args: argparse.Namespace) -> model_lib.Hyperparameters:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     hp = args.hyperparameters
-    info = train(args.train, args.validation, args.model_dir, hp)
+    info = train(args.train, args.validation, args.model_dir, hp, args.occupations)
     print(f"hyperparameters: {json.dumps(hp.as_dict(), sort_keys=True)}")
     print(f"train_rows={info['train_rows']}; training_seconds={info['training_seconds']:.1f};")
+    print(f"train rows by source: {json.dumps(info['train_rows_by_source'], sort_keys=True)}")
+    if hp.occupation_descriptions and not args.occupations:
+        print("note: no occupations channel: occupation descriptions not used")
     if info["validation"]:
         # One line SageMaker metric definitions can match, e.g. "validation_macro_f1=([0-9.]+)".
         print(

@@ -105,8 +105,11 @@ class _Parameters:
         self.test_fraction = ParameterFloat("test_fraction", default_value=0.2)
         self.model_c = ParameterFloat("model_c", default_value=0.3)
         self.word_ngram_max = ParameterInteger("word_ngram_max", default_value=2)
-        self.char_ngram_min = ParameterInteger("char_ngram_min", default_value=2)
-        self.char_ngram_max = ParameterInteger("char_ngram_max", default_value=5)
+        self.char_ngram_min = ParameterInteger("char_ngram_min", default_value=1)
+        self.char_ngram_max = ParameterInteger("char_ngram_max", default_value=4)
+        self.class_weight = ParameterString("class_weight", default_value="none", enum_values=["none", "balanced"])
+        self.occupation_descriptions = ParameterInteger("occupation_descriptions", default_value=1)
+        self.short_titles = ParameterInteger("short_titles", default_value=1)
         self.min_macro_f1 = ParameterFloat("min_macro_f1", default_value=spec.model.min_macro_f1)
         self.model_approval_status = ParameterString(
             "model_approval_status",
@@ -369,6 +372,9 @@ class _Builder:
                 "word_ngram_max": p.word_ngram_max,
                 "char_ngram_min": p.char_ngram_min,
                 "char_ngram_max": p.char_ngram_max,
+                "class_weight": p.class_weight,
+                "occupation_descriptions": p.occupation_descriptions,
+                "short_titles": p.short_titles,
             },
             sagemaker_session=self.session,
         )
@@ -378,6 +384,8 @@ class _Builder:
                 inputs={
                     "train": outputs["train"].S3Output.S3Uri,
                     "validation": outputs["validation"].S3Output.S3Uri,
+                    # Descriptions of the training split's occupations: extra training text.
+                    "occupations": _execution_uri(self.spec, "etl", "occupations"),
                 }
             )
         return TrainingStep(

@@ -156,6 +156,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--use-type predict needs --input and --output")
     if args.use_type == "predict" and not args.input.is_file():
         parser.error(f"--input {args.input}: no such file")
+    if args.use_type == "predict" and args.input.suffix.lower() != ".csv":
+        # The PreprocessPredict step reads *.csv only: say so now, not after the ETL step has run.
+        parser.error(f"--input {args.input}: must be a .csv file with a title column (and optional id)")
     return args
 
 

@@ -19,6 +19,7 @@ import steps_fixtures as fx  # noqa: E402
 
 from pipeline_steps import model as model_lib  # noqa: E402
 from pipeline_steps import preprocess_train, train  # noqa: E402
+from pipeline_steps.text import normalize_title  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +76,83 @@ def test_validation_is_optional(split_dir, tmp_path, monkeypatch, capsys):
     assert "validation metrics skipped" in capsys.readouterr().out
 
 
+def write_occupations(directory) -> dict[str, str]:
+    """The ETL's occupations/ dataset for the fixture occupations; returns {code: description}."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    codes = sorted(fx.OCCUPATIONS)
+    descriptions = {
+        code: f"Work as {fx.OCCUPATIONS[code][0]}; description marker {code[:2]}x{code[3:7]}." for code in codes
+    }
+    table = pa.table(
+        {
+            "onet_soc_code": codes,
+            "title": [fx.OCCUPATIONS[c][0] for c in codes],
+            "description": [descriptions[c] for c in codes],
+            "major_group": [c[:2] for c in codes],
+        }
+    )
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, str(Path(directory) / "part-00000.parquet"))
+    return descriptions
+
+
+def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir, tmp_path):
+    descriptions = write_occupations(tmp_path / "occupations")
+    hp = model_lib.Hyperparameters(calibration_folds=2)
+    titles, labels, counts = train.training_rows(split_dir / "train", tmp_path / "occupations", hp)
+    import pyarrow.parquet as pq
+
+    train_codes = set(pq.read_table(str(split_dir / "train")).column("onet_soc_code").to_pylist())
+    held_out = set(descriptions) - train_codes
+    assert held_out, "the fixture split holds occupations out"
+    assert counts["occupation_descriptions"] == len(train_codes)
+    described = {t for t in titles if "description marker" in t}
+    assert described == {normalize_title(descriptions[c]) for c in train_codes}
+    assert not any(f"{c[:2]}x{c[3:7]}" in t for c in held_out for t in titles)  # validation/test never leak in
+    assert len(titles) == len(labels) == counts["titles"] + counts["short_titles"] + counts["occupation_descriptions"]
+    # the fixture's titles of four letters or fewer are also short titles ("RN", "DBA")
+    assert counts["short_titles"] > 0
+    plain, _, plain_counts = train.training_rows(
+        split_dir / "train",
+        tmp_path / "occupations",
+        model_lib.Hyperparameters(occupation_descriptions=0, short_titles=0),
+    )
+    assert plain_counts == {"titles": counts["titles"], "short_titles": 0, "occupation_descriptions": 0}
+
+
+def test_occupations_channel_from_the_environment(split_dir, tmp_path, monkeypatch, capsys):
+    write_occupations(tmp_path / "occupations")
+    monkeypatch.setenv("SM_CHANNEL_OCCUPATIONS", str(tmp_path / "occupations"))
+    assert (
+        train.main(
+            ["--train", str(split_dir / "train"), "--model-dir", str(tmp_path / "m"), "--calibration_folds", "2"]
+        )
+        == 0
+    )
+    info = json.loads((tmp_path / "m" / "model_info.json").read_text())
+    assert info["train_rows_by_source"]["occupation_descriptions"] > 0
+    assert info["hyperparameters"]["occupation_descriptions"] == 1
+    assert '"occupation_descriptions": ' in capsys.readouterr().out
+
+
+def test_without_an_occupations_channel_training_says_so(split_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SM_CHANNEL_OCCUPATIONS", raising=False)
+    assert (
+        train.main(
+            ["--train", str(split_dir / "train"), "--model-dir", str(tmp_path / "m"), "--calibration_folds", "2"]
+        )
+        == 0
+    )
+    assert "no occupations channel" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
+        (["--short_titles", "2"], "short_titles must be 0 or 1"),
+        (["--occupation_descriptions", "-1"], "occupation_descriptions must be 0 or 1"),
         (["--c", "0"], "c must be > 0"),
         (["--char_ngram_min", "4", "--char_ngram_max", "3"], "char_ngram_min"),
         (["--classifier", "forest"], "invalid choice"),

@@ -1,0 +1,347 @@
+"""Candidate models and existing SOC coders, scored on the split by occupation over several seeds.
+
+    .venv/bin/python benchmarks/model_benchmark.py [--onet-dir ../shared/onet/db_28_1_excel]
+        [--etl-dir DIR] [--seeds 42,1,2,3,4] [--models default,previous] [--peers simplesoc]
+        [--throughput-titles 50000] [--json results.json]
+
+Everything goes through the pipeline's own code: the ETL (`pipeline_steps.etl`, Spark in local
+mode, unless --etl-dir names an ETL output made with the current `text.normalize_title`), the split
+(`preprocess_train.run`), training (`train.train`, with the occupations channel), scoring
+(`evaluate.evaluate`: accuracy, macro-F1, per-group F1, expected calibration error of the top-1
+probability) and prediction (`inference.classify`: normalize + predict_proba + top-3 records, as
+the batch predict step and the endpoint do). Each seed gives a different split by occupation; the
+table shows mean ± standard deviation over the seeds, the worst seed's macro-F1 and the worst
+major group's F1 (mean over seeds of each seed's lowest group F1). Validation macro-F1 is printed
+beside test macro-F1: choose models by validation, report test.
+
+Throughput is measured on one core (OMP/OPENBLAS/MKL threads set to 1 before numpy loads) by
+classifying `--throughput-titles` raw test titles (repeated as needed) end to end.
+
+Peers (existing SOC coders on PyPI) are scored on the same test rows: their SOC code's first two
+digits are the major group. They are benchmark-only extras, installed on demand with pip into the
+running interpreter, never project dependencies:
+    simplesoc       GPL-3.0. Its published wheels (0.5.0-0.5.3) lack the data module they import,
+                    so it cannot run; the table says so.
+    sockit          RIPL's license: free only for non-profit / government use and academic research;
+                    a for-profit entity needs a paid license. Only run when named in --peers.
+    occupationcoder GPL-3.0; codes UK SOC 2010 (not US SOC 2018) and downloads NLTK corpora at run
+                    time: not comparable, listed in the notes only.
+A benchmark, not a test: nothing fails on a slow machine.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+from pipeline_steps import evaluate, inference, preprocess_train, train  # noqa: E402
+from pipeline_steps import model as model_lib  # noqa: E402
+from pipeline_steps.dataio import read_parquet_table  # noqa: E402
+
+DEFAULT = model_lib.Hyperparameters()
+# The default before issue 4: char_wb 2-5, balanced class weights, titles only (with today's normalize_title).
+PREVIOUS = replace(
+    DEFAULT,
+    c=0.3,
+    word_ngram_max=2,
+    char_ngram_min=2,
+    char_ngram_max=5,
+    class_weight="balanced",
+    occupation_descriptions=0,
+    short_titles=0,
+)
+CANDIDATES: dict[str, model_lib.Hyperparameters] = {
+    "default": DEFAULT,
+    "previous": PREVIOUS,
+    "previous+descriptions+short": replace(PREVIOUS, occupation_descriptions=1, short_titles=1),
+    "default-balanced": replace(DEFAULT, class_weight="balanced"),
+    "default-char2-5": replace(DEFAULT, char_ngram_min=2, char_ngram_max=5),
+    "default-logreg": replace(DEFAULT, classifier="logreg", c=20.0),
+}
+PEER_NOTES = {
+    "simplesoc": "simplesoc 0.5.3 (GPL-3.0)",
+    "sockit": "sockit 0.3.1 (RIPL license: non-profit/government/academic only; for-profit use needs a paid license)",
+    "occupationcoder": "occupationcoder 0.2.0 (GPL-3.0): UK SOC 2010 and NLTK downloads at run time; not comparable",
+}
+PEER_PINS = {"simplesoc": "simplesoc==0.5.3", "sockit": "sockit==0.3.1"}
+
+
+@dataclass
+class Row:
+    name: str
+    note: str = ""
+    accuracy: list = field(default_factory=list)
+    macro_f1: list = field(default_factory=list)
+    validation_macro_f1: list = field(default_factory=list)
+    worst_group_f1: list = field(default_factory=list)
+    worst_group: list = field(default_factory=list)
+    ece: list = field(default_factory=list)
+    train_seconds: list = field(default_factory=list)
+    titles_per_second: list = field(default_factory=list)
+    size_bytes: int | None = None
+    failed: str | None = None
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def run_etl(onet_dir: Path, output: Path) -> None:
+    """The ETL step itself (Spark local mode) in a child process, so its JVM ends with it."""
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    code = "import sys; from pipeline_steps import etl; sys.exit(etl.main(sys.argv[1:]))"
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", code, "--input", str(onet_dir), "--output", str(output)],
+        env=env,
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"ETL failed:\n{result.stderr[-4000:]}")
+    print(f"ETL: {result.stdout.strip().splitlines()[-1]} ({time.perf_counter() - started:.0f}s)", flush=True)
+
+
+def test_rows(split_dir: Path) -> tuple[list[str], list[str], list[str]]:
+    """(raw titles, normalized titles, major groups) of the test split, as evaluate reads them."""
+    table = read_parquet_table(split_dir / "test", ("title", "title_normalized", "major_group"))
+    rows = [
+        (raw, normalized, str(group))
+        for raw, normalized, group in zip(
+            table.column("title").to_pylist(),
+            table.column("title_normalized").to_pylist(),
+            table.column("major_group").to_pylist(), strict=False,
+        )
+        if normalized and normalized.strip() and group
+    ]
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def repeated(values: list, count: int) -> list:
+    return (values * (count // max(len(values), 1) + 1))[:count]
+
+
+def worst_group(metrics: dict) -> tuple[str, float]:
+    groups = {g: v for g, v in metrics["per_major_group"].items() if v["support"] > 0}
+    group = min(groups, key=lambda g: groups[g]["f1"])
+    return group, groups[group]["f1"]
+
+
+# ---------------------------------------------------------------------------------------- models
+
+
+def score_candidate(row: Row, hp, split_dir: Path, occupations_dir: Path, work: Path, throughput_titles: int):
+    model_dir = work / "model"
+    info = train.train(split_dir / "train", split_dir / "validation", model_dir, hp, occupations_dir)
+    model, _ = model_lib.load_model(model_dir)
+    raw, normalized, labels = test_rows(split_dir)
+    metrics = evaluate.evaluate(model, normalized, labels)
+    titles = repeated(raw, throughput_titles)
+    inference.classify(model, titles[:1000])  # warm-up
+    started = time.perf_counter()
+    inference.classify(model, titles)
+    row.titles_per_second.append(len(titles) / (time.perf_counter() - started))
+    row.accuracy.append(metrics["accuracy"])
+    row.macro_f1.append(metrics["macro_f1"])
+    row.validation_macro_f1.append(info["validation"]["macro_f1"])
+    group, f1 = worst_group(metrics)
+    row.worst_group.append(group)
+    row.worst_group_f1.append(f1)
+    row.ece.append(metrics["expected_calibration_error"])
+    row.train_seconds.append(info["training_seconds"])
+    row.size_bytes = (model_dir / model_lib.MODEL_FILE).stat().st_size
+
+
+# ----------------------------------------------------------------------------------------- peers
+
+
+def ensure_installed(peer: str) -> None:
+    module = {"simplesoc": "simplesoc", "sockit": "sockit"}[peer]
+    try:
+        importlib.import_module(module)
+        return
+    except ModuleNotFoundError as error:
+        if error.name != module:  # installed, but broken: the caller reports it
+            raise
+    print(f"installing benchmark-only peer {PEER_PINS[peer]} ({PEER_NOTES[peer]})", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", PEER_PINS[peer]], check=True)
+    importlib.invalidate_caches()
+
+
+def peer_predictor(peer: str) -> Callable[[str], tuple[str | None, float]]:
+    """title -> (major group or None, probability of that group)."""
+    ensure_installed(peer)
+    if peer == "simplesoc":
+        from simplesoc import find_soc_code  # the published wheels fail here
+
+        def predict(title: str):
+            best = find_soc_code(title, year="US.2018", n_socs=1)
+            socs = best[0]["socs"] if best else []
+            code = socs[0] if socs else None
+            return (str(code)[:2], 1.0) if code else (None, 0.0)
+
+        return predict
+    if peer == "sockit":
+        import sockit.title
+
+        def predict(title: str):
+            ranked = sockit.title.sort(sockit.title.search(sockit.title.clean(title)))
+            if not ranked:
+                return None, 0.0
+            # sockit's probabilities are per SOC code: a major group's is the sum over its codes.
+            groups: dict[str, float] = {}
+            for item in ranked:
+                groups[str(item["soc"])[:2]] = groups.get(str(item["soc"])[:2], 0.0) + float(item["prob"])
+            group = min(groups, key=lambda g: (-groups[g], g))
+            return group, groups[group]
+
+        return predict
+    raise ValueError(f"unknown peer {peer!r}; known: simplesoc, sockit")
+
+
+def score_peer(row: Row, predict, split_dir: Path, throughput_titles: int) -> None:
+    raw, _, labels = test_rows(split_dir)
+    started = time.perf_counter()
+    answers = [predict(title) for title in raw]
+    seconds = time.perf_counter() - started
+    predicted = [group or "none" for group, _ in answers]
+    metrics = evaluate.compute_metrics(labels, predicted, [p for _, p in answers])
+    metrics["per_major_group"].pop("none", None)
+    row.accuracy.append(metrics["accuracy"])
+    row.macro_f1.append(metrics["macro_f1"])
+    group, f1 = worst_group(metrics)
+    row.worst_group.append(group)
+    row.worst_group_f1.append(f1)
+    row.ece.append(metrics["expected_calibration_error"])
+    row.titles_per_second.append(len(raw) / seconds)
+    unanswered = sum(1 for g, _ in answers if g is None)
+    row.note = f"{unanswered / len(raw):.1%} of test titles unanswered (counted wrong)"
+
+
+# ----------------------------------------------------------------------------------------- table
+
+
+def mean_sd(values: list, digits: int = 3) -> str:
+    if not values:
+        return "n/a"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+def table(rows: list[Row], seeds: list[int]) -> str:
+    header = [
+        "model",
+        "accuracy",
+        "macro-F1 (test)",
+        "worst seed macro-F1",
+        "macro-F1 (validation)",
+        "worst group F1",
+        "ECE top-1",
+        "train s",
+        "titles/s (1 core)",
+        "model size",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        if row.failed:
+            lines.append(f"| {row.name} | " + " | ".join(["n/a"] * (len(header) - 1)) + " |")
+            continue
+        groups = sorted(set(row.worst_group))
+        cells = [
+            row.name,
+            mean_sd(row.accuracy),
+            mean_sd(row.macro_f1),
+            f"{min(row.macro_f1):.3f}",
+            mean_sd(row.validation_macro_f1) if row.validation_macro_f1 else "n/a",
+            f"{statistics.mean(row.worst_group_f1):.3f} ({', '.join(groups)})",
+            mean_sd(row.ece),
+            f"{statistics.mean(row.train_seconds):.0f}" if row.train_seconds else "n/a (pretrained)",
+            f"{statistics.median(row.titles_per_second):,.0f}",
+            f"{row.size_bytes / 1e6:.1f} MB" if row.size_bytes else "n/a",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [f"- {r.name}: {r.failed or r.note}" for r in rows if r.failed or r.note]
+    notes.append("- occupationcoder: " + PEER_NOTES["occupationcoder"])
+    return (
+        f"Split by occupation, seeds {', '.join(map(str, seeds))} (test 20%, validation 10% of each major group's "
+        "occupations); mean ± sd over seeds.\n\n" + "\n".join(lines) + "\n\nNotes:\n" + "\n".join(notes) + "\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--onet-dir", type=Path, default=ROOT.parent / "shared" / "onet" / "db_28_1_excel")
+    parser.add_argument("--etl-dir", type=Path, help="reuse an ETL output (titles/, occupations/) of the current code")
+    parser.add_argument("--seeds", default="42,1,2,3,4")
+    parser.add_argument("--models", default="default,previous", help=f"comma list of {', '.join(CANDIDATES)}")
+    parser.add_argument("--peers", default="simplesoc", help="comma list of simplesoc, sockit (or empty)")
+    parser.add_argument("--throughput-titles", type=int, default=50_000)
+    parser.add_argument("--json", type=Path, help="also write the raw per-seed numbers here")
+    options = parser.parse_args()
+    seeds = [int(s) for s in options.seeds.split(",") if s.strip()]
+    models = [m.strip() for m in options.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in CANDIDATES]
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; known: {list(CANDIDATES)}")
+    peers = [p.strip() for p in options.peers.split(",") if p.strip()]
+
+    with tempfile.TemporaryDirectory(prefix="jobclf-model-bench-") as temporary:
+        work = Path(temporary)
+        etl_dir = options.etl_dir
+        if etl_dir is None:
+            etl_dir = work / "etl"
+            run_etl(options.onet_dir, etl_dir)
+        rows = [Row(name) for name in models]
+        peer_rows, predictors = [], {}
+        for peer in peers:
+            row = Row(f"peer: {PEER_NOTES.get(peer, peer)}")
+            try:
+                predictors[peer] = peer_predictor(peer)
+            except Exception as error:  # a broken or uninstallable peer is a result, not a crash
+                row.failed = f"cannot run: {type(error).__name__}: {error}"
+            peer_rows.append((peer, row))
+        for seed in seeds:
+            split_dir = work / f"split-{seed}"
+            preprocess_train.run(etl_dir / "titles", split_dir, seed, 0.1, 0.2)
+            for name, row in zip(models, rows, strict=False):
+                score_candidate(
+                    row, CANDIDATES[name], split_dir, etl_dir / "occupations", work / name, options.throughput_titles
+                )
+                print(
+                    f"seed {seed} {name}: test macro-F1 {row.macro_f1[-1]:.4f}, validation "
+                    f"{row.validation_macro_f1[-1]:.4f}, {row.titles_per_second[-1]:,.0f} titles/s",
+                    flush=True,
+                )
+            for peer, row in peer_rows:
+                if not row.failed:
+                    score_peer(row, predictors[peer], split_dir, options.throughput_titles)
+                    print(f"seed {seed} {peer}: test macro-F1 {row.macro_f1[-1]:.4f}", flush=True)
+        all_rows = rows + [row for _, row in peer_rows]
+        print("\n" + table(all_rows, seeds))
+        for name in models:
+            print(f"{name}: {json.dumps(CANDIDATES[name].as_dict(), sort_keys=True)}")
+        if options.json:
+            options.json.write_text(json.dumps([vars(r) for r in all_rows], indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""text: normalization (with abbreviations written out) and title checks, shared by training and prediction."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline_steps import text
+
+
+@pytest.mark.parametrize(
+    "title, expected",
+    [
+        ("Sr. Software Engineer", "senior software engineer"),
+        ("Jr Accountant", "junior accountant"),
+        ("RN", "registered nurse"),
+        ("RN - ICU", "registered nurse icu"),
+        ("LPN", "licensed practical nurse"),
+        ("CEO", "chief executive officer"),
+        ("Asst. Mgr, HR", "assistant manager human resources"),
+        ("VP of Ops", "vice president of operations"),
+        ("Lab Tech", "lab technician"),
+        ("Sales Rep.", "sales representative"),
+        ("QA Engineer", "quality assurance engineer"),
+    ],
+)
+def test_abbreviations_are_written_out(title, expected):
+    assert text.normalize_title(title) == expected
+
+
+@pytest.mark.parametrize(
+    "title, expected",
+    [
+        ("IT Analyst", "it analyst"),  # "it" is ambiguous: kept
+        ("Technician", "technician"),  # only whole words expand
+        ("Sauté Cook", "saute cook"),
+        ("C++ Developer", "c++ developer"),
+        ("Research & Development Manager", "research and development manager"),
+    ],
+)
+def test_other_words_are_kept(title, expected):
+    assert text.normalize_title(title) == expected
+
+
+def test_abbreviated_and_written_out_titles_normalize_alike():
+    assert text.normalize_title("Sr. Mgr") == text.normalize_title("Senior Manager")
+
+
+def test_expansions_are_normalized_already():
+    # An expansion must itself survive normalization unchanged, or training and prediction could differ.
+    for short, long in text.ABBREVIATIONS.items():
+        assert text.normalize_title(long) == long, short
+        assert text.normalize_title(short) == long
+
+
+@pytest.mark.parametrize("title", [None, "", "   ", "x" * 201, "bad \ufffd byte", "12345", "Nurse", "Sr. RN"])
+def test_checked_title_agrees_with_title_problem_and_normalize_title(title):
+    problem, normalized = text.checked_title(title)
+    assert problem == text.title_problem(title)
+    assert normalized == (None if problem else text.normalize_title(title))
