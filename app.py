@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The CDK app: one `JobClf-<env>` stack per environment of config/environments.toml, checked by cdk-nag.
+"""The CDK app: one `JobClf-<env>` stack per environment of config/environments.toml, checked by cdk-nag
+(the AwsSolutions and NIST 800-53 rev 5 packs).
 
 `cdk synth` runs it (cdk.json); the tests call `build_app` directly. Synth is hermetic: no AWS
 account, credentials or network (no lookups; the SageMaker SDK builds the definition offline).
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
 from config import ConfigError, EnvironmentConfig, load_all
 from stacks import JobClfStack
@@ -24,12 +25,17 @@ def build_app(
     context: Mapping[str, Any] | None = None,
     outdir: str | None = None,
 ) -> cdk.App:
-    """An app with one stack per environment and the AwsSolutions checks registered (they run at synth)."""
+    """An app with one stack per environment and the cdk-nag packs registered (they run at synth)."""
     app = cdk.App(context=dict(context) if context is not None else None, outdir=outdir)
     for config in configs.values():
         JobClfStack(app, config=config)
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    cdk.Validations.of(app).add_plugins(*nag_packs(app))
     return app
+
+
+def nag_packs(app: cdk.App | None = None) -> list:
+    """The cdk-nag rule packs every stack must pass: AWS Solutions and NIST 800-53 rev 5 (stacks/nag.py NAG_PACKS)."""
+    return [AwsSolutionsChecks(app), NIST80053R5Checks(app)]
 
 
 def main() -> int:

@@ -9,6 +9,7 @@ from aws_cdk import Environment as CdkEnvironment
 from constructs import Construct
 
 from config import EnvironmentConfig
+from stacks.alerts import Alerts
 from stacks.emr import Emr
 from stacks.network import Network
 from stacks.pipeline import STEP_BUNDLE_DIR, SageMakerPipeline, StepCodeAssets
@@ -39,7 +40,7 @@ def sklearn_image_repository_arn(config: EnvironmentConfig) -> str:
 
 
 class JobClfStack(Stack):
-    """Storage, network, roles, EMR, model registry, pipeline and schedules of one environment."""
+    """Storage, network, roles, EMR, model registry, pipeline, schedules and failure alerts of one environment."""
 
     def __init__(
         self,
@@ -64,6 +65,7 @@ class JobClfStack(Stack):
             "Roles",
             config=config,
             storage=self.storage,
+            network=self.network,
             assets=self.code.all,
             emr_assets=self.code.emr,
             sklearn_image_repository_arn=sklearn_image_repository_arn(config),
@@ -101,6 +103,7 @@ class JobClfStack(Stack):
         )
         for schedule in self.schedules.schedules.values():
             schedule.node.add_dependency(self.pipeline.pipeline)
+        self.alerts = Alerts(self, "Alerts", config=config, pipeline_arn=self.pipeline.arn)
         self._add_outputs()
 
     @property
@@ -124,6 +127,7 @@ class JobClfStack(Stack):
             "EmrInstanceRoleArn": self.roles.emr_instance_role.role_arn,
             "SchedulerRoleArn": self.roles.scheduler_role.role_arn,
             "EmrLogUri": self.emr.log_uri,
+            "AlertsTopicArn": self.alerts.topic.topic_arn,
         }
         if self.emr.cluster is not None:
             outputs["EmrClusterId"] = self.emr.cluster.ref

@@ -1,9 +1,14 @@
-"""cdk-nag (v3) acknowledgments: every one names its finding and says why it is acceptable.
+"""cdk-nag (v3) acknowledgments and checkov skips: every one names its finding and says why it is acceptable.
 
+The app runs two cdk-nag packs at synth: AwsSolutions and NIST 800-53 rev 5 (`NAG_PACKS`).
 cdk-nag v3 reads acknowledgments recorded with CDK's `Validations.of(construct).acknowledge()`
 on the flagged resource or any of its ancestors. A rule that reports several findings per
 resource (IAM4, IAM5) is acknowledged finding by finding, as `RuleId[Finding]`, so a new wildcard
 or managed policy is a new, unacknowledged finding and fails the synth.
+
+checkov runs over the synthesized templates (tests/infra/test_infra_checkov.py); `checkov_skip`
+writes its per-resource skip (`Metadata.checkov.skip`, with the reason as the comment) onto
+the flagged CloudFormation resource, so a skip sits beside the resource it is about.
 
 `acknowledge_wildcards` computes the IAM5 findings of a policy statement the same way cdk-nag
 does (its `flattenCfnReference`), so a role builder states the reason once beside the statement
@@ -16,11 +21,15 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from constructs import IConstruct
 
 AWS_SOLUTIONS = "AwsSolutions"
+NIST_800_53_R5 = "NIST.800.53.R5"
+# The rule packs the app registers (app.py); a finding of any of them fails the synth.
+NAG_PACKS = (AWS_SOLUTIONS, NIST_800_53_R5)
 MIN_REASON_LENGTH = 40
+CHECKOV_METADATA_KEY = "checkov"
 
 
 class NagReasonError(ValueError):
@@ -35,6 +44,22 @@ def acknowledge(construct: IConstruct, rule_id: str, reason: str) -> None:
             f"(at least {MIN_REASON_LENGTH} characters), got {reason!r}"
         )
     Validations.of(construct).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+def checkov_skip(construct: IConstruct, check_id: str, reason: str) -> None:
+    """Skip one checkov check on `construct`'s CloudFormation resource (its default child), with a reason."""
+    if len(reason.strip()) < MIN_REASON_LENGTH:
+        raise NagReasonError(
+            f"{construct.node.path}: the checkov skip of {check_id} needs a specific reason "
+            f"(at least {MIN_REASON_LENGTH} characters), got {reason!r}"
+        )
+    resource = construct if isinstance(construct, CfnResource) else construct.node.default_child
+    if not isinstance(resource, CfnResource):
+        raise TypeError(f"{construct.node.path}: no CloudFormation resource to put a checkov skip on")
+    metadata = dict(resource.get_metadata(CHECKOV_METADATA_KEY) or {})
+    skips = [skip for skip in metadata.get("skip", []) if skip["id"] != check_id]
+    metadata["skip"] = [*skips, {"id": check_id, "comment": reason}]
+    resource.add_metadata(CHECKOV_METADATA_KEY, metadata)
 
 
 def flatten_cfn_reference(value: Any) -> str:

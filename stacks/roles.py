@@ -1,13 +1,20 @@
 """IAM roles, least privilege: each scoped to this environment's buckets, key, pipeline and model package group.
 
-Every statement goes through `_allow`, which acknowledges its AwsSolutions-IAM5 wildcard findings
+Every statement goes through `allow`, which acknowledges its AwsSolutions-IAM5 wildcard findings
 with the reason given beside it; a wildcard without a reason fails the synth. Actions are listed
 one by one (no `s3:Get*`-style grants), so the only wildcards are resources that AWS cannot name
 more narrowly.
+
+Permissions are customer managed policies attached to the role (`AWS::IAM::ManagedPolicy`), not
+inline policies (NIST 800-53 rev 5 IAMNoInlinePolicy): IAM keeps their previous versions, so a
+change of permissions can be reviewed and rolled back in IAM itself. A managed policy holds at
+most 6,144 characters, so the pipeline role's statements are split by concern (jobs, data, EMR
+step); statements on `Resource: "*"` go into a separate `UnscopedActions` policy per role.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +28,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from pipeline_steps.definition import EVALUATIONS_PREFIX, EXECUTIONS_PREFIX, MODEL_ARTIFACTS_PREFIX, PREDICTIONS_PREFIX
 from stacks import nag
+from stacks.network import Network
 from stacks.storage import EMR_LOG_PREFIX, Storage
 
 # Fixed names of the EventBridge rules SageMaker creates in the account to track EMR steps and clusters.
@@ -44,6 +52,25 @@ KMS_DATA = [
     "kms:DescribeKey",
 ]
 KMS_GRANTS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
+# What SageMaker does with the execution role to put a job's network interfaces into the private subnets.
+ENI_WRITE = [
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+]
+ENI_DESCRIBE = [
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+]
+DEFAULT_POLICY = "Permissions"
+UNSCOPED_POLICY = "UnscopedActions"
+# The pipeline role's statements, by concern: one managed policy each keeps every policy under IAM's 6,144 characters.
+JOBS_POLICY, DATA_POLICY, EMR_STEP_POLICY = "Jobs", "Data", "EmrStep"
+ROLE_DEFAULT_POLICY = {"PipelineExecutionRole": JOBS_POLICY}
 
 
 def _objects(bucket: s3.IBucket, prefix: str = "") -> str:
@@ -69,6 +96,7 @@ class Roles(Construct):
         *,
         config: EnvironmentConfig,
         storage: Storage,
+        network: Network,
         assets: Sequence[s3_assets.Asset],
         emr_assets: Sequence[s3_assets.Asset],
         sklearn_image_repository_arn: str,
@@ -76,7 +104,9 @@ class Roles(Construct):
         super().__init__(scope, construct_id)
         self._config = config
         self._storage = storage
+        self._network = network
         self._stack = Stack.of(self)
+        self._policies: dict[str, dict[str, iam.ManagedPolicy]] = {}
         self.pipeline_name = config.resource_prefix
         self.model_package_group_name = config.resource_prefix
         self.pipeline_arn = self._stack.format_arn(
@@ -104,45 +134,43 @@ class Roles(Construct):
         *,
         conditions: Mapping[str, Any] | None = None,
         wildcard_reason: str | None = None,
+        policy: str | None = None,
     ) -> None:
-        """Add an Allow statement for `role`; its wildcard findings are acknowledged with `wildcard_reason`.
+        """Add an Allow statement to the role's managed policy `policy` (default: the role's first policy,
+        `Permissions` or, for the pipeline role, `Jobs`); its wildcard findings are acknowledged with
+        `wildcard_reason`.
 
         Statements on `Resource: "*"` (actions without resource-level permissions) go into a separate
-        policy per role, so their acknowledgment cannot cover a new `*` added to the role's default policy.
+        policy per role, so their acknowledgment cannot cover a new `*` added to another policy.
         """
         statement = iam.PolicyStatement(
             sid=sid, actions=list(actions), resources=list(resources), conditions=conditions
         )
-        if "*" in resources:
-            policy = self._unscoped_policy(role)
-            policy.add_statements(statement)
-        else:
-            role.add_to_principal_policy(statement)
-            policy = self.policy_of(role)
-        nag.acknowledge_wildcards(policy, actions, resources, wildcard_reason)
+        name = policy or ROLE_DEFAULT_POLICY.get(role.node.id, DEFAULT_POLICY)
+        managed = self._managed_policy(role, UNSCOPED_POLICY if "*" in resources else name)
+        managed.add_statements(statement)
+        nag.acknowledge_wildcards(managed, actions, resources, wildcard_reason)
 
-    def _unscoped_policy(self, role: iam.Role) -> iam.Policy:
-        construct_id = f"{role.node.id}UnscopedActions"
-        existing = self.node.try_find_child(construct_id)
-        if isinstance(existing, iam.Policy):
-            return existing
-        return iam.Policy(self, construct_id, roles=[role])
+    def _managed_policy(self, role: iam.Role, name: str) -> iam.ManagedPolicy:
+        policies = self._policies.setdefault(role.node.id, {})
+        if name not in policies:
+            policies[name] = iam.ManagedPolicy(
+                self,
+                f"{role.node.id}{name}",
+                description=f"{self._config.resource_prefix}: {role.node.id} {name}",
+                roles=[role],
+            )
+        return policies[name]
 
-    @staticmethod
-    def policy_of(role: iam.Role) -> iam.Policy:
-        """The role's default policy."""
-        policy = role.node.try_find_child("DefaultPolicy")
-        if not isinstance(policy, iam.Policy):
-            raise ValueError(f"{role.node.path} has no statements yet")
-        return policy
-
-    def policies_of(self, role: iam.Role) -> list[iam.Policy]:
+    def policies_of(self, role: iam.Role) -> list[iam.ManagedPolicy]:
         """Every policy granting `role` its permissions: depend on these (not on the role) to wait for them."""
-        unscoped = self.node.try_find_child(f"{role.node.id}UnscopedActions")
-        return [self.policy_of(role), *([unscoped] if isinstance(unscoped, iam.Policy) else [])]
+        policies = list(self._policies.get(role.node.id, {}).values())
+        if not policies:
+            raise ValueError(f"{role.node.path} has no statements yet")
+        return policies
 
-    def _allow_key(self, role: iam.Role, *, grants: bool) -> None:
-        self.allow(role, "UseDataKey", KMS_DATA, [self._storage.key.key_arn])
+    def _allow_key(self, role: iam.Role, *, grants: bool, policy: str | None = None) -> None:
+        self.allow(role, "UseDataKey", KMS_DATA, [self._storage.key.key_arn], policy=policy)
         if grants:
             # SageMaker and EMR attach the key to the EBS volumes they create through grants.
             self.allow(
@@ -151,17 +179,21 @@ class Roles(Construct):
                 KMS_GRANTS,
                 [self._storage.key.key_arn],
                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                policy=policy,
             )
 
-    def _allow_assets(self, role: iam.Role, sid: str, assets: Sequence[s3_assets.Asset]) -> None:
+    def _allow_assets(
+        self, role: iam.Role, sid: str, assets: Sequence[s3_assets.Asset], *, policy: str | None = None
+    ) -> None:
         """Read exactly the given asset objects (by key, no wildcard) and list only their keys."""
-        self.allow(role, f"{sid}Read", S3_READ, [_asset_object_arn(a) for a in assets])
+        self.allow(role, f"{sid}Read", S3_READ, [_asset_object_arn(a) for a in assets], policy=policy)
         self.allow(
             role,
             f"{sid}List",
             ["s3:ListBucket"],
             sorted({_asset_bucket_arn(a) for a in assets}),
             conditions={"StringEquals": {"s3:prefix": [a.s3_object_key for a in assets]}},
+            policy=policy,
         )
 
     def _service_role(self, construct_id: str, service: str, description: str) -> iam.Role:
@@ -316,8 +348,8 @@ class Roles(Construct):
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
         self._allow_pipeline_data(role)
-        self._allow_assets(role, "StepCode", assets)
-        self._allow_key(role, grants=True)
+        self._allow_assets(role, "StepCode", assets, policy=DATA_POLICY)
+        self._allow_key(role, grants=True, policy=DATA_POLICY)
         self.allow(
             role,
             "PullSklearnImage",
@@ -355,33 +387,45 @@ class Roles(Construct):
                 "/aws/sagemaker/* metric namespaces by condition."
             ),
         )
-        self.allow(
-            role,
-            "JobNetworkInterfaces",
-            [
-                "ec2:CreateNetworkInterface",
-                "ec2:CreateNetworkInterfacePermission",
-                "ec2:DeleteNetworkInterface",
-                "ec2:DeleteNetworkInterfacePermission",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeVpcs",
-                "ec2:DescribeDhcpOptions",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeSecurityGroups",
-            ],
-            ["*"],
-            wildcard_reason=(
-                "SageMaker jobs run in this VPC's private subnets: SageMaker creates and deletes the jobs' network "
-                "interfaces, whose IDs do not exist before the job, and the EC2 Describe* actions support no "
-                "resource-level permissions (the actions SageMaker documents for VPC jobs)."
-            ),
-        )
+        self._allow_job_network_interfaces(role)
         self._allow_emr_step(role)
         return role
 
+    def _allow_job_network_interfaces(self, role: iam.Role) -> None:
+        """SageMaker puts each job's network interfaces into this stack's private subnets, with its security group."""
+        network = self._network
+        region_account = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        self.allow(
+            role,
+            "JobNetworkInterfaces",
+            ENI_WRITE,
+            [
+                f"arn:{Aws.PARTITION}:ec2:{region_account}:network-interface/*",
+                *(f"arn:{Aws.PARTITION}:ec2:{region_account}:subnet/{subnet}" for subnet in network.private_subnet_ids),
+                f"arn:{Aws.PARTITION}:ec2:{region_account}:security-group/"
+                f"{network.sagemaker_security_group.security_group_id}",
+            ],
+            wildcard_reason=(
+                "SageMaker creates, shares and deletes one network interface per job in this VPC's private subnets; "
+                "the interface IDs do not exist before the job, so only network-interface/* of this region and "
+                "account is wildcarded (the subnets and the jobs' security group are named)."
+            ),
+        )
+        self.allow(
+            role,
+            "DescribeJobNetwork",
+            ENI_DESCRIBE,
+            ["*"],
+            wildcard_reason=(
+                "The EC2 Describe* actions SageMaker calls to check a job's VPC, subnets, security groups and network "
+                "interfaces support no resource-level permissions; they read configuration only."
+            ),
+        )
+
     def _allow_pipeline_data(self, role: iam.Role) -> None:
         storage = self._storage
-        self.allow(
+        allow = functools.partial(self.allow, policy=DATA_POLICY)
+        allow(
             role,
             "ReadRawData",
             S3_READ,
@@ -391,7 +435,7 @@ class Roles(Construct):
                 "parameter (input_titles_uri), so object keys are only known at execution time."
             ),
         )
-        self.allow(
+        allow(
             role,
             "ReadWriteExecutionData",
             [*S3_READ, *S3_WRITE],
@@ -401,7 +445,7 @@ class Roles(Construct):
                 "processed bucket; the execution id is generated per run, so keys are scoped by that prefix only."
             ),
         )
-        self.allow(
+        allow(
             role,
             "WriteModelArtifacts",
             S3_WRITE,
@@ -412,7 +456,7 @@ class Roles(Construct):
                 "execution, so keys are scoped by those prefixes only."
             ),
         )
-        self.allow(
+        allow(
             role,
             "ReadModelArtifacts",
             S3_READ,
@@ -422,7 +466,7 @@ class Roles(Construct):
                 "bucket; which version is latest approved is only known at execution time."
             ),
         )
-        self.allow(
+        allow(
             role,
             "WritePredictions",
             S3_WRITE,
@@ -432,7 +476,7 @@ class Roles(Construct):
                 "date partitions are created at execution time."
             ),
         )
-        self.allow(
+        allow(
             role,
             "ListDataBuckets",
             S3_LIST,
@@ -442,7 +486,8 @@ class Roles(Construct):
     def _allow_emr_step(self, role: iam.Role) -> None:
         """What SageMaker's EMR step needs (the EMR part of AmazonSageMakerPipelinesIntegrations)."""
         region_account = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
-        self.allow(
+        allow = functools.partial(self.allow, policy=EMR_STEP_POLICY)
+        allow(
             role,
             "TrackEmrSteps",
             ["events:PutRule", "events:PutTargets", "events:DeleteRule", "events:RemoveTargets", "events:DescribeRule"],
@@ -451,7 +496,7 @@ class Roles(Construct):
                 f"arn:{Aws.PARTITION}:events:{region_account}:rule/{EMR_CLUSTER_STATUS_RULE}",
             ],
         )
-        self.allow(
+        allow(
             role,
             "PassEmrRoles",
             ["iam:PassRole"],
@@ -471,10 +516,11 @@ class Roles(Construct):
             "elasticmapreduce:ListSteps",
             "elasticmapreduce:DescribeCluster",
         ]
+        allow = functools.partial(self.allow, policy=EMR_STEP_POLICY)
         if cluster_arn is not None:
-            self.allow(role, "RunEtlOnStandingCluster", step_actions, [cluster_arn])
+            allow(role, "RunEtlOnStandingCluster", step_actions, [cluster_arn])
             return
-        self.allow(
+        allow(
             role,
             "RunEtlOnTransientClusters",
             ["elasticmapreduce:RunJobFlow", "elasticmapreduce:TerminateJobFlows", *step_actions],

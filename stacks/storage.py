@@ -9,10 +9,30 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from pipeline_steps.definition import EXECUTIONS_PREFIX
+from stacks import nag
 
 # EMR cluster logs (transient and standing clusters) go under this prefix of the processed-data bucket.
 EMR_LOG_PREFIX = "emr-logs/"
 ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
+
+_NOT_REPLICATED = (
+    " Cross-region replication would need a second bucket, KMS key and replication role in another region and "
+    "double the storage; versioning (noncurrent versions kept for the configured days) and the RETAIN deletion "
+    "policy protect against deletion and overwrites."
+)
+# Why each bucket is not replicated (NIST 800-53 rev 5 S3BucketReplicationEnabled), by construct id.
+REPLICATION_REASONS = {
+    "Raw": "The raw bucket holds the public O*NET release (re-fetchable, checksum-pinned by scripts/fetch_onet.py) "
+    "and the titles to classify, which their senders keep." + _NOT_REPLICATED,
+    "Processed": "The processed bucket holds per-execution intermediates that expire after "
+    "storage.intermediate_expiry_days and that any execution recomputes from the raw data." + _NOT_REPLICATED,
+    "Models": "The models bucket holds model archives and evaluations, a few MB each, reproducible by a train "
+    "execution with the recorded parameters and seed." + _NOT_REPLICATED,
+    "Predictions": "The predictions bucket holds batch predictions recomputable from the inputs and the registered "
+    "model; a predict execution for the same date rewrites its partition." + _NOT_REPLICATED,
+    "AccessLogs": "The access-log bucket holds S3 server access logs, an audit aid that expires after "
+    "storage.access_log_expiry_days." + _NOT_REPLICATED,
+}
 
 
 class Storage(Construct):
@@ -22,6 +42,12 @@ class Storage(Construct):
     blocked, TLS required, retained on stack deletion. The access-log bucket uses SSE-S3 because
     S3 server access log delivery cannot write to an SSE-KMS default-encrypted bucket; it has no
     access logs of its own (it is the destination).
+
+    No bucket is replicated to another region (NIST 800-53 rev 5 S3BucketReplicationEnabled is
+    acknowledged per bucket with what protects it instead): replication needs a second bucket,
+    key and role in another region, and doubles storage, for data that is either public and
+    re-fetchable (O*NET), derived and re-computable (processed, predictions) or small and
+    versioned (models). Versioning and `RETAIN` protect every bucket against deletion.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
@@ -77,11 +103,29 @@ class Storage(Construct):
                 )
             ],
         )
+        nag.acknowledge(
+            bucket,
+            f"{nag.NIST_800_53_R5}-S3DefaultEncryptionKMS",
+            "S3 server access log delivery can only write to a destination bucket encrypted with SSE-S3 (AES256), "
+            "not SSE-KMS; this bucket holds only the access logs of the four data buckets (and VPC flow logs), which "
+            "are SSE-KMS encrypted with the environment's key.",
+        )
+        nag.checkov_skip(
+            bucket,
+            "CKV_AWS_18",
+            "This is the access-log bucket, the destination of the data buckets' S3 server access logs; logging its "
+            "own access into itself would log every log delivery, in a loop.",
+        )
+        self._acknowledge_no_replication(bucket, "AccessLogs")
         return bucket
+
+    @staticmethod
+    def _acknowledge_no_replication(bucket: s3.Bucket, name: str) -> None:
+        nag.acknowledge(bucket, f"{nag.NIST_800_53_R5}-S3BucketReplicationEnabled", REPLICATION_REASONS[name])
 
     def _add_data_bucket(self, construct_id: str, log_prefix: str, *extra_rules: s3.LifecycleRule) -> s3.Bucket:
         storage = self._config.storage
-        return s3.Bucket(
+        bucket = s3.Bucket(
             self,
             f"{construct_id}Bucket",
             encryption=s3.BucketEncryption.KMS,
@@ -103,3 +147,5 @@ class Storage(Construct):
                 *extra_rules,
             ],
         )
+        self._acknowledge_no_replication(bucket, construct_id)
+        return bucket

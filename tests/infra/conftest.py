@@ -2,7 +2,8 @@
 
 Each synth runs under `infra_support.offline()`: AWS credentials and config files hidden, any
 socket connection or AWS API call refused and recorded. The app gets the same context (feature
-flags) as `cdk synth` reads from cdk.json, and the AwsSolutions checks, so a nag finding fails it.
+flags) as `cdk synth` reads from cdk.json, and the cdk-nag packs (AwsSolutions, NIST 800-53 rev 5), so a
+nag finding fails it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from infra_support import Synth, synthesize  # noqa: E402
 
 from config import EnvironmentConfig, NetworkConfig, load_all  # noqa: E402
 
+ALARM_EMAIL = "ml-oncall@example.com"
 EXISTING_VPC = NetworkConfig(
     vpc_id="vpc-0123456789abcdef0",
     private_subnet_ids=("subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"),
@@ -40,7 +42,8 @@ def synth(configs: dict[str, EnvironmentConfig], tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="session")
 def variant_configs(configs: dict[str, EnvironmentConfig]) -> dict[str, EnvironmentConfig]:
-    """Variants of develop: a standing EMR cluster in a given account; the stack in an existing VPC (by ID)."""
+    """Variants of develop: a standing EMR cluster in a given account, with an alarm e-mail; the stack in an
+    existing VPC (by ID)."""
     develop = configs["develop"]
     return {
         # With a concrete account too: zones and everything else must still need no lookup.
@@ -49,6 +52,7 @@ def variant_configs(configs: dict[str, EnvironmentConfig]) -> dict[str, Environm
             name="standing",
             account="123456789012",
             emr=dataclasses.replace(develop.emr, cluster_mode="standing"),
+            alarm_email=ALARM_EMAIL,
         ),
         "existingvpc": dataclasses.replace(develop, name="existingvpc", network=EXISTING_VPC),
     }

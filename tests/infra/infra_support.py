@@ -98,7 +98,7 @@ class Synth:
 
 
 def synthesize(configs: dict[str, EnvironmentConfig], outdir: Path) -> Synth:
-    """Build the app (stacks + AwsSolutions checks) and synthesize it offline; nag findings fail the synth."""
+    """Build the app (stacks + cdk-nag packs) and synthesize it offline; nag findings fail the synth."""
     import time
 
     with offline() as guard:

@@ -1,4 +1,4 @@
-"""cdk-nag AwsSolutions: no unacknowledged finding, every acknowledgment specific and still needed."""
+"""cdk-nag AwsSolutions and NIST 800-53 rev 5: no unacknowledged finding, every acknowledgment specific and still needed."""
 
 from __future__ import annotations
 
@@ -6,21 +6,42 @@ from collections.abc import Iterator
 
 import aws_cdk as cdk
 import pytest
-from cdk_nag import AwsSolutionsChecks
+from aws_cdk import aws_s3 as s3
 from infra_support import Synth, cdk_context, offline
 
+import app as app_module
 from stacks import nag
 
 GENERIC_REASONS = {"ok", "n/a", "na", "todo", "fine", "acceptable", "not needed", "suppressed", "false positive"}
 
 
 def findings(app: cdk.App) -> list[tuple[str, str, str]]:
-    report = AwsSolutionsChecks().validate_scope(app)
+    """(rule, severity, construct path) of every unacknowledged finding of every pack the app registers."""
     return sorted(
         (violation.rule_name, violation.severity, resource.construct_path)
-        for violation in report.violations
+        for pack in app_module.nag_packs()
+        for violation in pack.validate_scope(app).violations
         for resource in violation.violating_resources
     )
+
+
+def test_the_app_registers_both_packs() -> None:
+    packs = app_module.nag_packs()
+    assert [type(pack).__name__ for pack in packs] == ["AwsSolutionsChecks", "NIST80053R5Checks"]
+    assert nag.NAG_PACKS == ("AwsSolutions", "NIST.800.53.R5")
+
+
+def test_a_new_finding_of_either_pack_fails_the_synth(tmp_path) -> None:
+    """The packs run at synth exactly as `cdk synth` registers them: an unencrypted, unlogged bucket fails both."""
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Probe")
+    s3.CfnBucket(stack, "Bare")
+    cdk.Validations.of(app).add_plugins(*app_module.nag_packs(app))
+    with pytest.raises(RuntimeError, match="ValidationFailed") as error:
+        app.synth()
+    report = str(error.value)
+    assert "AwsSolutions-S1" in report  # server access logs
+    assert "NIST.800.53.R5-S3BucketLoggingEnabled" in report
 
 
 # aws-cdk-lib's own constructs acknowledge some of CDK's built-in CloudFormation checks themselves.
@@ -104,7 +125,8 @@ def test_every_acknowledgment_matches_a_finding(configs, variant_configs, monkey
     def covers(ack_path: str, finding_path: str) -> bool:
         return finding_path == ack_path or finding_path.startswith(ack_path + "/")
 
-    recorded = [(p, r) for p, r in recorded if r.startswith("AwsSolutions-")]
+    recorded = [(p, r) for p, r in recorded if r.startswith(tuple(f"{pack}-" for pack in nag.NAG_PACKS))]
+    assert {r.split("-", 1)[0] for _, r in recorded} == set(nag.NAG_PACKS), "both packs have acknowledged findings"
     stale = [(p, r) for p, r in recorded if not any(rule == r and covers(p, path) for rule, _, path in raw)]
     unacknowledged = [
         (rule, path) for rule, _, path in raw if not any(r == rule and covers(p, path) for p, r in recorded)

@@ -190,7 +190,7 @@ def test_scheduler_role_may_start_only_this_pipeline(synth: Synth, env: str) -> 
         },
     )
     template.has_resource_properties(
-        "AWS::IAM::Policy",
+        "AWS::IAM::ManagedPolicy",
         {
             "Roles": [{"Ref": role_id}],
             "PolicyDocument": {

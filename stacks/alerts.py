@@ -1,0 +1,125 @@
+"""Failure alerts: an EventBridge rule on this pipeline's failed or stopped executions, publishing to an encrypted SNS topic.
+
+SageMaker sends "SageMaker Model Building Pipeline Execution Status Change" events to the
+account's default event bus on every status change of every pipeline execution. The rule
+matches only this environment's pipeline (its ARN) and only the end states that need a person:
+`Failed` and `Stopped`. The event (pipeline and execution ARNs, statuses, times) goes to the
+environment's SNS topic; with `alarm_email` configured, the topic has an e-mail subscription
+(AWS sends a confirmation e-mail first; nothing arrives until it is confirmed).
+
+The topic is encrypted with its own KMS key, not the data key. EventBridge must be allowed to
+use the key of an encrypted target topic, and SNS does not support `aws:SourceAccount` or
+`aws:SourceArn` conditions in that key policy statement for EventBridge (Amazon SNS Developer
+Guide, "Key management"), so the statement cannot be narrowed to this rule; on a key that only
+this topic uses, that grants nothing beyond publishing alerts. The topic policy allows only
+EventBridge, only from this account and only for this rule, and denies requests without TLS.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from config import EnvironmentConfig
+
+PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
+ALERT_STATUSES = ("Failed", "Stopped")
+EVENTS_PRINCIPAL = "events.amazonaws.com"
+# EventBridge retries a failed delivery to the topic; past this age an alert is stale anyway.
+TARGET_MAXIMUM_EVENT_AGE = Duration.hours(6)
+TARGET_RETRY_ATTEMPTS = 20
+
+
+def pipeline_failure_pattern(pipeline_arn: str) -> dict:
+    """The EventBridge event pattern: this pipeline's executions that ended Failed or Stopped."""
+    return {
+        "source": ["aws.sagemaker"],
+        "detail-type": [PIPELINE_STATUS_CHANGE],
+        "detail": {
+            "pipelineArn": [pipeline_arn],
+            "currentPipelineExecutionStatus": list(ALERT_STATUSES),
+        },
+    }
+
+
+class Alerts(Construct):
+    """KMS key, SNS topic (+ e-mail subscription when configured) and the EventBridge rule that feeds it."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, pipeline_arn: str) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"{config.resource_prefix}: encrypts the pipeline failure alerts topic",
+            alias=f"alias/{config.resource_prefix}-alerts",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgePublishesToTheEncryptedAlertsTopic",
+                principals=[iam.ServicePrincipal(EVENTS_PRINCIPAL)],
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],  # in a key policy, "*" is this key
+            )
+        )
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            topic_name=f"{config.resource_prefix}-pipeline-alerts",
+            display_name=f"JobClf {config.name} pipeline alerts",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        rule_name = f"{config.resource_prefix}-pipeline-failed"
+        # Named, so its ARN is known without a reference to the rule: the rule waits for the topic policy.
+        self.rule_arn = Stack.of(self).format_arn(service="events", resource="rule", resource_name=rule_name)
+        self.rule = events.CfnRule(
+            self,
+            "PipelineFailedRule",
+            name=rule_name,
+            description=f"{config.resource_prefix}: pipeline executions that ended Failed or Stopped, to the alerts topic",
+            state="ENABLED",
+            event_pattern=pipeline_failure_pattern(pipeline_arn),
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id="AlertsTopic",
+                    arn=self.topic.topic_arn,
+                    retry_policy=events.CfnRule.RetryPolicyProperty(
+                        maximum_event_age_in_seconds=int(TARGET_MAXIMUM_EVENT_AGE.to_seconds()),
+                        maximum_retry_attempts=TARGET_RETRY_ATTEMPTS,
+                    ),
+                )
+            ],
+        )
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyThisAccountsFailureRulePublishes",
+                principals=[iam.ServicePrincipal(EVENTS_PRINCIPAL)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnEquals": {"aws:SourceArn": self.rule_arn},
+                },
+            )
+        )
+        # The topic policy (and the key policy) must be in place before the rule delivers anything.
+        policy = self.topic.node.try_find_child("Policy")
+        if policy is not None:
+            self.rule.node.add_dependency(policy)
+        self.rule.node.add_dependency(self.key)
+        self.subscription: sns.Subscription | None = None
+        if config.alarm_email is not None:
+            self.subscription = sns.Subscription(
+                self,
+                "EmailSubscription",
+                topic=self.topic,
+                protocol=sns.SubscriptionProtocol.EMAIL,
+                endpoint=config.alarm_email,
+            )

@@ -1,0 +1,139 @@
+"""Failure alerts: the EventBridge rule's pattern and target, the encrypted topic, its policy, the e-mail subscription."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from aws_cdk.assertions import Template
+from conftest import ALARM_EMAIL
+from infra_support import PROJECT_ROOT, Synth
+
+from config.settings import environments_from
+from stacks.alerts import ALERT_STATUSES, PIPELINE_STATUS_CHANGE, pipeline_failure_pattern
+
+ENVIRONMENTS = ["develop", "production"]
+
+
+def resources_of(synth: Synth, name: str, resource_type: str) -> dict[str, dict]:
+    return {
+        logical_id: resource
+        for logical_id, resource in synth.templates[name]["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def only(resources: dict[str, dict]) -> tuple[str, dict]:
+    assert len(resources) == 1, list(resources)
+    return next(iter(resources.items()))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_rule_matches_only_this_pipelines_failed_or_stopped_executions(synth: Synth, env: str) -> None:
+    stack = synth.stacks[env]
+    _, rule = only(resources_of(synth, env, "AWS::Events::Rule"))
+    pipeline_arn = stack.resolve(stack.pipeline.arn)
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+        "detail": {"pipelineArn": [pipeline_arn], "currentPipelineExecutionStatus": ["Failed", "Stopped"]},
+    }
+    assert pipeline_arn == stack.resolve(stack.roles.pipeline_arn)  # the ARN the scheduler starts
+    assert rule["Properties"]["State"] == "ENABLED"
+    assert rule["Properties"]["Name"] == f"jobclf-{env}-pipeline-failed"
+    assert PIPELINE_STATUS_CHANGE == "SageMaker Model Building Pipeline Execution Status Change"
+    assert ALERT_STATUSES == ("Failed", "Stopped")
+    assert pipeline_failure_pattern("arn")["detail"]["pipelineArn"] == ["arn"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_rule_targets_the_environments_topic_with_retries(synth: Synth, env: str) -> None:
+    stack = synth.stacks[env]
+    _, rule = only(resources_of(synth, env, "AWS::Events::Rule"))
+    topic_id = stack.get_logical_id(stack.alerts.topic.node.default_child)
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": topic_id}
+    assert "RoleArn" not in target, "SNS targets are authorized by the topic policy, not a role"
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] >= 3600
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_topic_is_encrypted_with_its_own_rotating_key(synth: Synth, env: str) -> None:
+    stack = synth.stacks[env]
+    template = Template.from_json(synth.templates[env])
+    alerts_key_id = stack.get_logical_id(stack.alerts.key.node.default_child)
+    data_key_id = stack.get_logical_id(stack.storage.key.node.default_child)
+    assert alerts_key_id != data_key_id
+    template.has_resource_properties(
+        "AWS::SNS::Topic",
+        {"TopicName": f"jobclf-{env}-pipeline-alerts", "KmsMasterKeyId": {"Fn::GetAtt": [alerts_key_id, "Arn"]}},
+    )
+    key = synth.templates[env]["Resources"][alerts_key_id]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    events_statements = [
+        s for s in key["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "events.amazonaws.com"}
+    ]
+    assert len(events_statements) == 1
+    assert set(events_statements[0]["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_topic_policy_allows_only_eventbridge_from_this_account_and_rule(synth: Synth, env: str) -> None:
+    stack = synth.stacks[env]
+    topic_id = stack.get_logical_id(stack.alerts.topic.node.default_child)
+    _, policy = only(resources_of(synth, env, "AWS::SNS::TopicPolicy"))
+    assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    assert allows == [
+        {
+            "Sid": "OnlyThisAccountsFailureRulePublishes",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": {"Ref": topic_id},
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                "ArnEquals": {"aws:SourceArn": stack.resolve(stack.alerts.rule_arn)},
+            },
+        }
+    ]
+    assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
+    # The policy names the rule by its ARN (no reference to the rule), so the rule can wait for the policy.
+    _, rule = only(resources_of(synth, env, "AWS::Events::Rule"))
+    policy_id = stack.get_logical_id(stack.alerts.topic.node.find_child("Policy").node.default_child)
+    assert policy_id in rule["DependsOn"]
+    assert stack.resolve(stack.alerts.rule_arn)["Fn::Join"][1][-1] == f":rule/jobclf-{env}-pipeline-failed"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_no_subscription_without_an_alarm_email_and_the_topic_is_an_output(synth: Synth, env: str, configs) -> None:
+    assert configs[env].alarm_email is None
+    Template.from_json(synth.templates[env]).resource_count_is("AWS::SNS::Subscription", 0)
+    stack = synth.stacks[env]
+    topic_id = stack.get_logical_id(stack.alerts.topic.node.default_child)
+    assert synth.templates[env]["Outputs"]["AlertsTopicArn"]["Value"] == {"Ref": topic_id}
+
+
+def test_an_alarm_email_subscribes_to_the_topic(variant_synth: Synth) -> None:
+    stack = variant_synth.stacks["standing"]
+    topic_id = stack.get_logical_id(stack.alerts.topic.node.default_child)
+    Template.from_json(variant_synth.templates["standing"]).has_resource_properties(
+        "AWS::SNS::Subscription",
+        {"Protocol": "email", "Endpoint": ALARM_EMAIL, "TopicArn": {"Ref": topic_id}},
+    )
+    Template.from_json(variant_synth.templates["standing"]).resource_count_is("AWS::SNS::Subscription", 1)
+
+
+def test_environments_toml_shows_alarm_email_as_a_commented_example() -> None:
+    text = (PROJECT_ROOT / "config" / "environments.toml").read_text(encoding="utf-8")
+    example = re.search(r'^# alarm_email = "([^"]+)"', text, flags=re.MULTILINE)
+    assert example, "a commented alarm_email example"
+    # Uncommented, the example is a valid value.
+    document = {
+        "defaults": {"project": "jobclf", "region": "eu-west-1", "alarm_email": example.group(1)},
+        "environments": {"develop": {}},
+    }
+    assert environments_from(document)["develop"].alarm_email == example.group(1)
