@@ -51,8 +51,8 @@ class Hyperparameters:
 
     def __post_init__(self) -> None:
         problems = []
-        if not self.c > 0:
-            problems.append(f"c must be > 0, got {self.c}")
+        if not 0 < self.c < float("inf"):
+            problems.append(f"c must be a positive finite number, got {self.c}")
         if self.word_ngram_max < 1:
             problems.append(f"word_ngram_max must be >= 1, got {self.word_ngram_max}")
         if not 1 <= self.char_ngram_min <= self.char_ngram_max:

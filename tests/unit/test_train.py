@@ -153,7 +153,8 @@ def test_without_an_occupations_channel_training_says_so(split_dir, tmp_path, mo
     [
         (["--short_titles", "2"], "short_titles must be 0 or 1"),
         (["--occupation_descriptions", "-1"], "occupation_descriptions must be 0 or 1"),
-        (["--c", "0"], "c must be > 0"),
+        (["--c", "0"], "c must be a positive finite number"),
+        (["--c", "inf"], "c must be a positive finite number"),
         (["--char_ngram_min", "4", "--char_ngram_max", "3"], "char_ngram_min"),
         (["--classifier", "forest"], "invalid choice"),
         (["--min_df", "0"], "min_df"),
