@@ -20,9 +20,9 @@ from pathlib import Path
 
 from config import ConfigError, EnvironmentConfig, load_environment
 from pipeline_steps.definition import (
-    Buckets,
     ONET_INPUT_PREFIX,
     TITLES_INPUT_PREFIX,
+    Buckets,
     EmrSpec,
     JobSpec,
     ModelDefaults,

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from pipeline_steps.local.executors import JobContext, Toolchain
-from pipeline_steps.local.expressions import EvaluationContext, ExpressionError, UnsupportedDefinition, split_property_path
+from pipeline_steps.local.expressions import (
+    EvaluationContext,
+    ExpressionError,
+    UnsupportedDefinition,
+    split_property_path,
+)
 from pipeline_steps.local.runner import LocalPipelineRun, ParameterError, execution_order, resolve_parameters
 from pipeline_steps.local.s3 import LocalS3
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
