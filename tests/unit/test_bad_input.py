@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps
 import steps_fixtures as fx  # noqa: E402
 
 from pipeline_steps import __main__ as dispatcher  # noqa: E402
-from pipeline_steps import etl, predict, preprocess_predict, registry  # noqa: E402
+from pipeline_steps import etl, predict, preprocess_predict  # noqa: E402
 from pipeline_steps.dataio import InputError  # noqa: E402
 from pipeline_steps.soc import MALFORMED_CODE, UNKNOWN_MAJOR_GROUP  # noqa: E402
 from pipeline_steps.text import (  # noqa: E402
@@ -374,10 +374,8 @@ def model_archive(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def local_registry(tmp_path, monkeypatch, model_archive) -> None:
-    monkeypatch.setenv(registry.LOCAL_REGISTRY_ENV, str(tmp_path / "registry.json"))
-    monkeypatch.setenv(registry.LOCAL_S3_ROOT_ENV, str(tmp_path / "s3"))
-    fx.register_local(tmp_path / "registry.json", tmp_path / "s3", GROUP, model_archive)
+def registered_model(local_registry, model_archive) -> None:
+    fx.register_local(*local_registry, GROUP, model_archive)
 
 
 def read_predictions(path: Path) -> list[dict]:
@@ -387,7 +385,7 @@ def read_predictions(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_predict_answers_duplicates_and_all_rejected_batches(preprocessed, local_registry, tmp_path) -> None:
+def test_predict_answers_duplicates_and_all_rejected_batches(preprocessed, registered_model, tmp_path) -> None:
     titles_dir, rows, _ = preprocessed
     summary = predict.run(titles_dir, tmp_path / "out", GROUP, "2026-11-23")
     predictions = read_predictions(tmp_path / "out" / "execution_date=2026-11-23" / "predictions.csv")

@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
 import steps_fixtures as fx  # noqa: E402
 
-from pipeline_steps import evaluate, registry  # noqa: E402
+from pipeline_steps import evaluate  # noqa: E402
 
 GROUP = "jobclf-titles"
 
@@ -19,13 +19,6 @@ GROUP = "jobclf-titles"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     return fx.make_model_archive(tmp_path_factory.mktemp("evaluate"))
-
-
-@pytest.fixture
-def local_registry(tmp_path, monkeypatch):
-    monkeypatch.setenv(registry.LOCAL_REGISTRY_ENV, str(tmp_path / "registry.json"))
-    monkeypatch.setenv(registry.LOCAL_S3_ROOT_ENV, str(tmp_path / "s3"))
-    return tmp_path / "registry.json", tmp_path / "s3"
 
 
 def json_get(document, path):

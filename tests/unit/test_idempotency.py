@@ -20,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
 import steps_fixtures as fx  # noqa: E402
 
-from pipeline_steps import etl, predict, preprocess_predict, registry  # noqa: E402
+from pipeline_steps import etl, predict, preprocess_predict  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "onet"
 DATASETS = ("titles", "occupations", "quarantine")
@@ -69,11 +69,9 @@ def test_etl_rerun_overwrites_with_the_same_result_and_leaves_nothing_of_an_earl
 
 
 @pytest.fixture
-def local_registry(tmp_path, monkeypatch, tmp_path_factory) -> None:
+def registered_model(local_registry, tmp_path_factory) -> None:
     archive = fx.make_model_archive(tmp_path_factory.mktemp("idempotency-model"))["archive"]
-    monkeypatch.setenv(registry.LOCAL_REGISTRY_ENV, str(tmp_path / "registry.json"))
-    monkeypatch.setenv(registry.LOCAL_S3_ROOT_ENV, str(tmp_path / "s3"))
-    fx.register_local(tmp_path / "registry.json", tmp_path / "s3", GROUP, archive)
+    fx.register_local(*local_registry, GROUP, archive)
 
 
 def preprocess(tmp_path: Path, name: str, csv: str) -> Path:
@@ -83,7 +81,7 @@ def preprocess(tmp_path: Path, name: str, csv: str) -> Path:
     return tmp_path / f"{name}-pre"
 
 
-def test_predict_rerun_for_a_date_replaces_that_partition_only(local_registry, tmp_path) -> None:
+def test_predict_rerun_for_a_date_replaces_that_partition_only(registered_model, tmp_path) -> None:
     output = tmp_path / "predictions"
     first = preprocess(tmp_path, "first", "id,title\n1,Registered Nurse\n2,Truck Driver\n3,Chef\n")
     second = preprocess(tmp_path, "second", "id,title\n9,Electrician\n")

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
 import steps_fixtures as fx  # noqa: E402
 
-from pipeline_steps import predict, preprocess_predict, registry  # noqa: E402
+from pipeline_steps import predict, preprocess_predict  # noqa: E402
 
 GROUP = "jobclf-titles"
 FIELDS = ["id", "title", "major_group", "major_group_title", "confidence", "top3", "rejection_reason"]
@@ -22,13 +22,6 @@ FIELDS = ["id", "title", "major_group", "major_group_title", "confidence", "top3
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     return fx.make_model_archive(tmp_path_factory.mktemp("predict"))
-
-
-@pytest.fixture
-def local_registry(tmp_path, monkeypatch):
-    monkeypatch.setenv(registry.LOCAL_REGISTRY_ENV, str(tmp_path / "registry.json"))
-    monkeypatch.setenv(registry.LOCAL_S3_ROOT_ENV, str(tmp_path / "s3"))
-    return tmp_path / "registry.json", tmp_path / "s3"
 
 
 @pytest.fixture
