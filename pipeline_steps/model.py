@@ -23,7 +23,7 @@ MODEL_INFO_FILE = "model_info.json"
 MODEL_ARCHIVE = "model.tar.gz"
 
 CLASSIFIERS = ("linearsvc", "logreg")
-CLASS_WEIGHTS = ("balanced", "none")
+CLASS_WEIGHTS = ("none", "balanced")
 SWITCHES = (0, 1)
 # Tokens are the space-separated words of normalize_title's output, so "c++" and "c#" survive
 # (scikit-learn's default pattern would drop them to "c").

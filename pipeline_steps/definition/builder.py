@@ -61,6 +61,7 @@ from pipeline_steps.definition.spec import (  # noqa: E402
     TITLES_INPUT_PREFIX,
     PipelineSpec,
 )
+from pipeline_steps.model import CLASS_WEIGHTS, Hyperparameters  # noqa: E402
 
 # Telemetry opt-out as an in-memory SDK config. Telemetry would call STS and S3. The SDK
 # re-validates a non-empty config against its JSON schema on every one of its ~100 lookups
@@ -103,13 +104,20 @@ class _Parameters:
         self.split_seed = ParameterInteger("split_seed", default_value=42)
         self.validation_fraction = ParameterFloat("validation_fraction", default_value=0.1)
         self.test_fraction = ParameterFloat("test_fraction", default_value=0.2)
-        self.model_c = ParameterFloat("model_c", default_value=0.3)
-        self.word_ngram_max = ParameterInteger("word_ngram_max", default_value=2)
-        self.char_ngram_min = ParameterInteger("char_ngram_min", default_value=1)
-        self.char_ngram_max = ParameterInteger("char_ngram_max", default_value=4)
-        self.class_weight = ParameterString("class_weight", default_value="none", enum_values=["none", "balanced"])
-        self.occupation_descriptions = ParameterInteger("occupation_descriptions", default_value=1)
-        self.short_titles = ParameterInteger("short_titles", default_value=1)
+        # The model's hyperparameters default to the training step's own defaults (the model chosen
+        # by benchmarks/model_benchmark.py), so the pipeline trains exactly what was benchmarked.
+        model = Hyperparameters()
+        self.model_c = ParameterFloat("model_c", default_value=model.c)
+        self.word_ngram_max = ParameterInteger("word_ngram_max", default_value=model.word_ngram_max)
+        self.char_ngram_min = ParameterInteger("char_ngram_min", default_value=model.char_ngram_min)
+        self.char_ngram_max = ParameterInteger("char_ngram_max", default_value=model.char_ngram_max)
+        self.class_weight = ParameterString(
+            "class_weight", default_value=model.class_weight, enum_values=list(CLASS_WEIGHTS)
+        )
+        self.occupation_descriptions = ParameterInteger(
+            "occupation_descriptions", default_value=model.occupation_descriptions
+        )
+        self.short_titles = ParameterInteger("short_titles", default_value=model.short_titles)
         self.min_macro_f1 = ParameterFloat("min_macro_f1", default_value=spec.model.min_macro_f1)
         self.model_approval_status = ParameterString(
             "model_approval_status",

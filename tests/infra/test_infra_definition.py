@@ -8,6 +8,10 @@ import re
 import pytest
 from infra_support import Synth
 
+from pipeline_steps import train
+from pipeline_steps.local.expressions import EvaluationContext
+from pipeline_steps.model import Hyperparameters
+
 ENVIRONMENTS = ["develop", "production"]
 ENVIRONMENT_BUCKETS = {"raw-bucket", "processed-bucket", "models-bucket", "predictions-bucket"}
 S3_URI = re.compile(r"s3://([^/\"\\\s]+)/?([^\"\\\s]*)")
@@ -118,6 +122,25 @@ def test_definition_is_built_from_the_environment_config(synth: Synth, env: str,
     text = json.dumps(synth.stacks[env].pipeline.fake_definition())
     assert config.sagemaker.training_instance_type in text
     assert "arn:aws:kms:" in text and "data-key" in text, "job volumes and outputs use the environment's key"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_training_defaults_train_the_benchmarked_model(synth: Synth, env: str) -> None:
+    """An execution with default parameters trains `Hyperparameters()`, the model the benchmark chose.
+
+    The training step's hyperparameters, evaluated with the declared defaults by the local run's
+    expression evaluator, go through the train script's own argument parser.
+    """
+    definition = synth.stacks[env].pipeline.fake_definition()
+    defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+    (training,) = [s for s in all_steps(definition["Steps"]) if s["Type"] == "Training"]
+    context = EvaluationContext(parameters=defaults, execution={})
+    hyperparameters = context.evaluate(training["Arguments"]["HyperParameters"])
+    argv = ["--train", "train-channel", "--model-dir", "model-dir"]
+    for name, value in hyperparameters.items():
+        if not name.startswith("sagemaker_"):
+            argv += [f"--{name}", str(value)]
+    assert train.parse_args(argv).hyperparameters == Hyperparameters()
 
 
 def test_step_code_assets_are_deterministic(synth: Synth, variant_synth: Synth) -> None:
