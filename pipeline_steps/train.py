@@ -26,6 +26,7 @@ import platform
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -73,24 +74,45 @@ def copy_serving_code(model_dir) -> Path:
     return code_dir
 
 
-def training_rows(train_dir, occupations_dir, hp: model_lib.Hyperparameters) -> tuple[list[str], list[str], dict]:
-    """(normalized texts, major groups, {source: rows}) to fit on.
+@dataclass
+class TrainingRows:
+    """What the model is fitted on: one normalized text per row, its major group and its occupation."""
+
+    texts: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    # The O*NET-SOC code each row comes from (the model is not fitted on it; benchmarks group by it).
+    occupations: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: {"titles": 0, "short_titles": 0, "occupation_descriptions": 0})
+
+    def add(self, source: str, text: str, label: str, occupation: str) -> None:
+        self.texts.append(text)
+        self.labels.append(label)
+        self.occupations.append(occupation)
+        self.counts[source] += 1
+
+
+def training_rows(train_dir, occupations_dir, hp: model_lib.Hyperparameters) -> TrainingRows:
+    """The rows to fit on.
 
     The train split's titles, plus (by hyperparameter) its short titles and the descriptions of its
     occupations, each as one more row labeled with its occupation's major group.
     """
-    titles, labels = read_labeled_titles(train_dir)
-    counts = {"titles": len(titles), "short_titles": 0, "occupation_descriptions": 0}
-    table = read_parquet_table(train_dir, ("onet_soc_code", "major_group"))
+    rows = TrainingRows()
+    table = read_parquet_table(train_dir, ("title_normalized", "onet_soc_code", "major_group"))
+    codes = table.column("onet_soc_code").to_pylist()
+    groups = table.column("major_group").to_pylist()
+    for text, code, group in zip(table.column("title_normalized").to_pylist(), codes, groups):
+        if text and text.strip() and group:
+            rows.add("titles", text, str(group), code)
+    if not rows.texts:
+        raise InputError(f"no rows with a title_normalized and a major_group under {train_dir}")
     if hp.short_titles and "short_title" in table.column_names:
-        for short, group in zip(table.column("short_title").to_pylist(), table.column("major_group").to_pylist()):
+        for short, code, group in zip(table.column("short_title").to_pylist(), codes, groups):
             text = normalize_title(short) if short and group else ""
             if text:
-                titles.append(text)
-                labels.append(str(group))
-                counts["short_titles"] += 1
+                rows.add("short_titles", text, str(group), code)
     if hp.occupation_descriptions and occupations_dir:
-        trained = set(table.column("onet_soc_code").to_pylist())
+        trained = set(codes)
         occupations = read_parquet_table(occupations_dir, ("onet_soc_code", "description", "major_group"))
         for code, description, group in zip(
             occupations.column("onet_soc_code").to_pylist(),
@@ -99,10 +121,8 @@ def training_rows(train_dir, occupations_dir, hp: model_lib.Hyperparameters) -> 
         ):
             text = normalize_title(description) if code in trained and description and group else ""
             if text:
-                titles.append(text)
-                labels.append(str(group))
-                counts["occupation_descriptions"] += 1
-    return titles, labels, counts
+                rows.add("occupation_descriptions", text, str(group), code)
+    return rows
 
 
 def train(train_dir, validation_dir, model_dir, hp: model_lib.Hyperparameters, occupations_dir=None) -> dict:
@@ -113,9 +133,9 @@ def train(train_dir, validation_dir, model_dir, hp: model_lib.Hyperparameters, o
 
     if occupations_dir is not None and not Path(occupations_dir).is_dir():
         raise InputError(f"occupations directory {occupations_dir} does not exist")
-    train_titles, train_labels, row_counts = training_rows(train_dir, occupations_dir, hp)
+    rows = training_rows(train_dir, occupations_dir, hp)
     started = time.perf_counter()
-    model = model_lib.fit(hp, train_titles, train_labels)
+    model = model_lib.fit(hp, rows.texts, rows.labels)
     training_seconds = time.perf_counter() - started
 
     validation = None
@@ -133,8 +153,8 @@ def train(train_dir, validation_dir, model_dir, hp: model_lib.Hyperparameters, o
         "classes": classes,
         "major_group_titles": {c: MAJOR_GROUPS.get(c, "") for c in classes},
         "hyperparameters": hp.as_dict(),
-        "train_rows": len(train_labels),
-        "train_rows_by_source": row_counts,
+        "train_rows": len(rows.labels),
+        "train_rows_by_source": rows.counts,
         "validation": validation,
         "training_seconds": round(training_seconds, 3),
         "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -101,7 +101,8 @@ def write_occupations(directory) -> dict[str, str]:
 def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir, tmp_path):
     descriptions = write_occupations(tmp_path / "occupations")
     hp = model_lib.Hyperparameters(calibration_folds=2)
-    titles, labels, counts = train.training_rows(split_dir / "train", tmp_path / "occupations", hp)
+    rows = train.training_rows(split_dir / "train", tmp_path / "occupations", hp)
+    titles, labels, counts = rows.texts, rows.labels, rows.counts
     import pyarrow.parquet as pq
 
     train_codes = set(pq.read_table(str(split_dir / "train")).column("onet_soc_code").to_pylist())
@@ -112,14 +113,16 @@ def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir
     assert described == {normalize_title(descriptions[c]) for c in train_codes}
     assert not any(f"{c[:2]}x{c[3:7]}" in t for c in held_out for t in titles)  # validation/test never leak in
     assert len(titles) == len(labels) == counts["titles"] + counts["short_titles"] + counts["occupation_descriptions"]
+    assert len(rows.occupations) == len(titles)
+    assert all(code[:2] == label for code, label in zip(rows.occupations, labels))
     # the fixture's titles of four letters or fewer are also short titles ("RN", "DBA")
     assert counts["short_titles"] > 0
-    plain, _, plain_counts = train.training_rows(
+    plain = train.training_rows(
         split_dir / "train",
         tmp_path / "occupations",
         model_lib.Hyperparameters(occupation_descriptions=0, short_titles=0),
     )
-    assert plain_counts == {"titles": counts["titles"], "short_titles": 0, "occupation_descriptions": 0}
+    assert plain.counts == {"titles": counts["titles"], "short_titles": 0, "occupation_descriptions": 0}
 
 
 def test_occupations_channel_from_the_environment(split_dir, tmp_path, monkeypatch, capsys):
