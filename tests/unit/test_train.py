@@ -114,7 +114,7 @@ def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir
     assert not any(f"{c[:2]}x{c[3:7]}" in t for c in held_out for t in titles)  # validation/test never leak in
     assert len(titles) == len(labels) == counts["titles"] + counts["short_titles"] + counts["occupation_descriptions"]
     assert len(rows.occupations) == len(titles)
-    assert all(code[:2] == label for code, label in zip(rows.occupations, labels))
+    assert all(code[:2] == label for code, label in zip(rows.occupations, labels, strict=True))
     # the fixture's titles of four letters or fewer are also short titles ("RN", "DBA")
     assert counts["short_titles"] > 0
     plain = train.training_rows(
