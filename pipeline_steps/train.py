@@ -74,21 +74,29 @@ def copy_serving_code(model_dir) -> Path:
     return code_dir
 
 
+SOURCES = ("titles", "short_titles", "occupation_descriptions")
+
+
 @dataclass
 class TrainingRows:
-    """What the model is fitted on: one normalized text per row, its major group and its occupation."""
+    """What the model is fitted on: one normalized text per row, its major group, occupation and source."""
 
     texts: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
-    # The O*NET-SOC code each row comes from (the model is not fitted on it; benchmarks group by it).
+    # The O*NET-SOC code and the source (one of SOURCES) of each row: the model is not fitted on
+    # them; model_info reports the sources and the benchmarks group by occupation.
     occupations: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: {"titles": 0, "short_titles": 0, "occupation_descriptions": 0})
+    sources: list[str] = field(default_factory=list)
 
     def add(self, source: str, text: str, label: str, occupation: str) -> None:
         self.texts.append(text)
         self.labels.append(label)
         self.occupations.append(occupation)
-        self.counts[source] += 1
+        self.sources.append(source)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {source: self.sources.count(source) for source in SOURCES}
 
 
 def training_rows(train_dir, occupations_dir, hp: model_lib.Hyperparameters) -> TrainingRows:
