@@ -19,6 +19,7 @@ Variants (each one differs from `reference` in one thing):
     head-word-markers       extra tokens for the last word (the head noun) and the first word of titles
                             (and short titles; not of descriptions)
     validation-bias         per-group offsets tuned on validation for macro-F1, half applied to test
+    word-char-ensemble      one LinearSVC on the word view, one on the character view, decisions averaged
     mlp                     one hidden layer of 128 ReLU units on the same features (scikit-learn MLP)
 A benchmark, not a test: nothing fails on a slow machine. About 40 minutes for all variants and seeds
 on 2 cores, most of it the MLP.
@@ -133,6 +134,17 @@ def validation_bias(split: Split) -> list[str]:
     return list(classes[(classifier.decision_function(union.transform(split.test[0])) + offsets / 2).argmax(axis=1)])
 
 
+def word_char_ensemble(split: Split) -> list[str]:
+    """One LinearSVC per view (word n-grams, character n-grams), their decision values averaged."""
+    total, classes = 0.0, None
+    for _, view in features().transformer_list:
+        classifier = LinearSVC(C=DEFAULT.c, max_iter=DEFAULT.max_iter, random_state=DEFAULT.random_state)
+        classifier.fit(view.fit_transform(split.rows.texts), split.rows.labels)
+        total = total + classifier.decision_function(view.transform(split.test[0]))
+        classes = classifier.classes_
+    return list(classes[total.argmax(axis=1)])
+
+
 def mlp(split: Split) -> list[str]:
     union = features()
     network = MLPClassifier(hidden_layer_sizes=(128,), early_stopping=True, max_iter=30, random_state=0)
@@ -147,6 +159,7 @@ VARIANTS: dict[str, Callable[[Split], list[str]]] = {
     "occupation-balanced": occupation_balanced,
     "head-word-markers": head_word_markers,
     "validation-bias": validation_bias,
+    "word-char-ensemble": word_char_ensemble,
     "mlp": mlp,
 }
 
