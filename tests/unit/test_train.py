@@ -76,30 +76,8 @@ def test_validation_is_optional(split_dir, tmp_path, monkeypatch, capsys):
     assert "validation metrics skipped" in capsys.readouterr().out
 
 
-def write_occupations(directory) -> dict[str, str]:
-    """The ETL's occupations/ dataset for the fixture occupations; returns {code: description}."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    codes = sorted(fx.OCCUPATIONS)
-    descriptions = {
-        code: f"Work as {fx.OCCUPATIONS[code][0]}; description marker {code[:2]}x{code[3:7]}." for code in codes
-    }
-    table = pa.table(
-        {
-            "onet_soc_code": codes,
-            "title": [fx.OCCUPATIONS[c][0] for c in codes],
-            "description": [descriptions[c] for c in codes],
-            "major_group": [c[:2] for c in codes],
-        }
-    )
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, str(Path(directory) / "part-00000.parquet"))
-    return descriptions
-
-
 def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir, tmp_path):
-    descriptions = write_occupations(tmp_path / "occupations")
+    descriptions = fx.write_occupations(tmp_path / "occupations")
     hp = model_lib.Hyperparameters(calibration_folds=2)
     rows = train.training_rows(split_dir / "train", tmp_path / "occupations", hp)
     titles, labels, counts = rows.texts, rows.labels, rows.counts
@@ -126,7 +104,7 @@ def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir
 
 
 def test_occupations_channel_from_the_environment(split_dir, tmp_path, monkeypatch, capsys):
-    write_occupations(tmp_path / "occupations")
+    fx.write_occupations(tmp_path / "occupations")
     monkeypatch.setenv("SM_CHANNEL_OCCUPATIONS", str(tmp_path / "occupations"))
     assert (
         train.main(

@@ -1,0 +1,60 @@
+"""benchmarks/model_ceiling.py on fixture data: every variant answers one major group per test title.
+
+The benchmark's numbers come from the real O*NET files and are not asserted here (they are not a
+test); this only keeps the script runnable against the pipeline code it imports.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "steps"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import model_ceiling  # noqa: E402
+import steps_fixtures as fx  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def etl_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ceiling") / "etl"
+    fx.write_etl(root / "titles")
+    fx.write_occupations(root / "occupations")
+    return root
+
+
+def test_head_word_markers_name_the_last_and_first_word() -> None:
+    assert model_ceiling.with_head_words("registered nurse") == "registered nurse headwordnurse firstwordregistered"
+    assert model_ceiling.with_head_words("") == ""
+
+
+def test_every_variant_runs_and_the_table_has_a_row_each(etl_dir: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(sys, "argv", ["model_ceiling.py", "--etl-dir", str(etl_dir), "--seeds", "1"])
+    model_ceiling.main()
+    output = capsys.readouterr().out
+    rows = {
+        match.group(1): float(match.group(2))
+        for match in re.finditer(r"^\| ([a-z-]+) \| ([0-9.]+) ± [0-9.]+ \|", output, re.MULTILINE)
+    }
+    assert set(rows) == set(model_ceiling.VARIANTS)
+    assert all(0.0 <= value <= 1.0 for value in rows.values())
+    assert "| reference | " in output and "+0.000" in output
+
+
+def test_fine_labels_answer_major_groups(etl_dir: Path, tmp_path: Path) -> None:
+    from pipeline_steps import preprocess_train, train
+    from pipeline_steps.dataio import read_labeled_titles
+
+    preprocess_train.run(etl_dir / "titles", tmp_path / "split", 1, 0.1, 0.2)
+    split = model_ceiling.Split(
+        rows=train.training_rows(tmp_path / "split" / "train", etl_dir / "occupations", model_ceiling.DEFAULT),
+        validation=read_labeled_titles(tmp_path / "split" / "validation"),
+        test=read_labeled_titles(tmp_path / "split" / "test"),
+    )
+    predicted = model_ceiling.fine_labels(6)(split)
+    assert len(predicted) == len(split.test[0])
+    assert set(predicted) <= set(split.rows.labels), "a broad occupation's answer is its major group"
