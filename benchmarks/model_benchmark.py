@@ -44,7 +44,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from dataclasses import dataclass, field, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -119,6 +119,33 @@ def run_etl(onet_dir: Path, output: Path) -> None:
     if result.returncode != 0:
         raise SystemExit(f"ETL failed:\n{result.stderr[-4000:]}")
     print(f"ETL: {result.stdout.strip().splitlines()[-1]} ({time.perf_counter() - started:.0f}s)", flush=True)
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """The options every model benchmark shares: where O*NET (or an ETL output) is, and the seeds."""
+    parser.add_argument("--onet-dir", type=Path, default=ROOT.parent / "shared" / "onet" / "db_28_1_excel")
+    parser.add_argument("--etl-dir", type=Path, help="reuse an ETL output (titles/, occupations/) of the current code")
+    parser.add_argument("--seeds", default="42,1,2,3,4", type=lambda text: [int(s) for s in comma_list(text)])
+
+
+def comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def splits_by_occupation(options: argparse.Namespace, work: Path) -> Iterator[tuple[int, Path, Path]]:
+    """(seed, split directory, ETL directory) per seed of `options.seeds`.
+
+    The ETL runs once, unless --etl-dir names an output; each seed then gets its own split by
+    occupation (test 20%, validation 10% of each major group's occupations) under `work`.
+    """
+    etl_dir = options.etl_dir
+    if etl_dir is None:
+        etl_dir = work / "etl"
+        run_etl(options.onet_dir, etl_dir)
+    for seed in options.seeds:
+        split_dir = work / f"split-{seed}"
+        preprocess_train.run(etl_dir / "titles", split_dir, seed, 0.1, 0.2)
+        yield seed, split_dir, etl_dir
 
 
 def test_rows(split_dir: Path) -> tuple[list[str], list[str], list[str]]:
@@ -289,27 +316,20 @@ def table(rows: list[Row], seeds: list[int]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--onet-dir", type=Path, default=ROOT.parent / "shared" / "onet" / "db_28_1_excel")
-    parser.add_argument("--etl-dir", type=Path, help="reuse an ETL output (titles/, occupations/) of the current code")
-    parser.add_argument("--seeds", default="42,1,2,3,4")
+    add_data_options(parser)
     parser.add_argument("--models", default="default,previous", help=f"comma list of {', '.join(CANDIDATES)}")
     parser.add_argument("--peers", default="simplesoc", help="comma list of simplesoc, sockit (or empty)")
     parser.add_argument("--throughput-titles", type=int, default=50_000)
     parser.add_argument("--json", type=Path, help="also write the raw per-seed numbers here")
     options = parser.parse_args()
-    seeds = [int(s) for s in options.seeds.split(",") if s.strip()]
-    models = [m.strip() for m in options.models.split(",") if m.strip()]
+    models = comma_list(options.models)
     unknown = [m for m in models if m not in CANDIDATES]
     if unknown:
         parser.error(f"unknown model(s) {unknown}; known: {list(CANDIDATES)}")
-    peers = [p.strip() for p in options.peers.split(",") if p.strip()]
+    peers = comma_list(options.peers)
 
     with tempfile.TemporaryDirectory(prefix="jobclf-model-bench-") as temporary:
         work = Path(temporary)
-        etl_dir = options.etl_dir
-        if etl_dir is None:
-            etl_dir = work / "etl"
-            run_etl(options.onet_dir, etl_dir)
         rows = [Row(name) for name in models]
         peer_rows, predictors = [], {}
         for peer in peers:
@@ -319,9 +339,7 @@ def main() -> None:
             except Exception as error:  # a broken or uninstallable peer is a result, not a crash
                 row.failed = f"cannot run: {type(error).__name__}: {error}"
             peer_rows.append((peer, row))
-        for seed in seeds:
-            split_dir = work / f"split-{seed}"
-            preprocess_train.run(etl_dir / "titles", split_dir, seed, 0.1, 0.2)
+        for seed, split_dir, etl_dir in splits_by_occupation(options, work):
             for name, row in zip(models, rows, strict=False):
                 score_candidate(
                     row, CANDIDATES[name], split_dir, etl_dir / "occupations", work / name, options.throughput_titles
@@ -336,7 +354,7 @@ def main() -> None:
                     score_peer(row, predictors[peer], split_dir, options.throughput_titles)
                     print(f"seed {seed} {peer}: test macro-F1 {row.macro_f1[-1]:.4f}", flush=True)
         all_rows = rows + [row for _, row in peer_rows]
-        print("\n" + table(all_rows, seeds))
+        print("\n" + table(all_rows, options.seeds))
         for name in models:
             print(f"{name}: {json.dumps(CANDIDATES[name].as_dict(), sort_keys=True)}")
         if options.json:

@@ -46,13 +46,13 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from model_benchmark import ROOT, mean_sd, run_etl  # noqa: E402
+from model_benchmark import add_data_options, comma_list, mean_sd, splits_by_occupation  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
 
 from pipeline_steps import model as model_lib  # noqa: E402
-from pipeline_steps import preprocess_train, train  # noqa: E402
+from pipeline_steps import train  # noqa: E402
 from pipeline_steps.dataio import read_labeled_titles  # noqa: E402
 
 DEFAULT = model_lib.Hyperparameters()
@@ -166,26 +166,16 @@ VARIANTS: dict[str, Callable[[Split], list[str]]] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--onet-dir", type=Path, default=ROOT.parent / "shared" / "onet" / "db_28_1_excel")
-    parser.add_argument("--etl-dir", type=Path, help="reuse an ETL output (titles/, occupations/) of the current code")
-    parser.add_argument("--seeds", default="42,1,2,3,4")
+    add_data_options(parser)
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     options = parser.parse_args()
-    seeds = [int(s) for s in options.seeds.split(",") if s.strip()]
-    names = [v.strip() for v in options.variants.split(",") if v.strip()]
+    names = comma_list(options.variants)
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
     results: dict[str, dict[str, list[float]]] = {n: {"macro_f1": [], "accuracy": [], "seconds": []} for n in names}
     with tempfile.TemporaryDirectory(prefix="jobclf-model-ceiling-") as temporary:
-        work = Path(temporary)
-        etl_dir = options.etl_dir
-        if etl_dir is None:
-            etl_dir = work / "etl"
-            run_etl(options.onet_dir, etl_dir)
-        for seed in seeds:
-            split_dir = work / f"split-{seed}"
-            preprocess_train.run(etl_dir / "titles", split_dir, seed, 0.1, 0.2)
+        for seed, split_dir, etl_dir in splits_by_occupation(options, Path(temporary)):
             split = Split(
                 rows=train.training_rows(split_dir / "train", etl_dir / "occupations", DEFAULT),
                 validation=read_labeled_titles(split_dir / "validation"),
@@ -201,7 +191,7 @@ def main() -> None:
                 print(f"seed {seed} {name}: macro-F1 {result['macro_f1'][-1]:.4f}", flush=True)
     base = statistics.mean(results["reference"]["macro_f1"]) if "reference" in results else None
     print(
-        f"\nSplit by occupation, seeds {', '.join(map(str, seeds))}; argmax of the decision function, uncalibrated.\n"
+        f"\nSplit by occupation, seeds {', '.join(map(str, options.seeds))}; argmax of the decision function, uncalibrated.\n"
     )
     print("| variant | macro-F1 | Δ vs reference | accuracy | fit + predict s |")
     print("|---|---|---|---|---|")
