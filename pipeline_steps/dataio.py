@@ -68,15 +68,22 @@ def read_parquet_dir(directory: PathLike, required_columns: Sequence[str] = ()):
     return read_parquet_table(directory, required_columns).to_pandas()
 
 
+def labeled_rows(table: pa.Table, where: PathLike, extra_columns: Sequence[str] = ()) -> list[tuple]:
+    """(title_normalized, major_group, *extra_columns) of each row with a title and a major group.
+
+    InputError names `where` when no row has both.
+    """
+    columns = [table.column(name).to_pylist() for name in ("title_normalized", "major_group", *extra_columns)]
+    kept = [(title, str(group), *rest) for title, group, *rest in zip(*columns) if title and title.strip() and group]
+    if not kept:
+        raise InputError(f"no rows with a title_normalized and a major_group under {where}")
+    return kept
+
+
 def read_labeled_titles(directory) -> tuple[list[str], list[str]]:
     """(title_normalized, major_group) lists of a split directory, skipping rows without a title."""
-    table = read_parquet_table(directory, ("title_normalized", "major_group"))
-    titles = table.column("title_normalized").to_pylist()
-    groups = table.column("major_group").to_pylist()
-    kept = [(t, str(g)) for t, g in zip(titles, groups) if t and t.strip() and g]
-    if not kept:
-        raise InputError(f"no rows with a title_normalized and a major_group under {directory}")
-    return [t for t, _ in kept], [g for _, g in kept]
+    kept = labeled_rows(read_parquet_table(directory, ("title_normalized", "major_group")), directory)
+    return [title for title, _ in kept], [group for _, group in kept]
 
 
 def write_parquet(frame, path: PathLike, schema: Optional[pa.Schema] = None) -> Path:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Optional
 
 from pipeline_steps import model as model_lib
-from pipeline_steps.dataio import InputError, read_labeled_titles, read_parquet_table, write_json
+from pipeline_steps.dataio import InputError, labeled_rows, read_labeled_titles, read_parquet_table, write_json
 from pipeline_steps.soc import MAJOR_GROUPS
 from pipeline_steps.text import normalize_title
 
@@ -109,11 +109,8 @@ def training_rows(train_dir, occupations_dir, hp: model_lib.Hyperparameters) -> 
     table = read_parquet_table(train_dir, ("title_normalized", "onet_soc_code", "major_group"))
     codes = table.column("onet_soc_code").to_pylist()
     groups = table.column("major_group").to_pylist()
-    for text, code, group in zip(table.column("title_normalized").to_pylist(), codes, groups):
-        if text and text.strip() and group:
-            rows.add("titles", text, str(group), code)
-    if not rows.texts:
-        raise InputError(f"no rows with a title_normalized and a major_group under {train_dir}")
+    for text, group, code in labeled_rows(table, train_dir, ("onet_soc_code",)):
+        rows.add("titles", text, group, code)
     if hp.short_titles and "short_title" in table.column_names:
         for short, code, group in zip(table.column("short_title").to_pylist(), codes, groups):
             text = normalize_title(short) if short and group else ""
