@@ -48,8 +48,8 @@ $(WORK)/onet/db_28_1_excel:
 	$(PY) scripts/fetch_onet.py $(WORK)/onet
 
 run: setup $(ONET_DIR)
-	$(PY) -m pipeline_steps.local --env $(ENV) --use-type train --onet-dir "$(ONET_DIR)" --work-dir $(WORK)/local
-	$(PY) -m pipeline_steps.local --env $(ENV) --use-type predict --input $(TITLES) --output $(WORK)/predictions.csv --work-dir $(WORK)/local
+	$(PY) -m workflow.local --env $(ENV) --use-type train --onet-dir "$(ONET_DIR)" --work-dir $(WORK)/local
+	$(PY) -m workflow.local --env $(ENV) --use-type predict --input $(TITLES) --output $(WORK)/predictions.csv --work-dir $(WORK)/local
 	npx cdk synth --quiet
 	@echo "Synthesized: cdk.out/JobClf-develop.template.json, cdk.out/JobClf-production.template.json"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline_steps.local.__main__ import arguments, execute  # noqa: E402
+from workflow.local.__main__ import arguments, execute  # noqa: E402
 
 
 def timed_local_run(argv: list[str]):

@@ -88,8 +88,8 @@ def start(env, use_type, params, display_name, watch, interval, local, onet_dir,
 
 def _check_parameters(deployment: Deployment, overrides: dict[str, str]) -> None:
     """Check names, types and allowed values against the deployed definition (the local run's own check)."""
-    from pipeline_steps.local.expressions import UnsupportedDefinition
-    from pipeline_steps.local.runner import ParameterError, resolve_parameters
+    from workflow.local.expressions import UnsupportedDefinition
+    from workflow.local.runner import ParameterError, resolve_parameters
 
     declared = deployment.declared_parameters()
     try:
@@ -101,15 +101,15 @@ def _check_parameters(deployment: Deployment, overrides: dict[str, str]) -> None
 
 
 def _start_local(env, use_type, params, onet_dir, input_, output, work_dir) -> int:
-    """Run the definition locally through pipeline_steps.local's own argument parsing, execution and summary."""
+    """Run the definition locally through workflow.local's own argument parsing, execution and summary."""
     if use_type == "predict" and (input_ is None or output is None):
         raise click.UsageError("--local --use-type predict needs --input titles.csv and --output predictions.csv")
     if use_type == "train" and (input_ is not None or output is not None):
         raise click.UsageError("--input/--output are for --use-type predict")
     from config import ConfigError
-    from pipeline_steps.local import __main__ as local_run
-    from pipeline_steps.local.expressions import UnsupportedDefinition
-    from pipeline_steps.local.runner import ParameterError
+    from workflow.local import __main__ as local_run
+    from workflow.local.expressions import UnsupportedDefinition
+    from workflow.local.runner import ParameterError
 
     argv = ["--env", env, "--use-type", use_type, "--work-dir", str(work_dir)]
     if onet_dir is not None:

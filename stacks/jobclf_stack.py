@@ -24,7 +24,7 @@ def sklearn_image_repository_arn(config: EnvironmentConfig) -> str:
 
     `sagemaker.image_uris` reads the SDK's bundled image table: offline, no AWS call.
     """
-    from sagemaker import image_uris  # after pipeline_steps.definition has set the SDK's offline environment
+    from sagemaker import image_uris  # after workflow.definition has set the SDK's offline environment
 
     uri = image_uris.retrieve(
         "sklearn",

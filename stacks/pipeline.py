@@ -1,6 +1,6 @@
 """The SageMaker pipeline: step code as CDK assets, the definition built by the SageMaker SDK, the pipeline resource.
 
-The definition is built at synth time by `pipeline_steps.definition.build_definition`, which runs
+The definition is built at synth time by `workflow.definition.build_definition`, which runs
 the real SageMaker SDK offline. The SDK must never see a CDK token (`${Token[...]}` breaks its URL
 parsing), so every token goes in as a unique placeholder (`TokenPlaceholders.sub`) and comes back
 out of the JSON as an `Fn::Join` of the text around the placeholders and the tokens themselves.
@@ -21,7 +21,11 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from config import EnvironmentConfig
-from pipeline_steps.definition import (
+from stacks.emr import Emr
+from stacks.network import Network
+from stacks.roles import Roles
+from stacks.storage import Storage
+from workflow.definition import (
     Buckets,
     JobSpec,
     ModelDefaults,
@@ -31,10 +35,6 @@ from pipeline_steps.definition import (
     build_step_bundles,
     declared_parameters,
 )
-from stacks.emr import Emr
-from stacks.network import Network
-from stacks.roles import Roles
-from stacks.storage import Storage
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Beside cdk.out, git-ignored: the deterministic step bundles that become file assets.

@@ -187,8 +187,8 @@ PARAMETER_NOTES = {
 def definitions() -> dict[str, dict[str, Any]]:
     """Each environment's definition, built by the same builder as `cdk synth`, with local stand-ins for ARNs."""
     from config import load_all
-    from pipeline_steps.definition import StepCode, build_definition
-    from pipeline_steps.local.__main__ import local_spec
+    from workflow.definition import StepCode, build_definition
+    from workflow.local.__main__ import local_spec
 
     code = StepCode(steps_archive_uri="s3://assets/steps.zip", etl_script_uri="s3://assets/etl.py",
                     training_source_uri="s3://assets/train.tar.gz", emr_bootstrap_uri="s3://assets/bootstrap.sh")  # fmt: skip
@@ -203,7 +203,7 @@ def definitions() -> dict[str, dict[str, Any]]:
 
 
 def pipeline_parameters() -> str:
-    from pipeline_steps.definition import declared_parameters
+    from workflow.definition import declared_parameters
 
     built = definitions()
     names = list(built)

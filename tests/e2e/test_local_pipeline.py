@@ -24,7 +24,7 @@ EXAMPLE_TITLES = ROOT / "examples" / "titles.csv"
 
 def local_run(*args: str, work_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline_steps.local", "--env", "develop", "--work-dir", str(work_dir), *args],
+        [sys.executable, "-m", "workflow.local", "--env", "develop", "--work-dir", str(work_dir), *args],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
 

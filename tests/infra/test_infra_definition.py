@@ -9,8 +9,8 @@ import pytest
 from infra_support import Synth
 
 from pipeline_steps import train
-from pipeline_steps.local.expressions import EvaluationContext
 from pipeline_steps.model import Hyperparameters
+from workflow.local.expressions import EvaluationContext
 
 ENVIRONMENTS = ["develop", "production"]
 ENVIRONMENT_BUCKETS = {"raw-bucket", "processed-bucket", "models-bucket", "predictions-bucket"}

@@ -14,9 +14,9 @@ import json
 import pytest
 from infra_support import Synth
 
-from pipeline_steps.definition import PipelineSpec, build_definition
-from pipeline_steps.local.__main__ import local_spec, publish_step_code
-from pipeline_steps.local.s3 import LocalS3
+from workflow.definition import PipelineSpec, build_definition
+from workflow.local.__main__ import local_spec, publish_step_code
+from workflow.local.s3 import LocalS3
 
 # Spec fields whose values differ by nature between a deployed stack and the local run (ordered:
 # a value two fields share, like the first private subnet, gets the first field's label on both sides).

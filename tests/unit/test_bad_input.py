@@ -469,8 +469,8 @@ def test_processing_job_prints_one_line_and_exits_1(tmp_path, capsys, step: str,
 @pytest.fixture(scope="module")
 def declared_parameters() -> list[dict]:
     from config import load_environment
-    from pipeline_steps.definition import StepCode, build_definition
-    from pipeline_steps.local.__main__ import local_spec
+    from workflow.definition import StepCode, build_definition
+    from workflow.local.__main__ import local_spec
 
     code = StepCode(
         steps_archive_uri="s3://jobclf-develop-assets/steps.zip",
@@ -515,7 +515,7 @@ def declared_parameters() -> list[dict]:
     ],
 )
 def test_bad_pipeline_parameters_are_refused_naming_them(declared_parameters, overrides, message) -> None:
-    from pipeline_steps.local.runner import ParameterError, resolve_parameters
+    from workflow.local.runner import ParameterError, resolve_parameters
 
     with pytest.raises(ParameterError, match=message):
         resolve_parameters(declared_parameters, overrides)
@@ -526,7 +526,7 @@ def test_bad_pipeline_parameters_are_refused_naming_them(declared_parameters, ov
 
 def local_run(*args: str, work_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline_steps.local", "--env", "develop", "--work-dir", str(work_dir), *args],
+        [sys.executable, "-m", "workflow.local", "--env", "develop", "--work-dir", str(work_dir), *args],
         cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
 

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps.local.executors import JobContext, Toolchain
-from pipeline_steps.local.expressions import (
+from workflow.local.executors import JobContext, Toolchain
+from workflow.local.expressions import (
     EvaluationContext,
     ExpressionError,
     UnsupportedDefinition,
     split_property_path,
 )
-from pipeline_steps.local.runner import LocalPipelineRun, ParameterError, execution_order, resolve_parameters
-from pipeline_steps.local.s3 import LocalS3
+from workflow.local.runner import LocalPipelineRun, ParameterError, execution_order, resolve_parameters
+from workflow.local.s3 import LocalS3
 
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 

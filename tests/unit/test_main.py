@@ -50,7 +50,7 @@ def test_dispatches_with_arguments(tmp_path):
 
 def test_runs_from_the_published_steps_zip(tmp_path):
     """`python3 steps.zip <step> ...` as a processing job runs it, with the archive the stack publishes."""
-    from pipeline_steps.definition.bundles import steps_zip_bytes
+    from workflow.definition.bundles import steps_zip_bytes
 
     fx.write_etl(tmp_path / "etl")
     steps = tmp_path / "steps.zip"

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline_steps.definition.bundles import step_module_files
+from workflow.definition.bundles import step_module_files
 
 
 def test_step_modules_need_no_python_newer_than_3_9():

@@ -236,7 +236,7 @@ def test_packed_model_serves_from_code_dir_alone(model_dir, tmp_path):
 def test_train_runs_from_the_published_training_source(split_dir, tmp_path):
     """The training toolkit extracts the source archive and runs `python train.py <hyperparameters>`
     with the channels and model directory in SM_* variables."""
-    from pipeline_steps.definition.bundles import TRAINING_ENTRY_POINT, training_tar_bytes
+    from workflow.definition.bundles import TRAINING_ENTRY_POINT, training_tar_bytes
 
     source = tmp_path / "code"
     source.mkdir()

@@ -21,9 +21,9 @@ from typing import Any
 
 import pyspark
 
-from pipeline_steps.local.expressions import UnsupportedDefinition
-from pipeline_steps.local.s3 import LocalS3
 from pipeline_steps.registry import LocalRegistry
+from workflow.local.expressions import UnsupportedDefinition
+from workflow.local.s3 import LocalS3
 
 # Spark of each EMR 7 release (EMR release guide, "Spark release history"). The local run refuses
 # to stand in for a release whose Spark differs from the pyspark installed here.

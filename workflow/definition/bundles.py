@@ -13,7 +13,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-STEPS_PACKAGE = Path(__file__).resolve().parents[1]
+import pipeline_steps
+
+STEPS_PACKAGE = Path(pipeline_steps.__file__).resolve().parent
 PACKAGE_NAME = STEPS_PACKAGE.name
 
 # Zip epoch: the earliest timestamp a zip entry can carry.
@@ -37,15 +39,13 @@ class StepBundles:
 
 
 def step_module_files() -> list[Path]:
-    """The step modules that ship, sorted: the package's top-level `.py` files.
-
-    The builder (`definition/`) and the local runner (`local/`) are sub-packages and stay behind.
-    """
-    return sorted(STEPS_PACKAGE.glob("*.py"))
+    """The step modules that ship, sorted: every module of the `pipeline_steps` package, which holds
+    only what the containers run."""
+    return sorted(path for path in STEPS_PACKAGE.rglob("*.py") if "__pycache__" not in path.parts)
 
 
 def _archive_members() -> list[tuple[str, bytes]]:
-    return [(f"{PACKAGE_NAME}/{path.name}", path.read_bytes()) for path in step_module_files()]
+    return [(f"{PACKAGE_NAME}/{path.relative_to(STEPS_PACKAGE).as_posix()}", path.read_bytes()) for path in step_module_files()]
 
 
 def _write_if_changed(path: Path, data: bytes) -> Path:

@@ -51,8 +51,9 @@ from sagemaker.workflow.retry import (  # noqa: E402
 )
 from sagemaker.workflow.steps import ProcessingStep, TrainingStep  # noqa: E402
 
-from pipeline_steps.definition.bundles import TRAINING_ENTRY_POINT  # noqa: E402
-from pipeline_steps.definition.spec import (  # noqa: E402
+from pipeline_steps.model import CLASS_WEIGHTS, Hyperparameters  # noqa: E402
+from workflow.definition.bundles import TRAINING_ENTRY_POINT  # noqa: E402
+from workflow.definition.spec import (  # noqa: E402
     EVALUATIONS_PREFIX,
     EXECUTIONS_PREFIX,
     MODEL_ARTIFACTS_PREFIX,
@@ -61,7 +62,6 @@ from pipeline_steps.definition.spec import (  # noqa: E402
     TITLES_INPUT_PREFIX,
     PipelineSpec,
 )
-from pipeline_steps.model import CLASS_WEIGHTS, Hyperparameters  # noqa: E402
 
 # Telemetry opt-out as an in-memory SDK config. Telemetry would call STS and S3. The SDK
 # re-validates a non-empty config against its JSON schema on every one of its ~100 lookups

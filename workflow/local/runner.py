@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.local.executors import JobContext, StepFailed, register_model, run_emr, run_processing, run_training
-from pipeline_steps.local.expressions import EvaluationContext, ExpressionError, UnsupportedDefinition
+from workflow.local.executors import JobContext, StepFailed, register_model, run_emr, run_processing, run_training
+from workflow.local.expressions import EvaluationContext, ExpressionError, UnsupportedDefinition
 
 KNOWN_STEP_KEYS = {"Name", "Type", "Arguments", "DependsOn", "Description", "DisplayName", "PropertyFiles",
                    "RetryPolicies", "ErrorMessage"}  # fmt: skip
@@ -109,7 +109,7 @@ class LocalPipelineRun:
         self.report = report
         self.outcome = ExecutionOutcome(job.execution_id, "Succeeded")
         self.property_files: dict[str, list[Mapping[str, Any]]] = {}
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.context = EvaluationContext(
             parameters=resolve_parameters(self.definition.get("Parameters", []), parameters),
             execution={

@@ -1,8 +1,8 @@
 """Builds the SageMaker pipeline definition from plain values; used by the stack and the local run alike."""
 
-from pipeline_steps.definition.builder import build_definition, declared_parameters
-from pipeline_steps.definition.bundles import StepBundles, build_step_bundles
-from pipeline_steps.definition.spec import (
+from workflow.definition.builder import build_definition, declared_parameters
+from workflow.definition.bundles import StepBundles, build_step_bundles
+from workflow.definition.spec import (
     EVALUATIONS_PREFIX,
     EXECUTIONS_PREFIX,
     MODEL_ARTIFACTS_PREFIX,

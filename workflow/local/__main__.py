@@ -1,7 +1,7 @@
 """Run an environment's pipeline definition on this machine: offline, without Docker.
 
-    python -m pipeline_steps.local --env develop --use-type train --onet-dir DIR --work-dir DIR
-    python -m pipeline_steps.local --env develop --use-type predict --input titles.csv --output predictions.csv --work-dir DIR
+    python -m workflow.local --env develop --use-type train --onet-dir DIR --work-dir DIR
+    python -m workflow.local --env develop --use-type predict --input titles.csv --output predictions.csv --work-dir DIR
 
 The definition is built by the same builder, from the same configuration, as the one `cdk synth`
 puts into the CfnPipeline; only the bucket names differ, and every `s3://bucket/key` is the
@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 from config import ConfigError, EnvironmentConfig, load_environment
-from pipeline_steps.definition import (
+from workflow.definition import (
     ONET_INPUT_PREFIX,
     TITLES_INPUT_PREFIX,
     Buckets,
@@ -31,10 +31,10 @@ from pipeline_steps.definition import (
     build_definition,
     build_step_bundles,
 )
-from pipeline_steps.local.executors import JobContext, Toolchain
-from pipeline_steps.local.expressions import UnsupportedDefinition
-from pipeline_steps.local.runner import ExecutionOutcome, LocalPipelineRun, ParameterError
-from pipeline_steps.local.s3 import LocalS3
+from workflow.local.executors import JobContext, Toolchain
+from workflow.local.expressions import UnsupportedDefinition
+from workflow.local.runner import ExecutionOutcome, LocalPipelineRun, ParameterError
+from workflow.local.s3 import LocalS3
 
 ONET_TABLES = ("Occupation Data", "Alternate Titles")
 ONET_FORMATS = (".xlsx", ".txt")
@@ -141,7 +141,7 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline_steps.local",
+        prog="python -m workflow.local",
         description="Run the environment's SageMaker pipeline definition locally (no AWS, no Docker).",
     )
     parser.add_argument("--env", required=True, help="environment in config/environments.toml, e.g. develop")
@@ -173,7 +173,7 @@ def execute(args: argparse.Namespace) -> tuple[ExecutionOutcome, LocalPipelineRu
     (work_dir / "definitions").mkdir(parents=True, exist_ok=True)
     (work_dir / "definitions" / f"{config.resource_prefix}.json").write_text(definition)
 
-    execution_id = datetime.datetime.now(datetime.timezone.utc).strftime("local-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+    execution_id = datetime.datetime.now(datetime.UTC).strftime("local-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     params = {"use_type": args.use_type, **parse_params(args.param)}
     onet_uri = params.get("onet_input_uri", f"s3://{spec.buckets.raw}/{ONET_INPUT_PREFIX}")
     if args.onet_dir is not None:
@@ -185,7 +185,7 @@ def execute(args: argparse.Namespace) -> tuple[ExecutionOutcome, LocalPipelineRu
         titles_uri = f"s3://{spec.buckets.raw}/{TITLES_INPUT_PREFIX}{execution_id}/"
         s3.put_file(args.input, titles_uri + args.input.name)
         params.setdefault("input_titles_uri", titles_uri)
-        params.setdefault("execution_date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
+        params.setdefault("execution_date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"))
 
     job = JobContext(
         execution_id=execution_id,
