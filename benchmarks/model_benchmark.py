@@ -60,7 +60,7 @@ DEFAULT = model_lib.Hyperparameters()
 # The default before issue 4: char_wb 2-5, balanced class weights, titles only (with today's normalize_title).
 PREVIOUS = replace(
     DEFAULT,
-    c=0.3,
+    model_c=0.3,
     word_ngram_max=2,
     char_ngram_min=2,
     char_ngram_max=5,
@@ -74,7 +74,7 @@ CANDIDATES: dict[str, model_lib.Hyperparameters] = {
     "previous+descriptions+short": replace(PREVIOUS, occupation_descriptions=1, short_titles=1),
     "default-balanced": replace(DEFAULT, class_weight="balanced"),
     "default-char2-5": replace(DEFAULT, char_ngram_min=2, char_ngram_max=5),
-    "default-logreg": replace(DEFAULT, classifier="logreg", c=20.0),
+    "default-logreg": replace(DEFAULT, classifier="logreg", model_c=20.0),
 }
 PEER_NOTES = {
     "simplesoc": "simplesoc 0.5.3 (GPL-3.0)",

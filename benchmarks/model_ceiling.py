@@ -72,7 +72,7 @@ def features():
 
 def linear_fit_predict(texts, labels, test_texts, sample_weight=None):
     union = features()
-    classifier = LinearSVC(C=DEFAULT.c, max_iter=DEFAULT.max_iter, random_state=DEFAULT.random_state)
+    classifier = LinearSVC(C=DEFAULT.model_c, max_iter=DEFAULT.max_iter, random_state=DEFAULT.random_state)
     classifier.fit(union.fit_transform(texts), labels, sample_weight=sample_weight)
     return list(classifier.predict(union.transform(test_texts)))
 
@@ -111,7 +111,7 @@ def head_word_markers(split: Split) -> list[str]:
 
 def validation_bias(split: Split) -> list[str]:
     union = features()
-    classifier = LinearSVC(C=DEFAULT.c, max_iter=DEFAULT.max_iter, random_state=DEFAULT.random_state)
+    classifier = LinearSVC(C=DEFAULT.model_c, max_iter=DEFAULT.max_iter, random_state=DEFAULT.random_state)
     classifier.fit(union.fit_transform(split.rows.texts), split.rows.labels)
     classes = classifier.classes_
     scores = classifier.decision_function(union.transform(split.validation[0]))
@@ -138,7 +138,7 @@ def word_char_ensemble(split: Split) -> list[str]:
     """One LinearSVC per view (word n-grams, character n-grams), their decision values averaged."""
     total, classes = 0.0, None
     for _, view in features().transformer_list:
-        classifier = LinearSVC(C=DEFAULT.c, max_iter=DEFAULT.max_iter, random_state=DEFAULT.random_state)
+        classifier = LinearSVC(C=DEFAULT.model_c, max_iter=DEFAULT.max_iter, random_state=DEFAULT.random_state)
         classifier.fit(view.fit_transform(split.rows.texts), split.rows.labels)
         total = total + classifier.decision_function(view.transform(split.test[0]))
         classes = classifier.classes_

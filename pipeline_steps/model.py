@@ -34,7 +34,8 @@ TOKEN_PATTERN = r"[^ ]+"
 class Hyperparameters:
     """What the training job's hyperparameters control (names as SageMaker passes them)."""
 
-    c: float = 0.3
+    # Not `c`: the SageMaker training toolkit passes a one-letter hyperparameter as `-c`, not `--c`.
+    model_c: float = 0.3
     word_ngram_max: int = 2
     char_ngram_min: int = 1
     char_ngram_max: int = 4
@@ -51,8 +52,8 @@ class Hyperparameters:
 
     def __post_init__(self) -> None:
         problems = []
-        if not 0 < self.c < float("inf"):
-            problems.append(f"c must be a positive finite number, got {self.c}")
+        if not 0 < self.model_c < float("inf"):
+            problems.append(f"model_c must be a positive finite number, got {self.model_c}")
         if self.word_ngram_max < 1:
             problems.append(f"word_ngram_max must be >= 1, got {self.word_ngram_max}")
         if not 1 <= self.char_ngram_min <= self.char_ngram_max:
@@ -118,14 +119,14 @@ def build_pipeline(hp: Hyperparameters):
         # decision values gives them. ensemble=False keeps one SVC fitted on all rows (not one per
         # fold): on O*NET it was as accurate, better calibrated and a quarter of the size.
         classifier = CalibratedClassifierCV(
-            LinearSVC(C=hp.c, class_weight=class_weight, max_iter=hp.max_iter, random_state=hp.random_state),
+            LinearSVC(C=hp.model_c, class_weight=class_weight, max_iter=hp.max_iter, random_state=hp.random_state),
             cv=hp.calibration_folds,
             method="sigmoid",
             ensemble=False,
         )
     else:
         classifier = LogisticRegression(
-            C=hp.c, class_weight=class_weight, max_iter=hp.max_iter, random_state=hp.random_state
+            C=hp.model_c, class_weight=class_weight, max_iter=hp.max_iter, random_state=hp.random_state
         )
     return Pipeline([("features", features), ("classifier", classifier)])
 

@@ -1,6 +1,6 @@
 """Train the job-title classifier (SageMaker training-toolkit conventions).
 
-    python -m pipeline_steps train [--c 0.3] [--word_ngram_max 2] [--char_ngram_min 1] [--char_ngram_max 4]
+    python -m pipeline_steps train [--model_c 0.3] [--word_ngram_max 2] [--char_ngram_min 1] [--char_ngram_max 4]
         [--min_df 1] [--classifier linearsvc|logreg] [--class_weight none|balanced]
         [--calibration_folds 5] [--max_iter 2000] [--random_state 0]
         [--occupation_descriptions 1|0] [--short_titles 1|0]
@@ -175,7 +175,7 @@ def train(train_dir, validation_dir, model_dir, hp: model_lib.Hyperparameters, o
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     defaults = model_lib.Hyperparameters()
     parser = argparse.ArgumentParser(prog="train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--c", type=float, default=defaults.c, help="inverse regularization strength")
+    parser.add_argument("--model_c", type=float, default=defaults.model_c, help="inverse regularization strength")
     parser.add_argument("--word_ngram_max", type=int, default=defaults.word_ngram_max)
     parser.add_argument("--char_ngram_min", type=int, default=defaults.char_ngram_min)
     parser.add_argument("--char_ngram_max", type=int, default=defaults.char_ngram_max)

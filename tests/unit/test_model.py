@@ -35,8 +35,8 @@ def test_c_plus_plus_keeps_its_token():
 
 def test_hyperparameter_problems_are_listed():
     with pytest.raises(ValueError) as error:
-        model_lib.Hyperparameters(c=-1, min_df=0, classifier="x")
-    assert "c must be a positive finite number" in str(error.value) and "min_df" in str(error.value) and "classifier" in str(error.value)
+        model_lib.Hyperparameters(model_c=-1, min_df=0, classifier="x")
+    assert "model_c must be a positive finite number" in str(error.value) and "min_df" in str(error.value) and "classifier" in str(error.value)
 
 
 def test_fit_needs_two_groups():

@@ -34,7 +34,7 @@ def split_dir(tmp_path_factory):
 def model_dir(split_dir, tmp_path_factory):
     target = tmp_path_factory.mktemp("model") / "model"
     args = ["--train", str(split_dir / "train"), "--validation", str(split_dir / "validation")]
-    assert train.main(args + ["--model-dir", str(target), "--c", "1.0", "--word_ngram_max", "2"]) == 0
+    assert train.main(args + ["--model-dir", str(target), "--model_c", "1.0", "--word_ngram_max", "2"]) == 0
     return target
 
 
@@ -51,7 +51,7 @@ def test_model_dir_layout_and_info(model_dir):
     info = json.loads((model_dir / "model_info.json").read_text())
     assert info["classes"] == ["15", "29", "35", "47", "53"]
     assert info["major_group_titles"]["29"] == "Healthcare Practitioners and Technical Occupations"
-    assert info["hyperparameters"]["c"] == 1.0 and info["hyperparameters"]["classifier"] == "linearsvc"
+    assert info["hyperparameters"]["model_c"] == 1.0 and info["hyperparameters"]["classifier"] == "linearsvc"
     assert info["train_rows"] > 0
     assert 0.0 <= info["validation"]["macro_f1"] <= 1.0 and info["validation"]["rows"] > 0
     import sklearn
@@ -63,7 +63,7 @@ def test_main_prints_validation_metrics(split_dir, tmp_path, capsys, monkeypatch
     monkeypatch.setenv("SM_CHANNEL_TRAIN", str(split_dir / "train"))
     monkeypatch.setenv("SM_CHANNEL_VALIDATION", str(split_dir / "validation"))
     monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "m"))
-    assert train.main(["--classifier", "logreg", "--c", "5"]) == 0  # data and model dirs from the env
+    assert train.main(["--classifier", "logreg", "--model_c", "5"]) == 0  # data and model dirs from the env
     out = capsys.readouterr().out
     assert "validation_macro_f1=" in out and "validation_accuracy=" in out
     assert (tmp_path / "m" / "model.joblib").is_file()
@@ -134,8 +134,8 @@ def test_without_an_occupations_channel_training_says_so(split_dir, tmp_path, mo
     [
         (["--short_titles", "2"], "short_titles must be 0 or 1"),
         (["--occupation_descriptions", "-1"], "occupation_descriptions must be 0 or 1"),
-        (["--c", "0"], "c must be a positive finite number"),
-        (["--c", "inf"], "c must be a positive finite number"),
+        (["--model_c", "0"], "model_c must be a positive finite number"),
+        (["--model_c", "inf"], "model_c must be a positive finite number"),
         (["--char_ngram_min", "4", "--char_ngram_max", "3"], "char_ngram_min"),
         (["--classifier", "forest"], "invalid choice"),
         (["--min_df", "0"], "min_df"),
@@ -255,7 +255,7 @@ def test_train_runs_from_the_published_training_source(split_dir, tmp_path):
             "-E",
             "-s",
             TRAINING_ENTRY_POINT,
-            "--c",
+            "--model_c",
             "1.0",
             "--char_ngram_max",
             "4",

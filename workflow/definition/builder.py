@@ -107,7 +107,7 @@ class _Parameters:
         # The model's hyperparameters default to the training step's own defaults (the model chosen
         # by benchmarks/model_benchmark.py), so the pipeline trains exactly what was benchmarked.
         model = Hyperparameters()
-        self.model_c = ParameterFloat("model_c", default_value=model.c)
+        self.model_c = ParameterFloat("model_c", default_value=model.model_c)
         self.word_ngram_max = ParameterInteger("word_ngram_max", default_value=model.word_ngram_max)
         self.char_ngram_min = ParameterInteger("char_ngram_min", default_value=model.char_ngram_min)
         self.char_ngram_max = ParameterInteger("char_ngram_max", default_value=model.char_ngram_max)
@@ -376,7 +376,7 @@ class _Builder:
             disable_profiler=True,
             debugger_hook_config=False,
             hyperparameters={
-                "c": p.model_c,
+                "model_c": p.model_c,
                 "word_ngram_max": p.word_ngram_max,
                 "char_ngram_min": p.char_ngram_min,
                 "char_ngram_max": p.char_ngram_max,
