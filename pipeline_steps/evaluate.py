@@ -23,13 +23,13 @@ from typing import Any, Optional
 import numpy as np
 
 from pipeline_steps import registry
+from pipeline_steps.contract import EVALUATION_FILE, METRICS_KEY
 from pipeline_steps.dataio import read_labeled_titles, write_json, write_text
 from pipeline_steps.model import load_model, predict_proba
 from pipeline_steps.png import write_confusion_png
 from pipeline_steps.soc import MAJOR_GROUPS
 
 CALIBRATION_BINS = 10
-METRICS_KEY = "multiclass_classification_metrics"
 
 
 def _metric(value: float) -> dict[str, Any]:
@@ -298,7 +298,7 @@ def run(model_path, test_dir, output_dir, model_package_group: str) -> dict:
     baseline = baseline_section(registry.latest_approved_model(model_package_group))
     document = evaluation_document(metrics, baseline, info)
     output = Path(output_dir)
-    write_json(document, output / "evaluation.json")
+    write_json(document, output / EVALUATION_FILE)
     write_confusion_png(output / "confusion_matrix.png", metrics["confusion_matrix"], metrics["labels"])
     write_text(render_markdown(document), output / "report.md")
     write_text(render_html(document), output / "report.html")

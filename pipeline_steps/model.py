@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tarfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Optional
 
@@ -30,25 +30,39 @@ SWITCHES = (0, 1)
 TOKEN_PATTERN = r"[^ ]+"
 
 
+# Field metadata marking a hyperparameter the pipeline exposes as a pipeline parameter of the same
+# name (a schedule or a user sets it per execution); the definition builder declares one per field.
+PIPELINE_PARAMETER = "pipeline_parameter"
+CHOICES = "choices"
+
+
+def _pipeline_parameter(default, choices: Sequence = ()):
+    return field(default=default, metadata={PIPELINE_PARAMETER: True, CHOICES: tuple(choices)})
+
+
+def _choice(default, choices: Sequence):
+    return field(default=default, metadata={CHOICES: tuple(choices)})
+
+
 @dataclass(frozen=True)
 class Hyperparameters:
     """What the training job's hyperparameters control (names as SageMaker passes them)."""
 
     # Not `c`: the SageMaker training toolkit passes a one-letter hyperparameter as `-c`, not `--c`.
-    model_c: float = 0.3
-    word_ngram_max: int = 2
-    char_ngram_min: int = 1
-    char_ngram_max: int = 4
+    model_c: float = _pipeline_parameter(0.3)
+    word_ngram_max: int = _pipeline_parameter(2)
+    char_ngram_min: int = _pipeline_parameter(1)
+    char_ngram_max: int = _pipeline_parameter(4)
     min_df: int = 1
-    classifier: str = "linearsvc"
-    class_weight: str = "none"
+    classifier: str = _choice("linearsvc", CLASSIFIERS)
+    class_weight: str = _pipeline_parameter("none", CLASS_WEIGHTS)
     calibration_folds: int = 5
     max_iter: int = 2000
     random_state: int = 0
     # Extra training rows (train.training_rows): the descriptions of the training occupations from the
     # occupations channel, and the short titles ("OTR Driver") of the training titles. 1 = use, 0 = don't.
-    occupation_descriptions: int = 1
-    short_titles: int = 1
+    occupation_descriptions: int = _pipeline_parameter(1, SWITCHES)
+    short_titles: int = _pipeline_parameter(1, SWITCHES)
 
     def __post_init__(self) -> None:
         problems = []
@@ -78,6 +92,11 @@ class Hyperparameters:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def pipeline_hyperparameters() -> list[Field]:
+    """The hyperparameters the pipeline exposes as parameters of the same name, in declaration order."""
+    return [f for f in fields(Hyperparameters) if f.metadata.get(PIPELINE_PARAMETER)]
 
 
 def build_pipeline(hp: Hyperparameters):

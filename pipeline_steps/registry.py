@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from pipeline_steps.contract import EVALUATION_FILE, MACRO_F1_PATH, value_at
 from pipeline_steps.dataio import StepError
 
 LOCAL_REGISTRY_ENV = "JOBCLF_LOCAL_REGISTRY"
@@ -54,11 +55,11 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def macro_f1_of(evaluation: dict, source: str = "evaluation.json") -> Optional[float]:
+def macro_f1_of(evaluation: dict, source: str = EVALUATION_FILE) -> Optional[float]:
     """The macro-F1 an evaluation.json reports, None when it reports none."""
     try:
-        value = evaluation["multiclass_classification_metrics"]["macro_f1"]["value"]
-    except (KeyError, TypeError):
+        value = value_at(evaluation, MACRO_F1_PATH)
+    except KeyError:
         return None
     try:
         return float(value)

@@ -26,7 +26,7 @@ import platform
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -173,27 +173,12 @@ def train(train_dir, validation_dir, model_dir, hp: model_lib.Hyperparameters, o
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    defaults = model_lib.Hyperparameters()
     parser = argparse.ArgumentParser(prog="train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_c", type=float, default=defaults.model_c, help="inverse regularization strength")
-    parser.add_argument("--word_ngram_max", type=int, default=defaults.word_ngram_max)
-    parser.add_argument("--char_ngram_min", type=int, default=defaults.char_ngram_min)
-    parser.add_argument("--char_ngram_max", type=int, default=defaults.char_ngram_max)
-    parser.add_argument("--min_df", type=int, default=defaults.min_df)
-    parser.add_argument("--classifier", default=defaults.classifier, choices=model_lib.CLASSIFIERS)
-    parser.add_argument("--class_weight", default=defaults.class_weight, choices=model_lib.CLASS_WEIGHTS)
-    parser.add_argument("--calibration_folds", type=int, default=defaults.calibration_folds)
-    parser.add_argument("--max_iter", type=int, default=defaults.max_iter)
-    parser.add_argument("--random_state", type=int, default=defaults.random_state)
-    parser.add_argument(
-        "--occupation_descriptions",
-        type=int,
-        default=defaults.occupation_descriptions,
-        help="1: the train occupations' descriptions (occupations channel) are extra training rows",
-    )
-    parser.add_argument(
-        "--short_titles", type=int, default=defaults.short_titles, help="1: short titles are extra training rows"
-    )
+    # One option per hyperparameter, named as SageMaker passes it (`--name value`); Hyperparameters checks the values.
+    for hyperparameter in fields(model_lib.Hyperparameters):
+        parser.add_argument(
+            f"--{hyperparameter.name}", type=type(hyperparameter.default), default=hyperparameter.default
+        )
     parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"), help="default: $SM_CHANNEL_TRAIN")
     parser.add_argument(
         "--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"), help="default: $SM_CHANNEL_VALIDATION"
@@ -217,8 +202,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def hyperparameters_from(args: argparse.Namespace) -> model_lib.Hyperparameters:
-    names = model_lib.Hyperparameters.__dataclass_fields__
-    return model_lib.Hyperparameters(**{name: getattr(args, name) for name in names})
+    return model_lib.Hyperparameters(**{f.name: getattr(args, f.name) for f in fields(model_lib.Hyperparameters)})
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -20,10 +20,11 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from config import EnvironmentConfig
+from pipeline_steps.contract import EMR_LOG_PREFIX
 from stacks import nag
 from stacks.network import Network
 from stacks.roles import Roles
-from stacks.storage import EMR_LOG_PREFIX, Storage
+from stacks.storage import Storage
 from workflow.definition import EmrSpec
 
 if TYPE_CHECKING:

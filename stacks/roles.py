@@ -26,10 +26,16 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from config import EnvironmentConfig
+from pipeline_steps.contract import (
+    EMR_LOG_PREFIX,
+    EVALUATIONS_PREFIX,
+    EXECUTIONS_PREFIX,
+    MODEL_ARTIFACTS_PREFIX,
+    PREDICTIONS_PREFIX,
+)
 from stacks import nag
 from stacks.network import Network
-from stacks.storage import EMR_LOG_PREFIX, Storage
-from workflow.definition import EVALUATIONS_PREFIX, EXECUTIONS_PREFIX, MODEL_ARTIFACTS_PREFIX, PREDICTIONS_PREFIX
+from stacks.storage import Storage
 
 # Fixed names of the EventBridge rules SageMaker creates in the account to track EMR steps and clusters.
 EMR_STEP_STATUS_RULE = "SageMakerPipelineExecutionEMRStepStatusUpdateRule"

@@ -8,11 +8,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config import EnvironmentConfig
+from pipeline_steps.contract import EMR_LOG_PREFIX, EXECUTIONS_PREFIX
 from stacks import nag
-from workflow.definition import EXECUTIONS_PREFIX
 
-# EMR cluster logs (transient and standing clusters) go under this prefix of the processed-data bucket.
-EMR_LOG_PREFIX = "emr-logs/"
 ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
 
 _NOT_REPLICATED = (

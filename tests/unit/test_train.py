@@ -137,7 +137,7 @@ def test_without_an_occupations_channel_training_says_so(split_dir, tmp_path, mo
         (["--model_c", "0"], "model_c must be a positive finite number"),
         (["--model_c", "inf"], "model_c must be a positive finite number"),
         (["--char_ngram_min", "4", "--char_ngram_max", "3"], "char_ngram_min"),
-        (["--classifier", "forest"], "invalid choice"),
+        (["--classifier", "forest"], "classifier must be one of"),
         (["--min_df", "0"], "min_df"),
     ],
 )

@@ -3,12 +3,6 @@
 from workflow.definition.builder import build_definition, declared_parameters
 from workflow.definition.bundles import StepBundles, build_step_bundles
 from workflow.definition.spec import (
-    EVALUATIONS_PREFIX,
-    EXECUTIONS_PREFIX,
-    MODEL_ARTIFACTS_PREFIX,
-    ONET_INPUT_PREFIX,
-    PREDICTIONS_PREFIX,
-    TITLES_INPUT_PREFIX,
     Buckets,
     EmrSpec,
     JobSpec,
@@ -18,12 +12,6 @@ from workflow.definition.spec import (
 )
 
 __all__ = [
-    "EVALUATIONS_PREFIX",
-    "EXECUTIONS_PREFIX",
-    "MODEL_ARTIFACTS_PREFIX",
-    "ONET_INPUT_PREFIX",
-    "PREDICTIONS_PREFIX",
-    "TITLES_INPUT_PREFIX",
     "Buckets",
     "EmrSpec",
     "JobSpec",

@@ -9,6 +9,7 @@ that is already in S3 (so nothing is uploaded). Every value comes from `Pipeline
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -51,17 +52,20 @@ from sagemaker.workflow.retry import (  # noqa: E402
 )
 from sagemaker.workflow.steps import ProcessingStep, TrainingStep  # noqa: E402
 
-from pipeline_steps.model import CLASS_WEIGHTS, Hyperparameters  # noqa: E402
-from workflow.definition.bundles import TRAINING_ENTRY_POINT  # noqa: E402
-from workflow.definition.spec import (  # noqa: E402
+from pipeline_steps.contract import (  # noqa: E402
+    BASELINE_MACRO_F1_PATH,
+    EVALUATION_FILE,
     EVALUATIONS_PREFIX,
     EXECUTIONS_PREFIX,
+    MACRO_F1_PATH,
     MODEL_ARTIFACTS_PREFIX,
     ONET_INPUT_PREFIX,
     PREDICTIONS_PREFIX,
     TITLES_INPUT_PREFIX,
-    PipelineSpec,
 )
+from pipeline_steps.model import CHOICES, pipeline_hyperparameters  # noqa: E402
+from workflow.definition.bundles import TRAINING_ENTRY_POINT  # noqa: E402
+from workflow.definition.spec import PipelineSpec  # noqa: E402
 
 # Telemetry opt-out as an in-memory SDK config. Telemetry would call STS and S3. The SDK
 # re-validates a non-empty config against its JSON schema on every one of its ~100 lookups
@@ -72,10 +76,6 @@ _TELEMETRY_OPT_OUT = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modul
 # Container conventions: where processing jobs find their inputs and leave their outputs.
 _INPUT = "/opt/ml/processing/input"
 _OUTPUT = "/opt/ml/processing/output"
-
-EVALUATION_FILE = "evaluation.json"
-MACRO_F1_PATH = "multiclass_classification_metrics.macro_f1.value"
-BASELINE_MACRO_F1_PATH = "baseline.macro_f1"
 
 # Throttling and capacity shortfalls are worth retrying; a failing script is not.
 _STEP_RETRIES = StepRetryPolicy(
@@ -104,20 +104,9 @@ class _Parameters:
         self.split_seed = ParameterInteger("split_seed", default_value=42)
         self.validation_fraction = ParameterFloat("validation_fraction", default_value=0.1)
         self.test_fraction = ParameterFloat("test_fraction", default_value=0.2)
-        # The model's hyperparameters default to the training step's own defaults (the model chosen
-        # by benchmarks/model_benchmark.py), so the pipeline trains exactly what was benchmarked.
-        model = Hyperparameters()
-        self.model_c = ParameterFloat("model_c", default_value=model.model_c)
-        self.word_ngram_max = ParameterInteger("word_ngram_max", default_value=model.word_ngram_max)
-        self.char_ngram_min = ParameterInteger("char_ngram_min", default_value=model.char_ngram_min)
-        self.char_ngram_max = ParameterInteger("char_ngram_max", default_value=model.char_ngram_max)
-        self.class_weight = ParameterString(
-            "class_weight", default_value=model.class_weight, enum_values=list(CLASS_WEIGHTS)
-        )
-        self.occupation_descriptions = ParameterInteger(
-            "occupation_descriptions", default_value=model.occupation_descriptions
-        )
-        self.short_titles = ParameterInteger("short_titles", default_value=model.short_titles)
+        # One parameter per tunable hyperparameter, same name, the training step's own default (the
+        # model chosen by benchmarks/model_benchmark.py): the pipeline trains exactly what was benchmarked.
+        self.hyperparameters = {f.name: _parameter_of(f) for f in pipeline_hyperparameters()}
         self.min_macro_f1 = ParameterFloat("min_macro_f1", default_value=spec.model.min_macro_f1)
         self.model_approval_status = ParameterString(
             "model_approval_status",
@@ -126,7 +115,21 @@ class _Parameters:
         )
 
     def all(self) -> list:
-        return list(vars(self).values())
+        declared = []
+        for value in vars(self).values():
+            declared += value.values() if isinstance(value, dict) else [value]
+        return declared
+
+
+def _parameter_of(hyperparameter: dataclasses.Field):
+    """A pipeline parameter declaring a hyperparameter: its type, default and (for strings) allowed values."""
+    default = hyperparameter.default
+    if isinstance(default, str):
+        return ParameterString(
+            hyperparameter.name, default_value=default, enum_values=list(hyperparameter.metadata[CHOICES]) or None
+        )
+    kind = {int: ParameterInteger, float: ParameterFloat}[type(default)]
+    return kind(hyperparameter.name, default_value=default)
 
 
 def _offline_boto_session(region: str) -> boto3.Session:
@@ -375,15 +378,7 @@ class _Builder:
             encrypt_inter_container_traffic=bool(network),
             disable_profiler=True,
             debugger_hook_config=False,
-            hyperparameters={
-                "model_c": p.model_c,
-                "word_ngram_max": p.word_ngram_max,
-                "char_ngram_min": p.char_ngram_min,
-                "char_ngram_max": p.char_ngram_max,
-                "class_weight": p.class_weight,
-                "occupation_descriptions": p.occupation_descriptions,
-                "short_titles": p.short_titles,
-            },
+            hyperparameters=dict(p.hyperparameters),
             sagemaker_session=self.session,
         )
         outputs = preprocess.properties.ProcessingOutputConfig.Outputs

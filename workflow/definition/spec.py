@@ -8,15 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-# Where the pipeline puts things in the environment's buckets. The stack's IAM policies and
-# lifecycle rules are scoped by the same prefixes, so both sides import them from here.
-EXECUTIONS_PREFIX = "executions/"  # processed bucket: per-execution intermediate data (expires)
-MODEL_ARTIFACTS_PREFIX = "training/"  # models bucket: training jobs' model.tar.gz
-EVALUATIONS_PREFIX = "evaluations/"  # models bucket: evaluation reports, kept with the models they judge
-PREDICTIONS_PREFIX = "predictions/"  # predictions bucket: partitioned by execution_date=YYYY-MM-DD
-ONET_INPUT_PREFIX = "onet/"  # raw bucket: the O*NET tables
-TITLES_INPUT_PREFIX = "titles/"  # raw bucket: titles to classify
-
 
 @dataclass(frozen=True)
 class Buckets:

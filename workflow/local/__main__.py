@@ -19,9 +19,8 @@ import uuid
 from pathlib import Path
 
 from config import ConfigError, EnvironmentConfig, load_environment
+from pipeline_steps.contract import ONET_INPUT_PREFIX, TITLES_INPUT_PREFIX
 from workflow.definition import (
-    ONET_INPUT_PREFIX,
-    TITLES_INPUT_PREFIX,
     Buckets,
     EmrSpec,
     JobSpec,

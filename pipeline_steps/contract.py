@@ -1,0 +1,36 @@
+"""What the steps and everything around them (the definition builder, the stack's IAM and lifecycle
+rules, the local run, the CLI) agree on, written once.
+
+This is container code, at the bottom of the import graph: the steps import it, and so do
+`workflow/` and `stacks/`, so a prefix or a JSON path cannot drift between the writer and its readers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# --- Where the pipeline puts things in the environment's buckets ------------------------------
+EXECUTIONS_PREFIX = "executions/"  # processed bucket: per-execution intermediate data (expires)
+EMR_LOG_PREFIX = "emr-logs/"  # processed bucket: EMR cluster logs (expire)
+MODEL_ARTIFACTS_PREFIX = "training/"  # models bucket: training jobs' model.tar.gz
+EVALUATIONS_PREFIX = "evaluations/"  # models bucket: evaluation reports, kept with the models they judge
+PREDICTIONS_PREFIX = "predictions/"  # predictions bucket: partitioned by execution_date=YYYY-MM-DD
+ONET_INPUT_PREFIX = "onet/"  # raw bucket: the O*NET tables
+TITLES_INPUT_PREFIX = "titles/"  # raw bucket: titles to classify
+
+# --- The evaluation report: written by the evaluate step, read by the quality gate (JsonGet) and
+# by the model registry look-ups. Paths are dot-separated keys, as SageMaker's JsonGet takes them.
+EVALUATION_FILE = "evaluation.json"
+METRICS_KEY = "multiclass_classification_metrics"  # SageMaker's model-quality section for this problem type
+MACRO_F1_PATH = f"{METRICS_KEY}.macro_f1.value"
+BASELINE_MACRO_F1_PATH = "baseline.macro_f1"
+
+
+def value_at(document: Any, json_path: str) -> Any:
+    """The value at a dot-separated path of a JSON document; KeyError names the first missing key."""
+    value = document
+    for key in json_path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise KeyError(f"{json_path}: no {key!r}")
+        value = value[key]
+    return value
