@@ -172,8 +172,16 @@ class EnvironmentConfig:
 
     @property
     def resource_prefix(self) -> str:
-        """Lowercase, e.g. `jobclf-develop`: names the pipeline, the model package group and other resources."""
+        """Lowercase, e.g. `jobclf-develop`: the start of every resource name of the environment."""
         return f"{self.project}-{self.name}"
+
+    @property
+    def pipeline_name(self) -> str:
+        return self.resource_prefix
+
+    @property
+    def model_package_group_name(self) -> str:
+        return self.resource_prefix
 
     def validate(self, key: str) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9]{1,15}", self.project):

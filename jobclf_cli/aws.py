@@ -120,11 +120,11 @@ class Deployment:
 
     @property
     def pipeline_name(self) -> str:
-        return self.outputs.get(OUTPUT_PIPELINE_NAME) or self.config.resource_prefix
+        return self.outputs.get(OUTPUT_PIPELINE_NAME) or self.config.pipeline_name
 
     @property
     def model_package_group_name(self) -> str:
-        return self.outputs.get(OUTPUT_MODEL_PACKAGE_GROUP_NAME) or self.config.resource_prefix
+        return self.outputs.get(OUTPUT_MODEL_PACKAGE_GROUP_NAME) or self.config.model_package_group_name
 
     def not_found(self, what: str) -> CliError:
         # `outputs` has been read by now (the name came from it), so names_from says where the name came from.

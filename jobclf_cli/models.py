@@ -29,7 +29,7 @@ class _LocalModels:
         from pipeline_steps.registry import LocalRegistry
 
         self.config = load_environment(env)
-        self.group = self.config.resource_prefix  # as workflow.local's spec names it
+        self.group = self.config.model_package_group_name
         self.work_dir = work_dir
         self.registry = LocalRegistry(work_dir / "registry.json", str(work_dir / "s3"))
 

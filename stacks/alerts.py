@@ -24,8 +24,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from config import EnvironmentConfig
-
 PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
 ALERT_STATUSES = ("Failed", "Stopped")
 EVENTS_PRINCIPAL = "events.amazonaws.com"
@@ -49,13 +47,22 @@ def pipeline_failure_pattern(pipeline_arn: str) -> dict:
 class Alerts(Construct):
     """KMS key, SNS topic (+ e-mail subscription when configured) and the EventBridge rule that feeds it."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, pipeline_arn: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str,
+        environment: str,
+        alarm_email: str | None,
+        pipeline_arn: str,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
             self,
             "Key",
-            description=f"{config.resource_prefix}: encrypts the pipeline failure alerts topic",
-            alias=f"alias/{config.resource_prefix}-alerts",
+            description=f"{name_prefix}: encrypts the pipeline failure alerts topic",
+            alias=f"alias/{name_prefix}-alerts",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
@@ -71,19 +78,19 @@ class Alerts(Construct):
         self.topic = sns.Topic(
             self,
             "Topic",
-            topic_name=f"{config.resource_prefix}-pipeline-alerts",
-            display_name=f"JobClf {config.name} pipeline alerts",
+            topic_name=f"{name_prefix}-pipeline-alerts",
+            display_name=f"JobClf {environment} pipeline alerts",
             master_key=self.key,
             enforce_ssl=True,
         )
-        rule_name = f"{config.resource_prefix}-pipeline-failed"
+        rule_name = f"{name_prefix}-pipeline-failed"
         # Named, so its ARN is known without a reference to the rule: the rule waits for the topic policy.
         self.rule_arn = Stack.of(self).format_arn(service="events", resource="rule", resource_name=rule_name)
         self.rule = events.CfnRule(
             self,
             "PipelineFailedRule",
             name=rule_name,
-            description=f"{config.resource_prefix}: pipeline executions that ended Failed or Stopped, to the alerts topic",
+            description=f"{name_prefix}: pipeline executions that ended Failed or Stopped, to the alerts topic",
             state="ENABLED",
             event_pattern=pipeline_failure_pattern(pipeline_arn),
             targets=[
@@ -115,11 +122,11 @@ class Alerts(Construct):
             self.rule.node.add_dependency(policy)
         self.rule.node.add_dependency(self.key)
         self.subscription: sns.Subscription | None = None
-        if config.alarm_email is not None:
+        if alarm_email is not None:
             self.subscription = sns.Subscription(
                 self,
                 "EmailSubscription",
                 topic=self.topic,
                 protocol=sns.SubscriptionProtocol.EMAIL,
-                endpoint=config.alarm_email,
+                endpoint=alarm_email,
             )

@@ -12,49 +12,59 @@ environment's key) and the AwsSolutions-EMR5 finding is acknowledged on the stan
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from aws_cdk import Stack
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_emr as emr
-from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from config import EnvironmentConfig
+from config import EmrConfig
 from pipeline_steps.contract import EMR_LOG_PREFIX
 from stacks import nag
+from stacks.iam import RolePermissions, service_role
 from stacks.network import Network
-from stacks.roles import Roles
+from stacks.step_code import StepCodeAssets
 from stacks.storage import Storage
-from workflow.definition import EmrSpec
 
-if TYPE_CHECKING:
-    from stacks.pipeline import TokenPlaceholders
+# Fixed names of the EventBridge rules SageMaker creates in the account to track EMR steps and clusters.
+EMR_STEP_STATUS_RULE = "SageMakerPipelineExecutionEMRStepStatusUpdateRule"
+EMR_CLUSTER_STATUS_RULE = "SageMakerPipelineExecutionEMRClusterStatusUpdateRule"
+EMR_SERVICE_POLICY = "service-role/AmazonEMRServicePolicy_v2"
+STEP_ACTIONS = [
+    "elasticmapreduce:AddJobFlowSteps",
+    "elasticmapreduce:DescribeStep",
+    "elasticmapreduce:CancelSteps",
+    "elasticmapreduce:ListSteps",
+    "elasticmapreduce:DescribeCluster",
+]
 
 
 class Emr(Construct):
-    """The ETL's EMR settings; `emr_spec` feeds the pipeline definition."""
+    """The ETL's EMR roles, instance profile and security configuration, and (standing mode) the cluster."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        config: EnvironmentConfig,
+        name_prefix: str,
+        settings: EmrConfig,
         storage: Storage,
         network: Network,
-        roles: Roles,
-        bootstrap: s3_assets.Asset,
+        code: StepCodeAssets,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._config = config
+        self._name_prefix = name_prefix
+        self._settings = settings
         self._network = network
-        self._roles = roles
         self.log_uri = f"s3://{storage.processed.bucket_name}/{EMR_LOG_PREFIX}"
-        self.bootstrap_uri = f"s3://{bootstrap.s3_bucket_name}/{bootstrap.s3_object_key}"
+        self.bootstrap_uri = f"s3://{code.emr_bootstrap.s3_bucket_name}/{code.emr_bootstrap.s3_object_key}"
+        self.instance_role, self.instance_permissions = self._add_instance_role(storage, code)
+        self.instance_profile = iam.InstanceProfile(self, "InstanceProfile", role=self.instance_role)
+        self.service_role, self.service_permissions = self._add_service_role(storage)
         self.security_configuration = self._add_security_configuration(storage)
         self.subnet_id = network.private_subnet_ids[0]
         self.cluster: emr.CfnCluster | None = None
-        if config.emr.cluster_mode == "standing":
+        if settings.cluster_mode == "standing":
             self.cluster = self._add_standing_cluster()
 
     @property
@@ -64,36 +74,81 @@ class Emr(Construct):
             return None
         return Stack.of(self).format_arn(service="elasticmapreduce", resource="cluster", resource_name=self.cluster.ref)
 
-    def emr_spec(self, placeholders: TokenPlaceholders, *, processed_bucket: str) -> EmrSpec:
-        """What the pipeline definition needs to reach EMR, with every token swapped for a placeholder."""
-        cfg = self._config.emr
-        sub = placeholders.sub
-        log_uri = f"s3://{processed_bucket}/{EMR_LOG_PREFIX}"
-        if self.cluster is not None:
-            return EmrSpec(
-                mode="standing",
-                release_label=cfg.release_label,
-                log_uri=log_uri,
-                cluster_id=sub(self.cluster.ref, label="j-standingcluster"),
-            )
-        network, roles = self._network, self._roles
-        return EmrSpec(
-            mode="transient",
-            release_label=cfg.release_label,
-            log_uri=log_uri,
-            primary_instance_type=cfg.primary_instance_type,
-            core_instance_type=cfg.core_instance_type,
-            core_instance_count=cfg.core_instance_count,
-            instance_profile_name=sub(roles.emr_instance_profile.instance_profile_name, label="emr-instance-profile"),
-            service_role_name=sub(roles.emr_service_role.role_name, label="emr-service-role"),
-            security_configuration_name=sub(self.security_configuration.ref, label="emr-security-configuration"),
-            subnet_id=sub(self.subnet_id, label="subnet-private0"),
-            primary_security_group_id=sub(network.emr_primary_security_group.security_group_id, label="sg-emrprimary"),
-            core_security_group_id=sub(network.emr_core_security_group.security_group_id, label="sg-emrcore"),
-            service_access_security_group_id=sub(
-                network.emr_service_access_security_group.security_group_id, label="sg-emrserviceaccess"
+    def grant_run_etl(self, to: RolePermissions) -> None:
+        """What SageMaker's EMR step needs (the EMR part of AmazonSageMakerPipelinesIntegrations)."""
+        region_account = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        to.allow(
+            "TrackEmrSteps",
+            ["events:PutRule", "events:PutTargets", "events:DeleteRule", "events:RemoveTargets", "events:DescribeRule"],
+            [
+                f"arn:{Aws.PARTITION}:events:{region_account}:rule/{EMR_STEP_STATUS_RULE}",
+                f"arn:{Aws.PARTITION}:events:{region_account}:rule/{EMR_CLUSTER_STATUS_RULE}",
+            ],
+        )
+        to.allow(
+            "PassEmrRoles",
+            ["iam:PassRole"],
+            [self.service_role.role_arn, self.instance_role.role_arn],
+            conditions={
+                "StringLike": {"iam:PassedToService": ["elasticmapreduce.amazonaws.com*", "ec2.amazonaws.com*"]}
+            },
+        )
+        if self.cluster_arn is not None:
+            to.allow("RunEtlOnStandingCluster", STEP_ACTIONS, [self.cluster_arn])
+            return
+        to.allow(
+            "RunEtlOnTransientClusters",
+            ["elasticmapreduce:RunJobFlow", "elasticmapreduce:TerminateJobFlows", *STEP_ACTIONS],
+            [Stack.of(self).format_arn(service="elasticmapreduce", resource="cluster", resource_name="*")],
+            wildcard_reason=(
+                "In transient mode the EMR step starts a new cluster per execution (RunJobFlow) and then adds, "
+                "watches and terminates it; cluster ids are generated by EMR at start, so the statement is limited "
+                "to clusters in this region and account."
             ),
         )
+
+    def _add_instance_role(self, storage: Storage, code: StepCodeAssets) -> tuple[iam.Role, RolePermissions]:
+        role = iam.Role(
+            self,
+            "InstanceRole",
+            description=f"{self._name_prefix}: EMR cluster EC2 instances (EMRFS, bootstrap, logs)",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+        )
+        permissions = RolePermissions(self, role, description_prefix=self._name_prefix)
+        code.grant_read_etl(permissions)
+        storage.grant_read_inputs(permissions)
+        storage.grant_execution_data(permissions, delete=True)
+        storage.grant_write_emr_logs(permissions)
+        storage.grant_list(permissions, [storage.raw, storage.processed])
+        storage.grant_key(permissions, for_aws_resources=False)
+        return role, permissions
+
+    def _add_service_role(self, storage: Storage) -> tuple[iam.Role, RolePermissions]:
+        role = service_role(
+            self,
+            "ServiceRole",
+            "elasticmapreduce.amazonaws.com",
+            f"{self._name_prefix}: Amazon EMR service role (provisions the ETL clusters)",
+        )
+        policy = iam.ManagedPolicy.from_aws_managed_policy_name(EMR_SERVICE_POLICY)
+        role.add_managed_policy(policy)
+        nag.acknowledge(
+            role,
+            nag.managed_policy_finding(role, policy.managed_policy_arn),
+            "AmazonEMRServicePolicy_v2 is the AWS-maintained EMR service role policy; it only lets EMR create and "
+            "manage EC2 resources in subnets and security groups tagged for-use-with-amazon-emr-managed-policies "
+            "(this stack tags exactly its private subnets and EMR security groups), and AWS updates it as EMR "
+            "needs change, which a hand-written copy would miss.",
+        )
+        permissions = RolePermissions(self, role, description_prefix=self._name_prefix)
+        permissions.allow(
+            "PassInstanceRole",
+            ["iam:PassRole"],
+            [self.instance_role.role_arn],
+            conditions={"StringLike": {"iam:PassedToService": "ec2.amazonaws.com*"}},
+        )
+        storage.grant_key(permissions, for_aws_resources=True)
+        return role, permissions
 
     def _add_security_configuration(self, storage: Storage) -> emr.CfnSecurityConfiguration:
         key_arn = storage.key.key_arn
@@ -121,16 +176,16 @@ class Emr(Construct):
         )
 
     def _add_standing_cluster(self) -> emr.CfnCluster:
-        cfg = self._config.emr
+        cfg = self._settings
         network = self._network
         cluster = emr.CfnCluster(
             self,
             "Cluster",
-            name=f"{self._config.resource_prefix}-etl",
+            name=f"{self._name_prefix}-etl",
             release_label=cfg.release_label,
             applications=[emr.CfnCluster.ApplicationProperty(name="Spark")],
-            job_flow_role=self._roles.emr_instance_profile.instance_profile_name,
-            service_role=self._roles.emr_service_role.role_name,
+            job_flow_role=self.instance_profile.instance_profile_name,
+            service_role=self.service_role.role_name,
             security_configuration=self.security_configuration.ref,
             log_uri=self.log_uri,
             visible_to_all_users=True,
@@ -156,10 +211,7 @@ class Emr(Construct):
             ),
         )
         # The cluster must not start before its roles can do their work.
-        cluster.node.add_dependency(
-            *self._roles.policies_of(self._roles.emr_service_role),
-            *self._roles.policies_of(self._roles.emr_instance_role),
-        )
+        cluster.node.add_dependency(*self.service_permissions.policies, *self.instance_permissions.policies)
         nag.acknowledge(
             cluster,
             "AwsSolutions-EMR4",

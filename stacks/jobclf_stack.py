@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Aws, CfnOutput, Fn, Stack
+from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import Environment as CdkEnvironment
 from constructs import Construct
 
@@ -12,31 +12,12 @@ from config import EnvironmentConfig
 from stacks.alerts import Alerts
 from stacks.emr import Emr
 from stacks.network import Network
-from stacks.pipeline import STEP_BUNDLE_DIR, SageMakerPipeline, StepCodeAssets
+from stacks.pipeline import SageMakerPipeline
 from stacks.registry import ModelRegistry
-from stacks.roles import Roles
+from stacks.roles import PipelineRole, sklearn_image_repository_arn
 from stacks.schedule import Schedules
+from stacks.step_code import STEP_BUNDLE_DIR, StepCodeAssets
 from stacks.storage import Storage
-
-
-def sklearn_image_repository_arn(config: EnvironmentConfig) -> str:
-    """ARN of the AWS-owned ECR repository of the SageMaker scikit-learn image in the environment's region.
-
-    `sagemaker.image_uris` reads the SDK's bundled image table: offline, no AWS call.
-    """
-    from sagemaker import image_uris  # after workflow.definition has set the SDK's offline environment
-
-    uri = image_uris.retrieve(
-        "sklearn",
-        region=config.region,
-        version=config.sagemaker.sklearn_framework_version,
-        py_version="py3",
-        instance_type=config.sagemaker.processing_instance_type,
-    )
-    registry, _, repository_and_tag = uri.partition("/")
-    account = registry.split(".", 1)[0]
-    repository = repository_and_tag.split(":", 1)[0]
-    return f"arn:{Aws.PARTITION}:ecr:{config.region}:{account}:repository/{repository}"
 
 
 class JobClfStack(Stack):
@@ -57,59 +38,82 @@ class JobClfStack(Stack):
             tags={"project": config.project, "environment": config.name, **config.tags},
         )
         self.config = config
-        self.storage = Storage(self, "Storage", config=config)
-        self.network = Network(self, "Network", config=config, flow_log_bucket=self.storage.access_logs)
+        prefix = config.resource_prefix
+        self.storage = Storage(self, "Storage", name_prefix=prefix, settings=config.storage)
+        self.network = Network(self, "Network", settings=config.network, flow_log_bucket=self.storage.access_logs)
         self.code = StepCodeAssets(self, "StepCode", bundle_dir=bundle_dir)
-        self.roles = Roles(
-            self,
-            "Roles",
-            config=config,
-            storage=self.storage,
-            network=self.network,
-            assets=self.code.all,
-            emr_assets=self.code.emr,
-            sklearn_image_repository_arn=sklearn_image_repository_arn(config),
-        )
         self.emr = Emr(
             self,
             "Emr",
-            config=config,
+            name_prefix=prefix,
+            settings=config.emr,
             storage=self.storage,
             network=self.network,
-            roles=self.roles,
-            bootstrap=self.code.emr_bootstrap,
+            code=self.code,
         )
-        self.roles.allow_emr_clusters(self.emr.cluster_arn)
-        self.registry = ModelRegistry(self, "Registry", config=config)
+        self.registry = ModelRegistry(
+            self, "Registry", group_name=config.model_package_group_name, pipeline_name=config.pipeline_name
+        )
+        self.pipeline_role = PipelineRole(
+            self,
+            "PipelineRole",
+            name_prefix=prefix,
+            image_repository_arn=sklearn_image_repository_arn(
+                config.region, config.sagemaker.sklearn_framework_version, config.sagemaker.processing_instance_type
+            ),
+        )
+        self._grant_pipeline_role()
         self.pipeline = SageMakerPipeline(
             self,
             "Pipeline",
             config=config,
             storage=self.storage,
             network=self.network,
-            roles=self.roles,
             emr=self.emr,
-            model_package_group_name=self.registry.group_name,
             code=self.code,
+            role=self.pipeline_role,
         )
         self.schedules = Schedules(
             self,
             "Schedules",
-            config=config,
-            roles=self.roles,
+            schedules=config.schedules,
+            environment=config.name,
+            name_prefix=prefix,
             key=self.storage.key,
+            pipeline_name=self.pipeline.name,
             pipeline_arn=self.pipeline.arn,
             declared_parameters=self.pipeline.parameters,
         )
         for schedule in self.schedules.schedules.values():
             schedule.node.add_dependency(self.pipeline.pipeline)
-        self.alerts = Alerts(self, "Alerts", config=config, pipeline_arn=self.pipeline.arn)
+        self.alerts = Alerts(
+            self,
+            "Alerts",
+            name_prefix=prefix,
+            environment=config.name,
+            alarm_email=config.alarm_email,
+            pipeline_arn=self.pipeline.arn,
+        )
         self._add_outputs()
 
     @property
     def availability_zones(self) -> list[str]:
         """The region's first `max_azs` zones by `Fn::GetAZs`: never a synth-time lookup, even with an account."""
         return [Fn.select(i, Fn.get_azs()) for i in range(self.config.network.max_azs)]
+
+    def _grant_pipeline_role(self) -> None:
+        """What the pipeline's executions and jobs do with the other constructs' resources."""
+        role = self.pipeline_role
+        self.storage.grant_read_inputs(role.data)
+        self.storage.grant_execution_data(role.data)
+        self.storage.grant_models(role.data)
+        self.storage.grant_write_predictions(role.data)
+        self.storage.grant_list(role.data, list(self.storage.data_buckets.values()))
+        self.code.grant_read(role.data)
+        self.storage.grant_key(role.data, for_aws_resources=True)
+        self.registry.grant_register_and_find(role.permissions)
+        self.network.grant_job_network_interfaces(role.permissions)
+        self.emr.grant_run_etl(role.emr_step)
 
     def _add_outputs(self) -> None:
         outputs = {
@@ -122,10 +126,10 @@ class JobClfStack(Stack):
             "PipelineName": self.pipeline.name,
             "PipelineArn": self.pipeline.arn,
             "ModelPackageGroupName": self.registry.group_name,
-            "PipelineExecutionRoleArn": self.roles.pipeline_role.role_arn,
-            "EmrServiceRoleArn": self.roles.emr_service_role.role_arn,
-            "EmrInstanceRoleArn": self.roles.emr_instance_role.role_arn,
-            "SchedulerRoleArn": self.roles.scheduler_role.role_arn,
+            "PipelineExecutionRoleArn": self.pipeline_role.role.role_arn,
+            "EmrServiceRoleArn": self.emr.service_role.role_arn,
+            "EmrInstanceRoleArn": self.emr.instance_role.role_arn,
+            "SchedulerRoleArn": self.schedules.role.role_arn,
             "EmrLogUri": self.emr.log_uri,
             "AlertsTopicArn": self.alerts.topic.topic_arn,
         }

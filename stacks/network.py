@@ -16,14 +16,29 @@ elasticmapreduce plus a PyPI mirror, at about twice the NAT gateway's cost.
 
 from __future__ import annotations
 
-from aws_cdk import CfnResource, Fn, Stack, Tags
+from aws_cdk import Aws, CfnResource, Fn, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from config import EnvironmentConfig
+from config import NetworkConfig
 from stacks import nag
+from stacks.iam import RolePermissions
 
+# What SageMaker does with the execution role to put a job's network interfaces into the private subnets.
+ENI_WRITE = [
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+]
+ENI_DESCRIBE = [
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+]
 # AmazonEMRServicePolicy_v2 lets the EMR service role use only subnets and security groups with this tag.
 EMR_MANAGED_POLICY_TAG = ("for-use-with-amazon-emr-managed-policies", "true")
 FLOW_LOG_PREFIX = "vpc-flow-logs/"
@@ -43,11 +58,11 @@ class Network(Construct):
     """VPC, private subnets, and security groups for SageMaker jobs and for EMR (primary, core, service access)."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, flow_log_bucket: s3.IBucket
+        self, scope: Construct, construct_id: str, *, settings: NetworkConfig, flow_log_bucket: s3.IBucket
     ) -> None:
         super().__init__(scope, construct_id)
-        self._config = config
-        if config.network.vpc_id is None:
+        self._settings = settings
+        if settings.vpc_id is None:
             self.vpc: ec2.IVpc = self._add_owned_vpc(flow_log_bucket)
             self.owns_vpc = True
         else:
@@ -81,7 +96,7 @@ class Network(Construct):
         )
 
     def _add_owned_vpc(self, flow_log_bucket: s3.IBucket) -> ec2.Vpc:
-        network = self._config.network
+        network = self._settings
         vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -134,7 +149,7 @@ class Network(Construct):
                 nag.checkov_skip(handler, check_id, reason)
 
     def _import_vpc(self) -> ec2.IVpc:
-        network = self._config.network
+        network = self._settings
         # The subnets' zones are only used to spread subnets; they never reach the template.
         zones = [Fn.select(i, Fn.get_azs()) for i in range(len(network.private_subnet_ids))]
         vpc = ec2.Vpc.from_vpc_attributes(
@@ -162,3 +177,31 @@ class Network(Construct):
         if emr:
             Tags.of(group).add(*EMR_MANAGED_POLICY_TAG, include_resource_types=["AWS::EC2::SecurityGroup"])
         return group
+
+    def grant_job_network_interfaces(self, to: RolePermissions) -> None:
+        """SageMaker puts each job's network interfaces into the private subnets, with the jobs' security group."""
+        region_account = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        to.allow(
+            "JobNetworkInterfaces",
+            ENI_WRITE,
+            [
+                f"arn:{Aws.PARTITION}:ec2:{region_account}:network-interface/*",
+                *(f"arn:{Aws.PARTITION}:ec2:{region_account}:subnet/{subnet}" for subnet in self.private_subnet_ids),
+                f"arn:{Aws.PARTITION}:ec2:{region_account}:security-group/"
+                f"{self.sagemaker_security_group.security_group_id}",
+            ],
+            wildcard_reason=(
+                "SageMaker creates, shares and deletes one network interface per job in this VPC's private subnets; "
+                "the interface IDs do not exist before the job, so only network-interface/* of this region and "
+                "account is wildcarded (the subnets and the jobs' security group are named)."
+            ),
+        )
+        to.allow(
+            "DescribeJobNetwork",
+            ENI_DESCRIBE,
+            ["*"],
+            wildcard_reason=(
+                "The EC2 Describe* actions SageMaker calls to check a job's VPC, subnets, security groups and network "
+                "interfaces support no resource-level permissions; they read configuration only."
+            ),
+        )

@@ -2,26 +2,55 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from config import EnvironmentConfig
+from stacks.iam import RolePermissions
 
 
 class ModelRegistry(Construct):
-    """`AWS::SageMaker::ModelPackageGroup` named `<project>-<environment>` (e.g. jobclf-develop)."""
+    """`AWS::SageMaker::ModelPackageGroup` `group_name` (e.g. jobclf-develop)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, group_name: str, pipeline_name: str) -> None:
         super().__init__(scope, construct_id)
-        self.group_name = config.resource_prefix
+        self.group_name = group_name
         self.group = sagemaker.CfnModelPackageGroup(
             self,
             "ModelPackageGroup",
-            model_package_group_name=self.group_name,
+            model_package_group_name=group_name,
             model_package_group_description=(
-                f"JobClf job title to SOC major group classifiers trained by the {config.resource_prefix} pipeline"
+                f"JobClf job title to SOC major group classifiers trained by the {pipeline_name} pipeline"
             ),
         )
         # Registered model versions are the record of what was approved and deployed: keep them.
         self.group.apply_removal_policy(RemovalPolicy.RETAIN)
+
+    def grant_register_and_find(self, to: RolePermissions) -> None:
+        """Register model versions in the group and find its latest approved one."""
+        stack = Stack.of(self)
+        group = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=self.group_name)
+        packages = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{self.group_name}/*")
+        to.allow(
+            "RegisterAndReadModels",
+            [
+                "sagemaker:CreateModelPackage",
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:DescribeModelPackageGroup",
+                "sagemaker:AddTags",
+            ],
+            [group, packages],
+            wildcard_reason=(
+                f"Model package versions of the {self.group_name} group are numbered by SageMaker on "
+                "registration; the statement covers only that group's versions."
+            ),
+        )
+        to.allow(
+            "FindLatestApprovedModel",
+            ["sagemaker:ListModelPackages"],
+            ["*"],
+            wildcard_reason=(
+                "sagemaker:ListModelPackages supports no resource-level permissions; the evaluate and predict steps "
+                "list the versions of this environment's group to find the latest approved model."
+            ),
+        )

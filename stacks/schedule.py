@@ -10,9 +10,9 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from config import ConfigError, EnvironmentConfig, ScheduleConfig
+from config import ConfigError, ScheduleConfig
 from stacks import nag
-from stacks.roles import Roles
+from stacks.iam import RolePermissions, service_role
 
 MAXIMUM_EVENT_AGE = Duration.hours(1)
 MAXIMUM_RETRY_ATTEMPTS = 3
@@ -34,23 +34,36 @@ def check_schedule_parameters(
 
 
 class Schedules(Construct):
-    """One `AWS::Scheduler::Schedule` per configured schedule, targeting the pipeline, with retries and a DLQ."""
+    """One `AWS::Scheduler::Schedule` per configured schedule, targeting the pipeline, with retries and a DLQ.
+
+    The scheduler's own role may only start this pipeline and use the dead-letter queue.
+    """
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        config: EnvironmentConfig,
-        roles: Roles,
+        schedules: Sequence[ScheduleConfig],
+        environment: str,
+        name_prefix: str,
         key: kms.IKey,
+        pipeline_name: str,
         pipeline_arn: str,
         declared_parameters: Mapping[str, object],
     ) -> None:
         super().__init__(scope, construct_id)
-        check_schedule_parameters(config.schedules, declared_parameters, environment=config.name)
+        check_schedule_parameters(schedules, declared_parameters, environment=environment)
         self.schedules: dict[str, scheduler.CfnSchedule] = {}
-        if not config.schedules:
+        self.role = service_role(
+            self,
+            "SchedulerRole",
+            "scheduler.amazonaws.com",
+            f"{name_prefix}: EventBridge Scheduler, starts the {pipeline_name} pipeline",
+        )
+        permissions = RolePermissions(self, self.role, description_prefix=name_prefix)
+        permissions.allow("StartThisPipeline", ["sagemaker:StartPipelineExecution"], [pipeline_arn])
+        if not schedules:
             self.dead_letter_queue = None
             return
         self.dead_letter_queue = sqs.Queue(
@@ -68,29 +81,33 @@ class Schedules(Construct):
             "This queue is itself the dead-letter queue of the pipeline schedules (EventBridge Scheduler puts "
             "invocations it could not deliver here); a dead-letter queue of a dead-letter queue would add nothing.",
         )
-        roles.allow_dead_letter_queue(self.dead_letter_queue.queue_arn, key)
-        for schedule in config.schedules:
-            self.schedules[schedule.name] = self._add_schedule(config, schedule, roles, pipeline_arn)
+        permissions.allow("SendToDeadLetterQueue", ["sqs:SendMessage"], [self.dead_letter_queue.queue_arn])
+        permissions.allow("EncryptDeadLetters", ["kms:GenerateDataKey", "kms:Decrypt"], [key.key_arn])
+        for schedule in schedules:
+            cfn = self._add_schedule(name_prefix, pipeline_name, schedule, pipeline_arn)
+            # The scheduler role's policy must allow the target before the first invocation.
+            cfn.node.add_dependency(*permissions.policies)
+            self.schedules[schedule.name] = cfn
 
     def _add_schedule(
-        self, config: EnvironmentConfig, schedule: ScheduleConfig, roles: Roles, pipeline_arn: str
+        self, name_prefix: str, pipeline_name: str, schedule: ScheduleConfig, pipeline_arn: str
     ) -> scheduler.CfnSchedule:
         parameters = [
             scheduler.CfnSchedule.SageMakerPipelineParameterProperty(name=name, value=value)
             for name, value in schedule.parameters.items()
         ]
-        cfn = scheduler.CfnSchedule(
+        return scheduler.CfnSchedule(
             self,
             f"Schedule-{schedule.name}",
-            name=f"{config.resource_prefix}-{schedule.name}",
-            description=f"Starts the {config.resource_prefix} pipeline ({schedule.name})",
+            name=f"{name_prefix}-{schedule.name}",
+            description=f"Starts the {pipeline_name} pipeline ({schedule.name})",
             schedule_expression=schedule.expression,
             schedule_expression_timezone=schedule.timezone,
             state="ENABLED" if schedule.enabled else "DISABLED",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=pipeline_arn,
-                role_arn=roles.scheduler_role.role_arn,
+                role_arn=self.role.role_arn,
                 sage_maker_pipeline_parameters=scheduler.CfnSchedule.SageMakerPipelineParametersProperty(
                     pipeline_parameter_list=parameters or None
                 ),
@@ -101,6 +118,3 @@ class Schedules(Construct):
                 dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
             ),
         )
-        # The scheduler role's policy must allow the target before the first invocation.
-        cfn.node.add_dependency(*roles.policies_of(roles.scheduler_role))
-        return cfn

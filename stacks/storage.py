@@ -7,9 +7,27 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from config import EnvironmentConfig
-from pipeline_steps.contract import EMR_LOG_PREFIX, EXECUTIONS_PREFIX
+from config import StorageConfig
+from pipeline_steps.contract import (
+    EMR_LOG_PREFIX,
+    EVALUATIONS_PREFIX,
+    EXECUTIONS_PREFIX,
+    MODEL_ARTIFACTS_PREFIX,
+    PREDICTIONS_PREFIX,
+)
 from stacks import nag
+from stacks.iam import S3_DELETE, S3_LIST, S3_READ, S3_WRITE, RolePermissions, objects
+
+KMS_DATA = [
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:DescribeKey",
+]
+KMS_GRANTS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
 
 ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
 
@@ -48,14 +66,14 @@ class Storage(Construct):
     versioned (models). Versioning and `RETAIN` protect every bucket against deletion.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, name_prefix: str, settings: StorageConfig) -> None:
         super().__init__(scope, construct_id)
-        self._config = config
+        self._settings = settings
         self.key = kms.Key(
             self,
             "Key",
-            description=f"{config.resource_prefix}: encrypts the JobClf buckets, EMR disks and SageMaker job volumes",
-            alias=f"alias/{config.resource_prefix}",
+            description=f"{name_prefix}: encrypts the JobClf buckets, EMR disks and SageMaker job volumes",
+            alias=f"alias/{name_prefix}",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -67,12 +85,12 @@ class Storage(Construct):
             s3.LifecycleRule(
                 id="expire-execution-intermediates",
                 prefix=EXECUTIONS_PREFIX,
-                expiration=Duration.days(config.storage.intermediate_expiry_days),
+                expiration=Duration.days(settings.intermediate_expiry_days),
             ),
             s3.LifecycleRule(
                 id="expire-emr-logs",
                 prefix=EMR_LOG_PREFIX,
-                expiration=Duration.days(config.storage.intermediate_expiry_days),
+                expiration=Duration.days(settings.intermediate_expiry_days),
             ),
         )
         self.models = self._add_data_bucket("Models", "models")
@@ -81,6 +99,91 @@ class Storage(Construct):
     @property
     def data_buckets(self) -> dict[str, s3.Bucket]:
         return {"raw": self.raw, "processed": self.processed, "models": self.models, "predictions": self.predictions}
+
+    # -- permissions on the buckets and the key ---------------------------------------------------
+
+    def grant_read_inputs(self, to: RolePermissions) -> None:
+        to.allow(
+            "ReadRawData",
+            S3_READ,
+            [objects(self.raw)],
+            wildcard_reason=(
+                "The pipeline's inputs in the raw bucket (the O*NET tables, the titles to classify) are named by "
+                "the pipeline parameters onet_input_uri and input_titles_uri, so object keys are only known at "
+                "execution time."
+            ),
+        )
+
+    def grant_execution_data(self, to: RolePermissions, *, delete: bool = False) -> None:
+        """Read and write under executions/ of the processed bucket; `delete` for Spark's output committer."""
+        to.allow(
+            "ReadWriteExecutionData",
+            [*S3_READ, *S3_WRITE, *(S3_DELETE if delete else [])],
+            [objects(self.processed, EXECUTIONS_PREFIX)],
+            wildcard_reason=(
+                "Intermediate data lives under executions/<pipeline execution id>/ of the processed bucket; the "
+                "execution id is generated per run, so keys are scoped by that prefix only."
+                + (" Delete is needed by Spark's output committer for its _temporary files." if delete else "")
+            ),
+        )
+
+    def grant_write_emr_logs(self, to: RolePermissions) -> None:
+        to.allow(
+            "WriteClusterLogs",
+            S3_WRITE,
+            [objects(self.processed, EMR_LOG_PREFIX)],
+            wildcard_reason=(
+                "EMR uploads cluster logs under emr-logs/<cluster id>/ of the processed bucket; cluster ids are "
+                "generated when a cluster starts, so the keys are scoped by that prefix only."
+            ),
+        )
+
+    def grant_models(self, to: RolePermissions) -> None:
+        """Write model archives and evaluations; read any registered model's artifacts."""
+        to.allow(
+            "WriteModelArtifacts",
+            S3_WRITE,
+            [objects(self.models, MODEL_ARTIFACTS_PREFIX), objects(self.models, EVALUATIONS_PREFIX)],
+            wildcard_reason=(
+                "Training jobs write model.tar.gz under training/<job name>/ and the evaluation step writes "
+                "evaluations/<pipeline execution id>/ of the models bucket; both names are generated per "
+                "execution, so keys are scoped by those prefixes only."
+            ),
+        )
+        to.allow(
+            "ReadModelArtifacts",
+            S3_READ,
+            [objects(self.models)],
+            wildcard_reason=(
+                "Evaluation and batch prediction load the artifacts of registered model versions from the models "
+                "bucket; which version is latest approved is only known at execution time."
+            ),
+        )
+
+    def grant_write_predictions(self, to: RolePermissions) -> None:
+        to.allow(
+            "WritePredictions",
+            S3_WRITE,
+            [objects(self.predictions, PREDICTIONS_PREFIX)],
+            wildcard_reason=(
+                "Batch prediction writes predictions/ partitioned by execution date in the predictions bucket; the "
+                "date partitions are created at execution time."
+            ),
+        )
+
+    def grant_list(self, to: RolePermissions, buckets: list[s3.IBucket]) -> None:
+        to.allow("ListDataBuckets", S3_LIST, [bucket.bucket_arn for bucket in buckets])
+
+    def grant_key(self, to: RolePermissions, *, for_aws_resources: bool) -> None:
+        """Use the data key; `for_aws_resources`: also attach it to the EBS volumes SageMaker or EMR create (grants)."""
+        to.allow("UseDataKey", KMS_DATA, [self.key.key_arn])
+        if for_aws_resources:
+            to.allow(
+                "GrantDataKeyToAwsResources",
+                KMS_GRANTS,
+                [self.key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                )
 
     def _add_access_log_bucket(self) -> s3.Bucket:
         bucket = s3.Bucket(
@@ -95,8 +198,8 @@ class Storage(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-access-logs",
-                    expiration=Duration.days(self._config.storage.access_log_expiry_days),
-                    noncurrent_version_expiration=Duration.days(self._config.storage.noncurrent_version_expiry_days),
+                    expiration=Duration.days(self._settings.access_log_expiry_days),
+                    noncurrent_version_expiration=Duration.days(self._settings.noncurrent_version_expiry_days),
                     abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS_AFTER,
                 )
             ],
@@ -122,7 +225,7 @@ class Storage(Construct):
         nag.acknowledge(bucket, f"{nag.NIST_800_53_R5}-S3BucketReplicationEnabled", REPLICATION_REASONS[name])
 
     def _add_data_bucket(self, construct_id: str, log_prefix: str, *extra_rules: s3.LifecycleRule) -> s3.Bucket:
-        storage = self._config.storage
+        storage = self._settings
         bucket = s3.Bucket(
             self,
             f"{construct_id}Bucket",

@@ -38,7 +38,8 @@ def test_rule_matches_only_this_pipelines_failed_or_stopped_executions(synth: Sy
         "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
         "detail": {"pipelineArn": [pipeline_arn], "currentPipelineExecutionStatus": ["Failed", "Stopped"]},
     }
-    assert pipeline_arn == stack.resolve(stack.roles.pipeline_arn)  # the ARN the scheduler starts
+    schedules = resources_of(synth, env, "AWS::Scheduler::Schedule").values()
+    assert schedules and all(s["Properties"]["Target"]["Arn"] == pipeline_arn for s in schedules)  # what they start
     assert rule["Properties"]["State"] == "ENABLED"
     assert rule["Properties"]["Name"] == f"jobclf-{env}-pipeline-failed"
     assert PIPELINE_STATUS_CHANGE == "SageMaker Model Building Pipeline Execution Status Change"

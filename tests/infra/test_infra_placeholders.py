@@ -7,7 +7,7 @@ import json
 import aws_cdk as cdk
 import pytest
 
-from stacks.pipeline import ROLE_ARN_SHAPE, PlaceholderError, TokenPlaceholders
+from stacks.placeholders import ROLE_ARN_SHAPE, PlaceholderError, TokenPlaceholders
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ def deployed(value: Any) -> Any:
 def test_scheduler_role_can_only_start_this_pipeline_and_use_its_dead_letter_queue(synth: Synth, env: str) -> None:
     stack = synth.stacks[env]
     template = synth.templates[env]
-    role_id = stack.get_logical_id(stack.roles.scheduler_role.node.default_child)
+    role_id = stack.get_logical_id(stack.schedules.role.node.default_child)
     queue_id = stack.get_logical_id(stack.schedules.dead_letter_queue.node.default_child)
     key_arn = {"Fn::GetAtt": [stack.get_logical_id(stack.storage.key.node.default_child), "Arn"]}
     by_action: dict[str, list] = {}
@@ -135,7 +135,7 @@ def test_scheduler_role_can_only_start_this_pipeline_and_use_its_dead_letter_que
 def test_pipeline_role_reaches_only_this_environments_buckets_and_key(synth: Synth, env: str) -> None:
     stack = synth.stacks[env]
     template = synth.templates[env]
-    role_id = stack.get_logical_id(stack.roles.pipeline_role.node.default_child)
+    role_id = stack.get_logical_id(stack.pipeline_role.role.node.default_child)
     own_buckets = {stack.get_logical_id(b.node.default_child) for b in stack.storage.data_buckets.values()}
     key_id = stack.get_logical_id(stack.storage.key.node.default_child)
     assets_bucket = "cdk-hnb659fds-assets-"
@@ -160,7 +160,7 @@ def test_job_network_interfaces_are_limited_to_the_private_subnets_and_the_jobs_
 ) -> None:
     synth: Synth = request.getfixturevalue(which)
     stack = synth.stacks[name]
-    role_id = stack.get_logical_id(stack.roles.pipeline_role.node.default_child)
+    role_id = stack.get_logical_id(stack.pipeline_role.role.node.default_child)
     (statement,) = [s for s in statements_of_role(synth.templates[name], role_id) if s["Sid"] == "JobNetworkInterfaces"]
     resources = [json.dumps(r) for r in statement["Resource"]]
     subnets = [json.dumps(stack.resolve(subnet)) for subnet in stack.network.private_subnet_ids]

@@ -117,7 +117,7 @@ def test_pipeline_is_named_for_the_environment_and_runs_as_the_execution_role(
 ) -> None:
     stack = synth.stacks[env]
     template = template_of(synth, env)
-    role_id = stack.get_logical_id(stack.roles.pipeline_role.node.default_child)
+    role_id = stack.get_logical_id(stack.pipeline_role.role.node.default_child)
     template.resource_count_is("AWS::SageMaker::Pipeline", 1)
     template.has_resource_properties(
         "AWS::SageMaker::Pipeline",
@@ -156,7 +156,7 @@ def test_schedules_start_this_pipeline_with_their_parameters(synth: Synth, env: 
     schedules = template.find_resources("AWS::Scheduler::Schedule")
     assert len(schedules) == len(config.schedules)
     pipeline_arn = stack.resolve(stack.pipeline.arn)
-    scheduler_role_id = stack.get_logical_id(stack.roles.scheduler_role.node.default_child)
+    scheduler_role_id = stack.get_logical_id(stack.schedules.role.node.default_child)
     queue_id = stack.get_logical_id(stack.schedules.dead_letter_queue.node.default_child)
     by_name = {resource["Properties"]["Name"]: resource["Properties"] for resource in schedules.values()}
     for schedule in config.schedules:
@@ -180,7 +180,7 @@ def test_schedules_start_this_pipeline_with_their_parameters(synth: Synth, env: 
 def test_scheduler_role_may_start_only_this_pipeline(synth: Synth, env: str) -> None:
     stack = synth.stacks[env]
     template = template_of(synth, env)
-    role_id = stack.get_logical_id(stack.roles.scheduler_role.node.default_child)
+    role_id = stack.get_logical_id(stack.schedules.role.node.default_child)
     template.has_resource_properties(
         "AWS::IAM::Role",
         {

@@ -27,6 +27,7 @@ for _logger in ("sagemaker", "sagemaker.config", "sagemaker.workflow"):
     logging.getLogger(_logger).setLevel(logging.ERROR)
 
 import boto3  # noqa: E402
+from sagemaker import image_uris  # noqa: E402
 from sagemaker.model import Model  # noqa: E402
 from sagemaker.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
 from sagemaker.network import NetworkConfig  # noqa: E402
@@ -517,6 +518,13 @@ def build_definition(spec: PipelineSpec) -> str:
         # "Running within a PipelineSession ... No Job being started": exactly what we want.
         warnings.filterwarnings("ignore", message="Running within a PipelineSession")
         return _Builder(spec).pipeline().definition()
+
+
+def sklearn_image_uri(region: str, framework_version: str, instance_type: str) -> str:
+    """The SageMaker scikit-learn image's URI, from the SDK's bundled image table (offline, no AWS call)."""
+    return image_uris.retrieve(
+        "sklearn", region=region, version=framework_version, py_version="py3", instance_type=instance_type
+    )
 
 
 def declared_parameters(definition: str) -> dict[str, str | int | float]:

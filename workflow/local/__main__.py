@@ -22,13 +22,13 @@ from config import ConfigError, EnvironmentConfig, load_environment
 from pipeline_steps.contract import ONET_INPUT_PREFIX, TITLES_INPUT_PREFIX
 from workflow.definition import (
     Buckets,
-    EmrSpec,
-    JobSpec,
-    ModelDefaults,
+    EmrResources,
     PipelineSpec,
+    StackResources,
     StepCode,
     build_definition,
     build_step_bundles,
+    pipeline_spec,
 )
 from workflow.local.executors import JobContext, Toolchain
 from workflow.local.expressions import UnsupportedDefinition
@@ -70,44 +70,26 @@ def publish_step_code(config: EnvironmentConfig, s3: LocalS3, build_dir: Path) -
 def local_spec(config: EnvironmentConfig, code: StepCode) -> PipelineSpec:
     """The environment's spec with local stand-ins for what only a deployed stack knows (ARNs, IDs)."""
     fake_account = "000000000000"
-    buckets = local_buckets(config)
     # As many as the stack's private subnets: one per availability zone, or the configured ones.
     subnet_count = len(config.network.private_subnet_ids) or config.network.max_azs
-    subnets = tuple(f"subnet-{i:017x}" for i in range(subnet_count))
-    emr = config.emr
-    if emr.cluster_mode == "standing":
-        emr_spec = EmrSpec(mode="standing", release_label=emr.release_label, log_uri=f"s3://{buckets.processed}/emr-logs/",
-                           cluster_id="j-LOCALSTANDING")  # fmt: skip
-    else:
-        emr_spec = EmrSpec(
-            mode="transient", release_label=emr.release_label, log_uri=f"s3://{buckets.processed}/emr-logs/",
-            primary_instance_type=emr.primary_instance_type, core_instance_type=emr.core_instance_type,
-            core_instance_count=emr.core_instance_count, instance_profile_name="local-emr-instance-profile",
-            service_role_name="local-emr-service-role", security_configuration_name="local-emr-security",
-            subnet_id=subnets[0], primary_security_group_id="sg-0000000000000000a",
-            core_security_group_id="sg-0000000000000000b", service_access_security_group_id="sg-0000000000000000c",
-        )  # fmt: skip
-    sagemaker = config.sagemaker
-    return PipelineSpec(
-        pipeline_name=config.resource_prefix,
-        region=config.region,
+    resources = StackResources(
+        buckets=local_buckets(config),
         role_arn=f"arn:aws:iam::{fake_account}:role/{config.resource_prefix}-local",
-        buckets=buckets,
         code=code,
-        emr=emr_spec,
-        jobs=JobSpec(
-            processing_instance_type=sagemaker.processing_instance_type,
-            training_instance_type=sagemaker.training_instance_type,
-            volume_size_gb=sagemaker.volume_size_gb,
-            max_runtime_seconds=sagemaker.max_runtime_minutes * 60,
-            subnet_ids=subnets,
-            security_group_ids=("sg-0000000000000000d",),
-            kms_key_id=f"arn:aws:kms:{config.region}:{fake_account}:key/00000000-0000-0000-0000-000000000000",
+        kms_key_arn=f"arn:aws:kms:{config.region}:{fake_account}:key/00000000-0000-0000-0000-000000000000",
+        subnet_ids=tuple(f"subnet-{i:017x}" for i in range(subnet_count)),
+        job_security_group_id="sg-0000000000000000d",
+        emr=EmrResources(
+            instance_profile_name="local-emr-instance-profile",
+            service_role_name="local-emr-service-role",
+            security_configuration_name="local-emr-security",
+            primary_security_group_id="sg-0000000000000000a",
+            core_security_group_id="sg-0000000000000000b",
+            service_access_security_group_id="sg-0000000000000000c",
+            standing_cluster_id="j-LOCALSTANDING" if config.emr.cluster_mode == "standing" else None,
         ),
-        model_package_group_name=config.resource_prefix,
-        sklearn_framework_version=sagemaker.sklearn_framework_version,
-        model=ModelDefaults(approval_status=config.model.approval_status, min_macro_f1=config.model.min_macro_f1),
     )
+    return pipeline_spec(config, resources)
 
 
 def stage_onet(onet_dir: Path, s3: LocalS3, uri: str) -> list[str]:
