@@ -29,6 +29,8 @@ from stacks.storage import Storage
 EMR_STEP_STATUS_RULE = "SageMakerPipelineExecutionEMRStepStatusUpdateRule"
 EMR_CLUSTER_STATUS_RULE = "SageMakerPipelineExecutionEMRClusterStatusUpdateRule"
 EMR_SERVICE_POLICY = "service-role/AmazonEMRServicePolicy_v2"
+# EMR creates this service-linked role on an account's first cluster, as the RunJobFlow caller.
+EMR_CLEANUP_SERVICE_LINKED_ROLE = "elasticmapreduce.amazonaws.com*/AWSServiceRoleForEMRCleanup"
 STEP_ACTIONS = [
     "elasticmapreduce:AddJobFlowSteps",
     "elasticmapreduce:DescribeStep",
@@ -96,6 +98,18 @@ class Emr(Construct):
         if self.cluster_arn is not None:
             to.allow("RunEtlOnStandingCluster", STEP_ACTIONS, [self.cluster_arn])
             return
+        to.allow(
+            "CreateEmrCleanupServiceLinkedRole",
+            ["iam:CreateServiceLinkedRole"],
+            [f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/aws-service-role/{EMR_CLEANUP_SERVICE_LINKED_ROLE}*"],
+            conditions={"StringLike": {"iam:AWSServiceName": "elasticmapreduce.amazonaws.com*"}},
+            wildcard_reason=(
+                "The first cluster in an account makes EMR create its AWSServiceRoleForEMRCleanup service-linked role "
+                "as the caller of RunJobFlow (this role). The ARN's service path differs by partition "
+                "(elasticmapreduce.amazonaws.com or .com.cn), so it ends in a wildcard; the condition allows only "
+                "EMR's service name."
+            ),
+        )
         to.allow(
             "RunEtlOnTransientClusters",
             ["elasticmapreduce:RunJobFlow", "elasticmapreduce:TerminateJobFlows", *STEP_ACTIONS],

@@ -23,8 +23,9 @@ class ModelRegistry(Construct):
                 f"JobClf job title to SOC major group classifiers trained by the {pipeline_name} pipeline"
             ),
         )
-        # Registered model versions are the record of what was approved and deployed: keep them.
-        self.group.apply_removal_policy(RemovalPolicy.RETAIN)
+        # Registered model versions are the record of what was approved and deployed: keep them, except
+        # when the first create fails (a retained, named group would make every retry fail as a duplicate).
+        self.group.apply_removal_policy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
 
     def grant_register_and_find(self, to: RolePermissions) -> None:
         """Register model versions in the group and find its latest approved one."""

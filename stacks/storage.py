@@ -30,10 +30,13 @@ KMS_DATA = [
 KMS_GRANTS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
 
 ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
+# Kept when the stack is deleted or the resource replaced; deleted when its first create fails, which
+# holds no data yet (a plain RETAIN would leave an orphan key or bucket behind every failed deploy).
+RETAINED = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
 
 _NOT_REPLICATED = (
     " Cross-region replication would need a second bucket, KMS key and replication role in another region and "
-    "double the storage; versioning (noncurrent versions kept for the configured days) and the RETAIN deletion "
+    "double the storage; versioning (noncurrent versions kept for the configured days) and the retain deletion "
     "policy protect against deletion and overwrites."
 )
 # Why each bucket is not replicated (NIST 800-53 rev 5 S3BucketReplicationEnabled), by construct id.
@@ -63,7 +66,7 @@ class Storage(Construct):
     acknowledged per bucket with what protects it instead): replication needs a second bucket,
     key and role in another region, and doubles storage, for data that is either public and
     re-fetchable (O*NET), derived and re-computable (processed, predictions) or small and
-    versioned (models). Versioning and `RETAIN` protect every bucket against deletion.
+    versioned (models). Versioning and retention on stack deletion protect every bucket.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, name_prefix: str, settings: StorageConfig) -> None:
@@ -75,7 +78,7 @@ class Storage(Construct):
             description=f"{name_prefix}: encrypts the JobClf buckets, EMR disks and SageMaker job volumes",
             alias=f"alias/{name_prefix}",
             enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RETAINED,
         )
         self.access_logs = self._add_access_log_bucket()
         self.raw = self._add_data_bucket("Raw", "raw")
@@ -194,7 +197,7 @@ class Storage(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             enforce_ssl=True,
             versioned=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RETAINED,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-access-logs",
@@ -238,7 +241,7 @@ class Storage(Construct):
             versioned=True,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix=f"{log_prefix}/",
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RETAINED,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-noncurrent-versions",

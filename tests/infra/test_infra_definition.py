@@ -148,3 +148,15 @@ def test_step_code_assets_are_deterministic(synth: Synth, variant_synth: Synth) 
     keys = [asset.s3_object_key for asset in synth.stacks["develop"].code.all]
     assert keys == [asset.s3_object_key for asset in synth.stacks["production"].code.all]
     assert keys == [asset.s3_object_key for asset in variant_synth.stacks["standing"].code.all]
+
+
+# SageMaker's published pattern for pipeline step names (PipelineExecutionStep / CreatePipeline validation).
+STEP_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_step_names_and_display_names_match_sagemakers_pattern(synth: Synth, env: str) -> None:
+    steps = all_steps(synth.stacks[env].pipeline.fake_definition()["Steps"])
+    names = [step["Name"] for step in steps] + [step["DisplayName"] for step in steps if "DisplayName" in step]
+    assert len(names) > len(steps), "at least one step has a display name"
+    assert [name for name in names if not STEP_NAME.fullmatch(name)] == []

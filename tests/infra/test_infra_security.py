@@ -222,3 +222,19 @@ def test_public_subnets_assign_no_public_ips_and_there_are_no_interface_endpoint
         assert properties["MapPublicIpOnLaunch"] is False
     endpoints = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::EC2::VPCEndpoint"]
     assert [e["VpcEndpointType"] for e in endpoints] == ["Gateway"]  # S3 only; see stacks/network.py
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_pipeline_role_may_create_only_emrs_cleanup_service_linked_role(synth: Synth, env: str) -> None:
+    """EMR creates AWSServiceRoleForEMRCleanup on an account's first cluster, as the RunJobFlow caller."""
+    stack = synth.stacks[env]
+    role_id = stack.get_logical_id(stack.pipeline_role.role.node.default_child)
+    statements = [
+        s for s in statements_of_role(synth.templates[env], role_id) if "iam:CreateServiceLinkedRole" in as_list(s["Action"])
+    ]
+    assert len(statements) == 1
+    (statement,) = statements
+    assert as_list(statement["Action"]) == ["iam:CreateServiceLinkedRole"]
+    assert statement["Condition"] == {"StringLike": {"iam:AWSServiceName": "elasticmapreduce.amazonaws.com*"}}
+    resource = json.dumps(deployed(statement["Resource"]))
+    assert resource.endswith(':role/aws-service-role/elasticmapreduce.amazonaws.com*/AWSServiceRoleForEMRCleanup*"')

@@ -30,3 +30,18 @@ def test_deploys_use_oidc_and_production_waits_for_a_person():
     assert ci["deploy-production"]["rules"] == [{"if": '$CI_COMMIT_BRANCH == "main"', "when": "manual"}]
     text = (ROOT / ".gitlab-ci.yml").read_text()
     assert "AWS_SECRET_ACCESS_KEY" not in text and "AWS_ACCESS_KEY_ID" not in text
+
+
+def test_every_deploy_waits_for_the_tests_and_the_synth():
+    """With `needs`, GitLab starts a job as soon as the jobs it lists finish, ignoring stage order: a deploy
+    that needs only `synth` would run while (or after) `test` fails."""
+    ci = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text())
+
+    def resolved(job: dict) -> dict:  # GitLab's `extends`: the job's keys over its template's
+        return {**resolved(ci[job["extends"]]), **job} if "extends" in job else job
+
+    jobs = {name: resolved(job) for name, job in ci.items() if isinstance(job, dict) and not name.startswith(".")}
+    deploys = {name: job for name, job in jobs.items() if job.get("stage") == "deploy"}
+    assert {"deploy-develop", "deploy-production", "pages"} <= set(deploys)
+    for name, job in deploys.items():
+        assert {"test", "synth"} <= set(job["needs"]), f"{name} needs {job['needs']}"

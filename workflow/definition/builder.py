@@ -255,7 +255,7 @@ class _Builder:
         transient = emr.mode == "transient"
         return EMRStep(
             name="ETL",
-            display_name="O*NET ETL on EMR",
+            display_name="ONET-ETL-on-EMR",
             description="PySpark: validate, normalize and de-duplicate the O*NET titles; quarantine rejected rows.",
             step_config=EMRStepConfig(jar="command-runner.jar", args=spark_submit),
             cluster_id=None if transient else emr.cluster_id,
