@@ -23,15 +23,17 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workflow.local.__main__ import arguments, execute  # noqa: E402
+from workflow.local.request import LocalRun  # noqa: E402
+from workflow.local.run import run_local  # noqa: E402
 
 
-def timed_local_run(argv: list[str]):
+def timed_local_run(run: LocalRun):
     start = time.perf_counter()
-    outcome, _, s3 = execute(arguments(argv))
+    result = run_local(run)
+    outcome = result.outcome
     if outcome.status != "Succeeded":
         raise SystemExit(f"local run failed at {outcome.failure_step}: {outcome.failure_reason}")
-    return outcome, s3, time.perf_counter() - start
+    return outcome, result.s3, time.perf_counter() - start
 
 
 def sample_titles(onet_dir: Path, count: int, destination: Path) -> int:
@@ -57,11 +59,10 @@ def main() -> None:
     work_dir = Path(tempfile.mkdtemp(prefix="jobclf-bench-"))
     try:
         sample_titles(options.onet_dir, options.titles, work_dir / "titles.csv")
-        common = ["--env", "develop", "--work-dir", str(work_dir)]
         outcomes = {
-            "train": timed_local_run([*common, "--use-type", "train", "--onet-dir", str(options.onet_dir)]),
-            "predict": timed_local_run([*common, "--use-type", "predict", "--input", str(work_dir / "titles.csv"),
-                                        "--output", str(work_dir / "predictions.csv")]),
+            "train": timed_local_run(LocalRun("develop", "train", onet_dir=options.onet_dir, work_dir=work_dir)),
+            "predict": timed_local_run(LocalRun("develop", "predict", input=work_dir / "titles.csv",
+                                                output=work_dir / "predictions.csv", work_dir=work_dir)),
         }  # fmt: skip
 
         print("\nLocal pipeline on all O*NET rows (seconds, wall time)\n")

@@ -145,13 +145,16 @@ class Deployment:
                 raise self.not_found(f"pipeline {name}") from error
             raise
 
-    def declared_parameters(self) -> list[dict[str, Any]]:
-        """The deployed definition's `Parameters` (Name, Type, DefaultValue, EnumValues)."""
+    def definition(self) -> dict[str, Any]:
+        """The deployed pipeline definition."""
         try:
-            definition = json.loads(self.pipeline.get("PipelineDefinition") or "{}")
+            return json.loads(self.pipeline.get("PipelineDefinition") or "{}")
         except ValueError as error:
             raise CliError(f"the definition of pipeline {self.pipeline_name} is not JSON: {error}") from error
-        return list(definition.get("Parameters") or [])
+
+    def declared_parameters(self) -> list[dict[str, Any]]:
+        """The deployed definition's `Parameters` (Name, Type, DefaultValue, EnumValues)."""
+        return list(self.definition().get("Parameters") or [])
 
     def execution_arn(self, execution: str) -> str:
         """The ARN of an execution given by ARN or by ID (the ARN's last part)."""

@@ -14,6 +14,7 @@ import click
 from jobclf_cli import render
 from jobclf_cli.aws import CliError, Deployment
 from jobclf_cli.options import env_option, local_option, param_option, reject_outside_local, work_dir_option
+from workflow.local.request import USE_TYPES
 
 FINAL = render.FINAL_EXECUTION_STATUSES
 
@@ -28,7 +29,7 @@ def executions() -> None:
 
 @executions.command()
 @env_option
-@click.option("--use-type", type=click.Choice(["train", "predict"]), required=True,
+@click.option("--use-type", type=click.Choice(USE_TYPES), required=True,
               help="train: ETL, split, train, evaluate, gate, register. predict: ETL, batch-predict titles.")  # fmt: skip
 @param_option
 @click.option("--display-name", help="Name shown in SageMaker Studio (default: cli-<use-type>-<UTC time>).")
@@ -87,43 +88,42 @@ def start(env, use_type, params, display_name, watch, interval, local, onet_dir,
 
 
 def _check_parameters(deployment: Deployment, overrides: dict[str, str]) -> None:
-    """Check names, types and allowed values against the deployed definition (the local run's own check)."""
+    """Check names, types, allowed values and ranges against the deployed definition (the local run's own checks)."""
     from workflow.local.expressions import UnsupportedDefinition
-    from workflow.local.runner import ParameterError, resolve_parameters
+    from workflow.local.runner import ParameterError, failed_parameter_checks, resolve_parameters
 
-    declared = deployment.declared_parameters()
+    definition = deployment.definition()
     try:
-        resolve_parameters(declared, overrides)
+        values = resolve_parameters(definition.get("Parameters") or [], overrides)
     except UnsupportedDefinition:
-        pass  # a type the local check does not know (e.g. Boolean): SageMaker checks it
+        return  # a type the local check does not know (e.g. Boolean): SageMaker checks it
     except ParameterError as error:
         raise CliError(f"pipeline {deployment.pipeline_name}: {error}") from None
+    failed = failed_parameter_checks(definition, values)
+    if failed:
+        raise CliError(f"pipeline {deployment.pipeline_name}: parameter out of range: {'; '.join(failed)}")
 
 
 def _start_local(env, use_type, params, onet_dir, input_, output, work_dir) -> int:
-    """Run the definition locally through workflow.local's own argument parsing, execution and summary."""
-    if use_type == "predict" and (input_ is None or output is None):
-        raise click.UsageError("--local --use-type predict needs --input titles.csv and --output predictions.csv")
-    if use_type == "train" and (input_ is not None or output is not None):
-        raise click.UsageError("--input/--output are for --use-type predict")
+    """Run the definition locally: the same request, checks, execution and summary as `python -m workflow.local`."""
     from config import ConfigError
-    from workflow.local import __main__ as local_run
     from workflow.local.expressions import UnsupportedDefinition
+    from workflow.local.processes import Interrupted
+    from workflow.local.request import LocalRun, UsageError
+    from workflow.local.run import run_local, summarize
     from workflow.local.runner import ParameterError
 
-    argv = ["--env", env, "--use-type", use_type, "--work-dir", str(work_dir)]
-    if onet_dir is not None:
-        argv += ["--onet-dir", str(onet_dir)]
-    if input_ is not None:
-        argv += ["--input", str(input_), "--output", str(output)]
-    for name, value in params.items():
-        if name != "use_type":
-            argv += ["--param", f"{name}={value}"]
-    args = local_run.arguments(argv)
+    run = LocalRun(env=env, use_type=use_type, params=params, onet_dir=onet_dir, input=input_, output=output,
+                   work_dir=work_dir)  # fmt: skip
     try:
-        return local_run.summarize(*local_run.execute(args), args)
-    except (ConfigError, local_run.UsageError, ParameterError, UnsupportedDefinition) as error:
+        return summarize(run_local(run))
+    except UsageError as error:
+        raise click.UsageError(str(error)) from None
+    except (ConfigError, ParameterError, UnsupportedDefinition) as error:
         raise CliError(str(error)) from None
+    except Interrupted as interrupted:
+        click.echo(f"The local run was {interrupted}; its steps were stopped.", err=True)
+        return 128 + interrupted.signum
 
 
 # -- list -----------------------------------------------------------------------------------------

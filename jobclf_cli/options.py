@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-DEFAULT_WORK_DIR = Path(".work/local")
+from workflow.local.request import DEFAULT_WORK_DIR, UsageError, parse_param
 
 
 def env_option(function):
@@ -39,14 +39,11 @@ def work_dir_option(function):
     )(function)
 
 
-def parse_param(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for pair in values:
-        name, separator, value = pair.partition("=")
-        if not separator or not name.strip():
-            raise click.BadParameter(f"{pair!r}: expected Name=Value, e.g. min_macro_f1=0.6", ctx=ctx, param=param)
-        params[name.strip()] = value
-    return params
+def _params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    try:
+        return dict(parse_param(pair) for pair in values)
+    except UsageError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
 
 
 def param_option(function):
@@ -55,7 +52,7 @@ def param_option(function):
         "params",
         multiple=True,
         metavar="NAME=VALUE",
-        callback=parse_param,
+        callback=_params,
         help="Set a pipeline parameter (repeatable); checked against the parameters the pipeline declares.",
     )(function)
 

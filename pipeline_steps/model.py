@@ -24,24 +24,23 @@ MODEL_ARCHIVE = "model.tar.gz"
 
 CLASSIFIERS = ("linearsvc", "logreg")
 CLASS_WEIGHTS = ("none", "balanced")
-SWITCHES = (0, 1)
 # Tokens are the space-separated words of normalize_title's output, so "c++" and "c#" survive
 # (scikit-learn's default pattern would drop them to "c").
 TOKEN_PATTERN = r"[^ ]+"
 
 
-# Field metadata marking a hyperparameter the pipeline exposes as a pipeline parameter of the same
-# name (a schedule or a user sets it per execution); the definition builder declares one per field.
+# Field metadata: CHOICES are a hyperparameter's allowed values, RANGE its inclusive (minimum, maximum);
+# PIPELINE_PARAMETER marks one the pipeline exposes as a pipeline parameter of the same name (a schedule
+# or a user sets it per execution). The definition builder declares those parameters, and checks their
+# ranges before any step runs, from this metadata.
 PIPELINE_PARAMETER = "pipeline_parameter"
 CHOICES = "choices"
+RANGE = "range"
 
 
-def _pipeline_parameter(default, choices: Sequence = ()):
-    return field(default=default, metadata={PIPELINE_PARAMETER: True, CHOICES: tuple(choices)})
-
-
-def _choice(default, choices: Sequence):
-    return field(default=default, metadata={CHOICES: tuple(choices)})
+def _hyperparameter(default, *, choices: Sequence = (), value_range=None, pipeline_parameter: bool = False):
+    metadata = {PIPELINE_PARAMETER: pipeline_parameter, CHOICES: tuple(choices), RANGE: value_range}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -49,44 +48,33 @@ class Hyperparameters:
     """What the training job's hyperparameters control (names as SageMaker passes them)."""
 
     # Not `c`: the SageMaker training toolkit passes a one-letter hyperparameter as `-c`, not `--c`.
-    model_c: float = _pipeline_parameter(0.3)
-    word_ngram_max: int = _pipeline_parameter(2)
-    char_ngram_min: int = _pipeline_parameter(1)
-    char_ngram_max: int = _pipeline_parameter(4)
-    min_df: int = 1
-    classifier: str = _choice("linearsvc", CLASSIFIERS)
-    class_weight: str = _pipeline_parameter("none", CLASS_WEIGHTS)
-    calibration_folds: int = 5
-    max_iter: int = 2000
-    random_state: int = 0
+    model_c: float = _hyperparameter(0.3, value_range=(1e-4, 1e4), pipeline_parameter=True)
+    word_ngram_max: int = _hyperparameter(2, value_range=(1, 3), pipeline_parameter=True)
+    char_ngram_min: int = _hyperparameter(1, value_range=(1, 6), pipeline_parameter=True)
+    char_ngram_max: int = _hyperparameter(4, value_range=(1, 8), pipeline_parameter=True)
+    min_df: int = _hyperparameter(1, value_range=(1, 1000))
+    classifier: str = _hyperparameter("linearsvc", choices=CLASSIFIERS)
+    class_weight: str = _hyperparameter("none", choices=CLASS_WEIGHTS, pipeline_parameter=True)
+    calibration_folds: int = _hyperparameter(5, value_range=(2, 20))
+    max_iter: int = _hyperparameter(2000, value_range=(1, 1_000_000))
+    random_state: int = _hyperparameter(0, value_range=(0, 2**32 - 1))
     # Extra training rows (train.training_rows): the descriptions of the training occupations from the
     # occupations channel, and the short titles ("OTR Driver") of the training titles. 1 = use, 0 = don't.
-    occupation_descriptions: int = _pipeline_parameter(1, SWITCHES)
-    short_titles: int = _pipeline_parameter(1, SWITCHES)
+    occupation_descriptions: int = _hyperparameter(1, value_range=(0, 1), pipeline_parameter=True)
+    short_titles: int = _hyperparameter(1, value_range=(0, 1), pipeline_parameter=True)
 
     def __post_init__(self) -> None:
         problems = []
-        if not 0 < self.model_c < float("inf"):
-            problems.append(f"model_c must be a positive finite number, got {self.model_c}")
-        if self.word_ngram_max < 1:
-            problems.append(f"word_ngram_max must be >= 1, got {self.word_ngram_max}")
-        if not 1 <= self.char_ngram_min <= self.char_ngram_max:
-            problems.append(
-                f"need 1 <= char_ngram_min <= char_ngram_max, got {self.char_ngram_min}..{self.char_ngram_max}"
-            )
-        if self.min_df < 1:
-            problems.append(f"min_df must be >= 1, got {self.min_df}")
-        if self.classifier not in CLASSIFIERS:
-            problems.append(f"classifier must be one of {CLASSIFIERS}, got {self.classifier!r}")
-        if self.class_weight not in CLASS_WEIGHTS:
-            problems.append(f"class_weight must be one of {CLASS_WEIGHTS}, got {self.class_weight!r}")
-        if self.calibration_folds < 2:
-            problems.append(f"calibration_folds must be >= 2, got {self.calibration_folds}")
-        if self.max_iter < 1:
-            problems.append(f"max_iter must be >= 1, got {self.max_iter}")
-        for name in ("occupation_descriptions", "short_titles"):
-            if getattr(self, name) not in SWITCHES:
-                problems.append(f"{name} must be 0 or 1, got {getattr(self, name)}")
+        for hyperparameter in fields(self):
+            value = getattr(self, hyperparameter.name)
+            choices, value_range = hyperparameter.metadata[CHOICES], hyperparameter.metadata[RANGE]
+            if choices and value not in choices:
+                problems.append(f"{hyperparameter.name} must be one of {', '.join(choices)}, got {value!r}")
+            # `not (low <= value <= high)` also catches NaN.
+            if value_range and not value_range[0] <= value <= value_range[1]:
+                problems.append(f"{hyperparameter.name} must be from {value_range[0]} to {value_range[1]}, got {value}")
+        if self.char_ngram_min > self.char_ngram_max:
+            problems.append(f"char_ngram_min must be <= char_ngram_max, got {self.char_ngram_min}..{self.char_ngram_max}")
         if problems:
             raise ValueError("; ".join(problems))
 

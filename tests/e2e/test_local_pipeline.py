@@ -92,9 +92,11 @@ def test_predict_branch_answers_every_input_row_in_order_with_the_registered_mod
 def test_a_model_below_the_gate_is_not_registered_and_the_execution_says_why(trained):
     work_dir, _ = trained
     before = len(registry(work_dir))
-    result = local_run("--use-type", "train", "--param", "min_macro_f1=1.01", work_dir=work_dir)  # no model can reach it
+    # C at its minimum (the strongest regularization) makes a model weaker than version 1 (macro-F1 1.0 here).
+    result = local_run("--use-type", "train", "--param", "model_c=0.0001", work_dir=work_dir)
     assert result.returncode == 1
     assert "Step ModelRejected failed: Quality gate: the model is not registered" in result.stderr
+    assert "at least the latest approved model's 1.0" in result.stderr
     assert len(registry(work_dir)) == before
 
 

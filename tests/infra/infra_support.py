@@ -147,3 +147,14 @@ def mask_asset_hashes(value: Any, names: dict[str, str] | None = None) -> Any:
 def asset_names(stack: JobClfStack) -> dict[str, str]:
     """Asset hash -> construct id of the stack's step-code assets."""
     return {asset.asset_hash: asset.node.id for asset in stack.code.all}
+
+
+def all_steps(steps: list[dict]) -> list[dict]:
+    """Every step, including those nested in condition steps' branches."""
+    found = []
+    for step in steps:
+        found.append(step)
+        if step["Type"] == "Condition":
+            found += all_steps(step["Arguments"].get("IfSteps", []))
+            found += all_steps(step["Arguments"].get("ElseSteps", []))
+    return found

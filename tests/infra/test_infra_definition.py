@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from infra_support import Synth
+from infra_support import Synth, all_steps
 
 from pipeline_steps import train
 from pipeline_steps.model import Hyperparameters
@@ -15,17 +15,6 @@ from workflow.local.expressions import EvaluationContext
 ENVIRONMENTS = ["develop", "production"]
 ENVIRONMENT_BUCKETS = {"raw-bucket", "processed-bucket", "models-bucket", "predictions-bucket"}
 S3_URI = re.compile(r"s3://([^/\"\\\s]+)/?([^\"\\\s]*)")
-
-
-def all_steps(steps: list[dict]) -> list[dict]:
-    """Every step, including those nested in condition steps' branches."""
-    found = []
-    for step in steps:
-        found.append(step)
-        if step["Type"] == "Condition":
-            found += all_steps(step["Arguments"].get("IfSteps", []))
-            found += all_steps(step["Arguments"].get("ElseSteps", []))
-    return found
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -15,7 +15,7 @@ import pytest
 from infra_support import Synth
 
 from workflow.definition import PipelineSpec, build_definition
-from workflow.local.__main__ import local_spec, publish_step_code
+from workflow.local.run import local_spec, publish_step_code
 from workflow.local.s3 import LocalS3
 
 # Spec fields whose values differ by nature between a deployed stack and the local run (ordered:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from infra_support import Synth
+from infra_support import Synth, all_steps
 
 ENVIRONMENTS = ["develop", "production"]
 ALL = [("synth", "develop"), ("synth", "production"), ("variant_synth", "standing"), ("variant_synth", "existingvpc")]
@@ -178,13 +178,7 @@ def test_every_job_step_is_encrypted_bounded_and_in_the_private_subnets(synth: S
     definition = stack.pipeline.fake_definition()
     private = [f"subnet-private{i}" for i in range(len(stack.network.private_subnet_ids))]
 
-    def steps(items: list) -> Iterator[dict]:
-        for step in items:
-            yield step
-            arguments = step.get("Arguments", {})
-            yield from steps(arguments.get("IfSteps", []) + arguments.get("ElseSteps", []))
-
-    job_steps = [s for s in steps(definition["Steps"]) if s["Type"] in ("Processing", "Training")]
+    job_steps = [s for s in all_steps(definition["Steps"]) if s["Type"] in ("Processing", "Training")]
     assert {s["Name"] for s in job_steps} == {
         "PreprocessTrain",
         "Train",
@@ -207,7 +201,7 @@ def test_every_job_step_is_encrypted_bounded_and_in_the_private_subnets(synth: S
         vpc = arguments["NetworkConfig"]["VpcConfig"] if step["Type"] == "Processing" else arguments["VpcConfig"]
         assert vpc["Subnets"] == private and vpc["SecurityGroupIds"] == ["sg-sagemakerjobs"], step["Name"]
         assert step["RetryPolicies"], step["Name"]
-    (etl,) = [s for s in definition["Steps"] if s["Type"] == "EMR"]
+    (etl,) = [s for s in all_steps(definition["Steps"]) if s["Type"] == "EMR"]
     cluster = etl["Arguments"]["ClusterConfig"]
     assert cluster["Instances"]["Ec2SubnetId"] == "subnet-private0"
     assert cluster["SecurityConfiguration"] == "emr-security-configuration"

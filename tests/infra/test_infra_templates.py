@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from infra_support import Synth
+from infra_support import Synth, all_steps
 
 from config import EnvironmentConfig
 
@@ -271,7 +271,7 @@ def test_standing_mode_owns_a_long_lived_cluster(variant_synth: Synth, variant_c
     assert spec.mode == "standing"
     assert stack.pipeline.placeholders.fake(spec.cluster_id) == "j-standingcluster"
     definition = stack.pipeline.fake_definition()
-    emr_steps = [step for step in definition["Steps"] if step["Type"] == "EMR"]
+    emr_steps = [step for step in all_steps(definition["Steps"]) if step["Type"] == "EMR"]
     assert [step["Arguments"]["ClusterId"] for step in emr_steps] == ["j-standingcluster"]
     assert stack.resolve(stack.emr.cluster.ref) == {"Ref": cluster_id}
 

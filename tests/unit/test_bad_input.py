@@ -470,7 +470,7 @@ def test_processing_job_prints_one_line_and_exits_1(tmp_path, capsys, step: str,
 def declared_parameters() -> list[dict]:
     from config import load_environment
     from workflow.definition import StepCode, build_definition
-    from workflow.local.__main__ import local_spec
+    from workflow.local.run import local_spec
 
     code = StepCode(
         steps_archive_uri="s3://jobclf-develop-assets/steps.zip",

@@ -132,10 +132,11 @@ def test_without_an_occupations_channel_training_says_so(split_dir, tmp_path, mo
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--short_titles", "2"], "short_titles must be 0 or 1"),
-        (["--occupation_descriptions", "-1"], "occupation_descriptions must be 0 or 1"),
-        (["--model_c", "0"], "model_c must be a positive finite number"),
-        (["--model_c", "inf"], "model_c must be a positive finite number"),
+        (["--short_titles", "2"], "short_titles must be from 0 to 1, got 2"),
+        (["--occupation_descriptions", "-1"], "occupation_descriptions must be from 0 to 1, got -1"),
+        (["--model_c", "0"], "model_c must be from 0.0001 to 10000.0, got 0.0"),
+        (["--model_c", "inf"], "model_c must be from 0.0001 to 10000.0, got inf"),
+        (["--model_c", "nan"], "model_c must be from 0.0001 to 10000.0, got nan"),
         (["--char_ngram_min", "4", "--char_ngram_max", "3"], "char_ngram_min"),
         (["--classifier", "forest"], "classifier must be one of"),
         (["--min_df", "0"], "min_df"),

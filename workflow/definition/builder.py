@@ -35,13 +35,17 @@ from sagemaker.processing import ProcessingInput, ProcessingOutput  # noqa: E402
 from sagemaker.sklearn.estimator import SKLearn  # noqa: E402
 from sagemaker.sklearn.processing import SKLearnProcessor  # noqa: E402
 from sagemaker.workflow.condition_step import ConditionStep  # noqa: E402
-from sagemaker.workflow.conditions import ConditionEquals, ConditionGreaterThanOrEqualTo  # noqa: E402
+from sagemaker.workflow.conditions import (  # noqa: E402
+    ConditionEquals,
+    ConditionGreaterThanOrEqualTo,
+    ConditionLessThanOrEqualTo,
+)
 from sagemaker.workflow.emr_step import EMRStep, EMRStepConfig  # noqa: E402
 from sagemaker.workflow.execution_variables import ExecutionVariables  # noqa: E402
 from sagemaker.workflow.fail_step import FailStep  # noqa: E402
 from sagemaker.workflow.functions import Join, JsonGet  # noqa: E402
 from sagemaker.workflow.model_step import ModelStep  # noqa: E402
-from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString  # noqa: E402
+from sagemaker.workflow.parameters import Parameter, ParameterFloat, ParameterInteger, ParameterString  # noqa: E402
 from sagemaker.workflow.pipeline import Pipeline  # noqa: E402
 from sagemaker.workflow.pipeline_context import PipelineSession  # noqa: E402
 from sagemaker.workflow.properties import PropertyFile  # noqa: E402
@@ -64,7 +68,7 @@ from pipeline_steps.contract import (  # noqa: E402
     PREDICTIONS_PREFIX,
     TITLES_INPUT_PREFIX,
 )
-from pipeline_steps.model import CHOICES, pipeline_hyperparameters  # noqa: E402
+from pipeline_steps.model import CHOICES, RANGE, pipeline_hyperparameters  # noqa: E402
 from workflow.definition.bundles import TRAINING_ENTRY_POINT  # noqa: E402
 from workflow.definition.spec import PipelineSpec  # noqa: E402
 
@@ -94,32 +98,81 @@ _JOB_RETRIES = SageMakerJobStepRetryPolicy(
 
 
 class _Parameters:
-    """The pipeline's parameters: what a schedule or a user may set per execution."""
+    """The pipeline's parameters: what a schedule or a user may set per execution, and their allowed ranges."""
 
     def __init__(self, spec: PipelineSpec):
         raw = spec.buckets.raw
+        # Inclusive (minimum, maximum) of each numeric parameter, checked before any step runs.
+        self.ranges: dict[str, tuple[Parameter, float, float]] = {}
         self.use_type = ParameterString("use_type", default_value="train", enum_values=["train", "predict"])
         self.onet_input_uri = ParameterString("onet_input_uri", default_value=f"s3://{raw}/{ONET_INPUT_PREFIX}")
         self.input_titles_uri = ParameterString("input_titles_uri", default_value=f"s3://{raw}/{TITLES_INPUT_PREFIX}")
         self.execution_date = ParameterString("execution_date", default_value="")
-        self.split_seed = ParameterInteger("split_seed", default_value=42)
-        self.validation_fraction = ParameterFloat("validation_fraction", default_value=0.1)
-        self.test_fraction = ParameterFloat("test_fraction", default_value=0.2)
+        # numpy's RandomState takes seeds below 2**32.
+        self.split_seed = self._ranged(ParameterInteger("split_seed", default_value=42), 0, 2**32 - 1)
+        # Each at most 0.45, so that at least 10% of the occupations train whatever both are.
+        self.validation_fraction = self._ranged(ParameterFloat("validation_fraction", default_value=0.1), 0.05, 0.45)
+        self.test_fraction = self._ranged(ParameterFloat("test_fraction", default_value=0.2), 0.05, 0.45)
         # One parameter per tunable hyperparameter, same name, the training step's own default (the
         # model chosen by benchmarks/model_benchmark.py): the pipeline trains exactly what was benchmarked.
-        self.hyperparameters = {f.name: _parameter_of(f) for f in pipeline_hyperparameters()}
-        self.min_macro_f1 = ParameterFloat("min_macro_f1", default_value=spec.model.min_macro_f1)
+        self.hyperparameters = {}
+        for hyperparameter in pipeline_hyperparameters():
+            parameter = _parameter_of(hyperparameter)
+            if hyperparameter.metadata[RANGE]:
+                self._ranged(parameter, *hyperparameter.metadata[RANGE])
+            self.hyperparameters[hyperparameter.name] = parameter
+        self.min_macro_f1 = self._ranged(
+            ParameterFloat("min_macro_f1", default_value=spec.model.min_macro_f1), 0.0, 1.0
+        )
         self.model_approval_status = ParameterString(
             "model_approval_status",
             default_value=spec.model.approval_status,
             enum_values=["Approved", "PendingManualApproval", "Rejected"],
         )
 
+    def _ranged(self, parameter, minimum: float, maximum: float):
+        self.ranges[parameter.name] = (parameter, minimum, maximum)
+        return parameter
+
     def all(self) -> list:
-        declared = []
-        for value in vars(self).values():
-            declared += value.values() if isinstance(value, dict) else [value]
-        return declared
+        return [
+            self.use_type,
+            self.onet_input_uri,
+            self.input_titles_uri,
+            self.execution_date,
+            self.split_seed,
+            self.validation_fraction,
+            self.test_fraction,
+            *self.hyperparameters.values(),
+            self.min_macro_f1,
+            self.model_approval_status,
+        ]
+
+    def range_conditions(self) -> list:
+        """Every numeric parameter within its range (NaN fails both sides), and char n-grams not inverted."""
+        conditions = []
+        for parameter, minimum, maximum in self.ranges.values():
+            conditions.append(ConditionGreaterThanOrEqualTo(left=parameter, right=minimum))
+            conditions.append(ConditionLessThanOrEqualTo(left=parameter, right=maximum))
+        hyperparameters = self.hyperparameters
+        conditions.append(
+            ConditionLessThanOrEqualTo(left=hyperparameters["char_ngram_min"], right=hyperparameters["char_ngram_max"])
+        )
+        return conditions
+
+    def range_message(self) -> Join:
+        allowed = "; ".join(f"{name} {minimum}..{maximum}" for name, (_, minimum, maximum) in self.ranges.items())
+        given = []
+        for name, (parameter, _, _) in self.ranges.items():
+            given += [f"{name}=", parameter, ","]
+        return Join(
+            on="",
+            values=[
+                f"A pipeline parameter is out of range; nothing ran. Allowed: {allowed}; char_ngram_min <= "
+                "char_ngram_max. Given: ",
+                *given[:-1],
+            ],
+        )
 
 
 def _parameter_of(hyperparameter: dataclasses.Field):
@@ -504,10 +557,19 @@ class _Builder:
             if_steps=self.train_branch(),
             else_steps=self.predict_branch(),
         )
+        # SageMaker checks types and allowed values when an execution starts, not ranges: this first step
+        # does, so that a bad value fails the execution before any cluster or job starts.
+        checked = ConditionStep(
+            name="CheckParameters",
+            description="Every numeric parameter within its range; otherwise fail before any step runs.",
+            conditions=self.params.range_conditions(),
+            if_steps=[etl, branch],
+            else_steps=[FailStep(name="ParametersOutOfRange", error_message=self.params.range_message())],
+        )
         return Pipeline(
             name=self.spec.pipeline_name,
             parameters=self.params.all(),
-            steps=[etl, branch],
+            steps=[checked],
             sagemaker_session=self.session,
         )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tarfile
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ import pyspark
 
 from pipeline_steps.registry import LocalRegistry
 from workflow.local.expressions import UnsupportedDefinition
+from workflow.local.processes import StepProcesses
 from workflow.local.s3 import LocalS3
 
 # Spark of each EMR 7 release (EMR release guide, "Spark release history"). The local run refuses
@@ -62,6 +62,7 @@ class JobContext:
     s3: LocalS3
     toolchain: Toolchain
     registry_file: Path
+    processes: StepProcesses
 
     def sandbox(self, step: str) -> Path:
         path = self.work_dir / "jobs" / self.execution_id / step
@@ -99,13 +100,11 @@ def _check_image(step: str, image: str, toolchain: Toolchain) -> None:
         )
 
 
-def _run(step: str, command: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
-    with log.open("w", encoding="utf-8") as sink:
-        sink.write("$ " + " ".join(command) + "\n")
-        sink.flush()
-        completed = subprocess.run(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT, check=False)
-    if completed.returncode != 0:
-        raise StepFailed(step, f"exit code {completed.returncode}", log)
+def _run(step: str, command: list[str], cwd: Path, env: dict[str, str], log: Path, job: JobContext) -> None:
+    log.write_text("$ " + " ".join(command) + "\n", encoding="utf-8")
+    returncode = job.processes.run(command, cwd, env, log)
+    if returncode != 0:
+        raise StepFailed(step, f"exit code {returncode}", log)
 
 
 def _container_path(sandbox: Path, value: Any) -> Any:
@@ -141,7 +140,7 @@ def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
         raise UnsupportedDefinition(f"step {step}: entrypoint {entrypoint} is not a python3 command")
     command = [sys.executable] + [_container_path(sandbox, a) for a in entrypoint[1:]]
     command += [str(_container_path(sandbox, a)) for a in app.get("ContainerArguments", [])]
-    _run(step, command, sandbox, job.process_env(arguments.get("Environment")), sandbox / "log.txt")
+    _run(step, command, sandbox, job.process_env(arguments.get("Environment")), sandbox / "log.txt", job)
 
     properties_outputs = {}
     for output in outputs:
@@ -218,7 +217,7 @@ def run_training(step: str, arguments: Mapping[str, Any], job: JobContext) -> di
     command = [sys.executable, program]
     for name, value in sorted(user_hyperparameters.items()):
         command += [f"--{name}", str(value)]
-    _run(step, command, code_dir, job.process_env({**arguments.get("Environment", {}), **env}), sandbox / "log.txt")
+    _run(step, command, code_dir, job.process_env({**arguments.get("Environment", {}), **env}), sandbox / "log.txt", job)
 
     job_name = job.job_name(step)
     artifact_uri = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output/model.tar.gz"
@@ -285,7 +284,7 @@ def run_emr(step: str, arguments: Mapping[str, Any], job: JobContext, standing_r
     sandbox = job.sandbox(step)
     command = _spark_submit_command(step, list(hadoop_step["Args"]), job, sandbox)
     env = job.process_env({"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable})
-    _run(step, command, sandbox, env, sandbox / "log.txt")
+    _run(step, command, sandbox, env, sandbox / "log.txt", job)
     return {"ClusterId": arguments.get("ClusterId", f"local-{release}"), "StepId": job.job_name(step)}
 
 

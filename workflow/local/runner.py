@@ -72,6 +72,39 @@ def resolve_parameters(declared: list[Mapping[str, Any]], overrides: Mapping[str
     return values
 
 
+_SYMBOLS = {"GreaterThanOrEqualTo": ">=", "LessThanOrEqualTo": "<=", "GreaterThan": ">", "LessThan": "<", "Equals": "=="}
+
+
+def _operand(expression: Any, context: EvaluationContext) -> str:
+    reference = expression.get("Get", "") if isinstance(expression, dict) else ""
+    if reference.startswith("Parameters."):
+        return f"{reference.removeprefix('Parameters.')}={context.evaluate(expression)!r}"
+    return repr(context.evaluate(expression))
+
+
+def describe_condition(condition: Mapping[str, Any], context: EvaluationContext) -> str:
+    """A comparison as a person reads it, e.g. `model_c=-5.0 must be >= 0.0001`."""
+    symbol = _SYMBOLS.get(condition.get("Type", ""))
+    if symbol is None:
+        return json.dumps(condition)
+    return f"{_operand(condition['LeftValue'], context)} must be {symbol} {_operand(condition['RightValue'], context)}"
+
+
+def failed_parameter_checks(definition: Mapping[str, Any], parameters: Mapping[str, Any]) -> list[str]:
+    """The failed conditions of the definition's parameter checks: its top-level condition steps that read only
+    parameters and end in a Fail step. Empty when every parameter is in range."""
+    context = EvaluationContext(parameters=parameters, execution={})
+    failed = []
+    for step in definition.get("Steps", []):
+        arguments = step.get("Arguments", {})
+        if step["Type"] != "Condition" or "Steps." in json.dumps(arguments.get("Conditions", [])):
+            continue
+        if not any(s["Type"] == "Fail" for s in arguments.get("ElseSteps", [])):
+            continue
+        failed += [describe_condition(c, context) for c in arguments["Conditions"] if not context.condition(c)]
+    return failed
+
+
 def execution_order(steps: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Steps sorted so that each comes after the steps it depends on or refers to; definition order otherwise."""
     names = [s["Name"] for s in steps]
@@ -183,9 +216,11 @@ class LocalPipelineRun:
         name = step["Name"]
         start = time.perf_counter()
         arguments = step["Arguments"]
-        outcome = all(self.context.condition(c) for c in arguments["Conditions"])
+        failed = [describe_condition(c, self.context) for c in arguments["Conditions"] if not self.context.condition(c)]
+        outcome = not failed
         self.outcome.step_properties[name] = {"Outcome": outcome}
-        self._record(name, "Condition", "Succeeded", start, f"outcome {str(outcome).lower()}")
+        detail = "outcome true" if outcome else "outcome false: " + "; ".join(failed)
+        self._record(name, "Condition", "Succeeded", start, detail)
         chosen, skipped = ("IfSteps", "ElseSteps") if outcome else ("ElseSteps", "IfSteps")
         for skipped_step in arguments.get(skipped, []):
             self.outcome.steps.append(StepOutcome(skipped_step["Name"], skipped_step["Type"], "Skipped", 0.0, f"{name} chose the other branch"))

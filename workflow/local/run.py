@@ -1,0 +1,279 @@
+"""The local run's one entry point: `run_local(LocalRun(...))`.
+
+`python -m workflow.local`, `jobclf executions start --local` and the benchmarks all call it. It
+builds the environment's definition with the same builder and configuration as `cdk synth` (only
+the names of deployed resources differ, see `local_spec`), checks every input, output and parameter
+before anything runs, holds the work dir for the length of the run, and executes the definition with
+every `s3://bucket/key` mapped to `<work dir>/s3/bucket/key`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from config import EnvironmentConfig, load_environment
+from pipeline_steps.contract import ONET_INPUT_PREFIX, TITLES_INPUT_PREFIX
+from pipeline_steps.predict import execution_date
+from workflow.definition import (
+    Buckets,
+    EmrResources,
+    PipelineSpec,
+    StackResources,
+    StepCode,
+    build_definition,
+    build_step_bundles,
+    pipeline_spec,
+)
+from workflow.local.executors import JobContext, Toolchain
+from workflow.local.processes import StepProcesses
+from workflow.local.request import LocalRun, UsageError
+from workflow.local.runner import (
+    ExecutionOutcome,
+    LocalPipelineRun,
+    ParameterError,
+    failed_parameter_checks,
+    resolve_parameters,
+)
+from workflow.local.s3 import LocalS3
+
+ONET_TABLES = ("Occupation Data", "Alternate Titles")
+ONET_FORMATS = (".xlsx", ".txt")
+LOCK_FILE = ".lock"
+# How many lines of a failed step's log to show after its own error.
+LOG_TAIL_LINES = 40
+# What a step prints as its own error: the dispatcher's and the ETL's `<step>: [input ]error: ...`,
+# argparse's `<prog>: error: ...`, and the last line of a Python traceback.
+_STEP_ERROR = re.compile(r"^(?:[a-z][\w-]*: (?:input )?error: .+|[A-Za-z_.]*(?:Error|Exception): .+)$")
+_UNPRINTABLE = re.compile(r"[^\t\x20-\x7e\u00a0-\uffff]")
+
+
+@dataclass
+class LocalResult:
+    run: LocalRun
+    outcome: ExecutionOutcome
+    execution: LocalPipelineRun
+    s3: LocalS3
+    predictions_partition: Path | None = None  # where a successful predict run's predictions are in local S3
+
+
+def local_buckets(config: EnvironmentConfig) -> Buckets:
+    prefix = config.resource_prefix
+    return Buckets(raw=f"{prefix}-raw", processed=f"{prefix}-processed", models=f"{prefix}-models",
+                   predictions=f"{prefix}-predictions")  # fmt: skip
+
+
+def publish_step_code(config: EnvironmentConfig, s3: LocalS3, build_dir: Path) -> StepCode:
+    """Put the step bundles into the local assets bucket under content-hash keys, as CDK assets are."""
+    bundles = build_step_bundles(build_dir)
+    assets_bucket = f"{config.resource_prefix}-assets"
+
+    def publish(path: Path) -> str:
+        uri = f"s3://{assets_bucket}/{hashlib.sha256(path.read_bytes()).hexdigest()}{''.join(path.suffixes)}"
+        s3.put_file(path, uri)
+        return uri
+
+    return StepCode(
+        steps_archive_uri=publish(bundles.steps_archive),
+        etl_script_uri=publish(bundles.etl_script),
+        training_source_uri=publish(bundles.training_source),
+        emr_bootstrap_uri=publish(bundles.emr_bootstrap),
+    )
+
+
+def local_spec(config: EnvironmentConfig, code: StepCode) -> PipelineSpec:
+    """The environment's spec with local stand-ins for what only a deployed stack knows (ARNs, IDs)."""
+    fake_account = "000000000000"
+    # As many as the stack's private subnets: one per availability zone, or the configured ones.
+    subnet_count = len(config.network.private_subnet_ids) or config.network.max_azs
+    resources = StackResources(
+        buckets=local_buckets(config),
+        role_arn=f"arn:aws:iam::{fake_account}:role/{config.resource_prefix}-local",
+        code=code,
+        kms_key_arn=f"arn:aws:kms:{config.region}:{fake_account}:key/00000000-0000-0000-0000-000000000000",
+        subnet_ids=tuple(f"subnet-{i:017x}" for i in range(subnet_count)),
+        job_security_group_id="sg-0000000000000000d",
+        emr=EmrResources(
+            instance_profile_name="local-emr-instance-profile",
+            service_role_name="local-emr-service-role",
+            security_configuration_name="local-emr-security",
+            primary_security_group_id="sg-0000000000000000a",
+            core_security_group_id="sg-0000000000000000b",
+            service_access_security_group_id="sg-0000000000000000c",
+            standing_cluster_id="j-LOCALSTANDING" if config.emr.cluster_mode == "standing" else None,
+        ),
+    )
+    return pipeline_spec(config, resources)
+
+
+def stage_onet(onet_dir: Path, s3: LocalS3, uri: str) -> list[str]:
+    """Copy the two O*NET tables (xlsx or txt) into the local raw bucket, replacing what was there."""
+    found = [onet_dir / f"{table}{suffix}" for table in ONET_TABLES for suffix in ONET_FORMATS
+             if (onet_dir / f"{table}{suffix}").is_file()]  # fmt: skip
+    missing = [t for t in ONET_TABLES if not any(p.stem == t for p in found)]
+    if missing:
+        raise UsageError(f"--onet-dir {onet_dir}: no {' or '.join(f'{missing[0]}{s}' for s in ONET_FORMATS)}")
+    target = s3.path(uri)
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for path in found:
+        shutil.copy2(path, target / path.name)
+    return [p.name for p in found]
+
+
+@contextlib.contextmanager
+def held_work_dir(work_dir: Path, report: Callable[[str], None]) -> Iterator[StepProcesses]:
+    """The work dir, created and checked writable, held by this run alone; orphans of a killed run stopped."""
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=work_dir, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise UsageError(f"--work-dir {work_dir}: cannot write there ({error.strerror or error})") from None
+    with (work_dir / LOCK_FILE).open("a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            raise UsageError(
+                f"--work-dir {work_dir} is in use by another local run (process {holder}); wait for it, stop it, "
+                "or pass another --work-dir"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        processes = StepProcesses(work_dir)
+        stopped = processes.clean_orphans()
+        if stopped:
+            report(f"Stopped {stopped} process group(s) an earlier, killed run had left running in {work_dir}.")
+        yield processes
+
+
+def run_local(run: LocalRun, report: Callable[[str], None] = print) -> LocalResult:
+    """Check the request, build the environment's definition and execute it; progress goes to `report`."""
+    run.check()
+    config = load_environment(run.env)
+    work_dir = run.work_dir.resolve()
+    with held_work_dir(work_dir, report) as processes:
+        s3 = LocalS3(work_dir / "s3")
+        code = publish_step_code(config, s3, work_dir / "bundles")
+        spec = local_spec(config, code)
+        definition = build_definition(spec)
+        (work_dir / "definitions").mkdir(parents=True, exist_ok=True)
+        (work_dir / "definitions" / f"{config.pipeline_name}.json").write_text(definition)
+        execution_id = datetime.datetime.now(datetime.UTC).strftime("local-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+        params = _checked_parameters(run, definition)
+
+        onet_uri = params.get("onet_input_uri", f"s3://{spec.buckets.raw}/{ONET_INPUT_PREFIX}")
+        if run.onet_dir is not None:
+            staged = stage_onet(run.onet_dir, s3, onet_uri)
+            report(f"O*NET input: {', '.join(staged)} from {run.onet_dir} -> {onet_uri}")
+        elif not s3.path(onet_uri).is_dir():
+            raise UsageError(f"no O*NET files at {onet_uri} yet: pass --onet-dir (the ETL step runs on every execution)")
+        if run.use_type == "predict":
+            titles_uri = f"s3://{spec.buckets.raw}/{TITLES_INPUT_PREFIX}{execution_id}/"
+            s3.put_file(run.input, titles_uri + run.input.name)
+            params.setdefault("input_titles_uri", titles_uri)
+            params.setdefault("execution_date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"))
+
+        job = JobContext(
+            execution_id=execution_id,
+            pipeline_name=spec.pipeline_name,
+            work_dir=work_dir,
+            s3=s3,
+            toolchain=Toolchain(sklearn_image_tag=spec.sklearn_framework_version,
+                                spark_submit=Path(sys.executable).with_name("spark-submit")),  # fmt: skip
+            registry_file=work_dir / "registry.json",
+            processes=processes,
+        )
+        execution = LocalPipelineRun(definition, job, params, standing_emr_release=config.emr.release_label, report=report)
+        report(f"Pipeline {spec.pipeline_name}, execution {execution_id} (use_type={run.use_type}); work dir {work_dir}")
+        report("Retry policies are not applied locally: they retry AWS throttling and capacity errors only.")
+        with processes.forwarding_signals():
+            outcome = execution.run()
+        result = LocalResult(run, outcome, execution, s3)
+        if outcome.status == "Succeeded" and run.use_type == "predict":
+            result.predictions_partition = _copy_predictions(result)
+        return result
+
+
+def _checked_parameters(run: LocalRun, definition: str) -> dict[str, str]:
+    """The run's parameters, checked against the definition's declarations and range checks."""
+    params = {"use_type": run.use_type, **run.params}
+    declared = json.loads(definition)
+    values = resolve_parameters(declared.get("Parameters", []), params)
+    failed = failed_parameter_checks(declared, values)
+    if failed:
+        raise ParameterError("parameter out of range: " + "; ".join(failed))
+    try:
+        execution_date(str(values.get("execution_date") or ""))
+    except ValueError as error:
+        raise ParameterError(f"parameter execution_date: {error}") from None
+    return params
+
+
+def _copy_predictions(result: LocalResult) -> Path:
+    props = result.outcome.step_properties["BatchPredict"]
+    predictions_uri = props["ProcessingOutputConfig"]["Outputs"]["predictions"]["S3Output"]["S3Uri"]
+    partition = result.s3.path(predictions_uri) / f"execution_date={result.execution.parameters['execution_date']}"
+    output = result.run.output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(partition / "predictions.csv", output)
+    return partition
+
+
+def step_errors(log: Path) -> list[str]:
+    """The lines of a step's log that are its own error messages (not the tool's INFO lines), printable."""
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [_printable(line) for line in lines if _STEP_ERROR.match(line)]
+
+
+def _printable(text: str) -> str:
+    return _UNPRINTABLE.sub("?", text)
+
+
+def summarize(result: LocalResult, report: Callable[[str], None] = print) -> int:
+    """Print the outcome and where its results are; the process exit code (0 succeeded, 1 failed)."""
+    outcome, s3 = result.outcome, result.s3
+    report(f"\nExecution {outcome.execution_id}: {outcome.status}")
+    for step in outcome.steps:
+        report(f"  {step.status:<9} {step.seconds:7.1f}s  {step.name} ({step.type}) {step.detail}".rstrip())
+    if outcome.status != "Succeeded":
+        problem = [f"\nStep {outcome.failure_step} failed: {_printable(outcome.failure_reason or '')}"]
+        if outcome.failure_log and outcome.failure_log.exists():
+            errors = step_errors(outcome.failure_log)
+            problem += [f"  {line}" for line in errors]
+            tail = outcome.failure_log.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            problem += [f"--- last lines of {outcome.failure_log} ---", *map(_printable, tail)]
+        print("\n".join(problem), file=sys.stderr)
+        return 1
+    props = outcome.step_properties
+    if "Train" in props:
+        report(f"\nModel: {s3.path(props['Train']['ModelArtifacts']['S3ModelArtifacts'])}")
+    if "Evaluate" in props:
+        evaluation = props["Evaluate"]["ProcessingOutputConfig"]["Outputs"]["evaluation"]["S3Output"]["S3Uri"]
+        report(f"Evaluation report: {s3.path(evaluation)}/report.html (metrics: evaluation.json)")
+    for step in props.values():
+        if "ModelPackageArn" in step:
+            report(f"Registered: {step['ModelPackageArn']} ({step['ModelApprovalStatus']})")
+    if result.predictions_partition is not None:
+        report(f"Predictions: {result.run.output} (partition {result.predictions_partition})")
+    return 0
