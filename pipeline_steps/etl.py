@@ -56,6 +56,8 @@ NO_SHORT_TITLE = "n/a"
 SHUFFLE_PARTITIONS = 4
 READ_BUFFER_BYTES = 1 << 20
 REPORT_FILE = "report.json"
+# The first bytes of a zip archive, which an .xlsx workbook is.
+ZIP_MAGIC = b"PK\x03\x04"
 
 OCCUPATION_SOURCE = "occupation_title"
 ALTERNATE_SOURCE = "alternate_title"
@@ -148,6 +150,10 @@ def locate_tables(directory_uri: str, file_names: Iterable[str]) -> dict[str, st
 def parse_table(table: str, file_name: str, data: bytes) -> SourceTable:
     """The data rows of one O*NET file; InputError names the file when it is unreadable, empty or lacks columns."""
     file_format = file_name.rsplit(".", 1)[-1]
+    if file_format == "txt" and data.startswith(ZIP_MAGIC):
+        raise InputError(
+            f"{file_name}: a zip archive (an .xlsx workbook?), not tab-delimited text; name a workbook .xlsx"
+        )
     lines = _xlsx_lines(file_name, data) if file_format == "xlsx" else _txt_lines(data)
     if not lines:
         raise InputError(f"{file_name}: empty file, no header row")
@@ -205,10 +211,16 @@ def _cell_text(value: object) -> str | None:
 def _check_columns(file_name: str, header: list[str], required: Sequence[str]) -> None:
     missing = [column for column in required if column not in header]
     if missing:
-        raise InputError(f"{file_name}: missing column(s) {missing}; the header has {header}")
+        raise InputError(f"{file_name}: missing column(s) {missing}; the header has {_shown(header)}")
     repeated = [column for column in required if header.count(column) > 1]
     if repeated:
-        raise InputError(f"{file_name}: column(s) {repeated} appear more than once in the header {header}")
+        raise InputError(f"{file_name}: column(s) {repeated} appear more than once in the header {_shown(header)}")
+
+
+def _shown(header: list[str]) -> str:
+    """A header as a message shows it: at most 12 cells of at most 40 characters, control characters escaped."""
+    cells = [ascii(cell[:40])[1:-1] if not cell.isprintable() else cell[:40] for cell in header[:12]]
+    return str(cells) + (f" and {len(header) - 12} more" if len(header) > 12 else "")
 
 
 # --- Per-row checks: SourceRow -> Candidate, pure -----------------------------------------------
