@@ -218,8 +218,8 @@ def _check_columns(file_name: str, header: list[str], required: Sequence[str]) -
 
 
 def _shown(header: list[str]) -> str:
-    """A header as a message shows it: at most 12 cells of at most 40 characters, control characters escaped."""
-    cells = [ascii(cell[:40])[1:-1] if not cell.isprintable() else cell[:40] for cell in header[:12]]
+    """A header as a message shows it: at most 12 cells of at most 80 characters, control characters escaped."""
+    cells = [ascii(cell[:80])[1:-1] if not cell.isprintable() else cell[:80] for cell in header[:12]]
     return str(cells) + (f" and {len(header) - 12} more" if len(header) > 12 else "")
 
 
