@@ -6,6 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # checkov in its own venv: it pins boto3 1.35 and packaging 23, which the sagemaker SDK in .venv cannot share.
 CHECKOV_VENV := .venv-checkov
+# The SageMaker scikit-learn 1.2-1 image as a Python 3.9 venv (requirements-image.txt says where each pin
+# comes from): the local run's processing and training jobs, and tests/runtime/, run in it.
+IMAGE_VENV := .venv-image
 WORK := .work
 ENV ?= develop
 # O*NET input: a folder you name (make run ONET_DIR=...), else the copy beside this project
@@ -19,7 +22,7 @@ help:
 	@echo "make run    set up, run the pipeline locally (train, then predict on $(TITLES)) and cdk synth both environments"
 	@echo "make test   set up and run every test (unit, local pipeline end to end, synth snapshots, cdk-nag, cfn-lint, checkov, CI schema)"
 
-setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed java
+setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(IMAGE_VENV)/.installed node_modules/.installed java
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,6 +35,15 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	python3 -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+# --no-deps: requirements-image.txt pins every package, and sagemaker-containers' own flask==1.1.1 pin
+# contradicts the image's Flask>=3.1.0. scripts/python39.sh finds Python 3.9 or says how to get one.
+$(IMAGE_VENV)/.installed: requirements-image.txt scripts/python39.sh
+	rm -rf $(IMAGE_VENV)
+	python39=$$(scripts/python39.sh) && "$$python39" -m venv $(IMAGE_VENV)
+	$(IMAGE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(IMAGE_VENV)/bin/python -m pip install --quiet --no-deps -r requirements-image.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

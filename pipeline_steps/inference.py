@@ -10,6 +10,8 @@ Request bodies:
     application/json  {"titles": ["Registered Nurse", ...]} or ["Registered Nurse", ...]
     text/csv          a CSV with a `title` header column, or one title per line
 Response (application/json): {"predictions": [record, ...]}; (text/csv): CSV_FIELDS columns.
+A request the handlers refuse gets a JSON {"error", "error-message"} body and its RequestError's
+status: 415 for an unsupported Content-Type, 406 for an unsupported Accept, 400 for a malformed body.
 A record: {"title", "major_group", "major_group_title", "confidence", "top3": [{"major_group",
 "major_group_title", "probability"}, ...], "rejection_reason"}; a title that `title_problem`
 rejects has null prediction fields, an empty top3 and its rejection_reason.
@@ -23,7 +25,8 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from typing import Any, Optional
+from http import HTTPStatus
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -42,7 +45,17 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class RequestError(ValueError):
-    """A request body or Accept type the handlers cannot serve."""
+    """A request the handlers refuse, with the HTTP status the client gets for it."""
+
+    status_code = HTTPStatus.BAD_REQUEST
+
+
+class UnsupportedContentType(RequestError):
+    status_code = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+
+
+class UnsupportedAccept(RequestError):
+    status_code = HTTPStatus.NOT_ACCEPTABLE
 
 
 # ---------------------------------------------------------------- shared prediction format
@@ -226,8 +239,8 @@ def _titles_from_csv(text: str) -> list[Optional[str]]:
     return titles
 
 
-def input_fn(request_body, content_type: str = JSON) -> list[Optional[str]]:
-    """The request's titles, in order."""
+def read_titles(request_body, content_type: str = JSON) -> list[Optional[str]]:
+    """The request's titles, in order; a RequestError for a request the handlers refuse."""
     media = _media_type(content_type) or JSON
     text = _text(request_body)
     if media == JSON:
@@ -235,13 +248,29 @@ def input_fn(request_body, content_type: str = JSON) -> list[Optional[str]]:
     elif media == CSV:
         titles = _titles_from_csv(text)
     else:
-        raise RequestError(f"unsupported content type {content_type!r}; use {JSON} or {CSV}")
+        raise UnsupportedContentType(f"unsupported content type {content_type!r}; use {JSON} or {CSV}")
     if len(titles) > MAX_TITLES_PER_REQUEST:
         raise RequestError(f"{len(titles)} titles in one request; at most {MAX_TITLES_PER_REQUEST}")
     return titles
 
 
-def predict_fn(data: Sequence[Optional[str]], model) -> list[dict[str, Any]]:
+# The container (sagemaker_containers' Transformer) turns anything input_fn, predict_fn or output_fn
+# raises into a ClientError, which its Flask worker answers with 500, whatever the exception was. Only a
+# response that output_fn returns can carry another status, so a refused request travels from input_fn
+# through predict_fn to output_fn as its RequestError.
+
+
+def input_fn(request_body, content_type: str = JSON) -> Union[list[Optional[str]], RequestError]:
+    """The request's titles, in order, or the RequestError that refuses the request."""
+    try:
+        return read_titles(request_body, content_type)
+    except RequestError as refusal:
+        return refusal
+
+
+def predict_fn(data: Union[Sequence[Optional[str]], RequestError], model) -> Union[list[dict[str, Any]], RequestError]:
+    if isinstance(data, RequestError):
+        return data
     return classify(model, list(data))
 
 
@@ -255,7 +284,7 @@ def _response_type(accept: Optional[str]) -> str:
             return JSON
         if media == "text/*":
             return CSV
-    raise RequestError(f"unsupported Accept type {accept!r}; use {JSON} or {CSV}")
+    raise UnsupportedAccept(f"unsupported Accept type {accept!r}; use {JSON} or {CSV}")
 
 
 def to_csv(records: Sequence[dict[str, Any]], fields: Sequence[str] = CSV_FIELDS, extra=None) -> str:
@@ -271,9 +300,26 @@ def to_csv(records: Sequence[dict[str, Any]], fields: Sequence[str] = CSV_FIELDS
     return buffer.getvalue()
 
 
-def output_fn(prediction: Sequence[dict[str, Any]], accept: Optional[str] = JSON) -> tuple[str, str]:
-    """(body, content type): the container turns the tuple into the response."""
-    media = _response_type(accept)
+def refusal_response(refusal: RequestError):
+    """The container's response for a refused request: its status, and a JSON body shaped like the
+    container's own error responses. Outside the container (no sagemaker_containers) the refusal is
+    raised instead, carrying the same status_code."""
+    try:
+        from sagemaker_containers.beta.framework import worker
+    except ImportError:
+        raise refusal from None
+    body = json.dumps({"error": type(refusal).__name__, "error-message": str(refusal)})
+    return worker.Response(response=body, status=int(refusal.status_code), mimetype=JSON)
+
+
+def output_fn(prediction: Union[Sequence[dict[str, Any]], RequestError], accept: Optional[str] = JSON):
+    """(body, content type), which the container turns into a 200 response; or refusal_response."""
+    try:
+        if isinstance(prediction, RequestError):
+            raise prediction
+        media = _response_type(accept)
+    except RequestError as refusal:
+        return refusal_response(refusal)
     if media == CSV:
         return to_csv(prediction), CSV
     return json.dumps({"predictions": list(prediction)}, ensure_ascii=False), JSON

@@ -5,12 +5,37 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from config import EnvironmentConfig
+
+# infra_support (tests/infra/) synthesizes the app; tests/infra/ and tests/runtime/ share its synth.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "infra"))
+from infra_support import Synth, synthesize  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def configs() -> dict[str, EnvironmentConfig]:
+    from config import load_all
+
+    return load_all()
+
+
+@pytest.fixture(scope="session")
+def synth(configs: dict[str, EnvironmentConfig], tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """Every configured environment (develop, production), synthesized once for the session, offline.
+
+    The synth runs under `infra_support.offline()`: AWS credentials and config files hidden, any socket
+    connection or AWS API call refused and recorded. The app gets the context (feature flags) `cdk synth`
+    reads from cdk.json, and the cdk-nag packs (AwsSolutions, NIST 800-53 rev 5), so a nag finding fails it.
+    """
+    return synthesize(configs, tmp_path_factory.mktemp("cdk.out"))
 
 
 @pytest.fixture(scope="session")

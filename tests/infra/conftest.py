@@ -1,9 +1,6 @@
-"""Session fixtures: the CDK app of every environment, synthesized ONCE per session, offline.
+"""Session fixtures: variants of the environments, synthesized once per session, offline.
 
-Each synth runs under `infra_support.offline()`: AWS credentials and config files hidden, any
-socket connection or AWS API call refused and recorded. The app gets the same context (feature
-flags) as `cdk synth` reads from cdk.json, and the cdk-nag packs (AwsSolutions, NIST 800-53 rev 5), so a
-nag finding fails it.
+`configs` and `synth` (every environment) are in tests/conftest.py: tests/runtime/ shares them.
 """
 
 from __future__ import annotations
@@ -20,24 +17,13 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from infra_support import Synth, synthesize  # noqa: E402
 
-from config import EnvironmentConfig, NetworkConfig, load_all  # noqa: E402
+from config import EnvironmentConfig, NetworkConfig  # noqa: E402
 
 ALARM_EMAIL = "ml-oncall@example.com"
 EXISTING_VPC = NetworkConfig(
     vpc_id="vpc-0123456789abcdef0",
     private_subnet_ids=("subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"),
 )
-
-
-@pytest.fixture(scope="session")
-def configs() -> dict[str, EnvironmentConfig]:
-    return load_all()
-
-
-@pytest.fixture(scope="session")
-def synth(configs: dict[str, EnvironmentConfig], tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """Every configured environment (develop, production), synthesized once for the session."""
-    return synthesize(configs, tmp_path_factory.mktemp("cdk.out"))
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ ALL = [("synth", "develop"), ("synth", "production"), ("variant_synth", "standin
 UNSCOPED_ACTIONS = {
     "sagemaker:ListModelPackages",
     "ecr:GetAuthorizationToken",
+    "elasticmapreduce:RunJobFlow",
     "cloudwatch:PutMetricData",
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeVpcs",

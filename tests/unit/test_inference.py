@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import sys
@@ -58,18 +59,31 @@ def test_json_nulls_pass_through_for_rejection():
 
 
 @pytest.mark.parametrize(
-    "body, content_type, message",
+    "body, content_type, message, status",
     [
-        ("{not json", "application/json", "not valid JSON"),
-        ('{"title": "x"}', "application/json", '"titles"'),
-        ('"Nurse"', "application/json", "list of strings"),
-        ('["Nurse", 3]', "application/json", r"titles\[1\] is int"),
-        ("Nurse", "application/x-npy", "unsupported content type"),
+        ("{not json", "application/json", "not valid JSON", 400),
+        ('{"title": "x"}', "application/json", '"titles"', 400),
+        ('"Nurse"', "application/json", "list of strings", 400),
+        ('["Nurse", 3]', "application/json", r"titles\[1\] is int", 400),
+        ("Nurse", "application/x-npy", "unsupported content type", 415),
     ],
 )
-def test_input_fn_refuses_bad_requests(body, content_type, message):
-    with pytest.raises(inference.RequestError, match=message):
-        inference.input_fn(body, content_type)
+def test_read_titles_refuses_bad_requests_with_their_status(body, content_type, message, status):
+    with pytest.raises(inference.RequestError, match=message) as refused:
+        inference.read_titles(body, content_type)
+    assert refused.value.status_code == status
+
+
+def test_a_refused_request_travels_to_output_fn_which_raises_it_outside_the_container(model):
+    """The serving container answers whatever a handler raises with 500 (tests/runtime/ shows it), so
+    input_fn and predict_fn hand the refusal on; without sagemaker_containers, output_fn raises it."""
+    assert importlib.util.find_spec("sagemaker_containers") is None  # .venv is not the image
+    refusal = inference.input_fn("Nurse", "application/x-npy")
+    assert isinstance(refusal, inference.UnsupportedContentType)
+    assert inference.predict_fn(refusal, model) is refusal
+    with pytest.raises(inference.UnsupportedContentType) as raised:
+        inference.output_fn(refusal, "application/json")
+    assert raised.value is refusal and raised.value.status_code == 415
 
 
 def test_bad_bytes_and_nul_become_undecodable_titles(model):
@@ -150,5 +164,6 @@ def test_output_fn_csv(model):
 
 
 def test_output_fn_refuses_unsupported_accept(model):
-    with pytest.raises(inference.RequestError, match="Accept"):
+    with pytest.raises(inference.UnsupportedAccept, match="Accept") as refused:
         inference.output_fn([], "application/x-protobuf")
+    assert refused.value.status_code == 406

@@ -79,8 +79,8 @@ def job(tmp_path: Path) -> JobContext:
     (tmp_path / "s3/assets/score.py").write_text(SCORE_SCRIPT)
     (tmp_path / "s3/raw/data").mkdir(parents=True)
     (tmp_path / "s3/raw/data/a.csv").write_text("title\nx\n")
-    return JobContext("exec-1", "jobclf-test", tmp_path, s3, Toolchain("1.2-1", Path(sys.executable)), tmp_path / "registry.json",
-                      StepProcesses(tmp_path))  # fmt: skip
+    return JobContext("exec-1", "jobclf-test", tmp_path, s3, Toolchain("1.2-1", Path(sys.executable), image_python=Path(sys.executable)),
+                      tmp_path / "registry.json", StepProcesses(tmp_path))  # fmt: skip
 
 
 def run(definition: dict, job: JobContext, **params):

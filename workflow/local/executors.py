@@ -1,10 +1,12 @@
 """Run one definition step on this machine with SageMaker's and EMR's container conventions.
 
 Processing: inputs copied to the job's `/opt/ml/processing/...` (mapped under the job's sandbox),
-the entrypoint run as a local process, outputs copied back. Training: channels, `SM_*` variables
-and hyperparameters as the SageMaker training toolkit passes them, the source tar.gz extracted,
-the model folder packed into `model.tar.gz`. EMR: `spark-submit` of the step's arguments in
-Spark's local mode. RegisterModel: an entry in the local model registry file.
+the entrypoint run with the image environment's Python (`.venv-image`: the scikit-learn image's
+Python 3.9 and package versions), outputs copied back. Training: the job's `/opt/ml` tree as SageMaker
+lays it out (channels, `input/config/*.json`), then the real SageMaker training toolkit of the image
+environment, which passes the hyperparameters to the entry point, as in the cloud; the model folder
+is packed into `model.tar.gz`. EMR: `spark-submit` of the step's arguments in Spark's local mode.
+RegisterModel: an entry in the local model registry file.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import os
 import sys
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,12 +44,17 @@ class StepFailed(Exception):
         super().__init__(f"step {step} failed: {message}")
 
 
+# The scikit-learn image's environment (requirements-image.txt), made by `make setup`.
+IMAGE_PYTHON = Path(__file__).resolve().parents[2] / ".venv-image" / "bin" / "python"
+
+
 @dataclass(frozen=True)
 class Toolchain:
     """What stands in for the cloud's images on this machine, checked against what the definition names."""
 
     sklearn_image_tag: str  # e.g. "1.2-1": the definition's images must carry it
     spark_submit: Path
+    image_python: Path  # runs the processing and training jobs of the scikit-learn image
     spark_master: str = "local[2]"
     driver_memory: str = "4g"
 
@@ -71,6 +78,13 @@ class JobContext:
 
     def job_name(self, step: str) -> str:
         return f"{self.pipeline_name}-{step.lower()}-{self.execution_id}"[:63]
+
+    def image_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """process_env for a job of the scikit-learn image: no Python path of this machine leaks into it."""
+        env = self.process_env(extra)
+        for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
+            env.pop(name, None)
+        return env
 
     def process_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
@@ -125,6 +139,7 @@ def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
     app = arguments["AppSpecification"]
     _check_keys(step, "AppSpecification", app, {"ImageUri", "ContainerEntrypoint", "ContainerArguments"})
     _check_image(step, app["ImageUri"], job.toolchain)
+    _check_image_python(step, job.toolchain)
     sandbox = job.sandbox(step)
     for processing_input in arguments.get("ProcessingInputs", []):
         s3_input = processing_input.get("S3Input")
@@ -138,9 +153,9 @@ def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
     entrypoint = list(app.get("ContainerEntrypoint", []))
     if not entrypoint or entrypoint[0] not in ("python3", "python"):
         raise UnsupportedDefinition(f"step {step}: entrypoint {entrypoint} is not a python3 command")
-    command = [sys.executable] + [_container_path(sandbox, a) for a in entrypoint[1:]]
+    command = [str(job.toolchain.image_python)] + [_container_path(sandbox, a) for a in entrypoint[1:]]
     command += [str(_container_path(sandbox, a)) for a in app.get("ContainerArguments", [])]
-    _run(step, command, sandbox, job.process_env(arguments.get("Environment")), sandbox / "log.txt", job)
+    _run(step, command, sandbox, job.image_env(arguments.get("Environment")), sandbox / "log.txt", job)
 
     properties_outputs = {}
     for output in outputs:
@@ -154,12 +169,38 @@ def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
     }
 
 
-def _hyperparameter_value(raw: str) -> Any:
-    """The training toolkit JSON-decodes hyperparameters where it can (`"\\"train.py\\""` -> `train.py`)."""
-    try:
-        return json.loads(raw)
-    except (TypeError, ValueError):
-        return raw
+def _check_image_python(step: str, toolchain: Toolchain) -> None:
+    if not toolchain.image_python.is_file():
+        raise UnsupportedDefinition(
+            f"step {step}: the scikit-learn image environment {toolchain.image_python} is missing: run `make setup`"
+        )
+
+
+def _training_config(arguments: Mapping[str, Any], submit_directory: Path, channels: Sequence[str]) -> dict[str, Any]:
+    """The files SageMaker writes to /opt/ml/input/config/ before it starts the training container.
+
+    hyperparameters.json holds the definition's HyperParameters as given (strings; the toolkit decodes
+    them), except that the s3:// submit directory names its local file.
+    """
+    hyperparameters = dict(arguments.get("HyperParameters", {}))
+    hyperparameters["sagemaker_submit_directory"] = json.dumps(str(submit_directory))
+    host = "algo-1"
+    instance_type = arguments["ResourceConfig"]["InstanceType"]
+    return {
+        "hyperparameters.json": hyperparameters,
+        "inputdataconfig.json": {
+            name: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
+            for name in channels
+        },
+        "resourceconfig.json": {
+            "current_host": host,
+            "hosts": [host],
+            "current_group_name": "homogeneousCluster",
+            "current_instance_type": instance_type,
+            "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": instance_type, "hosts": [host]}],
+            "network_interface_name": "eth0",
+        },
+    }
 
 
 def run_training(step: str, arguments: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
@@ -173,53 +214,52 @@ def run_training(step: str, arguments: Mapping[str, Any], job: JobContext) -> di
     )  # fmt: skip
     algorithm = arguments["AlgorithmSpecification"]
     _check_image(step, algorithm["TrainingImage"], job.toolchain)
+    _check_image_python(step, job.toolchain)
     if algorithm.get("TrainingInputMode", "File") != "File":
         raise UnsupportedDefinition(f"step {step}: only File input mode runs locally")
-    sandbox = job.sandbox(step)
-    hyperparameters = {k: _hyperparameter_value(v) for k, v in arguments.get("HyperParameters", {}).items()}
-    submit_directory = hyperparameters.pop("sagemaker_submit_directory", None)
-    program = hyperparameters.pop("sagemaker_program", None)
-    if not submit_directory or not program:
+    hyperparameters = arguments.get("HyperParameters", {})
+    if "sagemaker_submit_directory" not in hyperparameters or "sagemaker_program" not in hyperparameters:
         raise UnsupportedDefinition(f"step {step}: no sagemaker_submit_directory/sagemaker_program hyperparameters")
-    user_hyperparameters = {k: v for k, v in hyperparameters.items() if not k.startswith("sagemaker_")}
+    submit_directory = job.s3.path(json.loads(hyperparameters["sagemaker_submit_directory"]))
 
-    code_dir = sandbox / "opt/ml/code"
-    code_dir.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(job.s3.path(submit_directory)) as source:
-        source.extractall(code_dir, filter="data")
-    channels = {}
+    sandbox = job.sandbox(step)
+    base_dir = sandbox / "opt/ml"
+    channels = []
     for channel in arguments.get("InputDataConfig", []):
         s3_source = channel["DataSource"]["S3DataSource"]
         if s3_source.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise UnsupportedDefinition(f"step {step}: channel {channel['ChannelName']} is not an S3Prefix channel")
-        channel_dir = sandbox / "opt/ml/input/data" / channel["ChannelName"]
-        job.s3.download(s3_source["S3Uri"], channel_dir)
-        channels[channel["ChannelName"]] = channel_dir
-    model_dir = sandbox / "opt/ml/model"
-    output_data_dir = sandbox / "opt/ml/output/data"
-    for folder in (model_dir, output_data_dir):
+        job.s3.download(s3_source["S3Uri"], base_dir / "input/data" / channel["ChannelName"])
+        channels.append(channel["ChannelName"])
+    config_dir = base_dir / "input/config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    for name, document in _training_config(arguments, submit_directory, channels).items():
+        (config_dir / name).write_text(json.dumps(document), encoding="utf-8")
+    model_dir = base_dir / "model"
+    for folder in (model_dir, base_dir / "output/data"):
         folder.mkdir(parents=True, exist_ok=True)
 
-    env = {
-        "SM_MODEL_DIR": str(model_dir),
-        "SM_OUTPUT_DATA_DIR": str(output_data_dir),
-        "SM_CHANNELS": json.dumps(sorted(channels)),
-        "SM_HPS": json.dumps(user_hyperparameters),
-        "SM_USER_ENTRY_POINT": program,
-        "SM_MODULE_DIR": submit_directory,
-        "SM_CURRENT_HOST": "algo-1",
-        "SM_HOSTS": json.dumps(["algo-1"]),
-        "SM_NUM_CPUS": str(os.cpu_count() or 1),
-        "SM_NUM_GPUS": "0",
-        **{f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()},
-        **{f"SM_HP_{name.upper()}": str(value) for name, value in user_hyperparameters.items()},
-    }
-    command = [sys.executable, program]
-    for name, value in sorted(user_hyperparameters.items()):
-        command += [f"--{name}", str(value)]
-    _run(step, command, code_dir, job.process_env({**arguments.get("Environment", {}), **env}), sandbox / "log.txt", job)
-
     job_name = job.job_name(step)
+    env = {
+        **arguments.get("Environment", {}),
+        "SAGEMAKER_BASE_DIR": str(base_dir),  # the toolkit's own way to name /opt/ml outside a container
+        "TRAINING_JOB_NAME": job_name,
+        # The hosts (algo-1) have no DNS entry here; this is the toolkit's switch to skip waiting for one.
+        "SM_STUDIO_LOCAL_MODE": "true",
+    }
+    # The image's `train` command: the sagemaker-training toolkit, which runs the entry point with the
+    # hyperparameters as command-line arguments. (SAGEMAKER_TRAINING_MODULE stays unset: the image's
+    # sagemaker_sklearn_container.training, not on PyPI, makes the same entry_point.run call.)
+    command = [str(job.toolchain.image_python), "-m", "sagemaker_training.cli.train"]
+    try:
+        _run(step, command, sandbox, job.image_env(env), sandbox / "log.txt", job)
+    except StepFailed as failed:
+        # The toolkit writes the job's FailureReason to /opt/ml/output/failure, as SageMaker reports it.
+        failure = base_dir / "output/failure"
+        if failure.is_file():
+            raise StepFailed(step, failure.read_text(encoding="utf-8", errors="replace").strip(), failed.log) from None
+        raise
+
     artifact_uri = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output/model.tar.gz"
     artifact = job.s3.path(artifact_uri)
     artifact.parent.mkdir(parents=True, exist_ok=True)

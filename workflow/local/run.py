@@ -38,7 +38,7 @@ from workflow.definition import (
     build_step_bundles,
     pipeline_spec,
 )
-from workflow.local.executors import JobContext, Toolchain
+from workflow.local.executors import IMAGE_PYTHON, JobContext, Toolchain
 from workflow.local.processes import StepProcesses
 from workflow.local.request import LocalRun, UsageError
 from workflow.local.runner import (
@@ -200,7 +200,7 @@ def run_local(run: LocalRun, report: Callable[[str], None] = print) -> LocalResu
             work_dir=work_dir,
             s3=s3,
             toolchain=Toolchain(sklearn_image_tag=spec.sklearn_framework_version,
-                                spark_submit=Path(sys.executable).with_name("spark-submit")),  # fmt: skip
+                                spark_submit=Path(sys.executable).with_name("spark-submit"), image_python=IMAGE_PYTHON),  # fmt: skip
             registry_file=work_dir / "registry.json",
             processes=processes,
         )

@@ -1,0 +1,82 @@
+"""The trained model.tar.gz, served through the scikit-learn image's serving stack (tests/runtime/serving_app.py
+in .venv-image: sagemaker-containers 2.8.6.post2's transformer and Flask worker, as the image's
+sagemaker_sklearn_container.serving builds them), answers JSON and CSV requests and refuses bad ones
+with a 4xx, through Flask's WSGI test client in process (no network).
+
+What it cannot prove: the image's gunicorn and nginx in front of the app, and its pip install of the
+model's code folder (the module is imported from the same folder instead).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from image_jobs import ImageJobs
+
+SERVING_APP = Path(__file__).with_name("serving_app.py")
+JSON, CSV = "application/json", "text/csv"
+REQUESTS = {
+    "json": {"content_type": JSON, "accept": JSON, "body": json.dumps({"titles": ["Registered Nurse", "", "Truck Driver"]})},
+    "csv": {"content_type": CSV, "accept": CSV, "body": "id,title\n1,Registered Nurse\n2,Software Engineer\n"},
+    "json list, any accept": {"content_type": JSON, "accept": "*/*", "body": json.dumps(["Line Cook"])},
+    "unsupported content type": {"content_type": "application/x-protobuf", "accept": JSON, "body": "Nurse"},
+    "unsupported accept": {"content_type": JSON, "accept": "application/x-protobuf", "body": json.dumps(["Nurse"])},
+    "malformed json": {"content_type": JSON, "accept": JSON, "body": "{not json"},
+    "json without titles": {"content_type": JSON, "accept": JSON, "body": json.dumps({"title": "Nurse"})},
+}
+
+
+@pytest.fixture(scope="module")
+def answers(image_jobs: ImageJobs, image_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    model_uri = image_jobs.succeeded("Train")["ModelArtifacts"]["S3ModelArtifacts"]
+    base_dir = tmp_path_factory.mktemp("endpoint") / "opt" / "ml"
+    with tarfile.open(image_jobs.path(model_uri)) as archive:  # what SageMaker does with ModelDataUrl
+        archive.extractall(base_dir / "model", filter="data")
+    [container] = image_jobs.arguments["RegisterModel-RegisterModel"]["InferenceSpecification"]["Containers"]
+    environment = {name: value.replace("/opt/ml", str(base_dir)) for name, value in container["Environment"].items()}
+    completed = subprocess.run(
+        [str(image_python), str(SERVING_APP)],
+        input=json.dumps(list(REQUESTS.values())),
+        env={"SAGEMAKER_BASE_DIR": str(base_dir), "PATH": "/usr/bin:/bin", **environment},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return dict(zip(REQUESTS, json.loads(completed.stdout), strict=True))
+
+
+def test_json_request_gets_a_prediction_per_title(answers: dict[str, dict]) -> None:
+    answer = answers["json"]
+    assert (answer["status"], answer["content_type"]) == (200, JSON)
+    predictions = json.loads(answer["body"])["predictions"]
+    assert [p["title"] for p in predictions] == ["Registered Nurse", "", "Truck Driver"]
+    assert predictions[0]["major_group"] == "29" and predictions[2]["major_group"] == "53"
+    assert predictions[1]["rejection_reason"] == "empty_title" and predictions[1]["top3"] == []
+    assert json.loads(answers["json list, any accept"]["body"])["predictions"][0]["major_group"] == "35"
+
+
+def test_csv_request_gets_csv_rows_in_order(answers: dict[str, dict]) -> None:
+    answer = answers["csv"]
+    assert answer["status"] == 200 and answer["content_type"].startswith(CSV)
+    rows = list(csv.DictReader(io.StringIO(answer["body"])))
+    assert [(r["title"], r["major_group"]) for r in rows] == [("Registered Nurse", "29"), ("Software Engineer", "15")]
+
+
+@pytest.mark.parametrize(
+    ("request_name", "status", "error"),
+    [
+        ("unsupported content type", 415, "UnsupportedContentType"),
+        ("unsupported accept", 406, "UnsupportedAccept"),
+        ("malformed json", 400, "RequestError"),
+        ("json without titles", 400, "RequestError"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_the_reason(answers: dict[str, dict], request_name: str, status: int, error: str) -> None:
+    answer = answers[request_name]
+    assert (answer["status"], answer["content_type"]) == (status, JSON), answer["body"][:300]
+    assert json.loads(answer["body"])["error"] == error
