@@ -24,7 +24,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any, Optional, Union
 
@@ -99,21 +99,28 @@ def predicted_record(title: Optional[str], probabilities: Sequence[float], class
 
 def classify(model, titles: Sequence[Optional[str]], batch_size: int = 20000) -> list[dict[str, Any]]:
     """One record per title, in order: a prediction, or a rejection for titles title_problem refuses."""
-    records: list[Optional[dict[str, Any]]] = [None] * len(titles)
-    valid_positions: list[int] = []
-    valid_normalized: list[str] = []
-    for position, title in enumerate(titles):
-        problem, normalized = checked_title(title)
-        if problem:
-            records[position] = rejected_record(title, problem)
-        else:
-            valid_positions.append(position)
-            valid_normalized.append(normalized)
+    checks = [checked_title(title) for title in titles]
+    return classify_checked(model, titles, [c[0] for c in checks], [c[1] for c in checks], batch_size)
+
+
+def classify_checked(
+    model,
+    titles: Sequence[Optional[str]],
+    reasons: Sequence[Optional[str]],
+    normalized: Sequence[Optional[str]],
+    batch_size: int = 20000,
+) -> list[dict[str, Any]]:
+    """classify() of titles already checked by checked_title: each with its rejection reason, or
+    (reason None) its normalized form. Batch prediction reads both from the prepared titles."""
+    records: list[Optional[dict[str, Any]]] = [
+        rejected_record(title, reason) if reason else None for title, reason in zip(titles, reasons)
+    ]
+    valid_positions = [position for position, reason in enumerate(reasons) if not reason]
     classes = [str(c) for c in model.classes_]
-    for start in range(0, len(valid_normalized), batch_size):
-        probabilities = np.asarray(model.predict_proba(valid_normalized[start : start + batch_size]))
-        for offset, best in enumerate(_top_k_rows(probabilities, classes)):
-            position = valid_positions[start + offset]
+    for start in range(0, len(valid_positions), batch_size):
+        positions = valid_positions[start : start + batch_size]
+        probabilities = np.asarray(model.predict_proba([normalized[position] for position in positions]))
+        for position, best in zip(positions, _top_k_rows(probabilities, classes)):
             records[position] = {
                 "title": titles[position],
                 "major_group": best[0]["major_group"],
@@ -145,15 +152,17 @@ def _top_k_rows(probabilities: np.ndarray, classes: Sequence[str], k: int = TOP_
     ]
 
 
-def csv_cells(record: dict[str, Any]) -> dict[str, str]:
-    """A record as CSV cells: empty strings for nulls, top3 as a JSON string."""
+def csv_cells(record: dict[str, Any], fields: Sequence[str] = CSV_FIELDS) -> dict[str, str]:
+    """A record's `fields` as CSV cells: empty strings for nulls, top3 as a JSON string, booleans as true/false."""
     cells = {}
-    for field in CSV_FIELDS:
+    for field in fields:
         value = record.get(field)
         if field == "top3":
             cells[field] = json.dumps(value, ensure_ascii=False) if value else ""
         elif value is None:
             cells[field] = ""
+        elif isinstance(value, bool):
+            cells[field] = "true" if value else "false"
         else:
             cells[field] = str(value)
     return cells
@@ -287,16 +296,19 @@ def _response_type(accept: Optional[str]) -> str:
     raise UnsupportedAccept(f"unsupported Accept type {accept!r}; use {JSON} or {CSV}")
 
 
-def to_csv(records: Sequence[dict[str, Any]], fields: Sequence[str] = CSV_FIELDS, extra=None) -> str:
-    """Records as CSV text with a header; `extra` is an optional list of dicts merged per row."""
+def write_csv(handle, records: Iterable[dict[str, Any]], fields: Sequence[str], header: bool = True) -> None:
+    """Write records' `fields` as CSV (cells by csv_cells) to an open text handle, with the header line
+    unless `header` is False. Every CSV that JobClf writes goes through here."""
+    writer = csv.writer(handle, lineterminator="\n")
+    if header:
+        writer.writerow(fields)
+    writer.writerows(list(csv_cells(record, fields).values()) for record in records)
+
+
+def to_csv(records: Sequence[dict[str, Any]], fields: Sequence[str] = CSV_FIELDS) -> str:
+    """Records as CSV text with a header."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for index, record in enumerate(records):
-        row = csv_cells(record)
-        if extra is not None:
-            row.update(extra[index])
-        writer.writerow(row)
+    write_csv(buffer, records, fields)
     return buffer.getvalue()
 
 
