@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tarfile
 from collections.abc import Mapping, Sequence
@@ -180,6 +181,7 @@ def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
     instances = []
     for host in hosts:
         sandbox = job.sandbox(step) / host
+        shutil.rmtree(sandbox, ignore_errors=True)  # every instance starts as a fresh container
         for uri, local_path, keys in shares[host]:
             job.s3.download(uri, Path(_container_path(sandbox, local_path)), keys)
         for output in outputs:
