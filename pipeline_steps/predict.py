@@ -27,11 +27,13 @@ import os
 import re
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline_steps import prepared, registry
@@ -40,15 +42,15 @@ from pipeline_steps.dataio import (
     InputError,
     StepError,
     add_counts,
-    count_by,
     processing_hosts,
     write_json,
 )
-from pipeline_steps.inference import CSV_FIELDS, classify_checked, write_csv
+from pipeline_steps.inference import CSV_FIELDS, top_k_columns, write_csv
 from pipeline_steps.model import MODEL_ARCHIVE, load_model
 
 PREDICTION_FIELDS = (prepared.ID, prepared.ID_GENERATED) + CSV_FIELDS + (prepared.SOURCE_FILE, prepared.SOURCE_ROW)
-PASSED_THROUGH = (prepared.ID, prepared.ID_GENERATED, prepared.SOURCE_FILE, prepared.SOURCE_ROW)
+# What the model adds to a prepared row, in top_k_columns' order.
+PREDICTED_FIELDS = ("major_group", "major_group_title", "confidence", "top3")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # SageMaker's pipeline execution ids are lowercase letters and digits; a local run adds dashes.
 _EXECUTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -103,33 +105,46 @@ def open_part(source: Path) -> pq.ParquetFile:
     return part
 
 
+def prediction_columns(model, columns: dict[str, list]) -> dict[str, list]:
+    """PREDICTION_FIELDS of a batch of prepared rows, as columns in row order: a prediction for each
+    row, or its rejection reason and empty prediction fields."""
+    reasons = columns[prepared.REJECTION_REASON]
+    predicted: dict[str, list] = {field: [None] * len(reasons) for field in PREDICTED_FIELDS}
+    valid = [position for position, reason in enumerate(reasons) if not reason]
+    if valid:
+        # Titles repeat (a batch of postings holds many "Registered Nurse"): each distinct one is predicted once.
+        normalized = columns[prepared.TITLE_NORMALIZED]
+        distinct = {title: index for index, title in enumerate(dict.fromkeys(normalized[p] for p in valid))}
+        probabilities = np.asarray(model.predict_proba(list(distinct)))
+        indices = [distinct[normalized[position]] for position in valid]
+        for field, values in zip(PREDICTED_FIELDS, top_k_columns(probabilities, [str(c) for c in model.classes_])):
+            column = predicted[field]
+            for position, index in zip(valid, indices):
+                column[position] = values[index]
+    return {**columns, **predicted}
+
+
 def predict_part(model, source: Path, target: Path, batch_rows: int = prepared.BATCH_ROWS) -> dict[str, Any]:
     """Predict one prepared part into one CSV, batch by batch; the part's counts and predict seconds."""
     part = open_part(source)
-    counts = {"rows": 0, "reasons": {}, "groups": {}, "seconds": 0.0}
+    reasons: Counter = Counter()
+    groups: Counter = Counter()
+    rows, seconds = 0, 0.0
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".tmp")
     with part, temporary.open("w", encoding="utf-8", newline="") as handle:
-        write_csv(handle, [], PREDICTION_FIELDS)
+        write_csv(handle, {field: [] for field in PREDICTION_FIELDS}, PREDICTION_FIELDS)
         for batch in part.iter_batches(batch_size=batch_rows, columns=list(prepared.COLUMNS)):
             columns = batch.to_pydict()
             started = time.perf_counter()
-            records = classify_checked(
-                model, columns[prepared.TITLE], columns[prepared.REJECTION_REASON], columns[prepared.TITLE_NORMALIZED]
-            )
-            counts["seconds"] += time.perf_counter() - started
-            for record, *passed in zip(records, *(columns[name] for name in PASSED_THROUGH)):
-                record.update(zip(PASSED_THROUGH, passed))
-            write_csv(handle, records, PREDICTION_FIELDS, header=False)
-            counts["rows"] += len(records)
-            counts["reasons"] = add_counts(
-                counts["reasons"], count_by(r["rejection_reason"] for r in records if r["rejection_reason"])
-            )
-            counts["groups"] = add_counts(
-                counts["groups"], count_by(r["major_group"] for r in records if r["major_group"])
-            )
+            predicted = prediction_columns(model, columns)
+            seconds += time.perf_counter() - started
+            write_csv(handle, predicted, PREDICTION_FIELDS, header=False)
+            rows += batch.num_rows
+            reasons.update(reason for reason in predicted["rejection_reason"] if reason)
+            groups.update(group for group in predicted["major_group"] if group)
     os.replace(str(temporary), str(target))
-    return counts
+    return {"rows": rows, "reasons": dict(reasons), "groups": dict(groups), "seconds": seconds}
 
 
 def summarize(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -138,7 +153,7 @@ def summarize(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     reasons: dict = {}
     groups: dict = {}
     for part in parts.values():
-        reasons, groups = add_counts(reasons, part["reasons"]), add_counts(groups, part["groups"])
+        reasons, groups = add_counts(reasons, part["reasons"]), add_counts(groups, part["groups"])  # keys sorted
     rejected = sum(reasons.values())
     seconds = sum(p["seconds"] for p in parts.values())
     predicted = rows - rejected
