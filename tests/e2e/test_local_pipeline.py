@@ -124,9 +124,9 @@ def test_sharded_predictions_reassemble_to_exactly_the_input_rows(trained, tmp_p
     assert result.returncode == 0, result.stdout + result.stderr
     ran = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("✔")]
     if engine == "processing":
-        assert ran == ["UseType", "PredictEngine", "PreprocessPredict", "BatchPredict"], "no EMR step, no O*NET ETL"
+        assert ran == ["CheckParameters", "UseType", "PredictEngine", "PreprocessPredict", "BatchPredict"], "no EMR step"
     else:
-        assert ran == ["UseType", "PredictEngine", "PredictEtl", "BatchPredictAfterEtl"]
+        assert ran == ["CheckParameters", "UseType", "PredictEngine", "PredictEtl", "BatchPredictAfterEtl"]
     predictions = read_csv(output)
     assert [(p["id"], p["title"]) for p in predictions] == expected  # one row per input row, in input order
     assert [p["id_generated"] for p in predictions].count("true") == 3
