@@ -541,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             titles_report = titles_etl.run(spark, arguments.input, arguments.output)
-        except titles_etl.InputError as error:
+        except titles_etl.InputError as error:  # this module's InputError, as imported by titles_etl
             print(f"etl: input error: {error}", file=sys.stderr)
             return 1
         print(titles_etl.summary_line(titles_report))

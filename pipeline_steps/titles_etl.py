@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
 from pipeline_steps import prepared
+from pipeline_steps.etl import AccountingError, HadoopFiles, InputError, join_uri
 from pipeline_steps.text import EMPTY_TITLE, NO_LETTERS, TITLE_TOO_LONG, UNDECODABLE_TITLE, checked_title
 
 REASONS = (EMPTY_TITLE, TITLE_TOO_LONG, UNDECODABLE_TITLE, NO_LETTERS)
@@ -45,14 +46,6 @@ _CHECKED = StructType(
         StructField(prepared.REJECTION_REASON, StringType(), True),
     ]
 )
-
-
-class InputError(ValueError):
-    """The input cannot be processed at all; the message names the prefix, file or column."""
-
-
-class AccountingError(RuntimeError):
-    """Rows in differ from rows out plus rows rejected: a bug in this module, never an input problem."""
 
 
 def check_row(identifier, title, source_file, source_row) -> tuple:
@@ -242,8 +235,6 @@ def read_parquet_files(spark: SparkSession, listing: InputListing, files: Sequen
 
 def run(spark: SparkSession, input_uri: str, output_uri: str) -> dict[str, Any]:
     """Reads, checks and writes one execution's titles; returns the report it wrote."""
-    from pipeline_steps.etl import HadoopFiles, join_uri
-
     listing = InputListing(spark, input_uri)
     files = listing.files()
     if not files:
