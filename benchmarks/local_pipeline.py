@@ -4,8 +4,8 @@
 
 Runs the local pipeline (the same definition `cdk synth` deploys) with use_type=train on every
 O*NET row, then use_type=predict on `--titles` titles drawn from the O*NET alternate titles, and
-prints a table. The BatchPredict throughput counts the step's own work (its report.json), not
-process or Spark start-up. A benchmark, not a test: nothing fails on a slow machine.
+prints a table. The BatchPredict throughput counts the step's own work (its report-<host>.json),
+not process or Spark start-up. A benchmark, not a test: nothing fails on a slow machine.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def main() -> None:
             print(f"| {use_type:<9} | {'whole execution (incl. build)':<28} | {total:8.1f} |")
         predict_outcome, s3, _ = outcomes["predict"]
         outputs = predict_outcome.step_properties["BatchPredict"]["ProcessingOutputConfig"]["Outputs"]
-        report = json.loads(next(s3.path(outputs["predictions"]["S3Output"]["S3Uri"]).rglob("report.json")).read_text())
+        predictions = s3.path(outputs["predictions"]["S3Output"]["S3Uri"])
+        report = json.loads(next(predictions.rglob(f"execution_id={predict_outcome.execution_id}/report-*.json")).read_text())
         print(f"\nBatch predict report: {json.dumps(report, sort_keys=True)}")
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 CONFIG_FILE = Path(__file__).with_name("environments.toml")
 
 ClusterMode = Literal["transient", "standing"]
+PredictEngine = Literal["processing", "emr"]
 ApprovalStatus = Literal["Approved", "PendingManualApproval"]
 
 
@@ -79,7 +80,6 @@ class SageMakerConfig:
 
     sklearn_framework_version: str = "1.2-1"
     processing_instance_type: str = "ml.m5.large"
-    processing_instance_count: int = 1
     training_instance_type: str = "ml.m5.xlarge"
     volume_size_gb: int = 30
     max_runtime_minutes: int = 120
@@ -94,12 +94,29 @@ class SageMakerConfig:
             value = getattr(self, name)
             if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", value):
                 raise ConfigError(f"{key}.{name}: {value!r} is not a SageMaker instance type (ml.*)")
-        if self.processing_instance_count != 1:
-            raise ConfigError(f"{key}.processing_instance_count: the steps are single-node; must be 1")
         if not 5 <= self.volume_size_gb <= 512:
             raise ConfigError(f"{key}.volume_size_gb: {self.volume_size_gb} must be from 5 to 512")
         if not 5 <= self.max_runtime_minutes <= 1440:
             raise ConfigError(f"{key}.max_runtime_minutes: {self.max_runtime_minutes} must be from 5 to 1440")
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """How a predict execution runs by default; a schedule may override both per execution with the
+    `predict_engine` and `predict_instance_count` pipeline parameters.
+
+    engine: "processing" validates and normalizes the titles in a SageMaker processing job (no EMR
+    cluster: for the daily batches); "emr" runs the titles ETL on EMR first (for tens of millions of
+    titles). instance_count: processing instances of PreprocessPredict and BatchPredict (the type is
+    sagemaker.processing_instance_type); each streams its share of the input files in bounded memory.
+    """
+
+    engine: PredictEngine = "processing"
+    instance_count: int = 1
+
+    def validate(self, key: str) -> None:
+        if not 1 <= self.instance_count <= 100:
+            raise ConfigError(f"{key}.instance_count: {self.instance_count} must be from 1 to 100")
 
 
 @dataclass(frozen=True)
@@ -161,6 +178,7 @@ class EnvironmentConfig:
     sagemaker: SageMakerConfig
     model: ModelConfig
     storage: StorageConfig
+    predict: PredictConfig
     schedules: tuple[ScheduleConfig, ...] = ()
     account: str | None = None
     alarm_email: str | None = None
@@ -196,6 +214,7 @@ class EnvironmentConfig:
         self.emr.validate(f"{key}.emr")
         self.sagemaker.validate(f"{key}.sagemaker")
         self.model.validate(f"{key}.model")
+        self.predict.validate(f"{key}.predict")
         self.storage.validate(f"{key}.storage")
         seen: set[str] = set()
         for i, schedule in enumerate(self.schedules):

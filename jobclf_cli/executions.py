@@ -30,7 +30,7 @@ def executions() -> None:
 @executions.command()
 @env_option
 @click.option("--use-type", type=click.Choice(USE_TYPES), required=True,
-              help="train: ETL, split, train, evaluate, gate, register. predict: ETL, batch-predict titles.")  # fmt: skip
+              help="train: ETL, split, train, evaluate, gate, register. predict: prepare and batch-predict titles.")  # fmt: skip
 @param_option
 @click.option("--display-name", help="Name shown in SageMaker Studio (default: cli-<use-type>-<UTC time>).")
 @click.option("--watch", is_flag=True, help="Follow the execution until it ends (as `executions show --watch`).")
@@ -39,8 +39,8 @@ def executions() -> None:
 @local_option
 @click.option("--onet-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="With --local, train: folder with the O*NET Occupation Data and Alternate Titles (.xlsx or .txt).")  # fmt: skip
-@click.option("--input", "input_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="With --local, predict: CSV with a title column (optional id).")  # fmt: skip
+@click.option("--input", "input_", type=click.Path(exists=True, path_type=Path),
+              help="With --local, predict: CSV or Parquet file with a title column (optional id), or a folder of them.")  # fmt: skip
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="With --local, predict: where to write the predictions CSV.")  # fmt: skip
 @work_dir_option

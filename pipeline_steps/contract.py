@@ -14,7 +14,7 @@ EXECUTIONS_PREFIX = "executions/"  # processed bucket: per-execution intermediat
 EMR_LOG_PREFIX = "emr-logs/"  # processed bucket: EMR cluster logs (expire)
 MODEL_ARTIFACTS_PREFIX = "training/"  # models bucket: training jobs' model.tar.gz
 EVALUATIONS_PREFIX = "evaluations/"  # models bucket: evaluation reports, kept with the models they judge
-PREDICTIONS_PREFIX = "predictions/"  # predictions bucket: partitioned by execution_date=YYYY-MM-DD
+PREDICTIONS_PREFIX = "predictions/"  # predictions bucket: execution_date=YYYY-MM-DD/execution_id=<id>/
 ONET_INPUT_PREFIX = "onet/"  # raw bucket: the O*NET tables
 TITLES_INPUT_PREFIX = "titles/"  # raw bucket: titles to classify
 

@@ -120,6 +120,30 @@ def write_text(text: str, path: PathLike) -> Path:
     return target
 
 
+# Where SageMaker tells a processing job's instance who it is (the container convention).
+RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
+
+
+def processing_hosts(resource_config: PathLike = RESOURCE_CONFIG) -> tuple[str, list[str]]:
+    """(this instance's host name, every host of the job), e.g. ("algo-2", ["algo-1", "algo-2"]).
+
+    Outside a processing job (tests, a laptop) there is no such file: one host, "algo-1".
+    """
+    path = Path(resource_config)
+    if not path.is_file():
+        return "algo-1", ["algo-1"]
+    config = read_json(path)
+    return str(config["current_host"]), [str(host) for host in config["hosts"]]
+
+
+def add_counts(total: dict, more: dict) -> dict:
+    """`total` with the counts of `more` added, keys sorted (count_by's shape)."""
+    merged = dict(total)
+    for key, count in more.items():
+        merged[key] = merged.get(key, 0) + count
+    return {key: merged[key] for key in sorted(merged, key=str)}
+
+
 def count_by(values: Iterable) -> dict:
     """{value: count}, keys sorted: the shape every report in the steps uses."""
     counts: dict = {}

@@ -1,6 +1,10 @@
 """ETL step (PySpark on EMR): O*NET occupations and alternate titles -> validated, de-duplicated job titles.
 
     spark-submit --py-files steps.zip etl.py --input <dir with the O*NET tables> --output <dir>
+    spark-submit --py-files steps.zip etl.py --dataset titles --input <titles to classify> --output <dir>
+
+`--dataset onet` (the default) is the train branch's ETL, below. `--dataset titles` is the predict
+branch's: the titles to classify, checked and normalized at any size (titles_etl.py).
 
 `--input` holds `Occupation Data` and `Alternate Titles`, each as .xlsx or .txt (tab-delimited UTF-8),
 the two formats O*NET publishes. Every data row of both files becomes one candidate title and ends in
@@ -514,6 +518,9 @@ def run(spark: SparkSession, input_uri: str, output_uri: str) -> dict[str, Any]:
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="etl.py", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--dataset", choices=("onet", "titles"), default="onet", help="onet: train branch; titles: predict branch"
+    )
     parser.add_argument("--input", required=True, help="directory (s3:// or local) with the two O*NET tables")
     parser.add_argument(
         "--output", required=True, help="directory to write titles/, occupations/, quarantine/ and report.json"
@@ -529,6 +536,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         .config("spark.sql.shuffle.partitions", str(SHUFFLE_PARTITIONS))
         .getOrCreate()
     )
+    if arguments.dataset == "titles":
+        from pipeline_steps import titles_etl
+
+        try:
+            titles_report = titles_etl.run(spark, arguments.input, arguments.output)
+        except titles_etl.InputError as error:  # this module's InputError, as imported by titles_etl
+            print(f"etl: input error: {error}", file=sys.stderr)
+            return 1
+        print(titles_etl.summary_line(titles_report))
+        return 0
     try:
         report = run(spark, arguments.input, arguments.output)
     except InputError as error:

@@ -24,7 +24,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Optional, Union
 
@@ -125,38 +125,62 @@ def classify(model, titles: Sequence[Optional[str]], batch_size: int = 20000) ->
     return records  # type: ignore[return-value]
 
 
-def _top_k_rows(probabilities: np.ndarray, classes: Sequence[str], k: int = TOP_K) -> list[list[dict[str, Any]]]:
-    """top_k of every row at once (same order and ties as top_k): one stable numpy sort per batch."""
-    if probabilities.shape[0] == 0:
-        return []
+def _top_k_indices(probabilities: np.ndarray, classes: Sequence[str], k: int = TOP_K):
+    """(class codes in code order, the k best of each row as indices into them, their probabilities):
+    top_k's choice and order (ties: lower code first) for every row at once, one stable numpy sort."""
     # A stable sort of -p over the classes in ascending code order puts ties lower code first.
     by_code = sorted(range(len(classes)), key=lambda i: str(classes[i]))
     ordered = probabilities[:, by_code]
     best = np.argsort(-ordered, axis=1, kind="stable")[:, :k]
-    titles = [MAJOR_GROUPS.get(str(classes[i]), "") for i in by_code]
-    codes = [str(classes[i]) for i in by_code]
-    values = np.take_along_axis(ordered, best, axis=1).tolist()
+    return [str(classes[i]) for i in by_code], best.tolist(), np.take_along_axis(ordered, best, axis=1).tolist()
+
+
+def _top_k_rows(probabilities: np.ndarray, classes: Sequence[str], k: int = TOP_K) -> list[list[dict[str, Any]]]:
+    """top_k of every row at once."""
+    if probabilities.shape[0] == 0:
+        return []
+    codes, best, values = _top_k_indices(probabilities, classes, k)
+    titles = [MAJOR_GROUPS.get(code, "") for code in codes]
     return [
         [
             {"major_group": codes[j], "major_group_title": titles[j], "probability": round(p, PROBABILITY_DIGITS)}
             for j, p in zip(row, row_values)
         ]
-        for row, row_values in zip(best.tolist(), values)
+        for row, row_values in zip(best, values)
     ]
 
 
-def csv_cells(record: dict[str, Any]) -> dict[str, str]:
-    """A record as CSV cells: empty strings for nulls, top3 as a JSON string."""
-    cells = {}
-    for field in CSV_FIELDS:
-        value = record.get(field)
-        if field == "top3":
-            cells[field] = json.dumps(value, ensure_ascii=False) if value else ""
-        elif value is None:
-            cells[field] = ""
-        else:
-            cells[field] = str(value)
-    return cells
+def top_k_columns(probabilities: np.ndarray, classes: Sequence[str], k: int = TOP_K) -> tuple[list, list, list, list]:
+    """top_k of every row as CSV columns: (best major group, its title, its probability, the top k as
+    the JSON text json.dumps writes for top_k's list). Batch prediction writes millions of rows; this
+    skips building a dict per group and serializing it."""
+    if probabilities.shape[0] == 0:
+        return [], [], [], []
+    codes, best, values = _top_k_indices(probabilities, classes, k)
+    titles = [MAJOR_GROUPS.get(code, "") for code in codes]
+    opening = [
+        f'{{"major_group": {json.dumps(code)}, "major_group_title": {json.dumps(title, ensure_ascii=False)}, '
+        '"probability": '
+        for code, title in zip(codes, titles)
+    ]
+    rounded = [[round(p, PROBABILITY_DIGITS) for p in row_values] for row_values in values]
+    top_json = [
+        "[" + ", ".join(opening[j] + repr(p) + "}" for j, p in zip(row, row_values)) + "]"
+        for row, row_values in zip(best, rounded)
+    ]
+    return [codes[row[0]] for row in best], [titles[row[0]] for row in best], [row[0] for row in rounded], top_json
+
+
+def csv_column(field: str, values: Sequence[Any]) -> list:
+    """One column's CSV cells: empty for nulls, top3 lists as JSON text, booleans as true/false.
+
+    Every cell JobClf writes to a CSV passes through here, column by column (batch prediction
+    writes millions of rows; a column at a time keeps that cheap)."""
+    if field == "top3":
+        return [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) if v else "" for v in values]
+    if any(isinstance(v, bool) for v in values):
+        return ["" if v is None else ("true" if v else "false") if isinstance(v, bool) else v for v in values]
+    return ["" if v is None else v for v in values]
 
 
 # ---------------------------------------------------------------- SageMaker handlers
@@ -287,16 +311,19 @@ def _response_type(accept: Optional[str]) -> str:
     raise UnsupportedAccept(f"unsupported Accept type {accept!r}; use {JSON} or {CSV}")
 
 
-def to_csv(records: Sequence[dict[str, Any]], fields: Sequence[str] = CSV_FIELDS, extra=None) -> str:
-    """Records as CSV text with a header; `extra` is an optional list of dicts merged per row."""
+def write_csv(handle, columns: Mapping[str, Sequence[Any]], fields: Sequence[str], header: bool = True) -> None:
+    """Write `fields` of equally long `columns` as CSV rows (cells by csv_column) to an open text
+    handle, with the header line unless `header` is False. Every CSV that JobClf writes goes through here."""
+    writer = csv.writer(handle, lineterminator="\n")
+    if header:
+        writer.writerow(fields)
+    writer.writerows(zip(*(csv_column(field, columns[field]) for field in fields)))
+
+
+def to_csv(records: Sequence[dict[str, Any]], fields: Sequence[str] = CSV_FIELDS) -> str:
+    """Records as CSV text with a header."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for index, record in enumerate(records):
-        row = csv_cells(record)
-        if extra is not None:
-            row.update(extra[index])
-        writer.writerow(row)
+    write_csv(buffer, {field: [record.get(field) for record in records] for field in fields}, fields)
     return buffer.getvalue()
 
 

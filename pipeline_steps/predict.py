@@ -1,35 +1,59 @@
-"""Batch prediction with the latest approved model of a model package group.
+"""Batch prediction with the latest approved model of a model package group, streaming part by part.
 
     python -m pipeline_steps predict --input DIR --output DIR --model-package-group NAME
-        [--execution-date YYYY-MM-DD]
+        --execution-id ID [--execution-date YYYY-MM-DD] [--resource-config PATH]
 
---input is preprocess-predict's output (titles.parquet). --execution-date "" (the default) means
-today's UTC date. Writes, replacing any earlier run for the same date:
-    OUTPUT/execution_date=<date>/predictions.csv  id,title,major_group,major_group_title,
-        confidence,top3,rejection_reason  (top3 as a JSON string), one row per input row, in order;
+--input holds the prepared titles (prepared.py's layout: PreprocessPredict's or the EMR titles
+job's `titles/` parts). --execution-date "" (the default) means today's UTC date. For each input
+part `<stem>.parquet` it writes
+    OUTPUT/execution_date=<date>/execution_id=<id>/<stem>.csv
+        id,id_generated,title,major_group,major_group_title,confidence,top3,rejection_reason,
+        source_file,source_row  (top3 as a JSON string): one row per input row, in the part's order;
         rejected rows have empty prediction fields and their reason
-    OUTPUT/execution_date=<date>/report.json      counts, the model used, titles per second
+and OUTPUT/execution_date=<date>/execution_id=<id>/report-<host>.json (counts, the model used,
+titles per second). Parts sort in input order by name, so concatenating them in name order gives
+the input back. Each execution has its own folder: two executions on the same date never mix, and
+a retried step rewrites the same files.
+
+Memory stays bounded whatever the input size: each part is read, predicted and written BATCH_ROWS
+rows at a time. With several instances SageMaker gives each a share of the parts (ShardedByS3Key);
+each instance writes the predictions of its own parts and its own report.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-from pipeline_steps import registry
-from pipeline_steps.dataio import StepError, count_by, read_parquet_table, write_json, write_text
-from pipeline_steps.inference import CSV_FIELDS, classify, rejected_record, to_csv
+import numpy as np
+import pyarrow.parquet as pq
+
+from pipeline_steps import prepared, registry
+from pipeline_steps.dataio import (
+    RESOURCE_CONFIG,
+    InputError,
+    StepError,
+    add_counts,
+    processing_hosts,
+    write_json,
+)
+from pipeline_steps.inference import CSV_FIELDS, top_k_columns, write_csv
 from pipeline_steps.model import MODEL_ARCHIVE, load_model
 
-PREDICTION_FIELDS = ("id",) + CSV_FIELDS
-INPUT_COLUMNS = ("row_number", "id", "title", "rejection_reason")
+PREDICTION_FIELDS = (prepared.ID, prepared.ID_GENERATED) + CSV_FIELDS + (prepared.SOURCE_FILE, prepared.SOURCE_ROW)
+# What the model adds to a prepared row, in top_k_columns' order.
+PREDICTED_FIELDS = ("major_group", "major_group_title", "confidence", "top3")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# SageMaker's pipeline execution ids are lowercase letters and digits; a local run adds dashes.
+_EXECUTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class NoApprovedModel(StepError, LookupError):
@@ -49,35 +73,97 @@ def execution_date(value: Optional[str], today: Optional[date] = None) -> str:
         raise ValueError(f"execution date {value!r} is not a calendar date: {error}") from error
 
 
-def read_titles(input_dir) -> dict[str, list]:
-    """preprocess-predict's columns, sorted by row_number."""
-    table = read_parquet_table(input_dir, INPUT_COLUMNS)
-    columns = {name: table.column(name).to_pylist() for name in INPUT_COLUMNS}
-    order = sorted(range(table.num_rows), key=lambda i: columns["row_number"][i])
-    return {name: [values[i] for i in order] for name, values in columns.items()}
+def execution_id(value: str) -> str:
+    """The execution's folder name; ValueError unless it is a safe, non-empty name."""
+    if not _EXECUTION_ID.fullmatch(value or ""):
+        raise ValueError(f"execution id must be 1-128 letters, digits, '.', '_' or '-', got {value!r}")
+    return value
 
 
-def predict_rows(model, titles: Sequence[Optional[str]], reasons: Sequence[Optional[str]]) -> list[dict[str, Any]]:
-    """A record per row: the upstream rejection where there is one, a prediction otherwise."""
-    to_classify = [i for i, reason in enumerate(reasons) if reason is None]
-    predicted = classify(model, [titles[i] for i in to_classify])
-    records: list[dict[str, Any]] = [
-        rejected_record(title, reason) if reason is not None else {} for title, reason in zip(titles, reasons)
-    ]
-    for position, record in zip(to_classify, predicted):
-        records[position] = record
-    return records
+def output_folder(output_dir, date_text: str, execution: str) -> Path:
+    """Where one execution's predictions go: partitioned by date, then keyed by execution."""
+    return Path(output_dir) / f"execution_date={date_text}" / f"execution_id={execution}"
 
 
-def summarize(records: Sequence[dict[str, Any]], seconds: float) -> dict[str, Any]:
-    rejected = [r["rejection_reason"] for r in records if r["rejection_reason"] is not None]
-    predicted = len(records) - len(rejected)
+def input_parts(input_dir) -> list[Path]:
+    root = Path(input_dir)
+    if not root.is_dir():
+        raise InputError(f"input directory {root} does not exist or is not a directory")
+    return prepared.ordered_files(root, [".parquet"])
+
+
+def open_part(source: Path) -> pq.ParquetFile:
+    """A prepared part, opened; InputError names the file when it is unreadable or lacks a column."""
+    try:
+        part = pq.ParquetFile(str(source))
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise InputError(f"cannot read Parquet file {source}: {error}") from error
+    missing = [c for c in prepared.COLUMNS if c not in part.schema_arrow.names]
+    if missing:
+        part.close()
+        raise InputError(f"Parquet file {source} lacks column(s) {missing}; it has {part.schema_arrow.names}")
+    return part
+
+
+def prediction_columns(model, columns: dict[str, list]) -> dict[str, list]:
+    """PREDICTION_FIELDS of a batch of prepared rows, as columns in row order: a prediction for each
+    row, or its rejection reason and empty prediction fields."""
+    reasons = columns[prepared.REJECTION_REASON]
+    predicted: dict[str, list] = {field: [None] * len(reasons) for field in PREDICTED_FIELDS}
+    valid = [position for position, reason in enumerate(reasons) if not reason]
+    if valid:
+        # Titles repeat (a batch of postings holds many "Registered Nurse"): each distinct one is predicted once.
+        normalized = columns[prepared.TITLE_NORMALIZED]
+        distinct = {title: index for index, title in enumerate(dict.fromkeys(normalized[p] for p in valid))}
+        probabilities = np.asarray(model.predict_proba(list(distinct)))
+        indices = [distinct[normalized[position]] for position in valid]
+        for field, values in zip(PREDICTED_FIELDS, top_k_columns(probabilities, [str(c) for c in model.classes_])):
+            column = predicted[field]
+            for position, index in zip(valid, indices):
+                column[position] = values[index]
+    return {**columns, **predicted}
+
+
+def predict_part(model, source: Path, target: Path, batch_rows: int = prepared.BATCH_ROWS) -> dict[str, Any]:
+    """Predict one prepared part into one CSV, batch by batch; the part's counts and predict seconds."""
+    part = open_part(source)
+    reasons: Counter = Counter()
+    groups: Counter = Counter()
+    rows, seconds = 0, 0.0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    with part, temporary.open("w", encoding="utf-8", newline="") as handle:
+        write_csv(handle, {field: [] for field in PREDICTION_FIELDS}, PREDICTION_FIELDS)
+        for batch in part.iter_batches(batch_size=batch_rows, columns=list(prepared.COLUMNS)):
+            columns = batch.to_pydict()
+            started = time.perf_counter()
+            predicted = prediction_columns(model, columns)
+            seconds += time.perf_counter() - started
+            write_csv(handle, predicted, PREDICTION_FIELDS, header=False)
+            rows += batch.num_rows
+            reasons.update(reason for reason in predicted["rejection_reason"] if reason)
+            groups.update(group for group in predicted["major_group"] if group)
+    os.replace(str(temporary), str(target))
+    return {"rows": rows, "reasons": dict(reasons), "groups": dict(groups), "seconds": seconds}
+
+
+def summarize(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The counts of every part this instance predicted."""
+    rows = sum(p["rows"] for p in parts.values())
+    reasons: dict = {}
+    groups: dict = {}
+    for part in parts.values():
+        reasons, groups = add_counts(reasons, part["reasons"]), add_counts(groups, part["groups"])  # keys sorted
+    rejected = sum(reasons.values())
+    seconds = sum(p["seconds"] for p in parts.values())
+    predicted = rows - rejected
     return {
-        "input_rows": len(records),
+        "parts": {name: part["rows"] for name, part in parts.items()},
+        "input_rows": rows,
         "predicted_rows": predicted,
-        "rejected_rows": len(rejected),
-        "rejections_by_reason": count_by(rejected),
-        "predictions_by_major_group": count_by(r["major_group"] for r in records if r["major_group"]),
+        "rejected_rows": rejected,
+        "rejections_by_reason": reasons,
+        "predictions_by_major_group": groups,
         "predict_seconds": round(seconds, 3),
         "titles_per_second": round(predicted / seconds, 1) if seconds > 0 and predicted else None,
     }
@@ -93,38 +179,55 @@ def load_latest_model(group: str, work_dir: str):
     return model, record
 
 
-def run(input_dir, output_dir, group: str, date_text: Optional[str]) -> dict:
-    partition = execution_date(date_text)  # checked before any work
-    columns = read_titles(input_dir)
+def run(
+    input_dir,
+    output_dir,
+    group: str,
+    date_text: Optional[str],
+    execution: str,
+    resource_config=RESOURCE_CONFIG,
+    batch_rows: int = prepared.BATCH_ROWS,
+) -> dict:
+    partition, execution = execution_date(date_text), execution_id(execution)  # checked before any work
+    host, hosts = processing_hosts(resource_config)
+    parts = input_parts(input_dir)
+    if not parts and len(hosts) == 1:  # with several instances, an empty share is SageMaker's doing
+        raise InputError(f"no Parquet files (*.parquet) under {input_dir}")
+    for part in parts:  # every part checked before any work
+        open_part(part).close()
     with tempfile.TemporaryDirectory(prefix="jobclf-model-") as work_dir:
         model, record = load_latest_model(group, work_dir)
-    started = time.perf_counter()
-    records = predict_rows(model, columns["title"], columns["rejection_reason"])
-    seconds = time.perf_counter() - started
-    ids = [{"id": "" if value is None else str(value)} for value in columns["id"]]
-    target = Path(output_dir) / f"execution_date={partition}"
-    write_text(to_csv(records, PREDICTION_FIELDS, extra=ids), target / "predictions.csv")
+    target = output_folder(output_dir, partition, execution)
+    counts = {}
+    for part in parts:
+        stem = prepared.relative_stem(part, Path(input_dir))
+        counts[f"{stem}.csv"] = predict_part(model, part, target / f"{stem}.csv", batch_rows)
     summary = {
         "execution_date": partition,
+        "execution_id": execution,
+        "host": host,
         "model_package_group": group,
         "model_package_arn": record.model_package_arn,
         "model_version": record.version,
         "model_data_uri": record.model_data_uri,
-        **summarize(records, seconds),
+        **summarize(counts),
     }
-    write_json(summary, target / "report.json")
+    write_json(summary, target / f"report-{host}.json")
     return summary
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="predict", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--input", default="/opt/ml/processing/input", help="preprocess-predict output")
+    parser.add_argument("--input", default="/opt/ml/processing/input", help="prepared titles (Parquet parts)")
     parser.add_argument("--output", default="/opt/ml/processing/output")
     parser.add_argument("--model-package-group", required=True)
+    parser.add_argument("--execution-id", required=True, help="the pipeline execution: one output folder each")
     parser.add_argument("--execution-date", default="", help="YYYY-MM-DD; empty: today's UTC date")
+    parser.add_argument("--resource-config", default=RESOURCE_CONFIG, help="SageMaker's host list of this job")
     args = parser.parse_args(argv)
     try:
         args.execution_date = execution_date(args.execution_date)
+        args.execution_id = execution_id(args.execution_id)
     except ValueError as error:
         parser.error(str(error))
     return args
@@ -132,9 +235,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    summary = run(args.input, args.output, args.model_package_group, args.execution_date)
+    summary = run(
+        args.input,
+        args.output,
+        args.model_package_group,
+        args.execution_date,
+        args.execution_id,
+        args.resource_config,
+    )
     print(
-        f"execution_date={summary['execution_date']}; model_version={summary['model_version']}; "
+        f"execution_date={summary['execution_date']}; execution_id={summary['execution_id']}; "
+        f"host={summary['host']}; model_version={summary['model_version']}; parts={len(summary['parts'])}; "
         f"rows={summary['input_rows']}; predicted={summary['predicted_rows']}; "
         f"rejected={summary['rejected_rows']}; titles_per_second={summary['titles_per_second']};"
     )

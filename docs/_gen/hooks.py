@@ -167,10 +167,15 @@ def config_reference() -> str:
 # -- pipeline -------------------------------------------------------------------------------------
 
 PARAMETER_NOTES = {
-    "use_type": "Which branch runs after the ETL: `train` or `predict`.",
+    "use_type": "Which branch runs: `train` (O*NET ETL on EMR, split, train, evaluate, gate) or `predict`.",
     "onet_input_uri": "Folder of the O*NET *Occupation Data* and *Alternate Titles* files (.xlsx or .txt).",
-    "input_titles_uri": "predict: folder of CSV files with a `title` column (optional `id`).",
-    "execution_date": "predict: the `execution_date=` partition the predictions are written to.",
+    "input_titles_uri": "predict: folder of CSV or Parquet files with a `title` column (optional `id`).",
+    "execution_date": "predict: the `execution_date=` partition the predictions are written to "
+    "(under it, one `execution_id=` folder per execution).",
+    "predict_engine": "predict: `processing` prepares the titles in a processing job (no EMR); "
+    "`emr` runs the titles ETL on EMR first.",
+    "predict_instance_count": "predict: instances of PreprocessPredict and BatchPredict, each streaming its "
+    "share of the files.",
     "split_seed": "Seed of the split by occupation (same seed, same split).",
     "validation_fraction": "Share of occupations held out for validation.",
     "test_fraction": "Share of occupations held out for the test metrics.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +59,7 @@ def test_train_branch_runs_every_step_and_registers_the_model(trained):
     assert result.returncode == 0, result.stdout + result.stderr
     for step in ("ETL", "UseType", "PreprocessTrain", "Train", "Evaluate", "QualityGate", "RegisterModel-RegisterModel"):
         assert f"{step} (" in result.stdout
-    assert "Skipped" in result.stdout and "BatchPredict" in result.stdout  # the predict branch did not run
+    assert "Skipped" in result.stdout and "PredictEngine" in result.stdout  # the predict branch did not run
     [package] = registry(work_dir)
     assert package["approval_status"] == "Approved"  # develop's configured approval status
     assert (work_dir / "s3" / package["model_data_uri"][len("s3://"):]).is_file()
@@ -87,6 +88,57 @@ def test_predict_branch_answers_every_input_row_in_order_with_the_registered_mod
     assert {p["id"] for p in rejected} == {"27", "28", "29"}  # empty, whitespace-only, digits only
     assert all(p["rejection_reason"] for p in rejected)
     assert all(len(json.loads(p["top3"])) == 3 and 0 < float(p["confidence"]) <= 1 for p in answered)
+
+
+def many_input_files(folder: Path) -> list[tuple[str, str]]:
+    """CSV files (one with ids missing and a quoted line break) and a Parquet file; (id, title) per row in input order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = []
+    for number in range(5):
+        name = f"batch-{number}.csv"
+        lines = ["id,title"] + [f"b{number}-{i},{title}" for i, title in enumerate(["Registered Nurse", "Truck Driver", "Chef"])]
+        if number == 2:
+            lines = ["title,id", '"Line\nCook",', "Electrician,", ",x"]
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pq.write_table(pa.table({"title": ["Pilot", "Baker"], "id": ["p1", None]}), str(folder / "extra.parquet"))
+    for number in range(5):
+        if number == 2:
+            rows += [("batch-2.csv#1", "Line\nCook"), ("batch-2.csv#2", "Electrician"), ("x", "")]
+        else:
+            rows += [(f"b{number}-{i}", t) for i, t in enumerate(["Registered Nurse", "Truck Driver", "Chef"])]
+    return rows + [("p1", "Pilot"), ("extra.parquet#2", "Baker")]
+
+
+@pytest.mark.parametrize("engine", ["processing", "emr"])
+def test_sharded_predictions_reassemble_to_exactly_the_input_rows(trained, tmp_path, engine):
+    work_dir, _ = trained
+    expected = many_input_files(tmp_path / "titles")
+    output = tmp_path / "predictions.csv"
+    result = local_run(
+        "--use-type", "predict", "--input", str(tmp_path / "titles"), "--output", str(output),
+        "--param", f"predict_engine={engine}", "--param", "predict_instance_count=3", work_dir=work_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("✔")]
+    if engine == "processing":
+        assert ran == ["CheckParameters", "UseType", "PredictEngine", "PreprocessPredict", "BatchPredict"], "no EMR step"
+    else:
+        assert ran == ["CheckParameters", "UseType", "PredictEngine", "PredictEtl", "BatchPredictAfterEtl"]
+    predictions = read_csv(output)
+    assert [(p["id"], p["title"]) for p in predictions] == expected  # one row per input row, in input order
+    assert [p["id_generated"] for p in predictions].count("true") == 3
+    assert [p["rejection_reason"] for p in predictions if p["id"] == "x"] == ["empty_title"]
+    # Three instances each wrote their own parts and report into this execution's own folder.
+    execution = re.search(r"execution (local-[\w-]+)", result.stdout).group(1)
+    folder = next((work_dir / "s3" / "jobclf-develop-predictions" / "predictions").glob(f"execution_date=*/execution_id={execution}"))
+    reports = sorted(p.name for p in folder.glob("report-*.json"))
+    assert reports == ["report-algo-1.json", "report-algo-2.json", "report-algo-3.json"]
+    assert sum(json.loads((folder / r).read_text())["input_rows"] for r in reports) == len(expected)
+    if engine == "processing":
+        assert len(list(folder.glob("*.csv"))) == 6, "one part per input file"
 
 
 def test_a_model_below_the_gate_is_not_registered_and_the_execution_says_why(trained):

@@ -27,22 +27,73 @@ def test_definition_parses_and_declares_use_type(synth: Synth, env: str) -> None
     assert set(synth.stacks[env].pipeline.parameters) == set(parameters)
 
 
+def steps_on_path(steps: list[dict], parameters: dict) -> list[dict]:
+    """The steps an execution with `parameters` can run: conditions on parameters alone are decided
+    as SageMaker decides them; a condition on step results (the quality gate) keeps both branches."""
+    context = EvaluationContext(parameters=parameters, execution={})
+    found = []
+    for step in steps:
+        if step["Type"] != "Condition":
+            found.append(step)
+            continue
+        arguments = step["Arguments"]
+        if "Steps." in json.dumps(arguments["Conditions"]):
+            found += steps_on_path(arguments.get("IfSteps", []) + arguments.get("ElseSteps", []), parameters)
+        else:
+            chosen = all(context.condition(c) for c in arguments["Conditions"])
+            found += steps_on_path(arguments.get("IfSteps" if chosen else "ElseSteps", []), parameters)
+    return found
+
+
+def path_of(definition: dict, **overrides) -> list[dict]:
+    parameters = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    return steps_on_path(definition["Steps"], {**parameters, **overrides})
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_definition_runs_emr_then_branches_on_use_type(synth: Synth, env: str) -> None:
+def test_a_predict_execution_runs_no_emr_step_unless_its_engine_is_emr(synth: Synth, env: str) -> None:
     definition = synth.stacks[env].pipeline.fake_definition()
-    steps = all_steps(definition["Steps"])
-    assert [s for s in steps if s["Type"] == "EMR"], "an EMR (ETL) step"
-    branches = [
-        s
-        for s in steps
-        if s["Type"] == "Condition" and "Parameters.use_type" in json.dumps(s["Arguments"]["Conditions"])
-    ]
-    assert len(branches) == 1, "one condition on use_type"
-    train = all_steps(branches[0]["Arguments"]["IfSteps"])
-    predict = all_steps(branches[0]["Arguments"]["ElseSteps"])
+    parameters = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    assert parameters["predict_engine"] == "processing", "config/environments.toml: [defaults.predict] engine"
+    processing = path_of(definition, use_type="predict", predict_engine="processing")
+    assert [s["Name"] for s in processing] == ["PreprocessPredict", "BatchPredict"]
+    assert all(s["Type"] == "Processing" for s in processing), "no EMR cluster, no O*NET ETL"
+    emr = path_of(definition, use_type="predict", predict_engine="emr")
+    assert [(s["Name"], s["Type"]) for s in emr] == [("PredictEtl", "EMR"), ("BatchPredictAfterEtl", "Processing")]
+    spark_arguments = emr[0]["Arguments"]["StepConfig"]["HadoopJarStep"]["Args"]
+    assert spark_arguments[6:10] == ["--dataset", "titles", "--input", {"Get": "Parameters.input_titles_uri"}]
+    assert "onet_input_uri" not in json.dumps(emr), "a predict execution never reads O*NET"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_a_train_execution_starts_with_the_onet_etl(synth: Synth, env: str) -> None:
+    definition = synth.stacks[env].pipeline.fake_definition()
+    assert [s["Type"] for s in definition["Steps"]] == ["Condition"], "use_type decides before any work"
+    train = path_of(definition, use_type="train")
+    assert [s["Name"] for s in train][:2] == ["ETL", "PreprocessTrain"]
+    assert "Parameters.onet_input_uri" in json.dumps(train[0]["Arguments"])
+    assert train[1]["DependsOn"] == ["ETL"]
     assert any(s["Type"] == "Training" for s in train), "the train branch trains a model"
     assert any(s["Type"] == "RegisterModel" for s in train), "the train branch can register the model"
-    assert predict and all(s["Type"] == "Processing" for s in predict), "the predict branch runs processing jobs"
+    assert not [s for s in train if "Predict" in s["Name"]]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_predict_steps_scale_out_over_shards_and_key_output_by_execution(synth: Synth, env: str) -> None:
+    definition = synth.stacks[env].pipeline.fake_definition()
+    predict_steps = [s for s in all_steps(definition["Steps"]) if s["Type"] == "Processing" and "Predict" in s["Name"]]
+    assert len(predict_steps) == 3
+    for step in predict_steps:
+        arguments = step["Arguments"]
+        assert arguments["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == {
+            "Get": "Parameters.predict_instance_count"
+        }
+        data = [i["S3Input"] for i in arguments["ProcessingInputs"] if i["InputName"] != "code"]
+        assert [i["S3DataDistributionType"] for i in data] == ["ShardedByS3Key"], step["Name"]
+    for step in [s for s in predict_steps if s["Name"].startswith("BatchPredict")]:
+        container_arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+        position = container_arguments.index("--execution-id")
+        assert container_arguments[position + 1] == {"Get": "Execution.PipelineExecutionId"}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

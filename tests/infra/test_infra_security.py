@@ -186,6 +186,7 @@ def test_every_job_step_is_encrypted_bounded_and_in_the_private_subnets(synth: S
         "Evaluate",
         "PreprocessPredict",
         "BatchPredict",
+        "BatchPredictAfterEtl",
     }
     key = "arn:aws:kms:eu-west-1:000000000000:key/data-key"
     for step in job_steps:
@@ -202,10 +203,12 @@ def test_every_job_step_is_encrypted_bounded_and_in_the_private_subnets(synth: S
         vpc = arguments["NetworkConfig"]["VpcConfig"] if step["Type"] == "Processing" else arguments["VpcConfig"]
         assert vpc["Subnets"] == private and vpc["SecurityGroupIds"] == ["sg-sagemakerjobs"], step["Name"]
         assert step["RetryPolicies"], step["Name"]
-    (etl,) = [s for s in all_steps(definition["Steps"]) if s["Type"] == "EMR"]
-    cluster = etl["Arguments"]["ClusterConfig"]
-    assert cluster["Instances"]["Ec2SubnetId"] == "subnet-private0"
-    assert cluster["SecurityConfiguration"] == "emr-security-configuration"
+    emr_steps = [s for s in all_steps(definition["Steps"]) if s["Type"] == "EMR"]
+    assert [s["Name"] for s in emr_steps] == ["ETL", "PredictEtl"]
+    for emr_step in emr_steps:
+        cluster = emr_step["Arguments"]["ClusterConfig"]
+        assert cluster["Instances"]["Ec2SubnetId"] == "subnet-private0"
+        assert cluster["SecurityConfiguration"] == "emr-security-configuration"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -270,9 +270,11 @@ def test_standing_mode_owns_a_long_lived_cluster(variant_synth: Synth, variant_c
     spec = stack.pipeline.spec.emr
     assert spec.mode == "standing"
     assert stack.pipeline.placeholders.fake(spec.cluster_id) == "j-standingcluster"
-    definition = stack.pipeline.fake_definition()
-    emr_steps = [step for step in all_steps(definition["Steps"]) if step["Type"] == "EMR"]
-    assert [step["Arguments"]["ClusterId"] for step in emr_steps] == ["j-standingcluster"]
+    # Both EMR steps (the train branch's O*NET ETL, the predict branch's titles ETL) run on it.
+    emr_steps = [step for step in all_steps(stack.pipeline.fake_definition()["Steps"]) if step["Type"] == "EMR"]
+    assert [step["Name"] for step in emr_steps] == ["ETL", "PredictEtl"]
+    for step in emr_steps:
+        assert step["Arguments"]["ClusterId"] == "j-standingcluster" and "ClusterConfig" not in step["Arguments"]
     assert stack.resolve(stack.emr.cluster.ref) == {"Ref": cluster_id}
 
 

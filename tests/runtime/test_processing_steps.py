@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from image_jobs import EXAMPLE_TITLES, PREDICT_BRANCH, TRAIN_BRANCH, ImageJobs, steps_by_name
 
-PROCESSING_STEPS = ["PreprocessTrain", "Evaluate", "PreprocessPredict", "BatchPredict"]
+PROCESSING_STEPS = ["PreprocessTrain", "Evaluate", "PreprocessPredict", "BatchPredict", "BatchPredictAfterEtl"]
 
 
 def test_every_processing_step_of_the_definition_is_run_here(image_jobs: ImageJobs) -> None:
@@ -30,7 +30,7 @@ def test_the_step_runs_its_command_line_with_the_shipped_zip_in_the_image_enviro
 ) -> None:
     image_jobs.succeeded(name)
     app = image_jobs.arguments[name]["AppSpecification"]
-    sandbox = image_jobs.job.sandbox(name)
+    sandbox = image_jobs.job.sandbox(name) / "algo-1"  # one instance: the definition's default count
     command = (sandbox / "log.txt").read_text(encoding="utf-8").splitlines()[0].removeprefix("$ ").split(" ")
     in_sandbox = [str(sandbox) + a if a.startswith("/opt/ml/") else a for a in app["ContainerEntrypoint"][1:] + app["ContainerArguments"]]
     assert app["ContainerEntrypoint"][0] == "python3"
@@ -50,6 +50,6 @@ def test_the_jobs_results_are_those_of_the_step_code(image_jobs: ImageJobs) -> N
     assert {p.name for p in outputs["PreprocessTrain", "train"].rglob("*.parquet")} == {"train.parquet"}
     evaluation = json.loads((outputs["Evaluate", "evaluation"] / "evaluation.json").read_text())
     assert 0.0 <= evaluation["multiclass_classification_metrics"]["macro_f1"]["value"] <= 1.0
-    [predictions] = outputs["BatchPredict", "predictions"].rglob("predictions.csv")
+    [predictions] = outputs["BatchPredict", "predictions"].rglob("execution_id=*/titles.csv")
     with predictions.open(newline="", encoding="utf-8") as handle, EXAMPLE_TITLES.open(newline="", encoding="utf-8") as titles:
         assert [row["title"] for row in csv.DictReader(handle)] == [row["title"] for row in csv.DictReader(titles)]

@@ -31,7 +31,7 @@ Cases marked *elsewhere* are already tested in the module named; they are listed
 | unknown pipeline parameter, wrong type, not in the allowed values | local run | error naming the parameter | here: test_bad_pipeline_parameters_are_refused_naming_them (the real definition); elsewhere: test_local_runner.py::test_parameters_are_typed_and_checked, tests/e2e/test_local_pipeline.py::test_wrong_parameters_are_refused_before_anything_runs |
 | parameter of the right type but a bad value: fractions, hyperparameters, execution_date | preprocess-train, train, predict | error naming the value | elsewhere: test_preprocess_train.py::test_bad_fractions_are_refused, test_train.py::test_bad_hyperparameters_are_refused, test_predict.py::test_bad_execution_dates |
 | a schedule setting an undeclared parameter | cdk synth | error naming schedule and parameter | elsewhere: tests/infra/test_infra_schedule.py |
-| predict input that is not a .csv | local run | error before anything runs | here: test_local_run_refuses_a_predict_input_that_is_not_csv |
+| predict input that is neither .csv nor .parquet | local run | error before anything runs | here: test_local_run_refuses_a_predict_input_that_is_not_csv_or_parquet |
 
 Title normalization's properties (idempotent, output alphabet, never raises) are hypothesis tests at the end.
 """
@@ -316,8 +316,8 @@ def preprocessed(tmp_path_factory) -> tuple[Path, dict, dict]:
     lines += [b"dup-1,Registered Nurse", b"dup-2,Registered Nurse"]
     (root / "in" / "titles.csv").write_bytes(b"\n".join(lines) + b"\n")
     report = preprocess_predict.run(root / "in", root / "out")
-    rows = pq.read_table(str(root / "out" / "titles.parquet")).to_pylist()
-    return root / "out", {row["id"]: row for row in rows}, report
+    rows = pq.read_table(str(root / "out" / "titles" / "titles.parquet")).to_pylist()
+    return root / "out" / "titles", {row["id"]: row for row in rows}, report
 
 
 @pytest.mark.parametrize("case", TITLE_CASES, ids=lambda case: case.id)
@@ -365,7 +365,7 @@ def test_preprocess_predict_file_errors(tmp_path, data: bytes, message: str) -> 
     (tmp_path / "in" / "jobs.csv").write_bytes(data)
     with pytest.raises(InputError, match=message):
         preprocess_predict.run(tmp_path / "in", tmp_path / "out")
-    assert not (tmp_path / "out" / "titles.parquet").exists()
+    assert not list((tmp_path / "out").rglob("*.parquet"))
 
 
 @pytest.fixture(scope="module")
@@ -387,8 +387,8 @@ def read_predictions(path: Path) -> list[dict]:
 
 def test_predict_answers_duplicates_and_all_rejected_batches(preprocessed, registered_model, tmp_path) -> None:
     titles_dir, rows, _ = preprocessed
-    summary = predict.run(titles_dir, tmp_path / "out", GROUP, "2026-11-23")
-    predictions = read_predictions(tmp_path / "out" / "execution_date=2026-11-23" / "predictions.csv")
+    summary = predict.run(titles_dir, tmp_path / "out", GROUP, "2026-11-23", "run1")
+    predictions = read_predictions(predict.output_folder(tmp_path / "out", "2026-11-23", "run1") / "titles.csv")
     assert [p["id"] for p in predictions] == list(rows)  # one row per input row, in order
     by_id = {p["id"]: p for p in predictions}
     assert by_id["dup-1"]["top3"] == by_id["dup-2"]["top3"] and by_id["dup-1"]["major_group"]
@@ -402,9 +402,9 @@ def test_predict_answers_duplicates_and_all_rejected_batches(preprocessed, regis
     lines = [b"id,title"] + [case.id.encode() + b"," + csv_line(case.raw) for case in bad]
     (tmp_path / "bad" / "t.csv").write_bytes(b"\n".join(lines) + b"\n")
     preprocess_predict.run(tmp_path / "bad", tmp_path / "bad-pre")
-    summary = predict.run(tmp_path / "bad-pre", tmp_path / "bad-out", GROUP, "2026-11-23")
+    summary = predict.run(tmp_path / "bad-pre" / "titles", tmp_path / "bad-out", GROUP, "2026-11-23", "run1")
     assert (summary["input_rows"], summary["predicted_rows"], summary["rejected_rows"]) == (len(bad), 0, len(bad))
-    predictions = read_predictions(tmp_path / "bad-out" / "execution_date=2026-11-23" / "predictions.csv")
+    predictions = read_predictions(predict.output_folder(tmp_path / "bad-out", "2026-11-23", "run1") / "t.csv")
     assert [p["rejection_reason"] for p in predictions] == [case.reason for case in bad]
 
 
@@ -445,10 +445,12 @@ STEP_ERRORS: list[tuple[str, Callable[[Path], list[str]], str]] = [
     (
         "predict",
         lambda d: [
-            "--input", str(write_parquet(d / "pre", {"row_number": [0], "id": ["1"], "title": ["Nurse"]})),
+            "--input", str(write_parquet(d / "pre", {"source_file": ["t.csv"], "source_row": [1], "id": ["1"],
+                                                     "title": ["Nurse"]})),
             "--output", str(d / "out"), "--model-package-group", GROUP, "--execution-date", "2026-11-23",
+            "--execution-id", "run1",
         ],
-        "lacks column(s) ['rejection_reason']",
+        "lacks column(s) ['id_generated', 'title_normalized', 'rejection_reason']",
     ),
 ]  # fmt: skip
 
@@ -544,14 +546,14 @@ def test_local_run_stops_at_the_etl_naming_the_bad_workbook(tmp_path) -> None:
     assert "PreprocessTrain" not in result.stdout  # nothing after the ETL ran
 
 
-def test_local_run_refuses_a_predict_input_that_is_not_csv(tmp_path) -> None:
+def test_local_run_refuses_a_predict_input_that_is_not_csv_or_parquet(tmp_path) -> None:
     titles = tmp_path / "titles.txt"
     titles.write_text("id\ttitle\n1\tNurse\n")
     result = local_run(
         "--use-type", "predict", "--input", str(titles), "--output", str(tmp_path / "p.csv"), work_dir=tmp_path
     )
     assert result.returncode == 2
-    assert "--input" in result.stderr and "must be a .csv file with a title column" in result.stderr
+    assert "--input" in result.stderr and "must be a .csv or .parquet file with a title column" in result.stderr
     assert not (tmp_path / "s3").exists(), "refused before anything ran"
 
 

@@ -32,6 +32,7 @@ def test_the_shipped_environments_load_with_their_differences():
     assert develop.emr.release_label.startswith("emr-7.")
     assert {s.name for s in develop.schedules} == {"weekly-train", "daily-predict"}
     assert production.sagemaker.training_instance_type == "ml.m5.2xlarge"
+    assert (develop.predict.engine, develop.predict.instance_count) == ("processing", 1)
 
 
 @pytest.mark.parametrize(
@@ -47,6 +48,9 @@ def test_the_shipped_environments_load_with_their_differences():
         (None, {"region": "moon-1"}, r"environments\.develop\.region: 'moon-1' is not an AWS region"),
         (None, {"account": "12345"}, r"environments\.develop\.account: '12345' must be 12 digits"),
         ("sagemaker", {"sklearn_framework_version": "1.4-2"}, r"sklearn_framework_version: '1\.4-2'; only '1\.2-1'"),
+        ("predict", {"instance_count": 0}, r"environments\.develop\.predict\.instance_count: 0 must be from 1 to 100"),
+        ("predict", {"engine": "spark"}, r"environments\.develop\.predict\.engine: 'spark' is not one of 'processing', 'emr'"),
+        ("sagemaker", {"processing_instance_count": 2}, r"environments\.develop\.sagemaker\.processing_instance_count: unknown key"),
     ],
 )
 def test_a_bad_value_names_its_key(section, values, message):

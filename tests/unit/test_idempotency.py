@@ -1,8 +1,8 @@
-"""Re-running overwrites deterministically: the ETL's output folder, and predict's date partition.
+"""Re-running overwrites deterministically: the ETL's output folder; predict keys its output by execution.
 
-A SageMaker retry of a step, or a second execution for the same date, must leave exactly what one
-run leaves: the same rows, no files from the earlier run. (Already tested elsewhere: a same-date
-predict re-run with the same input gives byte-identical files, test_predict.py::
+A SageMaker retry of a step must leave exactly what one run leaves: the same rows, no files from
+the earlier run. Two executions on the same date must each keep their own predictions. (Already
+tested elsewhere: a retried predict step gives byte-identical files, test_predict.py::
 test_one_row_per_input_row_in_order; each execution writes under its own executions/<id>/ prefix,
 tests/infra/test_infra_definition.py.)
 """
@@ -78,22 +78,32 @@ def preprocess(tmp_path: Path, name: str, csv: str) -> Path:
     (tmp_path / name).mkdir()
     (tmp_path / name / "titles.csv").write_text(csv, encoding="utf-8")
     preprocess_predict.run(tmp_path / name, tmp_path / f"{name}-pre")
-    return tmp_path / f"{name}-pre"
+    return tmp_path / f"{name}-pre" / "titles"
 
 
-def test_predict_rerun_for_a_date_replaces_that_partition_only(registered_model, tmp_path) -> None:
+def test_two_executions_on_one_date_keep_their_own_predictions(registered_model, tmp_path) -> None:
+    # Before, both wrote execution_date=<date>/predictions.csv: the later one replaced the earlier's rows.
     output = tmp_path / "predictions"
     first = preprocess(tmp_path, "first", "id,title\n1,Registered Nurse\n2,Truck Driver\n3,Chef\n")
     second = preprocess(tmp_path, "second", "id,title\n9,Electrician\n")
-    predict.run(first, output, GROUP, "2026-11-22")
-    other_date = (output / "execution_date=2026-11-22" / "predictions.csv").read_bytes()
-    predict.run(first, output, GROUP, "2026-11-23")
-    summary = predict.run(second, output, GROUP, "2026-11-23")  # the same date, another input
-    partition = output / "execution_date=2026-11-23"
-    assert sorted(p.name for p in partition.iterdir()) == ["predictions.csv", "report.json"]
-    lines = (partition / "predictions.csv").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 2 and lines[1].startswith("9,Electrician,")
-    assert json.loads((partition / "report.json").read_text()) == summary
-    assert (output / "execution_date=2026-11-22" / "predictions.csv").read_bytes() == other_date
-    predict.run(second, output, GROUP, "2026-11-23")
-    assert (partition / "predictions.csv").read_text(encoding="utf-8").splitlines() == lines
+    predict.run(first, output, GROUP, "2026-11-23", "execution-a")
+    predict.run(second, output, GROUP, "2026-11-23", "execution-b")
+    date_folder = output / "execution_date=2026-11-23"
+    assert sorted(p.name for p in date_folder.iterdir()) == ["execution_id=execution-a", "execution_id=execution-b"]
+    ids = {}
+    for execution in ("execution-a", "execution-b"):
+        lines = (date_folder / f"execution_id={execution}" / "titles.csv").read_text(encoding="utf-8").splitlines()
+        ids[execution] = [line.split(",")[0] for line in lines[1:]]
+    assert ids == {"execution-a": ["1", "2", "3"], "execution-b": ["9"]}
+
+
+def test_a_retried_predict_step_rewrites_the_same_files(registered_model, tmp_path) -> None:
+    output = tmp_path / "predictions"
+    first = preprocess(tmp_path, "first", "id,title\n1,Registered Nurse\n2,Truck Driver\n")
+    summary = predict.run(first, output, GROUP, "2026-11-23", "execution-a")
+    folder = predict.output_folder(output, "2026-11-23", "execution-a")
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix == ".csv"}
+    predict.run(first, output, GROUP, "2026-11-23", "execution-a")
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix == ".csv"} == before
+    assert sorted(p.name for p in folder.iterdir()) == ["report-algo-1.json", "titles.csv"]
+    assert json.loads((folder / "report-algo-1.json").read_text())["input_rows"] == summary["input_rows"] == 2

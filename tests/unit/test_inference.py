@@ -167,3 +167,23 @@ def test_output_fn_refuses_unsupported_accept(model):
     with pytest.raises(inference.UnsupportedAccept, match="Accept") as refused:
         inference.output_fn([], "application/x-protobuf")
     assert refused.value.status_code == 406
+
+
+def test_top_k_columns_are_top_k_as_the_csv_writes_it():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    classes = ["53", "11", "29", "99"]  # not in code order; "99" is no SOC major group (empty title)
+    probabilities = rng.dirichlet(np.ones(len(classes)), size=200)
+    probabilities[0] = [0.25, 0.25, 0.25, 0.25]  # ties: lower code first
+    probabilities[1] = [1 / 3, 1 / 3, 1 / 3, 0.0]
+    groups, titles, confidences, top_json = inference.top_k_columns(probabilities, classes)
+    for row, probability in enumerate(probabilities):
+        best = inference.top_k(probability, classes)
+        assert top_json[row] == json.dumps(best, ensure_ascii=False)
+        assert (groups[row], titles[row], confidences[row]) == (
+            best[0]["major_group"],
+            best[0]["major_group_title"],
+            best[0]["probability"],
+        )
+    assert inference.top_k_columns(np.zeros((0, 4)), classes) == ([], [], [], [])

@@ -93,6 +93,8 @@ BAD_PARAMETERS = [
     ({"min_macro_f1": "-inf"}, "min_macro_f1=-inf must be >= 0.0"),
     ({"split_seed": "-1"}, "split_seed=-1 must be >= 0"),
     ({"char_ngram_min": "5", "char_ngram_max": "3"}, "char_ngram_min=5 must be <= char_ngram_max=3"),
+    ({"predict_instance_count": "0"}, "predict_instance_count=0 must be >= 1"),
+    ({"predict_instance_count": "101"}, "predict_instance_count=101 must be <= 100"),
 ]
 
 

@@ -174,3 +174,59 @@ def test_expressions_evaluate_as_sagemaker_does():
     with pytest.raises(UnsupportedDefinition, match="Std:Select"):
         context.evaluate({"Std:Select": {}})
     assert split_property_path("A.B['x y'][2].C") == ["A", "B", "x y", 2, "C"]
+
+
+# Reports which input files its instance got, under its host name.
+SHARD_SCRIPT = """
+import json, sys, pathlib
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+config = json.loads(pathlib.Path(args["--resource-config"]).read_text())
+root = pathlib.Path(args["--input"])
+seen = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+if "fail.csv" in seen:
+    raise SystemExit("cannot read fail.csv")
+out = pathlib.Path(args["--output"]); out.mkdir(parents=True, exist_ok=True)
+(out / (config["current_host"] + ".json")).write_text(json.dumps({"hosts": config["hosts"], "inputs": seen}))
+"""
+
+
+def sharded_step(instance_count):
+    step = score_step()
+    arguments = step["Arguments"]
+    arguments["ProcessingResources"]["ClusterConfig"]["InstanceCount"] = instance_count
+    arguments["AppSpecification"]["ContainerArguments"] = [
+        "--input", "/opt/ml/processing/input/data", "--output", "/opt/ml/processing/output/result",
+        "--resource-config", "/opt/ml/config/resourceconfig.json",
+    ]  # fmt: skip
+    arguments["ProcessingInputs"][0]["S3Input"]["S3DataDistributionType"] = "ShardedByS3Key"
+    del step["PropertyFiles"]
+    return step
+
+
+def test_a_sharded_input_is_dealt_out_to_the_instances_which_run_side_by_side(job):
+    (job.s3.root / "assets/score.py").write_text(SHARD_SCRIPT)
+    for name in ("b.csv", "sub/c.csv", "d.csv", "e.csv"):
+        (job.s3.root / "raw/data" / name).parent.mkdir(parents=True, exist_ok=True)
+        (job.s3.root / "raw/data" / name).write_text("title\nx\n")
+    outcome, _ = run({"Version": "2020-12-01", "Parameters": parameters(score=0.7), "Steps": [sharded_step(3)]}, job)
+    assert outcome.status == "Succeeded", outcome.failure_reason
+    result = job.s3.root / "processed/exec-1/result"
+    reports = {p.stem: json.loads(p.read_text()) for p in result.glob("*.json")}
+    assert sorted(reports) == ["algo-1", "algo-2", "algo-3"]
+    assert all(report["hosts"] == ["algo-1", "algo-2", "algo-3"] for report in reports.values())
+    shares = [reports[host]["inputs"] for host in sorted(reports)]
+    assert sorted(name for share in shares for name in share) == ["a.csv", "b.csv", "d.csv", "e.csv", "sub/c.csv"]
+    assert all(shares), "five objects over three instances: each gets a share"
+
+
+def test_an_instance_with_no_objects_gets_an_empty_folder_and_a_failing_instance_fails_the_step(job):
+    (job.s3.root / "assets/score.py").write_text(SHARD_SCRIPT)
+    outcome, _ = run({"Version": "2020-12-01", "Parameters": parameters(score=0.7), "Steps": [sharded_step(2)]}, job)
+    assert outcome.status == "Succeeded", outcome.failure_reason
+    reports = sorted((job.s3.root / "processed/exec-1/result").glob("*.json"))
+    assert [json.loads(p.read_text())["inputs"] for p in reports] == [["a.csv"], []]
+
+    (job.s3.root / "raw/data/fail.csv").write_text("title\nx\n")
+    outcome, _ = run({"Version": "2020-12-01", "Parameters": parameters(score=0.7), "Steps": [sharded_step(2)]}, job)
+    assert (outcome.status, outcome.failure_step) == ("Failed", "Score")
+    assert "on algo-2" in outcome.failure_reason and "cannot read fail.csv" in outcome.failure_log.read_text()

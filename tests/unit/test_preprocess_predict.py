@@ -1,25 +1,31 @@
-"""preprocess-predict: reading CSVs of titles, one output row per input row, clear errors."""
+"""preprocess-predict: reading CSV and Parquet files of titles, streaming, one output row per input row, clear errors."""
 
 from __future__ import annotations
 
 import json
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline_steps import prepared
 from pipeline_steps import preprocess_predict as pp
 from pipeline_steps.dataio import InputError
 
 
-def run(tmp_path, files):
+def run(tmp_path, files, **kwargs):
     source = tmp_path / "in"
     source.mkdir(exist_ok=True)
     for name, data in files.items():
         path = source / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-    summary = pp.run(source, tmp_path / "out")
-    table = pq.read_table(str(tmp_path / "out" / "titles.parquet"))
+        if isinstance(data, pa.Table):
+            pq.write_table(data, str(path))
+        else:
+            path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    summary = pp.run(source, tmp_path / "out", **kwargs)
+    parts = prepared.ordered_files(tmp_path / "out" / prepared.TITLES_DIR, [".parquet"])
+    table = pa.concat_tables([pq.read_table(str(p)) for p in parts]) if parts else pp.SCHEMA.empty_table()
     return table.to_pydict(), summary, table
 
 
@@ -36,9 +42,9 @@ def test_every_row_kept_in_order_with_reasons(tmp_path):
         "a7\n"
     )
     rows, summary, table = run(tmp_path, {"titles.csv": data})
-    assert table.schema.names == ["row_number", "id", "title", "title_normalized", "rejection_reason"]
-    assert rows["row_number"] == list(range(7))
-    assert rows["id"] == ["a1", "a2", "a3", "a4", "a5", "a6", "a7"]
+    assert table.schema.names == list(prepared.COLUMNS)
+    assert rows["source_file"] == ["titles.csv"] * 7 and rows["source_row"] == list(range(1, 8))
+    assert rows["id"] == ["a1", "a2", "a3", "a4", "a5", "a6", "a7"] and not any(rows["id_generated"])
     assert rows["title"] == ["Registered Nurse", "", "   ", long_title, "1234", "Caf\xe9 Manager", None]
     assert rows["rejection_reason"] == [
         None,
@@ -57,7 +63,10 @@ def test_every_row_kept_in_order_with_reasons(tmp_path):
         "title_without_letters": 1,
         "undecodable_title": 0,
     }
-    assert json.loads((tmp_path / "out" / "report.json").read_text()) == summary
+    assert json.loads((tmp_path / "out" / "report-algo-1.json").read_text()) == summary
+    quarantine = pq.read_table(str(tmp_path / "out" / prepared.QUARANTINE_DIR / "titles.parquet")).to_pydict()
+    assert quarantine["source_row"] == [2, 3, 4, 5, 7]
+    assert quarantine["rejection_reason"] == [r for r in rows["rejection_reason"] if r]
 
 
 def test_bad_bytes_become_rejections_not_crashes(tmp_path):
@@ -71,10 +80,18 @@ def test_bad_bytes_become_rejections_not_crashes(tmp_path):
 def test_bom_header_and_no_id_column(tmp_path):
     rows, _, _ = run(tmp_path, {"t.csv": "\ufeffTitle\r\nNurse\r\nChef\r\n"})
     assert rows["title"] == ["Nurse", "Chef"]
-    assert rows["id"] == ["0", "1"]  # the row number when there is no id column
+    assert rows["id"] == ["t.csv#1", "t.csv#2"] and rows["id_generated"] == [True, True]
 
 
-def test_several_files_numbered_in_path_order(tmp_path):
+def test_generated_ids_never_collide_with_given_ones(tmp_path):
+    # Before: a missing id became the row number, here "1", which row 0 already uses.
+    rows, _, _ = run(tmp_path, {"t.csv": "id,title\n1,Nurse\n,Chef\n2,Pilot\n,Driver\n"})
+    assert rows["id"] == ["1", "t.csv#2", "2", "t.csv#4"]
+    assert len(set(rows["id"])) == 4
+    assert rows["id_generated"] == [False, True, False, True]
+
+
+def test_several_files_in_path_order(tmp_path):
     rows, summary, _ = run(
         tmp_path,
         {
@@ -86,8 +103,52 @@ def test_several_files_numbered_in_path_order(tmp_path):
         },
     )
     assert rows["title"] == ["Nurse", "Pilot", "Chef", "Driver"]
-    assert rows["id"] == ["0", "1", "b1", "3"]  # an empty id cell falls back to the row number
+    assert rows["id"] == ["a.csv#1", "a.csv#2", "b1", "sub/c.CSV#1"]
     assert summary["input_files"] == ["a.csv", "b.csv", "sub/c.CSV"]
+    names = sorted(
+        p.relative_to(tmp_path / "out" / "titles").as_posix() for p in (tmp_path / "out" / "titles").rglob("*")
+    )
+    assert names == ["a.parquet", "b.parquet", "sub", "sub/c.parquet"]
+
+
+def test_input_order_ignores_the_suffix(tmp_path):
+    # "a" comes before "a-b", although "a-b.csv" sorts before "a.csv" as text.
+    rows, summary, _ = run(tmp_path, {"a-b.csv": "title\nChef\n", "a.csv": "title\nNurse\n"})
+    assert rows["title"] == ["Nurse", "Chef"] and summary["input_files"] == ["a.csv", "a-b.csv"]
+
+
+def test_parquet_input_with_any_column_case_and_types(tmp_path):
+    table = pa.table({"Title": ["Nurse", None, "Chef"], "ID": [7, None, 9], "other": [1, 2, 3]})
+    rows, summary, _ = run(tmp_path, {"batch.parquet": table, "more.csv": "title\nPilot\n"})
+    assert rows["title"] == ["Nurse", None, "Chef", "Pilot"]
+    assert rows["id"] == ["7", "batch.parquet#2", "9", "more.csv#1"]
+    assert rows["rejection_reason"] == [None, "empty_title", None, None]
+    assert summary["input_files"] == ["batch.parquet", "more.csv"]
+
+
+def test_files_that_differ_only_in_suffix_are_refused(tmp_path):
+    with pytest.raises(InputError, match="differ only in suffix"):
+        run(tmp_path, {"a.csv": "title\nNurse\n", "a.parquet": pa.table({"title": ["Chef"]})})
+
+
+def test_batches_do_not_change_the_output(tmp_path):
+    titles = [f"Title {i}" if i % 3 else "" for i in range(11)]
+    data = "title\n" + "\n".join(f'"{t}"' for t in titles) + "\n"
+    rows, summary, _ = run(tmp_path, {"t.csv": data}, batch_rows=4)
+    assert rows["source_row"] == list(range(1, 12)) and rows["title"] == titles
+    assert pq.ParquetFile(str(tmp_path / "out" / "titles" / "t.parquet")).num_row_groups == 3
+    assert summary["input_rows"] == 11 and summary["rejected_rows"] == 4
+
+
+def test_an_instance_with_an_empty_share_writes_only_its_report(tmp_path):
+    config = tmp_path / "resourceconfig.json"
+    config.write_text(json.dumps({"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}))
+    (tmp_path / "in").mkdir()
+    summary = pp.run(tmp_path / "in", tmp_path / "out", resource_config=config)
+    assert summary["host"] == "algo-2" and summary["input_rows"] == 0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["report-algo-2.json"]
+    with pytest.raises(InputError, match="no CSV or Parquet files"):  # alone, an empty input is an error
+        pp.run(tmp_path / "in", tmp_path / "out2")
 
 
 def test_quoted_fields_with_commas_and_newlines(tmp_path):
@@ -112,8 +173,8 @@ def test_utf16_file_is_explained(tmp_path):
         run(tmp_path, {"u.csv": "title\nNurse\n".encode("utf-16")})
 
 
-def test_no_csv_files(tmp_path):
-    with pytest.raises(InputError, match="no CSV files"):
+def test_no_input_files(tmp_path):
+    with pytest.raises(InputError, match="no CSV or Parquet files"):
         run(tmp_path, {"titles.txt": "title\nNurse\n"})
 
 
@@ -126,4 +187,4 @@ def test_main(tmp_path, capsys):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "t.csv").write_text("title\nNurse\n\n")
     assert pp.main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 0
-    assert "1 rows from 1 file(s)" in capsys.readouterr().out
+    assert "1 rows from 1 file(s) on algo-1" in capsys.readouterr().out

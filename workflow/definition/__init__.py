@@ -9,6 +9,7 @@ from workflow.definition.spec import (
     JobSpec,
     ModelDefaults,
     PipelineSpec,
+    PredictDefaults,
     StepCode,
 )
 
@@ -19,6 +20,7 @@ __all__ = [
     "JobSpec",
     "ModelDefaults",
     "PipelineSpec",
+    "PredictDefaults",
     "StackResources",
     "StepBundles",
     "StepCode",

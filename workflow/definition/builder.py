@@ -78,9 +78,14 @@ from workflow.definition.spec import PipelineSpec  # noqa: E402
 # one telemetry-emitting call we make, `estimator.fit`.
 _TELEMETRY_OPT_OUT = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 
-# Container conventions: where processing jobs find their inputs and leave their outputs.
+# Container conventions: where processing jobs find their inputs and leave their outputs, and
+# where SageMaker tells each instance of a job its host name and the job's hosts.
 _INPUT = "/opt/ml/processing/input"
 _OUTPUT = "/opt/ml/processing/output"
+_RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
+
+PREDICT_ENGINES = ("processing", "emr")
+MAX_PREDICT_INSTANCES = 100  # config.PredictConfig allows as many
 
 # Throttling and capacity shortfalls are worth retrying; a failing script is not.
 _STEP_RETRIES = StepRetryPolicy(
@@ -124,6 +129,14 @@ class _Parameters:
         self.min_macro_f1 = self._ranged(
             ParameterFloat("min_macro_f1", default_value=spec.model.min_macro_f1), 0.0, 1.0
         )
+        self.predict_engine = ParameterString(
+            "predict_engine", default_value=spec.predict.engine, enum_values=list(PREDICT_ENGINES)
+        )
+        self.predict_instance_count = self._ranged(
+            ParameterInteger("predict_instance_count", default_value=spec.predict.instance_count),
+            1,
+            MAX_PREDICT_INSTANCES,
+        )
         self.model_approval_status = ParameterString(
             "model_approval_status",
             default_value=spec.model.approval_status,
@@ -146,6 +159,8 @@ class _Parameters:
             *self.hyperparameters.values(),
             self.min_macro_f1,
             self.model_approval_status,
+            self.predict_engine,
+            self.predict_instance_count,
         ]
 
     def range_conditions(self) -> list:
@@ -248,13 +263,13 @@ class _Builder:
         self.params = _Parameters(spec)
         self.session = _offline_session(spec)
 
-    def processor(self, base_job_name: str) -> SKLearnProcessor:
+    def processor(self, base_job_name: str, instance_count=1) -> SKLearnProcessor:
         jobs = self.spec.jobs
         return SKLearnProcessor(
             framework_version=self.spec.sklearn_framework_version,
             role=self.spec.role_arn,
             instance_type=jobs.processing_instance_type,
-            instance_count=1,
+            instance_count=instance_count,
             volume_size_in_gb=jobs.volume_size_gb,
             volume_kms_key=jobs.kms_key_id,
             output_kms_key=jobs.kms_key_id,
@@ -276,8 +291,10 @@ class _Builder:
             encrypt_inter_container_traffic=True,
         )
 
-    def processing_step(self, name: str, description: str, step: str, arguments: list, inputs, outputs, **kwargs):
-        step_args = self.processor(step).run(
+    def processing_step(
+        self, name: str, description: str, step: str, arguments: list, inputs, outputs, instance_count=1, **kwargs
+    ):
+        step_args = self.processor(step, instance_count).run(
             code=self.spec.code.steps_archive_uri,
             arguments=[step, *arguments],
             inputs=inputs,
@@ -291,7 +308,8 @@ class _Builder:
             **kwargs,
         )
 
-    def etl_step(self) -> EMRStep:
+    def emr_step(self, name: str, display_name: str, description: str, job_arguments: list) -> EMRStep:
+        """spark-submit of etl.py with `job_arguments`, on the standing cluster or a transient one."""
         emr = self.spec.emr
         spark_submit = [
             "spark-submit",
@@ -300,19 +318,24 @@ class _Builder:
             "--py-files",
             self.spec.code.steps_archive_uri,
             self.spec.code.etl_script_uri,
-            "--input",
-            self.params.onet_input_uri,
-            "--output",
-            _execution_uri(self.spec, "etl"),
+            *job_arguments,
         ]
         transient = emr.mode == "transient"
         return EMRStep(
-            name="ETL",
-            display_name="ONET-ETL-on-EMR",
-            description="PySpark: validate, normalize and de-duplicate the O*NET titles; quarantine rejected rows.",
+            name=name,
+            display_name=display_name,
+            description=description,
             step_config=EMRStepConfig(jar="command-runner.jar", args=spark_submit),
             cluster_id=None if transient else emr.cluster_id,
             cluster_config=self.emr_cluster() if transient else None,
+        )
+
+    def etl_step(self) -> EMRStep:
+        return self.emr_step(
+            name="ETL",
+            display_name="ONET-ETL-on-EMR",
+            description="PySpark: validate, normalize and de-duplicate the O*NET titles; quarantine rejected rows.",
+            job_arguments=["--input", self.params.onet_input_uri, "--output", _execution_uri(self.spec, "etl")],
         )
 
     def emr_cluster(self) -> dict:
@@ -356,6 +379,7 @@ class _Builder:
 
     def train_branch(self) -> list:
         p = self.params
+        etl = self.etl_step()
         preprocess = self.processing_step(
             name="PreprocessTrain",
             description="Split the ETL titles into train/validation/test, grouped by O*NET-SOC occupation.",
@@ -376,6 +400,7 @@ class _Builder:
                 )
                 for split in ("train", "validation", "test")
             ],
+            depends_on=[etl],
         )
         train = self.training_step(preprocess)
         evaluation_file = PropertyFile(name="EvaluationReport", output_name="evaluation", path=EVALUATION_FILE)
@@ -408,7 +433,7 @@ class _Builder:
             property_files=[evaluation_file],
         )
         gate = self.quality_gate(train, evaluate, evaluation_file)
-        return [preprocess, train, evaluate, gate]
+        return [etl, preprocess, train, evaluate, gate]
 
     def training_step(self, preprocess: ProcessingStep) -> TrainingStep:
         p, jobs = self.params, self.spec.jobs
@@ -507,34 +532,83 @@ class _Builder:
         )
 
     def predict_branch(self) -> list:
+        """PredictEngine chooses how the titles are prepared; each choice ends in its own BatchPredict
+        (a step cannot follow a ConditionStep's branches, so BatchPredict is built once per branch)."""
+        return [
+            ConditionStep(
+                name="PredictEngine",
+                description="predict_engine=emr prepares the titles on EMR; processing (no EMR) in a processing job.",
+                conditions=[ConditionEquals(left=self.params.predict_engine, right="emr")],
+                if_steps=self.emr_predict_steps(),
+                else_steps=self.processing_predict_steps(),
+            )
+        ]
+
+    def processing_predict_steps(self) -> list:
+        p = self.params
         preprocess = self.processing_step(
             name="PreprocessPredict",
-            description="Validate and normalize the titles to classify; every input row is kept.",
+            description="Validate and normalize the titles to classify, streaming; every input row is kept.",
             step="preprocess-predict",
-            arguments=["--input", f"{_INPUT}/titles", "--output", f"{_OUTPUT}/titles"],
-            inputs=[ProcessingInput(source=self.params.input_titles_uri, destination=f"{_INPUT}/titles")],
+            arguments=[
+                "--input", f"{_INPUT}/titles",
+                "--output", f"{_OUTPUT}/prepared",
+                "--resource-config", _RESOURCE_CONFIG,
+            ],  # fmt: skip
+            inputs=[
+                ProcessingInput(
+                    source=p.input_titles_uri,
+                    destination=f"{_INPUT}/titles",
+                    s3_data_distribution_type="ShardedByS3Key",
+                )
+            ],
             outputs=[
                 ProcessingOutput(
-                    output_name="titles",
-                    source=f"{_OUTPUT}/titles",
+                    output_name="prepared",
+                    source=f"{_OUTPUT}/prepared",
                     destination=_execution_uri(self.spec, "predict-input"),
                 )
             ],
+            instance_count=p.predict_instance_count,
         )
-        predict = self.processing_step(
-            name="BatchPredict",
-            description="Top-3 major groups per title with the latest approved model, partitioned by date.",
+        prepared = preprocess.properties.ProcessingOutputConfig.Outputs["prepared"].S3Output.S3Uri
+        return [preprocess, self.batch_predict_step("BatchPredict", Join(on="/", values=[prepared, "titles"]))]
+
+    def emr_predict_steps(self) -> list:
+        titles_etl = self.emr_step(
+            name="PredictEtl",
+            display_name="Titles-ETL-on-EMR",
+            description="PySpark: validate and normalize the titles to classify at any size; quarantine rejected rows.",
+            job_arguments=[
+                "--dataset", "titles",
+                "--input", self.params.input_titles_uri,
+                "--output", _execution_uri(self.spec, "predict-input"),
+            ],  # fmt: skip
+        )
+        predict = self.batch_predict_step(
+            "BatchPredictAfterEtl", _execution_uri(self.spec, "predict-input", "titles"), depends_on=[titles_etl]
+        )
+        return [titles_etl, predict]
+
+    def batch_predict_step(self, name: str, prepared_titles, **kwargs) -> ProcessingStep:
+        p = self.params
+        return self.processing_step(
+            name=name,
+            description="Top-3 major groups per title with the latest approved model, keyed by date and execution.",
             step="predict",
             arguments=[
                 "--input", f"{_INPUT}/titles",
                 "--output", f"{_OUTPUT}/predictions",
                 "--model-package-group", self.spec.model_package_group_name,
-                "--execution-date", self.params.execution_date,
+                "--execution-id", ExecutionVariables.PIPELINE_EXECUTION_ID,
+                "--execution-date", p.execution_date,
+                "--resource-config", _RESOURCE_CONFIG,
             ],  # fmt: skip
             inputs=[
                 ProcessingInput(
-                    source=preprocess.properties.ProcessingOutputConfig.Outputs["titles"].S3Output.S3Uri,
+                    source=prepared_titles,
                     destination=f"{_INPUT}/titles",
+                    s3_data_distribution_type="ShardedByS3Key",
                 )
             ],
             outputs=[
@@ -544,15 +618,16 @@ class _Builder:
                     destination=f"s3://{self.spec.buckets.predictions}/{PREDICTIONS_PREFIX.rstrip('/')}",
                 )
             ],
+            instance_count=p.predict_instance_count,
+            **kwargs,
         )
-        return [preprocess, predict]
 
     def pipeline(self) -> Pipeline:
-        etl = self.etl_step()
+        # The branch comes right after the parameter check: a predict execution never runs the O*NET
+        # ETL, nor any EMR step unless predict_engine says so.
         branch = ConditionStep(
             name="UseType",
-            description="use_type=train runs the train branch; use_type=predict the batch-predict branch.",
-            depends_on=[etl],
+            description="use_type=train runs the train branch (O*NET ETL first); use_type=predict the batch-predict branch.",
             conditions=[ConditionEquals(left=self.params.use_type, right="train")],
             if_steps=self.train_branch(),
             else_steps=self.predict_branch(),
@@ -563,7 +638,7 @@ class _Builder:
             name="CheckParameters",
             description="Every numeric parameter within its range; otherwise fail before any step runs.",
             conditions=self.params.range_conditions(),
-            if_steps=[etl, branch],
+            if_steps=[branch],
             else_steps=[FailStep(name="ParametersOutOfRange", error_message=self.params.range_message())],
         )
         return Pipeline(

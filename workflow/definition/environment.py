@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from config import EnvironmentConfig
 from pipeline_steps.contract import EMR_LOG_PREFIX
-from workflow.definition.spec import Buckets, EmrSpec, JobSpec, ModelDefaults, PipelineSpec, StepCode
+from workflow.definition.spec import Buckets, EmrSpec, JobSpec, ModelDefaults, PipelineSpec, PredictDefaults, StepCode
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ def pipeline_spec(config: EnvironmentConfig, resources: StackResources) -> Pipel
         model_package_group_name=config.model_package_group_name,
         sklearn_framework_version=config.sagemaker.sklearn_framework_version,
         model=ModelDefaults(approval_status=config.model.approval_status, min_macro_f1=config.model.min_macro_f1),
+        predict=PredictDefaults(engine=config.predict.engine, instance_count=config.predict.instance_count),
     )
 
 

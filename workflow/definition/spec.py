@@ -86,6 +86,19 @@ class ModelDefaults:
 
 
 @dataclass(frozen=True)
+class PredictDefaults:
+    """Defaults of the pipeline parameters that choose how the predict branch runs (a schedule may override them).
+
+    engine: "processing" prepares the titles in a SageMaker processing job (no EMR);
+        "emr" runs the titles ETL on EMR first. Either way BatchPredict classifies them.
+    instance_count: processing instances of the predict steps, each streaming its share of the parts.
+    """
+
+    engine: Literal["processing", "emr"] = "processing"
+    instance_count: int = 1
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     """Everything the definition builder needs, for one environment."""
 
@@ -99,3 +112,4 @@ class PipelineSpec:
     model_package_group_name: str
     sklearn_framework_version: str = "1.2-1"
     model: ModelDefaults = field(default_factory=ModelDefaults)
+    predict: PredictDefaults = field(default_factory=PredictDefaults)

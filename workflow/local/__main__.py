@@ -2,6 +2,8 @@
 
     python -m workflow.local --env develop --use-type train --onet-dir DIR [--work-dir DIR] [--param NAME=VALUE ...]
     python -m workflow.local --env develop --use-type predict --input titles.csv --output predictions.csv
+    python -m workflow.local --env develop --use-type predict --input FOLDER --output predictions.csv \
+        --param predict_engine=emr --param predict_instance_count=3
 
 The definition is built by the same builder, from the same configuration, as the one `cdk synth`
 puts into the CfnPipeline; only the names of deployed resources differ, and every
@@ -37,7 +39,8 @@ def parse_arguments(argv: list[str] | None) -> LocalRun:
     parser.add_argument("--env", required=True, help="environment in config/environments.toml, e.g. develop")
     parser.add_argument("--use-type", required=True, choices=USE_TYPES, help="which branch to run")
     parser.add_argument("--onet-dir", type=Path, help="folder with the O*NET Occupation Data and Alternate Titles (.xlsx or .txt)")
-    parser.add_argument("--input", type=Path, help="predict: CSV with a title column (optional id)")
+    parser.add_argument("--input", type=Path,
+                        help="predict: a CSV or Parquet file with a title column (optional id), or a folder of them")
     parser.add_argument("--output", type=Path, help="predict: where to write the predictions CSV")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="local S3, registry and job folders")
     parser.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE", help="override a pipeline parameter")

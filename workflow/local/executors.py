@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tarfile
 from collections.abc import Mapping, Sequence
@@ -128,7 +129,34 @@ def _container_path(sandbox: Path, value: Any) -> Any:
     return value
 
 
+def _host_inputs(step: str, processing_inputs: list, job: JobContext, hosts: list[str]) -> dict[str, list]:
+    """Per host, (S3 URI, local path, the object keys it gets or None for all) of each input.
+
+    A ShardedByS3Key input gives each host a share of the objects under its prefix; which share
+    SageMaker picks is not documented, so here the objects, sorted by key, are dealt round-robin
+    (the steps rely on no particular share). A FullyReplicated input goes to every host whole.
+    """
+    shares: dict[str, list] = {host: [] for host in hosts}
+    for processing_input in processing_inputs:
+        s3_input = processing_input.get("S3Input")
+        if s3_input is None or s3_input.get("S3DataType", "S3Prefix") != "S3Prefix" or s3_input.get("S3InputMode", "File") != "File":
+            raise UnsupportedDefinition(f"step {step}: input {processing_input.get('InputName')} is not an S3Prefix File input")
+        uri, local_path = s3_input["S3Uri"], s3_input["LocalPath"]
+        distribution = s3_input.get("S3DataDistributionType", "FullyReplicated")
+        if distribution == "FullyReplicated":
+            for host in hosts:
+                shares[host].append((uri, local_path, None))
+        elif distribution == "ShardedByS3Key":
+            keys = job.s3.keys(uri)
+            for number, host in enumerate(hosts):
+                shares[host].append((uri, local_path, keys[number :: len(hosts)]))
+        else:
+            raise UnsupportedDefinition(f"step {step}: input distribution {distribution} is not supported locally")
+    return shares
+
+
 def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> dict[str, Any]:
+    """One processing job: as many local processes as the job has instances, run side by side."""
     _check_keys(
         step,
         "Arguments",
@@ -140,27 +168,43 @@ def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
     _check_keys(step, "AppSpecification", app, {"ImageUri", "ContainerEntrypoint", "ContainerArguments"})
     _check_image(step, app["ImageUri"], job.toolchain)
     _check_image_python(step, job.toolchain)
-    sandbox = job.sandbox(step)
-    for processing_input in arguments.get("ProcessingInputs", []):
-        s3_input = processing_input.get("S3Input")
-        if s3_input is None or s3_input.get("S3DataType", "S3Prefix") != "S3Prefix" or s3_input.get("S3InputMode", "File") != "File":
-            raise UnsupportedDefinition(f"step {step}: input {processing_input.get('InputName')} is not an S3Prefix File input")
-        job.s3.download(s3_input["S3Uri"], Path(_container_path(sandbox, s3_input["LocalPath"])))
-    outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
-    for output in outputs:
-        Path(_container_path(sandbox, output["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
-
     entrypoint = list(app.get("ContainerEntrypoint", []))
     if not entrypoint or entrypoint[0] not in ("python3", "python"):
         raise UnsupportedDefinition(f"step {step}: entrypoint {entrypoint} is not a python3 command")
-    command = [str(job.toolchain.image_python)] + [_container_path(sandbox, a) for a in entrypoint[1:]]
-    command += [str(_container_path(sandbox, a)) for a in app.get("ContainerArguments", [])]
-    _run(step, command, sandbox, job.image_env(arguments.get("Environment")), sandbox / "log.txt", job)
+    instance_count = int(arguments["ProcessingResources"]["ClusterConfig"].get("InstanceCount", 1))
+    if instance_count < 1:
+        raise StepFailed(step, f"InstanceCount {instance_count}: a processing job needs at least one instance")
+    hosts = [f"algo-{number}" for number in range(1, instance_count + 1)]
+    shares = _host_inputs(step, arguments.get("ProcessingInputs", []), job, hosts)
+    outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
+
+    instances = []
+    for host in hosts:
+        sandbox = job.sandbox(step) / host
+        shutil.rmtree(sandbox, ignore_errors=True)  # every instance starts as a fresh container
+        for uri, local_path, keys in shares[host]:
+            job.s3.download(uri, Path(_container_path(sandbox, local_path)), keys)
+        for output in outputs:
+            Path(_container_path(sandbox, output["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
+        resource_config = sandbox / "opt/ml/config/resourceconfig.json"
+        resource_config.parent.mkdir(parents=True, exist_ok=True)
+        resource_config.write_text(json.dumps({"current_host": host, "hosts": hosts}), encoding="utf-8")
+        command = [str(job.toolchain.image_python)] + [_container_path(sandbox, a) for a in entrypoint[1:]]
+        command += [str(_container_path(sandbox, a)) for a in app.get("ContainerArguments", [])]
+        log = sandbox / "log.txt"
+        log.write_text("$ " + " ".join(command) + "\n", encoding="utf-8")
+        instances.append((command, sandbox, job.image_env(arguments.get("Environment")), log))
+    codes = job.processes.run_together(instances)
+    failures = [(host, code) for host, code in zip(hosts, codes, strict=True) if code != 0]
+    if failures:
+        host, code = failures[0]
+        raise StepFailed(step, f"exit code {code} on {host}", job.sandbox(step) / host / "log.txt")
 
     properties_outputs = {}
     for output in outputs:
         s3_output = output["S3Output"]
-        job.s3.upload_dir(Path(_container_path(sandbox, s3_output["LocalPath"])), s3_output["S3Uri"])
+        for host in hosts:
+            job.s3.upload_dir(Path(_container_path(job.sandbox(step) / host, s3_output["LocalPath"])), s3_output["S3Uri"])
         properties_outputs[output["OutputName"]] = {"OutputName": output["OutputName"], "S3Output": s3_output}
     return {
         "ProcessingJobName": job.job_name(step),

@@ -102,21 +102,30 @@ class StepProcesses:
 
     def run(self, command: list[str], cwd: Path, env: Mapping[str, str], log: Path) -> int:
         """Run `command` in a new process group, output to `log`; its return code. Nothing of it outlives the call."""
-        with log.open("a", encoding="utf-8") as sink:
-            process = subprocess.Popen(
-                command,
-                cwd=cwd,
-                env=self.env(env),
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 (the run is single-threaded)
-            )
-            self._add(process.pid)
-            try:
-                return process.wait()
-            finally:
-                # Whatever the step left behind (daemons, workers), or all of it when the run is interrupted.
+        return self.run_together([(command, cwd, env, log)])[0]
+
+    def run_together(self, commands: list[tuple[list[str], Path, Mapping[str, str], Path]]) -> list[int]:
+        """Run (command, cwd, env, log) side by side, as the instances of one processing job run, each in
+        its own process group with its output to its log; their return codes. Nothing of them outlives the call."""
+        processes: list[subprocess.Popen] = []
+        try:
+            for command, cwd, env, log in commands:
+                with log.open("a", encoding="utf-8") as sink:
+                    process = subprocess.Popen(
+                        command,
+                        cwd=cwd,
+                        env=self.env(env),
+                        stdout=sink,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        preexec_fn=_die_with_parent,  # noqa: PLW1509 (the run is single-threaded)
+                    )
+                processes.append(process)
+                self._add(process.pid)
+            return [process.wait() for process in processes]
+        finally:
+            # Whatever the steps left behind (daemons, workers), or all of it when the run is interrupted.
+            for process in processes:
                 _stop_group(process.pid)
                 process.wait()
                 self._remove(process.pid)

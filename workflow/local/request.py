@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 USE_TYPES = ("train", "predict")
+TITLE_SUFFIXES = (".csv", ".parquet")  # what the predict branch reads
 DEFAULT_WORK_DIR = Path(".work/local")
 
 
@@ -35,7 +36,7 @@ class LocalRun:
     use_type: str
     params: Mapping[str, str] = field(default_factory=dict)
     onet_dir: Path | None = None  # train: the O*NET tables to stage as the ETL's input
-    input: Path | None = None  # predict: CSV of titles
+    input: Path | None = None  # predict: a CSV or Parquet file of titles, or a folder of them
     output: Path | None = None  # predict: where the predictions CSV goes
     work_dir: Path = DEFAULT_WORK_DIR
 
@@ -58,16 +59,27 @@ class LocalRun:
     def _check_predict_files(self) -> None:
         if self.input is None or self.output is None:
             raise UsageError("--use-type predict needs --input titles.csv and --output predictions.csv")
-        if not self.input.is_file():
-            raise UsageError(f"--input {self.input}: no such file")
-        if self.input.suffix.lower() != ".csv":
-            # The PreprocessPredict step reads *.csv only: say so now, not after the other steps have run.
-            raise UsageError(f"--input {self.input}: must be a .csv file with a title column (and optional id)")
+        if not (self.input.is_file() or self.input.is_dir()):
+            raise UsageError(f"--input {self.input}: no such file or folder")
+        if self.input.is_file() and self.input.suffix.lower() not in TITLE_SUFFIXES:
+            # The predict branch reads *.csv and *.parquet only: say so now, not after a step has run.
+            raise UsageError(f"--input {self.input}: must be a .csv or .parquet file with a title column (and optional id)")
+        if self.input.is_dir() and not self.input_files():
+            raise UsageError(f"--input {self.input}: no .csv or .parquet files in the folder")
         if self.output.is_dir():
             raise UsageError(f"--output {self.output}: is a folder; name the predictions file, e.g. {self.output / 'predictions.csv'}")
-        if self.output.exists() and self.output.resolve() == self.input.resolve():
+        if self.output.exists() and self.output.resolve() in {path.resolve() for path, _ in self.input_files()}:
             raise UsageError(f"--output {self.output} is the --input file; the predictions would overwrite the titles")
         folder = self.output.resolve().parent
         existing = next(p for p in (folder, *folder.parents) if p.exists())
         if not existing.is_dir() or not os.access(existing, os.W_OK):
             raise UsageError(f"--output {self.output}: cannot write into {existing}")
+
+    def input_files(self) -> list[tuple[Path, str]]:
+        """predict: (file, its key under the execution's titles prefix) of each input file."""
+        if self.input is None:
+            return []
+        if self.input.is_file():
+            return [(self.input, self.input.name)]
+        files = sorted(p for p in self.input.rglob("*") if p.is_file() and p.suffix.lower() in TITLE_SUFFIXES)
+        return [(path, path.relative_to(self.input).as_posix()) for path in files]

@@ -39,6 +39,8 @@ from workflow.definition import (
     pipeline_spec,
 )
 from workflow.local.executors import IMAGE_PYTHON, JobContext, Toolchain
+from workflow.local.expressions import UnsupportedDefinition
+from workflow.local.predictions import concatenate_parts, predictions_folder
 from workflow.local.processes import StepProcesses
 from workflow.local.request import LocalRun, UsageError
 from workflow.local.runner import (
@@ -186,11 +188,12 @@ def run_local(run: LocalRun, report: Callable[[str], None] = print) -> LocalResu
         if run.onet_dir is not None:
             staged = stage_onet(run.onet_dir, s3, onet_uri)
             report(f"O*NET input: {', '.join(staged)} from {run.onet_dir} -> {onet_uri}")
-        elif not s3.path(onet_uri).is_dir():
-            raise UsageError(f"no O*NET files at {onet_uri} yet: pass --onet-dir (the ETL step runs on every execution)")
+        elif run.use_type == "train" and not s3.path(onet_uri).is_dir():
+            raise UsageError(f"no O*NET files at {onet_uri} yet: pass --onet-dir (the train branch starts with the ETL)")
         if run.use_type == "predict":
             titles_uri = f"s3://{spec.buckets.raw}/{TITLES_INPUT_PREFIX}{execution_id}/"
-            s3.put_file(run.input, titles_uri + run.input.name)
+            for path, key in run.input_files():
+                s3.put_file(path, titles_uri + key)
             params.setdefault("input_titles_uri", titles_uri)
             params.setdefault("execution_date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"))
 
@@ -231,13 +234,14 @@ def _checked_parameters(run: LocalRun, definition: str) -> dict[str, str]:
 
 
 def _copy_predictions(result: LocalResult) -> Path:
-    props = result.outcome.step_properties["BatchPredict"]
-    predictions_uri = props["ProcessingOutputConfig"]["Outputs"]["predictions"]["S3Output"]["S3Uri"]
-    partition = result.s3.path(predictions_uri) / f"execution_date={result.execution.parameters['execution_date']}"
-    output = result.run.output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(partition / "predictions.csv", output)
-    return partition
+    """The execution's prediction parts, one after the other in input order, into the --output file."""
+    folder = predictions_folder(
+        result.outcome.step_properties, result.s3, result.execution.parameters["execution_date"], result.outcome.execution_id
+    )
+    if folder is None:
+        raise UnsupportedDefinition("the predict execution ran none of the BatchPredict steps")
+    concatenate_parts(folder, result.run.output)
+    return folder
 
 
 def step_errors(log: Path) -> list[str]:
@@ -275,5 +279,5 @@ def summarize(result: LocalResult, report: Callable[[str], None] = print) -> int
         if "ModelPackageArn" in step:
             report(f"Registered: {step['ModelPackageArn']} ({step['ModelApprovalStatus']})")
     if result.predictions_partition is not None:
-        report(f"Predictions: {result.run.output} (partition {result.predictions_partition})")
+        report(f"Predictions: {result.run.output} (parts in {result.predictions_partition})")
     return 0

@@ -22,27 +22,33 @@ class LocalS3:
         relative = path.resolve().relative_to(self.root)
         return "s3://" + relative.as_posix()
 
-    def download(self, uri: str, destination: Path) -> int:
+    def keys(self, uri: str) -> list[str]:
+        """The objects `uri` names, sorted, relative to it: one object's name, or every key below a prefix."""
+        source = self.path(uri)
+        if source.is_file():
+            return [source.name]
+        if not source.is_dir():
+            raise FileNotFoundError(f"{uri}: no such object or prefix (local folder {source})")
+        return sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
+
+    def download(self, uri: str, destination: Path, keys: list[str] | None = None) -> int:
         """Copy what `uri` names into `destination` as a processing/training job input; return the file count.
 
         A URI naming one object lands as `destination/<object name>`; a prefix lands with the
-        paths below it, as SageMaker's S3Prefix data type does.
+        paths below it, as SageMaker's S3Prefix data type does. `keys` (from keys()) copies only
+        those objects, as a ShardedByS3Key input gives an instance its share; an empty share is
+        an empty folder.
         """
         source = self.path(uri)
         destination.mkdir(parents=True, exist_ok=True)
-        if source.is_file():
-            shutil.copy2(source, destination / source.name)
-            return 1
-        if not source.is_dir():
-            raise FileNotFoundError(f"{uri}: no such object or prefix (local folder {source})")
-        files = [p for p in sorted(source.rglob("*")) if p.is_file()]
-        if not files:
+        chosen = self.keys(uri) if keys is None else keys
+        if keys is None and not chosen:
             raise FileNotFoundError(f"{uri}: the prefix is empty (local folder {source})")
-        for file in files:
-            target = destination / file.relative_to(source)
+        for key in chosen:
+            target = destination / key
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(file, target)
-        return len(files)
+            shutil.copy2(source if source.is_file() else source / key, target)
+        return len(chosen)
 
     def upload_dir(self, source: Path, uri: str) -> int:
         """Copy a job's output folder to `uri`, overwriting objects with the same keys; return the file count."""

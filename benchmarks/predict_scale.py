@@ -1,0 +1,159 @@
+"""Predict at any size: wall time, titles per second per core and peak memory of the predict steps, per input size.
+
+    .venv/bin/python benchmarks/predict_scale.py [--sizes 10000 100000 1000000 5000000] [--onet-dir DIR]
+        [--work-dir DIR] [--steps-from DIR]
+
+Trains the default model on the O*NET files once (the local run's train branch), writes N titles to
+classify (O*NET alternate titles drawn with replacement, 1 in 50 rows empty, 1 in 10 without an id),
+and runs PreprocessPredict and BatchPredict as one processing instance runs them
+(`python -m pipeline_steps <step> ...`, one process each). Per size and step it prints the wall
+time, the CPU time, titles per second per core (titles per CPU second) and the step's peak RSS
+(its process's ru_maxrss).
+
+--steps-from DIR runs another copy of pipeline_steps (e.g. `git archive <commit> pipeline_steps`
+unpacked in DIR) for a before/after comparison; it must accept the same arguments, or be the
+pre-streaming version (detected by its missing --execution-id), which reads DIR/titles.parquet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ONET = ROOT.parent / "shared" / "onet" / "db_28_1_excel"
+GROUP = "jobclf-develop"
+
+# Run a command and print the child's peak RSS (KiB) and CPU seconds: measured in this wrapper, so
+# that only the step's own process counts (ru_maxrss of RUSAGE_CHILDREN is the largest child's).
+_MEASURE = """
+import json, resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"code": code, "max_rss_kib": usage.ru_maxrss, "cpu_seconds": usage.ru_utime + usage.ru_stime}))
+"""
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    cpu_seconds: float
+    max_rss_mib: float
+
+
+def measure(command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> Measured:
+    """Run `command` in its own process from `cwd` (`python -m` imports from there first); wall
+    seconds, CPU seconds and peak RSS. Raises on failure."""
+    started = time.perf_counter()
+    with log.open("w", encoding="utf-8") as sink:
+        result = subprocess.run([sys.executable, "-c", _MEASURE, *command], cwd=cwd, env=env,
+                                stdout=subprocess.PIPE, stderr=sink, text=True, check=False)  # fmt: skip
+    seconds = time.perf_counter() - started
+    lines = result.stdout.strip().splitlines()
+    usage = json.loads(lines[-1])
+    if usage["code"] != 0:
+        raise RuntimeError(f"{' '.join(command[:4])} failed ({usage['code']}): see {log}\n" + "\n".join(lines[:-1]))
+    return Measured(seconds, usage["cpu_seconds"], usage["max_rss_kib"] / 1024)
+
+
+def write_titles(titles: list[str], count: int, destination: Path, seed: int = 0) -> None:
+    """`count` rows of id,title drawn from `titles`; every 50th title empty, every 10th id missing."""
+    rng = random.Random(seed)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with destination.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "title"])
+        for start in range(0, count, 100_000):
+            rows = []
+            for number in range(start, min(count, start + 100_000)):
+                title = "" if number % 50 == 49 else rng.choice(titles)
+                rows.append(("" if number % 10 == 9 else f"t{number}", title))
+            writer.writerows(rows)
+
+
+def onet_titles(onet_dir: Path) -> list[str]:
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(onet_dir / "Alternate Titles.xlsx", read_only=True)
+    try:
+        return [row[2] for row in workbook.active.iter_rows(min_row=2, values_only=True) if isinstance(row[2], str)]
+    finally:
+        workbook.close()
+
+
+def train_model(onet_dir: Path, work_dir: Path) -> dict[str, str]:
+    """Train and register the default model with the local run; the steps' registry environment."""
+    if not (work_dir / "registry.json").is_file():
+        subprocess.run(
+            [sys.executable, "-m", "workflow.local", "--env", "develop", "--use-type", "train",
+             "--onet-dir", str(onet_dir), "--work-dir", str(work_dir)],
+            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    return {"JOBCLF_LOCAL_REGISTRY": str(work_dir / "registry.json"), "JOBCLF_LOCAL_S3_ROOT": str(work_dir / "s3")}
+
+
+def step_commands(steps_from: Path | None, input_dir: Path, work: Path) -> tuple[list[str], list[str], Path]:
+    """(preprocess command, predict command, predictions folder) for the steps being measured."""
+    python = [sys.executable, "-m", "pipeline_steps"]
+    old = steps_from is not None and "--execution-id" not in (steps_from / "pipeline_steps" / "predict.py").read_text()
+    preprocess = [*python, "preprocess-predict", "--input", str(input_dir), "--output", str(work / "prepared")]
+    predict = [*python, "predict", "--output", str(work / "predictions"), "--model-package-group", GROUP,
+               "--execution-date", "2026-12-01"]  # fmt: skip
+    if old:
+        return preprocess, [*predict, "--input", str(work / "prepared")], work / "predictions"
+    predict += ["--input", str(work / "prepared" / "titles"), "--execution-id", "benchmark"]
+    return preprocess, predict, work / "predictions"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000, 5_000_000])
+    parser.add_argument("--onet-dir", type=Path, default=DEFAULT_ONET)
+    parser.add_argument("--work-dir", type=Path, help="keep the trained model here between runs")
+    parser.add_argument("--steps-from", type=Path, help="a folder holding another pipeline_steps to measure")
+    options = parser.parse_args()
+    work_dir = options.work_dir or Path(tempfile.mkdtemp(prefix="jobclf-predict-scale-"))
+    env = {**os.environ, **train_model(options.onet_dir, work_dir), "PYTHONDONTWRITEBYTECODE": "1"}
+    titles = onet_titles(options.onet_dir)
+    rows = []
+    try:
+        for size in options.sizes:
+            run_dir = work_dir / f"run-{size}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            write_titles(titles, size, run_dir / "input" / "titles.csv")
+            preprocess, predict, predictions = step_commands(options.steps_from, run_dir / "input", run_dir)
+            steps_root = options.steps_from or ROOT
+            measured = {
+                "PreprocessPredict": measure(preprocess, env, run_dir / "preprocess.log", steps_root),
+                "BatchPredict": measure(predict, env, run_dir / "predict.log", steps_root),
+            }
+            written = sum(json.loads(r.read_text())["input_rows"] for r in predictions.rglob("report*.json"))
+            for step, m in measured.items():
+                rows.append((size, step, m, written))
+            shutil.rmtree(run_dir, ignore_errors=True)
+            print(f"{size:>9,} titles: done", file=sys.stderr)
+    finally:
+        if options.work_dir is None:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    cores = os.cpu_count()
+    print(f"\nPredict steps, one instance each ({cores} cores here; steps from {options.steps_from or 'this checkout'})\n")
+    print("| titles | step | wall s | CPU s | titles/s per core | peak RSS MiB | rows predicted |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for size, step, m, written in rows:
+        per_core = size / m.cpu_seconds if m.cpu_seconds else float("nan")
+        print(f"| {size:,} | {step} | {m.seconds:.1f} | {m.cpu_seconds:.1f} | {per_core:,.0f} | {m.max_rss_mib:,.0f} | {written:,} |")
+
+
+if __name__ == "__main__":
+    main()
