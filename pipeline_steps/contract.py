@@ -7,7 +7,9 @@ This is container code, at the bottom of the import graph: the steps import it, 
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from datetime import date, datetime, timezone
+from typing import Any, Optional
 
 # --- Where the pipeline puts things in the environment's buckets ------------------------------
 EXECUTIONS_PREFIX = "executions/"  # processed bucket: per-execution intermediate data (expires)
@@ -34,3 +36,21 @@ def value_at(document: Any, json_path: str) -> Any:
             raise KeyError(f"{json_path}: no {key!r}")
         value = value[key]
     return value
+
+
+# --- The execution_date parameter: the predictions' date partition. SageMaker cannot check a date in a
+# condition, so the first step of each predict path checks it before reading anything.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def execution_date(value: Optional[str], today: Optional[date] = None) -> str:
+    """The partition date: `value` if it is a real YYYY-MM-DD date, today's UTC date if empty."""
+    text = (value or "").strip()
+    if not text:
+        return (today or datetime.now(timezone.utc).date()).isoformat()
+    if not _DATE.fullmatch(text):
+        raise ValueError(f"execution date must be YYYY-MM-DD or empty, got {value!r}")
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date().isoformat()
+    except ValueError as error:
+        raise ValueError(f"execution date {value!r} is not a calendar date: {error}") from error

@@ -30,6 +30,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
+from pipeline_steps.contract import execution_date
 from pipeline_steps.soc import MAJOR_GROUPS, MALFORMED_CODE, UNKNOWN_MAJOR_GROUP, code_problem, major_group
 from pipeline_steps.text import (
     EMPTY_TITLE,
@@ -526,7 +527,15 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--output", required=True, help="directory to write titles/, occupations/, quarantine/ and report.json"
     )
     parser.add_argument("--app-name", default="jobclf-etl", help="Spark application name")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--execution-date", default="", help="titles: the predictions' date partition, checked before Spark starts"
+    )
+    args = parser.parse_args(argv)
+    try:
+        execution_date(args.execution_date)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:

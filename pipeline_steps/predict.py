@@ -29,7 +29,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -37,6 +36,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline_steps import prepared, registry
+from pipeline_steps.contract import execution_date
 from pipeline_steps.dataio import (
     RESOURCE_CONFIG,
     InputError,
@@ -51,26 +51,12 @@ from pipeline_steps.model import MODEL_ARCHIVE, load_model
 PREDICTION_FIELDS = (prepared.ID, prepared.ID_GENERATED) + CSV_FIELDS + (prepared.SOURCE_FILE, prepared.SOURCE_ROW)
 # What the model adds to a prepared row, in top_k_columns' order.
 PREDICTED_FIELDS = ("major_group", "major_group_title", "confidence", "top3")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # SageMaker's pipeline execution ids are lowercase letters and digits; a local run adds dashes.
 _EXECUTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class NoApprovedModel(StepError, LookupError):
     """The model package group has no approved model to predict with."""
-
-
-def execution_date(value: Optional[str], today: Optional[date] = None) -> str:
-    """The partition date: `value` if it is a real YYYY-MM-DD date, today's UTC date if empty."""
-    text = (value or "").strip()
-    if not text:
-        return (today or datetime.now(timezone.utc).date()).isoformat()
-    if not _DATE.fullmatch(text):
-        raise ValueError(f"execution date must be YYYY-MM-DD or empty, got {value!r}")
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date().isoformat()
-    except ValueError as error:
-        raise ValueError(f"execution date {value!r} is not a calendar date: {error}") from error
 
 
 def execution_id(value: str) -> str:

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline_steps import prepared
+from pipeline_steps.contract import execution_date
 from pipeline_steps.dataio import RESOURCE_CONFIG, InputError, add_counts, count_by, processing_hosts, write_json
 from pipeline_steps.text import EMPTY_TITLE, NO_LETTERS, TITLE_TOO_LONG, UNDECODABLE_TITLE, checked_title
 
@@ -236,7 +237,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--input", default="/opt/ml/processing/input", help="directory of CSV or Parquet files")
     parser.add_argument("--output", default="/opt/ml/processing/output")
     parser.add_argument("--resource-config", default=RESOURCE_CONFIG, help="SageMaker's host list of this job")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--execution-date", default="", help="the predictions' date partition, checked here before any input is read"
+    )
+    args = parser.parse_args(argv)
+    try:
+        execution_date(args.execution_date)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

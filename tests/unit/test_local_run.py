@@ -197,3 +197,41 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def _find(steps: list, name: str) -> dict:
+    for step in steps:
+        if step["Name"] == name:
+            return step
+        arguments = step.get("Arguments", {})
+        found = _find(arguments.get("IfSteps", []) + arguments.get("ElseSteps", []), name) if step["Type"] == "Condition" else None
+        if found:
+            return found
+    return {}
+
+
+def test_the_first_step_of_each_predict_path_checks_the_execution_date(definition) -> None:
+    """No condition can check a calendar date, so each predict path's first step does, before reading input."""
+    engine = _find(definition["Steps"], "PredictEngine")["Arguments"]
+    first_steps = [engine["IfSteps"][0], engine["ElseSteps"][0]]
+    assert [s["Type"] for s in first_steps] == ["EMR", "Processing"]
+    emr_args = first_steps[0]["Arguments"]["StepConfig"]["HadoopJarStep"]["Args"]
+    processing_args = first_steps[1]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    for args in (emr_args, processing_args):
+        assert args[args.index("--execution-date") + 1] == {"Get": "Parameters.execution_date"}
+
+
+def test_preprocess_predict_refuses_a_bad_execution_date_before_reading_input(tmp_path, capsys) -> None:
+    from pipeline_steps import preprocess_predict
+
+    with pytest.raises(SystemExit):
+        preprocess_predict.main(["--input", str(tmp_path / "missing"), "--output", str(tmp_path), "--execution-date", "2026-02-30"])
+    assert "execution date '2026-02-30' is not a calendar date" in capsys.readouterr().err
+
+
+def test_the_emr_titles_job_refuses_a_bad_execution_date_before_spark_starts(capsys) -> None:
+    from pipeline_steps import etl
+
+    with pytest.raises(SystemExit):
+        etl.main(["--dataset", "titles", "--input", "s3://b/t/", "--output", "s3://b/o/", "--execution-date", "2026-13-01"])
+    assert "execution date '2026-13-01' is not a calendar date" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
 import steps_fixtures as fx  # noqa: E402
 
-from pipeline_steps import predict, prepared, preprocess_predict  # noqa: E402
+from pipeline_steps import contract, predict, prepared, preprocess_predict  # noqa: E402
 
 GROUP = "jobclf-titles"
 FIELDS = [
@@ -148,7 +148,7 @@ def test_no_approved_model_is_explained(local_registry, titles_dir, tmp_path, ca
 @pytest.mark.parametrize("value", ["2026-13-01", "2026-02-30", "23.11.2026", "yesterday", "2026-1-1", "20261123"])
 def test_bad_execution_dates(value):
     with pytest.raises(ValueError, match="execution date"):
-        predict.execution_date(value)
+        contract.execution_date(value)
 
 
 @pytest.mark.parametrize("value", ["", "../up", "a/b", "-x", "x" * 129])
@@ -158,9 +158,9 @@ def test_bad_execution_ids(value):
 
 
 def test_execution_date_values():
-    assert predict.execution_date("", today=date(2026, 11, 23)) == "2026-11-23"
-    assert predict.execution_date("  ", today=date(2026, 11, 23)) == "2026-11-23"
-    assert predict.execution_date("2028-02-29") == "2028-02-29"
+    assert contract.execution_date("", today=date(2026, 11, 23)) == "2026-11-23"
+    assert contract.execution_date("  ", today=date(2026, 11, 23)) == "2026-11-23"
+    assert contract.execution_date("2028-02-29") == "2028-02-29"
 
 
 @pytest.mark.parametrize(

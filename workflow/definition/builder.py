@@ -554,6 +554,7 @@ class _Builder:
                 "--input", f"{_INPUT}/titles",
                 "--output", f"{_OUTPUT}/prepared",
                 "--resource-config", _RESOURCE_CONFIG,
+                "--execution-date", p.execution_date,
             ],  # fmt: skip
             inputs=[
                 ProcessingInput(
@@ -583,6 +584,7 @@ class _Builder:
                 "--dataset", "titles",
                 "--input", self.params.input_titles_uri,
                 "--output", _execution_uri(self.spec, "predict-input"),
+                "--execution-date", self.params.execution_date,
             ],  # fmt: skip
         )
         predict = self.batch_predict_step(

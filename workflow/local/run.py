@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config import EnvironmentConfig, load_environment
-from pipeline_steps.contract import ONET_INPUT_PREFIX, TITLES_INPUT_PREFIX
-from pipeline_steps.predict import execution_date
+from pipeline_steps.contract import ONET_INPUT_PREFIX, TITLES_INPUT_PREFIX, execution_date
 from workflow.definition import (
     Buckets,
     EmrResources,
