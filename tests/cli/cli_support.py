@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import json
 import socket
+import threading
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,12 +52,15 @@ def free_port() -> int:
 class MotoEndpoint:
     url: str
     steps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Set when a client has listed an execution's steps: a test can act once a watcher has looked.
+    steps_listed: threading.Event = field(default_factory=threading.Event)
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
             response.read()
         self.steps.clear()
+        self.steps_listed.clear()
 
     def client(self, service: str):
         return boto3.client(service, region_name=REGION, endpoint_url=self.url,
@@ -85,6 +89,7 @@ def add_missing_actions(endpoint: MotoEndpoint) -> dict[str, Any]:
         steps = list(endpoint.steps.get(arn, []))
         if self._get_param("SortOrder", "Descending") == "Descending":
             steps.reverse()
+        endpoint.steps_listed.set()
         return ActionResult({"PipelineExecutionSteps": steps})
 
     def stop_pipeline_execution(self) -> ActionResult:

@@ -177,13 +177,17 @@ def test_watch_follows_a_running_execution_until_it_is_stopped(aws_env, runner):
     arn = executions_of(aws_env, "jobclf-develop")[0]["PipelineExecutionArn"]
     now = datetime.datetime.now(datetime.UTC)
     aws_env.set_execution(arn, "Executing", [{"StepName": "ETL", "StepStatus": "Executing", "StartTime": now}])
-    stopper = threading.Timer(1.0, lambda: aws_env.client("sagemaker").stop_pipeline_execution(PipelineExecutionArn=arn,
-                                                                                                 ClientRequestToken="t" * 32))  # fmt: skip
+
+    def stop_once_watched() -> None:  # after the watcher has shown the running execution, however slow the machine
+        aws_env.steps_listed.wait(timeout=120)
+        aws_env.client("sagemaker").stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken="t" * 32)
+
+    stopper = threading.Thread(target=stop_once_watched)
     stopper.start()
     began = time.monotonic()
     result = invoke(runner, "executions", "show", execution_id, "--env", "develop", "--watch", "--interval", "0.2")
     stopper.join()
-    assert time.monotonic() - began < 10
+    assert time.monotonic() - began < 120
     assert "execution: Executing" in result.stdout and "execution: Stopped" in result.stdout
     assert "ETL: Executing" in result.stdout and "ETL: Stopped" in result.stdout
     assert f"execution {execution_id} ended Stopped" in one_error_line(result)
