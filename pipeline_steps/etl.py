@@ -32,14 +32,7 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from pipeline_steps.contract import execution_date
 from pipeline_steps.soc import MAJOR_GROUPS, MALFORMED_CODE, UNKNOWN_MAJOR_GROUP, code_problem, major_group
-from pipeline_steps.text import (
-    EMPTY_TITLE,
-    NO_LETTERS,
-    TITLE_TOO_LONG,
-    UNDECODABLE_TITLE,
-    normalize_title,
-    title_problem,
-)
+from pipeline_steps.text import TITLE_REASONS, normalize_title, title_problem
 
 OCCUPATION_TABLE = "Occupation Data"
 ALTERNATE_TABLE = "Alternate Titles"
@@ -77,10 +70,7 @@ REJECTION_REASONS = (
     WRONG_FIELD_COUNT,
     MALFORMED_CODE,
     UNKNOWN_MAJOR_GROUP,
-    EMPTY_TITLE,
-    TITLE_TOO_LONG,
-    UNDECODABLE_TITLE,
-    NO_LETTERS,
+    *TITLE_REASONS,
     DUPLICATE_OCCUPATION_CODE,
     UNKNOWN_OCCUPATION,
     DUPLICATE_TITLE,

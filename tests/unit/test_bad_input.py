@@ -24,6 +24,7 @@ Cases marked *elsewhere* are already tested in the module named; they are listed
 | duplicated rows | preprocess-predict, predict | kept: one output row per input row | here: test_preprocess_predict_titles, test_predict_answers_duplicates_and_all_rejected_batches |
 | unknown or malformed SOC codes (10 shapes) | ETL | quarantine: unknown_major_group / malformed_onet_soc_code / unknown_occupation | elsewhere: fixture rows in test_etl.py; here: CODE_CASES |
 | empty, whitespace-only, 10,000-character, non-UTF-8, NUL/control, digits-only, symbols-only titles | ETL, preprocess-predict, predict | quarantine with the title reason | elsewhere: test_etl.py fixture rows and test_any_title_bytes_give_one_candidate_accepted_or_with_a_reason, test_preprocess_predict.py, test_predict.py; here: TITLE_CASES through both steps |
+| titles wholly in Chinese, Cyrillic or Arabic (issue 14, item 7); a Latin word among Chinese ones | ETL, preprocess-predict, the EMR titles job, predict | quarantine: unsupported_script (not title_without_letters); the mixed title is classified | here: TITLE_CASES "chinese", "cyrillic", "arabic-with-digits", "latin-words-among-chinese", and the reports list the reason (test_etl_report_balances_over_every_bad_row, test_preprocess_predict_keeps_duplicates_and_balances, test_the_emr_titles_job_gives_every_title_case_the_same_reason); test_text.py |
 | empty file; header but no data rows | ETL | error naming the file | elsewhere: test_etl.py::test_a_file_without_data_rows_is_an_error_naming_the_file |
 | empty file (0 bytes, blanks, BOM only); UTF-16 | preprocess-predict | error naming the file | elsewhere: test_preprocess_predict.py::test_empty_file_is_named, test_utf16_file_is_explained |
 | header but no data rows | preprocess-predict | error naming the files | here: test_preprocess_predict_file_errors |
@@ -58,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps
 import steps_fixtures as fx  # noqa: E402
 
 from pipeline_steps import __main__ as dispatcher  # noqa: E402
-from pipeline_steps import etl, predict, preprocess_predict  # noqa: E402
+from pipeline_steps import etl, predict, prepared, preprocess_predict, titles_etl  # noqa: E402
 from pipeline_steps.dataio import InputError  # noqa: E402
 from pipeline_steps.soc import MALFORMED_CODE, UNKNOWN_MAJOR_GROUP  # noqa: E402
 from pipeline_steps.text import (  # noqa: E402
@@ -67,6 +68,7 @@ from pipeline_steps.text import (  # noqa: E402
     NO_LETTERS,
     TITLE_TOO_LONG,
     UNDECODABLE_TITLE,
+    UNSUPPORTED_SCRIPT,
     normalize_title,
     title_problem,
 )
@@ -99,6 +101,10 @@ TITLE_CASES = [
     TitleCase("digits-only", b"12345", NO_LETTERS),
     TitleCase("symbols-only", b"+#-/ ()", NO_LETTERS),
     TitleCase("emoji-only", "\U0001f469\u200d\u2695\ufe0f".encode(), NO_LETTERS),
+    TitleCase("chinese", "软件工程师".encode(), UNSUPPORTED_SCRIPT),
+    TitleCase("cyrillic", "Программист".encode(), UNSUPPORTED_SCRIPT),
+    TitleCase("arabic-with-digits", "مهندس 2".encode(), UNSUPPORTED_SCRIPT),
+    TitleCase("latin-words-among-chinese", "Senior 软件 Engineer".encode(), None),
     TitleCase("accented", "Sauté Chef".encode(), None),
     TitleCase("c-plus-plus", b"C++ Programmer", None),
 ]
@@ -209,6 +215,8 @@ def test_etl_report_balances_over_every_bad_row(etl_outcome) -> None:
         if case.reason:
             expected[case.reason] = expected.get(case.reason, 0) + 1
     assert {reason: n for reason, n in report["rejected_by_reason"].items() if n} == expected
+    assert set(expected) <= set(etl.REJECTION_REASONS)
+    assert list(report["rejected_by_reason"]) == list(etl.REJECTION_REASONS)
 
 
 def xlsx_bytes(sheets: list[list[list[object]]]) -> bytes:
@@ -336,6 +344,20 @@ def test_preprocess_predict_keeps_duplicates_and_balances(preprocessed) -> None:
     assert report["input_rows"] == len(TITLE_CASES) + 2 == len(rows)
     assert report["input_rows"] == report["valid_rows"] + report["rejected_rows"]
     assert report["rejected_rows"] == sum(case.reason is not None for case in TITLE_CASES)
+    # Every reason is listed (zero or not), so a report's reader sees all the reasons there are.
+    assert {case.reason for case in TITLE_CASES if case.reason} <= set(preprocess_predict.REASONS)
+    assert list(report["rejections_by_reason"]) == list(preprocess_predict.REASONS)
+
+
+def test_the_emr_titles_job_gives_every_title_case_the_same_reason(spark, preprocessed, tmp_path) -> None:
+    """The predict branch's EMR engine (etl.py --dataset titles) on the same CSV: the same reason per
+    row, and a report that knows every reason (it refuses a reason it does not know)."""
+    titles_dir, rows, _ = preprocessed
+    report = titles_etl.run(spark, str(titles_dir.parent.parent / "in"), str(tmp_path / "out"))
+    parts = prepared.ordered_files(tmp_path / "out" / prepared.TITLES_DIR, [".parquet"])
+    reasons = {row["id"]: row["rejection_reason"] for part in parts for row in pq.read_table(str(part)).to_pylist()}
+    assert reasons == {row_id: row["rejection_reason"] for row_id, row in rows.items()}
+    assert list(report["rejections_by_reason"]) == list(titles_etl.REASONS)
 
 
 @pytest.mark.parametrize(
@@ -580,6 +602,12 @@ def test_normalize_title_is_idempotent_ascii_single_spaced_and_total(title: str)
 @given(title=st.one_of(st.none(), st.text(), st.binary().map(lambda b: b.decode("utf-8", errors="replace"))))
 def test_title_problem_never_raises_and_agrees_with_normalization(title: str | None) -> None:
     problem = title_problem(title)
-    assert problem in (None, EMPTY_TITLE, TITLE_TOO_LONG, UNDECODABLE_TITLE, NO_LETTERS)
+    assert problem in (None, EMPTY_TITLE, TITLE_TOO_LONG, UNDECODABLE_TITLE, NO_LETTERS, UNSUPPORTED_SCRIPT)
     if problem is None:
         assert any(c.isalpha() for c in normalize_title(title))
+    # title_without_letters only for titles with no letter in any script; letters the model cannot read
+    # (no Latin letter survives normalization) are unsupported_script.
+    if problem == NO_LETTERS:
+        assert not any(c.isalpha() for c in title)
+    if problem == UNSUPPORTED_SCRIPT:
+        assert any(c.isalpha() for c in title) and not any(c.isalpha() for c in normalize_title(title))

@@ -47,8 +47,9 @@ EXPECTED_REJECTIONS = {
     (ALTERNATES_TXT, 35): "malformed_onet_soc_code",
     (ALTERNATES_TXT, 36): "unknown_occupation",
     (ALTERNATES_TXT, 38): "duplicate_title",
+    (ALTERNATES_TXT, 60): "unsupported_script",
 }
-FIXTURE_ROWS_IN = {OCCUPATIONS_TXT: 16, ALTERNATES_TXT: 58}
+FIXTURE_ROWS_IN = {OCCUPATIONS_TXT: 16, ALTERNATES_TXT: 59}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -127,7 +128,7 @@ def test_txt_rows_are_numbered_like_lines_with_the_header_as_row_1() -> None:
     occupations = fixture_table(etl.OCCUPATION_TABLE)
     alternates = fixture_table(etl.ALTERNATE_TABLE)
     assert [row.number for row in occupations.rows] == list(range(2, 18))
-    assert [row.number for row in alternates.rows] == list(range(2, 60))
+    assert [row.number for row in alternates.rows] == list(range(2, 61))
     assert (occupations.file_format, alternates.file_format) == ("txt", "txt")
     assert alternates.rows[0].values[etl.ALTERNATE_TITLE_COLUMN] == "Chief Executive Officer (CEO)"
 
@@ -305,7 +306,7 @@ def test_fixture_accounting_balances(fixture_rows: list[dict]) -> None:
         key = (row["reason"], row["major_group"])
         counts[key] = counts.get(key, 0) + 1
     report = etl.build_report("fixtures", tables, counts)
-    assert (report["rows_in"], report["rows_out"], report["rows_rejected"]) == (74, 56, 18)
+    assert (report["rows_in"], report["rows_out"], report["rows_rejected"]) == (75, 56, 19)
     assert report["rejected_by_reason"]["duplicate_title"] == 5
     assert report["rows_out_by_major_group"]["11"] == 6
     assert report["rows_out_by_major_group"]["17"] == 0
@@ -504,13 +505,13 @@ def test_main_writes_the_three_datasets_and_the_report(
     assert report["files"] == {
         name: {"format": "txt", "rows_in": rows_in, "blank_rows": 0} for name, rows_in in FIXTURE_ROWS_IN.items()
     }
-    assert (report["rows_in"], report["rows_out"], report["rows_rejected"]) == (74, 56, 18)
-    assert sum(report["rejected_by_reason"].values()) == 18
+    assert (report["rows_in"], report["rows_out"], report["rows_rejected"]) == (75, 56, 19)
+    assert sum(report["rejected_by_reason"].values()) == 19
     assert sum(report["rows_out_by_major_group"].values()) == 56
 
     summary = capsys.readouterr().out.strip().splitlines()
     assert summary[-1] == summary[-2]
-    assert summary[-1].startswith("etl: 74 rows in, 56 titles out, 18 rejected (malformed_onet_soc_code=2,")
+    assert summary[-1].startswith("etl: 75 rows in, 56 titles out, 19 rejected (malformed_onet_soc_code=2,")
 
 
 def test_main_reads_xlsx_through_the_same_path(run_main: Callable[[list[str]], int], tmp_path: Path) -> None:
@@ -521,7 +522,7 @@ def test_main_reads_xlsx_through_the_same_path(run_main: Callable[[list[str]], i
     assert run_main(["--input", str(input_dir), "--output", str(tmp_path / "out")]) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["files"]["Occupation Data.xlsx"] == {"format": "xlsx", "rows_in": 16, "blank_rows": 0}
-    assert (report["rows_out"], report["rows_rejected"]) == (56, 18)
+    assert (report["rows_out"], report["rows_rejected"]) == (56, 19)
 
 
 @pytest.mark.parametrize(
