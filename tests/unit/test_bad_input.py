@@ -28,6 +28,7 @@ Cases marked *elsewhere* are already tested in the module named; they are listed
 | empty file; header but no data rows | ETL | error naming the file | elsewhere: test_etl.py::test_a_file_without_data_rows_is_an_error_naming_the_file |
 | empty file (0 bytes, blanks, BOM only); UTF-16 | preprocess-predict | error naming the file | elsewhere: test_preprocess_predict.py::test_empty_file_is_named, test_utf16_file_is_explained |
 | header but no data rows | preprocess-predict | error naming the files | here: test_preprocess_predict_file_errors |
+| ids and titles starting with = + - @ (`=HYPERLINK(...)`, `+cmd...`), holding ESC sequences, tabs or `;` (issue 14, item 1) | predict, endpoint text/csv | each cell protected by spreadsheet_cell (a leading `'`, escapes) and undone exactly by docs/pipeline.md's rule; JSON stays raw | here: test_predictions_csv_cells_cannot_run_as_formulas_and_undo_exactly; elsewhere: test_inference.py::test_spreadsheet_cell_*, test_output_fn_csv_protects_cells_and_json_stays_raw |
 | batch where every title is rejected | predict | every row answered with its reason | here: test_predict_answers_duplicates_and_all_rejected_batches |
 | unknown pipeline parameter, wrong type, not in the allowed values | local run | error naming the parameter | here: test_bad_pipeline_parameters_are_refused_naming_them (the real definition); elsewhere: test_local_runner.py::test_parameters_are_typed_and_checked, tests/e2e/test_local_pipeline.py::test_wrong_parameters_are_refused_before_anything_runs |
 | parameter of the right type but a bad value: fractions, hyperparameters, execution_date | preprocess-train, train, predict | error naming the value | elsewhere: test_preprocess_train.py::test_bad_fractions_are_refused, test_train.py::test_bad_hyperparameters_are_refused, test_predict.py::test_bad_execution_dates |
@@ -428,6 +429,37 @@ def test_predict_answers_duplicates_and_all_rejected_batches(preprocessed, regis
     assert (summary["input_rows"], summary["predicted_rows"], summary["rejected_rows"]) == (len(bad), 0, len(bad))
     predictions = read_predictions(predict.output_folder(tmp_path / "bad-out", "2026-11-23", "run1") / "t.csv")
     assert [p["rejection_reason"] for p in predictions] == [case.reason for case in bad]
+
+
+# Issue 14, item 1: ids and titles a spreadsheet would run as formulas, or a terminal would obey.
+INJECTED_CELLS = [
+    ('=HYPERLINK("http://attacker.example","Click")', "=1+1"),
+    ("+cmd|' /C calc'!A0", "-1+cmd|' /C calc'!A0"),
+    ("@SUM(1+1)", "Nurse;=1+1"),
+    ("-", "\x1b]0;pwned\x07\x1b[2J Chef"),
+    ("-12", "'Til Death"),
+    ("\tid", "Registered Nurse"),
+]
+
+
+def test_predictions_csv_cells_cannot_run_as_formulas_and_undo_exactly(
+    registered_model, tmp_path, original_cell
+) -> None:
+    (tmp_path / "in").mkdir()
+    lines = [b"id,title"] + [csv_line(i.encode()) + b"," + csv_line(t.encode()) for i, t in INJECTED_CELLS]
+    (tmp_path / "in" / "=1+1.csv").write_bytes(b"\n".join(lines) + b"\n")  # the file name is a cell too
+    preprocess_predict.run(tmp_path / "in", tmp_path / "pre")
+    predict.run(tmp_path / "pre" / "titles", tmp_path / "out", GROUP, "2026-11-23", "run1")
+    path = predict.output_folder(tmp_path / "out", "2026-11-23", "run1") / "=1+1.csv"
+    text = path.read_text(encoding="utf-8")
+    assert "\x1b" not in text and "\x07" not in text and "\t" not in text
+    rows = read_predictions(path)
+    for row in rows:
+        for name, cell in row.items():
+            assert not cell.startswith(("=", "+", "@")) and (not cell.startswith("-") or cell == "-12"), (name, cell)
+    assert [(original_cell(r["id"]), original_cell(r["title"])) for r in rows] == INJECTED_CELLS
+    assert rows[4]["id"] == "-12" and rows[3]["id"] == "'-"  # a plain number stays a number
+    assert {r["source_file"] for r in rows} == {"'=1+1.csv"}
 
 
 # --- every processing step, as its job runs it: one line on stderr, exit 1 ------------------------
