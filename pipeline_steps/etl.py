@@ -9,7 +9,9 @@ branch's: the titles to classify, checked and normalized at any size (titles_etl
 `--input` holds `Occupation Data` and `Alternate Titles`, each as .xlsx or .txt (tab-delimited UTF-8),
 the two formats O*NET publishes. Every data row of both files becomes one candidate title and ends in
 exactly one of `titles/` (accepted) or `quarantine/` (rejected, with a reason); `occupations/` keeps the
-accepted occupations with their descriptions, and `report.json` holds the counts.
+accepted occupations with their descriptions, and `report.json` holds the counts and the data-quality
+shares of the accepted titles (data_quality.py). A share over its maximum (`--max-titles-without-known-word`,
+`--max-titles-in-several-major-groups`) fails the step before anything is written.
 
 The files are parsed on the driver (a workbook cannot be split) and read and written through the Hadoop
 FileSystem Spark uses, so the same code reads s3:// on EMR and local paths in tests.
@@ -30,16 +32,10 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
+from pipeline_steps import data_quality
 from pipeline_steps.contract import execution_date
 from pipeline_steps.soc import MAJOR_GROUPS, MALFORMED_CODE, UNKNOWN_MAJOR_GROUP, code_problem, major_group
-from pipeline_steps.text import (
-    EMPTY_TITLE,
-    NO_LETTERS,
-    TITLE_TOO_LONG,
-    UNDECODABLE_TITLE,
-    normalize_title,
-    title_problem,
-)
+from pipeline_steps.text import TITLE_REASONS, normalize_title, title_problem
 
 OCCUPATION_TABLE = "Occupation Data"
 ALTERNATE_TABLE = "Alternate Titles"
@@ -77,10 +73,7 @@ REJECTION_REASONS = (
     WRONG_FIELD_COUNT,
     MALFORMED_CODE,
     UNKNOWN_MAJOR_GROUP,
-    EMPTY_TITLE,
-    TITLE_TOO_LONG,
-    UNDECODABLE_TITLE,
-    NO_LETTERS,
+    *TITLE_REASONS,
     DUPLICATE_OCCUPATION_CODE,
     UNKNOWN_OCCUPATION,
     DUPLICATE_TITLE,
@@ -244,6 +237,7 @@ class Candidate(NamedTuple):
     title_normalized: str | None
     short_title: str | None
     description: str | None
+    description_normalized: str | None  # for the data-quality check's vocabulary
     major_group: str | None
     row_problem: str | None
 
@@ -278,6 +272,7 @@ def to_candidates(table: SourceTable, source: str) -> list[Candidate]:
         raw_title = row.values.get(title_column)
         code = _stripped(raw_code)
         title = _stripped(raw_title)
+        description = _stripped(row.values.get(DESCRIPTION_COLUMN)) if is_occupation else None
         problem = row_problem(code, title, row.fits_header)
         usable = problem is None
         candidates.append(
@@ -291,7 +286,8 @@ def to_candidates(table: SourceTable, source: str) -> list[Candidate]:
                 title=title,
                 title_normalized=normalize_title(title) if usable and title else None,
                 short_title=None if is_occupation else _short_title(row.values.get(SHORT_TITLE_COLUMN)),
-                description=_stripped(row.values.get(DESCRIPTION_COLUMN)) if is_occupation else None,
+                description=description,
+                description_normalized=normalize_title(description) if description else None,
                 major_group=major_group(code) if usable and code else None,
                 row_problem=problem,
             )
@@ -426,6 +422,15 @@ def build_report(
     }
 
 
+def checked_data_quality(input_uri: str, validated: DataFrame, max_shares: dict[str, float]) -> dict[str, Any]:
+    """report.json's data_quality section; InputError naming every check whose share is over its maximum."""
+    checks = data_quality.check_quality(validated.filter(F.col("reason").isNull()), max_shares)
+    failed = [check.failure_message() for check in checks if check.failed]
+    if failed:
+        raise InputError(f"{input_uri}: {'; '.join(failed)}")
+    return data_quality.report_section(checks)
+
+
 def summary_line(report: dict[str, Any]) -> str:
     rejected = ", ".join(f"{reason}={n}" for reason, n in report["rejected_by_reason"].items() if n)
     return (
@@ -488,8 +493,14 @@ def _read_table(files: HadoopFiles, directory_uri: str, table: str, file_name: s
         raise InputError(f"{directory_uri}: {error}") from error
 
 
-def run(spark: SparkSession, input_uri: str, output_uri: str) -> dict[str, Any]:
-    """Reads, validates and writes one execution's ETL output; returns the report it wrote."""
+def run(
+    spark: SparkSession, input_uri: str, output_uri: str, max_shares: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """Reads, validates and writes one execution's ETL output; returns the report it wrote.
+
+    `max_shares` caps the data-quality shares (data_quality.DEFAULT_MAX_SHARES when None): over a
+    maximum, InputError and nothing is written.
+    """
     files = HadoopFiles(spark)
     located = locate_tables(input_uri, files.list_file_names(input_uri))
     occupations, alternates = (
@@ -504,6 +515,9 @@ def run(spark: SparkSession, input_uri: str, output_uri: str) -> dict[str, Any]:
     files.delete(report_uri)
     try:
         report = build_report(input_uri, (occupations, alternates), count_rows(validated))
+        report["data_quality"] = checked_data_quality(
+            input_uri, validated, max_shares or data_quality.DEFAULT_MAX_SHARES
+        )
         for name, frame in (
             ("titles", accepted_titles(validated)),
             ("occupations", accepted_occupations(validated)),
@@ -530,12 +544,37 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--execution-date", default="", help="titles: the predictions' date partition, checked before Spark starts"
     )
+    for check, default in data_quality.DEFAULT_MAX_SHARES.items():
+        parser.add_argument(
+            _max_share_option(check),
+            type=_share,
+            default=default,
+            help=f"onet: fail when the share of {check.replace('_', ' ')} is over this (0 to 1; default {default})",
+        )
     args = parser.parse_args(argv)
     try:
         execution_date(args.execution_date)
     except ValueError as error:
         parser.error(str(error))
     return args
+
+
+def _max_share_option(check: str) -> str:
+    return "--max-" + check.replace("_", "-")
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share from 0 to 1")
+    return value
+
+
+def max_shares(arguments: argparse.Namespace) -> dict[str, float]:
+    return {check: getattr(arguments, "max_" + check) for check in data_quality.DEFAULT_MAX_SHARES}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -556,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(titles_etl.summary_line(titles_report))
         return 0
     try:
-        report = run(spark, arguments.input, arguments.output)
+        report = run(spark, arguments.input, arguments.output, max_shares(arguments))
     except InputError as error:
         print(f"etl: input error: {error}", file=sys.stderr)
         return 1

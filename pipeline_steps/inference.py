@@ -9,7 +9,8 @@ numpy, joblib and those modules.
 Request bodies:
     application/json  {"titles": ["Registered Nurse", ...]} or ["Registered Nurse", ...]
     text/csv          a CSV with a `title` header column, or one title per line
-Response (application/json): {"predictions": [record, ...]}; (text/csv): CSV_FIELDS columns.
+Response (application/json): {"predictions": [record, ...]}; (text/csv): CSV_FIELDS columns, each
+cell made safe for spreadsheets by spreadsheet_cell (JSON carries the values as they are).
 A request the handlers refuse gets a JSON {"error", "error-message"} body and its RequestError's
 status: 415 for an unsupported Content-Type, 406 for an unsupported Accept, 400 for a malformed body.
 A record: {"title", "major_group", "major_group_title", "confidence", "top3": [{"major_group",
@@ -171,16 +172,57 @@ def top_k_columns(probabilities: np.ndarray, classes: Sequence[str], k: int = TO
     return [codes[row[0]] for row in best], [titles[row[0]] for row in best], [row[0] for row in rounded], top_json
 
 
+# What makes a spreadsheet run a cell as a formula (OWASP "CSV Injection") when it comes first, after
+# any spaces; and "'" itself, so that a cell starting with "'" always means "protected" and the rule
+# can be undone exactly.
+_FORMULA_STARTS = ("=", "+", "-", "@", "'")
+# Control characters (C0, DEL, C1: ESC and CSI sequences, tabs, line breaks) act on terminals and
+# split rows; ";" is the field separator of spreadsheets in many locales and would start a cell
+# inside ours.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ESCAPED_IN_PROTECTED = re.compile(r"[\x00-\x1f\x7f-\x9f;\\]")
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def spreadsheet_cell(text: str) -> str:
+    """`text` as a CSV cell that no spreadsheet runs and no terminal obeys, recoverable exactly.
+
+    A cell that starts (after spaces) with = + - @ or ', or holds a control character or ";", is
+    written as "'" followed by `text` with each backslash doubled and each control character and
+    ";" as \\xHH; a plain number such as -12 is left as it is. The rule and its inverse are in
+    docs/pipeline.md ("The predictions CSV").
+    """
+    if not _needs_protection(text) or _PLAIN_NUMBER.fullmatch(text):
+        return text
+    return "'" + _ESCAPED_IN_PROTECTED.sub(_escaped, text)
+
+
+def _needs_protection(text: str) -> bool:
+    if text.lstrip().startswith(_FORMULA_STARTS) or ";" in text:
+        return True
+    # isprintable() is a fast scan in C; only a text with some unprintable character needs the regex
+    # (batch prediction passes millions of cells, top3's JSON among them, through here).
+    return not text.isprintable() and _CONTROL_CHARACTER.search(text) is not None
+
+
+def _escaped(match: re.Match) -> str:
+    character = match.group()
+    return "\\\\" if character == "\\" else f"\\x{ord(character):02x}"
+
+
 def csv_column(field: str, values: Sequence[Any]) -> list:
-    """One column's CSV cells: empty for nulls, top3 lists as JSON text, booleans as true/false.
+    """One column's CSV cells: empty for nulls, top3 lists as JSON text, booleans as true/false, and
+    every text through spreadsheet_cell.
 
     Every cell JobClf writes to a CSV passes through here, column by column (batch prediction
     writes millions of rows; a column at a time keeps that cheap)."""
     if field == "top3":
-        return [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) if v else "" for v in values]
-    if any(isinstance(v, bool) for v in values):
-        return ["" if v is None else ("true" if v else "false") if isinstance(v, bool) else v for v in values]
-    return ["" if v is None else v for v in values]
+        cells = [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) if v else "" for v in values]
+    elif any(isinstance(v, bool) for v in values):
+        cells = ["" if v is None else ("true" if v else "false") if isinstance(v, bool) else v for v in values]
+    else:
+        cells = ["" if v is None else v for v in values]
+    return [spreadsheet_cell(cell) if isinstance(cell, str) else cell for cell in cells]
 
 
 # ---------------------------------------------------------------- SageMaker handlers

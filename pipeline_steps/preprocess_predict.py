@@ -35,9 +35,9 @@ import pyarrow.parquet as pq
 from pipeline_steps import prepared
 from pipeline_steps.contract import execution_date
 from pipeline_steps.dataio import RESOURCE_CONFIG, InputError, add_counts, count_by, processing_hosts, write_json
-from pipeline_steps.text import EMPTY_TITLE, NO_LETTERS, TITLE_TOO_LONG, UNDECODABLE_TITLE, checked_title
+from pipeline_steps.text import TITLE_REASONS, checked_title
 
-REASONS = (EMPTY_TITLE, TITLE_TOO_LONG, UNDECODABLE_TITLE, NO_LETTERS)
+REASONS = TITLE_REASONS
 SCHEMA = pa.schema(
     [
         (prepared.SOURCE_FILE, pa.string()),

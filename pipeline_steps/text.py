@@ -13,6 +13,11 @@ EMPTY_TITLE = "empty_title"
 TITLE_TOO_LONG = "title_too_long"
 UNDECODABLE_TITLE = "undecodable_title"
 NO_LETTERS = "title_without_letters"
+# Letters, but none the model can read: O*NET's titles are English, and normalization keeps only the
+# Latin letters (accents dropped), so a title wholly in Chinese, Cyrillic, Arabic... has no word left.
+UNSUPPORTED_SCRIPT = "unsupported_script"
+# Every reason title_problem gives, in the order it checks them; the steps' reports list each one.
+TITLE_REASONS = (EMPTY_TITLE, TITLE_TOO_LONG, UNDECODABLE_TITLE, NO_LETTERS, UNSUPPORTED_SCRIPT)
 
 _NOT_WORD = re.compile(r"[^a-z0-9+#]+")
 
@@ -83,7 +88,7 @@ def checked_title(title: Optional[str]) -> tuple[Optional[str], Optional[str]]:
         return UNDECODABLE_TITLE, None
     normalized = normalize_title(title)
     if not normalized.strip("+# 0123456789"):
-        return NO_LETTERS, None
+        return (UNSUPPORTED_SCRIPT if any(c.isalpha() for c in title) else NO_LETTERS), None
     return None, normalized
 
 

@@ -30,9 +30,9 @@ from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
 from pipeline_steps import prepared
 from pipeline_steps.etl import AccountingError, HadoopFiles, InputError, join_uri
-from pipeline_steps.text import EMPTY_TITLE, NO_LETTERS, TITLE_TOO_LONG, UNDECODABLE_TITLE, checked_title
+from pipeline_steps.text import TITLE_REASONS, checked_title
 
-REASONS = (EMPTY_TITLE, TITLE_TOO_LONG, UNDECODABLE_TITLE, NO_LETTERS)
+REASONS = TITLE_REASONS
 INPUT_SUFFIXES = (".csv", ".parquet")
 # Rows per output part: small enough that BatchPredict's instances share the parts evenly.
 ROWS_PER_PART = 250000

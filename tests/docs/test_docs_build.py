@@ -75,6 +75,14 @@ def test_the_pipeline_page_lists_every_declared_parameter_and_step(site):
     assert "<!-- gen:" not in (site / "pipeline" / "index.html").read_text()
 
 
+def test_the_pipeline_page_lists_every_rejection_reason(site):
+    from pipeline_steps import etl, preprocess_predict
+
+    text = text_of(site, "pipeline")
+    for reason in (*etl.REJECTION_REASONS, *preprocess_predict.REASONS):
+        assert reason in text, reason
+
+
 def test_the_architecture_diagram_ships_as_mermaid_with_a_text_fallback(site):
     html = (site / "index.html").read_text(encoding="utf-8")
     assert '<pre class="mermaid"><code>flowchart LR' in html

@@ -24,9 +24,12 @@ Cases marked *elsewhere* are already tested in the module named; they are listed
 | duplicated rows | preprocess-predict, predict | kept: one output row per input row | here: test_preprocess_predict_titles, test_predict_answers_duplicates_and_all_rejected_batches |
 | unknown or malformed SOC codes (10 shapes) | ETL | quarantine: unknown_major_group / malformed_onet_soc_code / unknown_occupation | elsewhere: fixture rows in test_etl.py; here: CODE_CASES |
 | empty, whitespace-only, 10,000-character, non-UTF-8, NUL/control, digits-only, symbols-only titles | ETL, preprocess-predict, predict | quarantine with the title reason | elsewhere: test_etl.py fixture rows and test_any_title_bytes_give_one_candidate_accepted_or_with_a_reason, test_preprocess_predict.py, test_predict.py; here: TITLE_CASES through both steps |
+| titles wholly in Chinese, Cyrillic or Arabic (issue 14, item 7); a Latin word among Chinese ones | ETL, preprocess-predict, the EMR titles job, predict | quarantine: unsupported_script (not title_without_letters); the mixed title is classified | here: TITLE_CASES "chinese", "cyrillic", "arabic-with-digits", "latin-words-among-chinese", and the reports list the reason (test_etl_report_balances_over_every_bad_row, test_preprocess_predict_keeps_duplicates_and_balances, test_the_emr_titles_job_gives_every_title_case_the_same_reason); test_text.py |
+| 10% random junk titles ("Xqzvk Plmtr") added to the fixtures; titles labelled under two major groups (issue 14, item 8) | ETL, local run | error naming the data-quality check, its share, its maximum and example rows (file, row); nothing written, nothing trained | here: test_local_run_stops_at_the_etl_when_a_tenth_of_the_titles_is_junk; elsewhere: test_etl.py::test_ten_percent_random_junk_titles_fail_the_run_naming_the_check_share_maximum_and_rows, test_titles_under_several_major_groups_fail_the_run, test_report_has_the_data_quality_shares_with_their_maximums, test_the_maximum_shares_are_etl_arguments, test_a_word_is_known_when_another_title_or_a_description_has_it |
 | empty file; header but no data rows | ETL | error naming the file | elsewhere: test_etl.py::test_a_file_without_data_rows_is_an_error_naming_the_file |
 | empty file (0 bytes, blanks, BOM only); UTF-16 | preprocess-predict | error naming the file | elsewhere: test_preprocess_predict.py::test_empty_file_is_named, test_utf16_file_is_explained |
 | header but no data rows | preprocess-predict | error naming the files | here: test_preprocess_predict_file_errors |
+| ids and titles starting with = + - @ (`=HYPERLINK(...)`, `+cmd...`), holding ESC sequences, tabs or `;` (issue 14, item 1) | predict, endpoint text/csv | each cell protected by spreadsheet_cell (a leading `'`, escapes) and undone exactly by docs/pipeline.md's rule; JSON stays raw | here: test_predictions_csv_cells_cannot_run_as_formulas_and_undo_exactly; elsewhere: test_inference.py::test_spreadsheet_cell_*, test_output_fn_csv_protects_cells_and_json_stays_raw |
 | batch where every title is rejected | predict | every row answered with its reason | here: test_predict_answers_duplicates_and_all_rejected_batches |
 | unknown pipeline parameter, wrong type, not in the allowed values | local run | error naming the parameter | here: test_bad_pipeline_parameters_are_refused_naming_them (the real definition); elsewhere: test_local_runner.py::test_parameters_are_typed_and_checked, tests/e2e/test_local_pipeline.py::test_wrong_parameters_are_refused_before_anything_runs |
 | parameter of the right type but a bad value: fractions, hyperparameters, execution_date | preprocess-train, train, predict | error naming the value | elsewhere: test_preprocess_train.py::test_bad_fractions_are_refused, test_train.py::test_bad_hyperparameters_are_refused, test_predict.py::test_bad_execution_dates |
@@ -58,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps
 import steps_fixtures as fx  # noqa: E402
 
 from pipeline_steps import __main__ as dispatcher  # noqa: E402
-from pipeline_steps import etl, predict, preprocess_predict  # noqa: E402
+from pipeline_steps import data_quality, etl, predict, prepared, preprocess_predict, titles_etl  # noqa: E402
 from pipeline_steps.dataio import InputError  # noqa: E402
 from pipeline_steps.soc import MALFORMED_CODE, UNKNOWN_MAJOR_GROUP  # noqa: E402
 from pipeline_steps.text import (  # noqa: E402
@@ -67,6 +70,7 @@ from pipeline_steps.text import (  # noqa: E402
     NO_LETTERS,
     TITLE_TOO_LONG,
     UNDECODABLE_TITLE,
+    UNSUPPORTED_SCRIPT,
     normalize_title,
     title_problem,
 )
@@ -99,6 +103,10 @@ TITLE_CASES = [
     TitleCase("digits-only", b"12345", NO_LETTERS),
     TitleCase("symbols-only", b"+#-/ ()", NO_LETTERS),
     TitleCase("emoji-only", "\U0001f469\u200d\u2695\ufe0f".encode(), NO_LETTERS),
+    TitleCase("chinese", "软件工程师".encode(), UNSUPPORTED_SCRIPT),
+    TitleCase("cyrillic", "Программист".encode(), UNSUPPORTED_SCRIPT),
+    TitleCase("arabic-with-digits", "مهندس 2".encode(), UNSUPPORTED_SCRIPT),
+    TitleCase("latin-words-among-chinese", "Senior 软件 Engineer".encode(), None),
     TitleCase("accented", "Sauté Chef".encode(), None),
     TitleCase("c-plus-plus", b"C++ Programmer", None),
 ]
@@ -182,7 +190,10 @@ def etl_outcome(spark, tmp_path_factory) -> tuple[dict, dict[tuple[str, int], di
     positions = etl_input(root / "onet")
     shuffle_partitions = spark.conf.get("spark.sql.shuffle.partitions")
     try:
-        report = etl.run(spark, str(root / "onet"), str(root / "out"))
+        # A handful of odd rows, not a dataset: most of its few accepted titles share no word with another,
+        # so the data-quality maximums are lifted here (test_etl.py tests them on the fixtures).
+        no_maximums = dict.fromkeys(data_quality.DEFAULT_MAX_SHARES, 1.0)
+        report = etl.run(spark, str(root / "onet"), str(root / "out"), no_maximums)
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", shuffle_partitions)
     quarantine = pq.read_table(str(root / "out" / "quarantine")).to_pylist()
@@ -209,6 +220,8 @@ def test_etl_report_balances_over_every_bad_row(etl_outcome) -> None:
         if case.reason:
             expected[case.reason] = expected.get(case.reason, 0) + 1
     assert {reason: n for reason, n in report["rejected_by_reason"].items() if n} == expected
+    assert set(expected) <= set(etl.REJECTION_REASONS)
+    assert list(report["rejected_by_reason"]) == list(etl.REJECTION_REASONS)
 
 
 def xlsx_bytes(sheets: list[list[list[object]]]) -> bytes:
@@ -336,6 +349,20 @@ def test_preprocess_predict_keeps_duplicates_and_balances(preprocessed) -> None:
     assert report["input_rows"] == len(TITLE_CASES) + 2 == len(rows)
     assert report["input_rows"] == report["valid_rows"] + report["rejected_rows"]
     assert report["rejected_rows"] == sum(case.reason is not None for case in TITLE_CASES)
+    # Every reason is listed (zero or not), so a report's reader sees all the reasons there are.
+    assert {case.reason for case in TITLE_CASES if case.reason} <= set(preprocess_predict.REASONS)
+    assert list(report["rejections_by_reason"]) == list(preprocess_predict.REASONS)
+
+
+def test_the_emr_titles_job_gives_every_title_case_the_same_reason(spark, preprocessed, tmp_path) -> None:
+    """The predict branch's EMR engine (etl.py --dataset titles) on the same CSV: the same reason per
+    row, and a report that knows every reason (it refuses a reason it does not know)."""
+    titles_dir, rows, _ = preprocessed
+    report = titles_etl.run(spark, str(titles_dir.parent.parent / "in"), str(tmp_path / "out"))
+    parts = prepared.ordered_files(tmp_path / "out" / prepared.TITLES_DIR, [".parquet"])
+    reasons = {row["id"]: row["rejection_reason"] for part in parts for row in pq.read_table(str(part)).to_pylist()}
+    assert reasons == {row_id: row["rejection_reason"] for row_id, row in rows.items()}
+    assert list(report["rejections_by_reason"]) == list(titles_etl.REASONS)
 
 
 @pytest.mark.parametrize(
@@ -406,6 +433,37 @@ def test_predict_answers_duplicates_and_all_rejected_batches(preprocessed, regis
     assert (summary["input_rows"], summary["predicted_rows"], summary["rejected_rows"]) == (len(bad), 0, len(bad))
     predictions = read_predictions(predict.output_folder(tmp_path / "bad-out", "2026-11-23", "run1") / "t.csv")
     assert [p["rejection_reason"] for p in predictions] == [case.reason for case in bad]
+
+
+# Issue 14, item 1: ids and titles a spreadsheet would run as formulas, or a terminal would obey.
+INJECTED_CELLS = [
+    ('=HYPERLINK("http://attacker.example","Click")', "=1+1"),
+    ("+cmd|' /C calc'!A0", "-1+cmd|' /C calc'!A0"),
+    ("@SUM(1+1)", "Nurse;=1+1"),
+    ("-", "\x1b]0;pwned\x07\x1b[2J Chef"),
+    ("-12", "'Til Death"),
+    ("\tid", "Registered Nurse"),
+]
+
+
+def test_predictions_csv_cells_cannot_run_as_formulas_and_undo_exactly(
+    registered_model, tmp_path, original_cell
+) -> None:
+    (tmp_path / "in").mkdir()
+    lines = [b"id,title"] + [csv_line(i.encode()) + b"," + csv_line(t.encode()) for i, t in INJECTED_CELLS]
+    (tmp_path / "in" / "=1+1.csv").write_bytes(b"\n".join(lines) + b"\n")  # the file name is a cell too
+    preprocess_predict.run(tmp_path / "in", tmp_path / "pre")
+    predict.run(tmp_path / "pre" / "titles", tmp_path / "out", GROUP, "2026-11-23", "run1")
+    path = predict.output_folder(tmp_path / "out", "2026-11-23", "run1") / "=1+1.csv"
+    text = path.read_text(encoding="utf-8")
+    assert "\x1b" not in text and "\x07" not in text and "\t" not in text
+    rows = read_predictions(path)
+    for row in rows:
+        for name, cell in row.items():
+            assert not cell.startswith(("=", "+", "@")) and (not cell.startswith("-") or cell == "-12"), (name, cell)
+    assert [(original_cell(r["id"]), original_cell(r["title"])) for r in rows] == INJECTED_CELLS
+    assert rows[4]["id"] == "-12" and rows[3]["id"] == "'-"  # a plain number stays a number
+    assert {r["source_file"] for r in rows} == {"'=1+1.csv"}
 
 
 # --- every processing step, as its job runs it: one line on stderr, exit 1 ------------------------
@@ -546,6 +604,21 @@ def test_local_run_stops_at_the_etl_naming_the_bad_workbook(tmp_path) -> None:
     assert "PreprocessTrain" not in result.stdout  # nothing after the ETL ran
 
 
+def test_local_run_stops_at_the_etl_when_a_tenth_of_the_titles_is_junk(tmp_path) -> None:
+    """Issue 14, item 8: junk titles used to reach train and test unreported (and, with no model
+    registered yet, pass the gate); the ETL's data-quality check stops the run before them."""
+    onet, junk_rows = fx.fixtures_with_junk(FIXTURES, tmp_path / "onet", 0.10)
+    result = local_run("--use-type", "train", "--onet-dir", str(onet), work_dir=tmp_path / "work")
+    assert result.returncode == 1
+    assert "Step ETL failed" in result.stderr
+    assert (
+        "data quality check titles_without_known_word failed: 9 of 62 (14.5%) over the maximum share 8.0%"
+        in result.stderr
+    )
+    assert f"Alternate Titles.txt row {junk_rows[0]} " in result.stderr
+    assert "PreprocessTrain" not in result.stdout  # no split, no training on the junk
+
+
 def test_local_run_refuses_a_predict_input_that_is_not_csv_or_parquet(tmp_path) -> None:
     titles = tmp_path / "titles.txt"
     titles.write_text("id\ttitle\n1\tNurse\n")
@@ -580,6 +653,12 @@ def test_normalize_title_is_idempotent_ascii_single_spaced_and_total(title: str)
 @given(title=st.one_of(st.none(), st.text(), st.binary().map(lambda b: b.decode("utf-8", errors="replace"))))
 def test_title_problem_never_raises_and_agrees_with_normalization(title: str | None) -> None:
     problem = title_problem(title)
-    assert problem in (None, EMPTY_TITLE, TITLE_TOO_LONG, UNDECODABLE_TITLE, NO_LETTERS)
+    assert problem in (None, EMPTY_TITLE, TITLE_TOO_LONG, UNDECODABLE_TITLE, NO_LETTERS, UNSUPPORTED_SCRIPT)
     if problem is None:
         assert any(c.isalpha() for c in normalize_title(title))
+    # title_without_letters only for titles with no letter in any script; letters the model cannot read
+    # (no Latin letter survives normalization) are unsupported_script.
+    if problem == NO_LETTERS:
+        assert not any(c.isalpha() for c in title)
+    if problem == UNSUPPORTED_SCRIPT:
+        assert any(c.isalpha() for c in title) and not any(c.isalpha() for c in normalize_title(title))

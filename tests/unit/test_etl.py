@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,10 +19,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
-from pipeline_steps import etl
-from pipeline_steps.soc import code_problem
-from pipeline_steps.text import title_problem
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
+import steps_fixtures as fx  # noqa: E402
+
+from pipeline_steps import data_quality, etl  # noqa: E402
+from pipeline_steps.soc import code_problem  # noqa: E402
+from pipeline_steps.text import title_problem  # noqa: E402
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "onet"
 OCCUPATIONS_TXT = "Occupation Data.txt"
@@ -47,8 +52,9 @@ EXPECTED_REJECTIONS = {
     (ALTERNATES_TXT, 35): "malformed_onet_soc_code",
     (ALTERNATES_TXT, 36): "unknown_occupation",
     (ALTERNATES_TXT, 38): "duplicate_title",
+    (ALTERNATES_TXT, 60): "unsupported_script",
 }
-FIXTURE_ROWS_IN = {OCCUPATIONS_TXT: 16, ALTERNATES_TXT: 58}
+FIXTURE_ROWS_IN = {OCCUPATIONS_TXT: 16, ALTERNATES_TXT: 59}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -127,7 +133,7 @@ def test_txt_rows_are_numbered_like_lines_with_the_header_as_row_1() -> None:
     occupations = fixture_table(etl.OCCUPATION_TABLE)
     alternates = fixture_table(etl.ALTERNATE_TABLE)
     assert [row.number for row in occupations.rows] == list(range(2, 18))
-    assert [row.number for row in alternates.rows] == list(range(2, 60))
+    assert [row.number for row in alternates.rows] == list(range(2, 61))
     assert (occupations.file_format, alternates.file_format) == ("txt", "txt")
     assert alternates.rows[0].values[etl.ALTERNATE_TITLE_COLUMN] == "Chief Executive Officer (CEO)"
 
@@ -305,7 +311,7 @@ def test_fixture_accounting_balances(fixture_rows: list[dict]) -> None:
         key = (row["reason"], row["major_group"])
         counts[key] = counts.get(key, 0) + 1
     report = etl.build_report("fixtures", tables, counts)
-    assert (report["rows_in"], report["rows_out"], report["rows_rejected"]) == (74, 56, 18)
+    assert (report["rows_in"], report["rows_out"], report["rows_rejected"]) == (75, 56, 19)
     assert report["rejected_by_reason"]["duplicate_title"] == 5
     assert report["rows_out_by_major_group"]["11"] == 6
     assert report["rows_out_by_major_group"]["17"] == 0
@@ -504,13 +510,13 @@ def test_main_writes_the_three_datasets_and_the_report(
     assert report["files"] == {
         name: {"format": "txt", "rows_in": rows_in, "blank_rows": 0} for name, rows_in in FIXTURE_ROWS_IN.items()
     }
-    assert (report["rows_in"], report["rows_out"], report["rows_rejected"]) == (74, 56, 18)
-    assert sum(report["rejected_by_reason"].values()) == 18
+    assert (report["rows_in"], report["rows_out"], report["rows_rejected"]) == (75, 56, 19)
+    assert sum(report["rejected_by_reason"].values()) == 19
     assert sum(report["rows_out_by_major_group"].values()) == 56
 
     summary = capsys.readouterr().out.strip().splitlines()
     assert summary[-1] == summary[-2]
-    assert summary[-1].startswith("etl: 74 rows in, 56 titles out, 18 rejected (malformed_onet_soc_code=2,")
+    assert summary[-1].startswith("etl: 75 rows in, 56 titles out, 19 rejected (malformed_onet_soc_code=2,")
 
 
 def test_main_reads_xlsx_through_the_same_path(run_main: Callable[[list[str]], int], tmp_path: Path) -> None:
@@ -521,7 +527,7 @@ def test_main_reads_xlsx_through_the_same_path(run_main: Callable[[list[str]], i
     assert run_main(["--input", str(input_dir), "--output", str(tmp_path / "out")]) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["files"]["Occupation Data.xlsx"] == {"format": "xlsx", "rows_in": 16, "blank_rows": 0}
-    assert (report["rows_out"], report["rows_rejected"]) == (56, 18)
+    assert (report["rows_out"], report["rows_rejected"]) == (56, 19)
 
 
 @pytest.mark.parametrize(
@@ -554,3 +560,104 @@ def test_main_reports_a_missing_input_directory(
 ) -> None:
     assert run_main(["--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out")]) == 1
     assert capsys.readouterr().err.strip() == f"etl: input error: {tmp_path / 'nowhere'}: not a directory"
+
+
+# --- data quality (issue 14, item 8) --------------------------------------------------------------
+
+# The fixtures' own shares: 3 of 56 titles have no word another title or a description has
+# ("Bank President", "Framer", "Aircraft Commander"); "sales associate" is in groups 41 and 47.
+FIXTURE_QUALITY = {
+    data_quality.TITLES_WITHOUT_KNOWN_WORD: (3, 56, [(ALTERNATES_TXT, 3), (ALTERNATES_TXT, 29), (ALTERNATES_TXT, 37)]),
+    data_quality.TITLES_IN_SEVERAL_MAJOR_GROUPS: (1, 55, [(ALTERNATES_TXT, 27), (ALTERNATES_TXT, 39)]),
+}
+
+
+def test_report_has_the_data_quality_shares_with_their_maximums(
+    run_main: Callable[[list[str]], int], tmp_path: Path
+) -> None:
+    assert run_main(["--input", str(FIXTURES), "--output", str(tmp_path / "out")]) == 0
+    quality = json.loads((tmp_path / "out" / "report.json").read_text())["data_quality"]
+    assert list(quality) == list(data_quality.DEFAULT_MAX_SHARES)
+    for check, (count, of, rows) in FIXTURE_QUALITY.items():
+        measured = quality[check]
+        assert (measured["count"], measured["of"]) == (count, of), check
+        assert (
+            measured["share"] == round(count / of, 6)
+            and measured["max_share"] == data_quality.DEFAULT_MAX_SHARES[check]
+        )
+        assert [(row["source_file"], row["source_row"]) for row in measured["examples"]] == rows
+
+
+def test_ten_percent_random_junk_titles_fail_the_run_naming_the_check_share_maximum_and_rows(
+    run_main: Callable[[list[str]], int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    onet, junk_rows = fx.fixtures_with_junk(FIXTURES, tmp_path / "onet", 0.10)
+    assert len(junk_rows) == 6  # 10% of the 56 accepted titles
+    assert run_main(["--input", str(onet), "--output", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error
+    assert error.startswith(
+        f"etl: input error: {onet}: data quality check titles_without_known_word failed: 9 of 62 (14.5%) over the "
+        "maximum share 8.0%; e.g. Alternate Titles.txt row 3 'Bank President' (major group 11), "
+    )
+    assert f"Alternate Titles.txt row {junk_rows[0]} " in error
+    assert "titles_in_several_major_groups" not in error  # the other check passed
+    assert not (tmp_path / "out").exists()  # nothing written, no report
+
+
+def test_the_maximum_shares_are_etl_arguments(
+    run_main: Callable[[list[str]], int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    onet, _ = fx.fixtures_with_junk(FIXTURES, tmp_path / "onet", 0.10)
+    argv = ["--input", str(onet), "--output", str(tmp_path / "out"), "--max-titles-without-known-word", "0.15"]
+    assert run_main(argv) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["data_quality"]["titles_without_known_word"]["max_share"] == 0.15
+    for value in ("1.5", "-0.1", "nan", "ten percent"):
+        with pytest.raises(SystemExit):
+            run_main(argv[:-1] + [value])
+        assert f"{value!r} is not a share from 0 to 1" in capsys.readouterr().err
+
+
+def test_titles_under_several_major_groups_fail_the_run(
+    run_main: Callable[[list[str]], int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Labels that contradict each other: the alternate titles of group 29 again, under a code of group 53."""
+    onet = tmp_path / "onet"
+    onet.mkdir()
+    shutil.copy(FIXTURES / OCCUPATIONS_TXT, onet / OCCUPATIONS_TXT)
+    lines = (FIXTURES / ALTERNATES_TXT).read_bytes().splitlines(keepends=True)
+    relabeled = [b"53-3032.00\t" + line.split(b"\t", 1)[1] for line in lines if line.startswith(b"29-")]
+    (onet / ALTERNATES_TXT).write_bytes(b"".join(lines + relabeled))
+    assert run_main(["--input", str(onet), "--output", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert (
+        "data quality check titles_in_several_major_groups failed: 13 of 55 (23.6%) over the maximum share 10.0%"
+        in error
+    )
+    assert (
+        "row 19 'Charge Nurse' (major group 29), Alternate Titles.txt row 62 'Charge Nurse' (major group 53)" in error
+    )
+    assert "titles_without_known_word" not in error
+
+
+def test_a_word_is_known_when_another_title_or_a_description_has_it(spark: SparkSession) -> None:
+    columns = ("source_file", "source_row", "title", "title_normalized", "description_normalized", "major_group")
+    rows = [
+        ("o", 2, "Registered Nurses", "registered nurses", "care for patients", "29"),
+        ("a", 2, "Staff Nurse", "staff nurse", None, "29"),  # "nurse": the plural of row o2 folded
+        ("a", 3, "Patient Sitter", "patient sitter", None, "29"),  # "patient": in a description
+        ("a", 4, "Xqzvk Plmtr", "xqzvk plmtr", None, "29"),  # junk: no other document has its words
+        ("a", 5, "Boss", "boss", None, "11"),  # "ss" is no plural: "boss" is not "bos"
+        ("a", 6, "Bos", "bos", None, "11"),
+        ("a", 7, "Bus", "bus", None, "11"),  # three letters are no plural: "bus" is not "bu"
+        ("a", 8, "Bu", "bu", None, "11"),
+        ("a", 9, "Abc 123", "abc 123", None, "11"),  # "123" is no word; nor is "abc" elsewhere
+        ("a", 10, "Care 123", "care 123", None, "11"),
+        ("a", 11, "Zorb Zorb", "zorb zorb", None, "11"),  # one document, however often it says "zorb"
+    ]
+    accepted = spark.createDataFrame(rows, columns).withColumn("description", F.col("description_normalized"))
+    check = data_quality.titles_without_known_word(accepted, 0.64)
+    assert [(row["source_file"], row["source_row"]) for row in check.examples] == [("a", n) for n in range(4, 9)]
+    assert (check.count, check.of, check.failed) == (7, 11, False)
+    assert data_quality.titles_without_known_word(accepted, 0.63).failed  # 7 of 11 is 0.636

