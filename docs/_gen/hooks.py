@@ -5,7 +5,7 @@ A page asks for a generated part with an HTML comment on a line of its own:
     <!-- gen:config-reference -->     every key of config/settings.py with type, default, per-environment value
     <!-- gen:pipeline-parameters -->  the definition's declared parameters (built as `cdk synth` builds it)
     <!-- gen:pipeline-steps -->       the definition's steps
-    <!-- gen:nag-acknowledgments -->  the acknowledged cdk-nag findings and checkov skips of the last synth (cdk.out)
+    <!-- gen:nag-acknowledgments -->  the acknowledged cdk-nag findings and checkov skips (synthesized for the build)
     <!-- gen:cost -->                 COST.md, embedded (when it exists)
 """
 
@@ -243,11 +243,26 @@ def pipeline_steps() -> str:
 # -- security -------------------------------------------------------------------------------------
 
 
+@cache
+def cloud_assembly() -> Path:
+    """The app synthesized now, as `cdk synth` does (cdk.json's context, the cdk-nag packs), into a temporary
+    folder: the page lists what the code acknowledges, never what an older `cdk.out/` held."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from app import build_app
+    from config import load_all
+
+    outdir = Path(tempfile.mkdtemp(prefix="jobclf-docs-assembly-"))
+    atexit.register(shutil.rmtree, outdir, ignore_errors=True)
+    context = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
+    build_app(load_all(), context=context, outdir=str(outdir)).synth()
+    return outdir
+
+
 def nag_acknowledgments() -> str:
-    stacks = sorted((ROOT / "cdk.out").glob("JobClf-*.metadata.json"))
-    if not stacks:
-        return ('!!! note "Run `make synth` before building the docs to list them here"\n\n'
-                "    The acknowledgments are read from the cloud assembly (`cdk.out/`) of the last synth.")  # fmt: skip
+    stacks = sorted(cloud_assembly().glob("JobClf-*.metadata.json"))
     findings: dict[tuple[str, str], str] = {}
     for path in stacks:
         stack = path.name[: -len(".metadata.json")]
@@ -266,8 +281,8 @@ def nag_acknowledgments() -> str:
                 findings[(f"checkov {skip['id']}", where)] = skip.get("comment", "")
     rows = [[f"`{rule}`".replace("|", "\\|"), f"`{where}`", " ".join(reason.split()).replace("|", "\\|")]
             for (rule, where), reason in sorted(findings.items())]  # fmt: skip
-    return (f"{len(rows)} acknowledged findings, read from `cdk.out/` "
-            f"({', '.join(p.name for p in stacks)}) when this site was built.\n\n"
+    return (f"{len(rows)} acknowledged findings of {', '.join(p.name.split('.')[0] for p in stacks)}, from a synth "
+            "of this code when this site was built.\n\n"
             + table(["Finding", "Construct", "Why it is acceptable"], rows))  # fmt: skip
 
 
