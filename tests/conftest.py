@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,3 +58,14 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def original_cell() -> Callable[[str], str]:
+    """docs/pipeline.md's `original_cell`, run as written there: the tests prove the documented undo."""
+    page = (Path(__file__).parents[1] / "docs" / "pipeline.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?def original_cell\(.*?)```", page, re.DOTALL)
+    assert code, "docs/pipeline.md lost its original_cell example"
+    namespace: dict = {}
+    exec(code.group(1), namespace)  # noqa: S102 - the project's own documentation
+    return namespace["original_cell"]

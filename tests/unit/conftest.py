@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,14 +15,3 @@ def local_registry(tmp_path, monkeypatch) -> tuple[Path, Path]:
     monkeypatch.setenv(registry.LOCAL_REGISTRY_ENV, str(tmp_path / "registry.json"))
     monkeypatch.setenv(registry.LOCAL_S3_ROOT_ENV, str(tmp_path / "s3"))
     return tmp_path / "registry.json", tmp_path / "s3"
-
-
-@pytest.fixture(scope="session")
-def original_cell() -> Callable[[str], str]:
-    """docs/pipeline.md's `original_cell`, run as written there: the tests prove the documented undo."""
-    page = (Path(__file__).parents[2] / "docs" / "pipeline.md").read_text(encoding="utf-8")
-    code = re.search(r"```python\n(.*?def original_cell\(.*?)```", page, re.DOTALL)
-    assert code, "docs/pipeline.md lost its original_cell example"
-    namespace: dict = {}
-    exec(code.group(1), namespace)  # noqa: S102 - the project's own documentation
-    return namespace["original_cell"]
