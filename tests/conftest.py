@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     from config import EnvironmentConfig
 
 # infra_support (tests/infra/) synthesizes the app; tests/infra/ and tests/runtime/ share its synth.
-sys.path.insert(0, str(Path(__file__).resolve().parent / "infra"))
-from infra_support import Synth, synthesize  # noqa: E402
+from infra_support import Synth, synthesize
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import socket
 import threading
 import urllib.request
@@ -181,3 +182,11 @@ def invoke(runner: CliRunner, *args: str):
     from jobclf_cli.main import cli
 
     return runner.invoke(cli, list(args), catch_exceptions=False)
+
+
+_LABELLED_LINE = re.compile(r"\s*(?P<label>.+?)(?::\s+|\s{2,})(?P<value>\S.*)")
+
+
+def labelled_values(output: str) -> dict[str, str]:
+    """The CLI's "label:   value" and indented "name   value" lines as a mapping, whatever the column widths."""
+    return {m["label"]: m["value"] for m in map(_LABELLED_LINE.fullmatch, output.splitlines()) if m}

@@ -29,7 +29,7 @@ import time
 
 import click
 import pytest
-from cli_support import ROOT, evaluation, invoke, seed
+from cli_support import ROOT, evaluation, invoke, labelled_values, seed
 
 from jobclf_cli.aws import STACK_OUTPUT_KEYS
 from jobclf_cli.main import cli
@@ -155,7 +155,7 @@ def test_show_lists_each_step_with_times_duration_and_failure_reason(aws_env, ru
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert f"Execution {execution_id} of pipeline jobclf-develop: Failed" in out
-    assert "parameters:   use_type=train" in out
+    assert labelled_values(out)["parameters"] == "use_type=train"
     etl = next(line for line in out.splitlines() if line.startswith("ETL "))
     assert "Succeeded" in etl and "5m00s" in etl and "EMR: j-ABC" in etl
     train = next(line for line in out.splitlines() if line.startswith("Train "))
@@ -241,10 +241,10 @@ def test_models_show_gives_metrics_and_where_the_report_is(aws_env, runner):
     seeded = seed(aws_env, "develop")
     result = invoke(runner, "models", "show", "2", "--env", "develop")
     assert result.exit_code == 0, result.output
-    assert "status:          PendingManualApproval" in result.stdout
-    assert "    macro_f1                    0.7800" in result.stdout
-    assert "    accuracy                    0.8300" in result.stdout
-    assert f"report:          s3://{seeded.bucket}/evaluations/execution2/report.html" in result.stdout
+    shown = labelled_values(result.stdout)
+    assert shown["status"] == "PendingManualApproval"
+    assert (shown["macro_f1"], shown["accuracy"]) == ("0.7800", "0.8300")
+    assert shown["report"] == f"s3://{seeded.bucket}/evaluations/execution2/report.html"
 
 
 def test_models_show_of_a_missing_version_is_one_line(aws_env, runner):

@@ -17,17 +17,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from local_run_support import FIXTURE_ONET, ROOT, local_run
 
-ROOT = Path(__file__).parents[2]
-FIXTURE_ONET = ROOT / "tests" / "fixtures" / "onet"
 EXAMPLE_TITLES = ROOT / "examples" / "titles.csv"
-
-
-def local_run(*args: str, work_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "workflow.local", "--env", "develop", "--work-dir", str(work_dir), *args],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
 
 
 def registry(work_dir: Path) -> list[dict]:

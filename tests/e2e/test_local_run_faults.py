@@ -10,25 +10,18 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from local_run_support import FIXTURE_ONET, ROOT, local_run, local_run_command
 
 from workflow.local.processes import RUNNING_STEPS_FILE
-
-ROOT = Path(__file__).parents[2]
-FIXTURE_ONET = ROOT / "tests" / "fixtures" / "onet"
-
-
-def command(work_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "workflow.local", "--env", "develop", "--work-dir", str(work_dir), *args]
 
 
 def start_training(work_dir: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        command(work_dir, "--use-type", "train", "--onet-dir", str(FIXTURE_ONET)),
+        local_run_command(work_dir, "--use-type", "train", "--onet-dir", str(FIXTURE_ONET)),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -79,9 +72,8 @@ def test_after_sigkill_the_step_dies_and_the_next_run_can_use_the_work_dir(tmp_p
     run.kill()
     run.communicate(timeout=30)
     # The step learns of its parent's death (Linux: PR_SET_PDEATHSIG); whatever it leaves, the next run stops.
-    retry = subprocess.run(
-        command(tmp_path, "--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--param", "min_macro_f1=0.0"),
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    retry = local_run(
+        "--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--param", "min_macro_f1=0.0", work_dir=tmp_path, timeout=600
     )  # fmt: skip
     assert retry.returncode == 0, retry.stdout + retry.stderr
     assert wait_until_gone(group, timeout=5)
@@ -92,10 +84,7 @@ def test_a_failing_etl_shows_its_own_error_first_and_no_raw_bytes(tmp_path) -> N
     onet.mkdir()
     (onet / "Occupation Data.txt").write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff\xfe[Content_Types].xml")
     (onet / "Alternate Titles.txt").write_bytes((FIXTURE_ONET / "Alternate Titles.txt").read_bytes())
-    result = subprocess.run(
-        command(tmp_path / "work", "--use-type", "train", "--onet-dir", str(onet)),
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    result = local_run("--use-type", "train", "--onet-dir", str(onet), work_dir=tmp_path / "work", timeout=600)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     failed = next(i for i, line in enumerate(lines) if line.startswith("Step ETL failed"))

@@ -6,20 +6,12 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 import pytest
+from infra_support import ALARM_EMAIL, Synth, synthesize
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-if str(PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT))
+from config import EnvironmentConfig, NetworkConfig
 
-from infra_support import Synth, synthesize  # noqa: E402
-
-from config import EnvironmentConfig, NetworkConfig  # noqa: E402
-
-ALARM_EMAIL = "ml-oncall@example.com"
 EXISTING_VPC = NetworkConfig(
     vpc_id="vpc-0123456789abcdef0",
     private_subnet_ids=("subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"),

@@ -6,8 +6,7 @@ import re
 
 import pytest
 from aws_cdk.assertions import Template
-from conftest import ALARM_EMAIL
-from infra_support import PROJECT_ROOT, Synth
+from infra_support import ALARM_EMAIL, PROJECT_ROOT, Synth
 
 from config.settings import environments_from
 from stacks.alerts import ALERT_STATUSES, PIPELINE_STATUS_CHANGE, pipeline_failure_pattern

@@ -12,13 +12,13 @@ definition reads them.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import steps_fixtures as fx
 
 from workflow.local.executors import (
     JobContext,
@@ -34,8 +34,6 @@ from workflow.local.runner import resolve_parameters
 from workflow.local.s3 import LocalS3
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "steps"))
-import steps_fixtures as fx  # noqa: E402
 
 EXECUTION_ID = "runtime-1"
 EXAMPLE_TITLES = ROOT / "examples" / "titles.csv"

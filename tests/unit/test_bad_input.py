@@ -13,7 +13,7 @@ Cases marked *elsewhere* are already tested in the module named; they are listed
 |---|---|---|---|
 | truncated .xlsx, central directory cut, text renamed .xlsx, zero bytes | ETL | error naming the file | elsewhere: test_etl.py::test_an_unreadable_workbook_is_an_error_naming_the_file |
 | a zip that is not a workbook; an empty first sheet; title rows above the header | ETL | error naming the file | here: test_etl_file_errors |
-| malformed .xlsx through the whole step and through the local run | ETL, local run | exit 1, one line naming the file | elsewhere: test_etl.py::test_main_exits_non_zero_with_a_one_line_input_error; here: test_local_run_stops_at_the_etl_naming_the_bad_workbook |
+| malformed .xlsx through the whole step and through the local run | ETL, local run | exit 1, one line naming the file | elsewhere: test_etl.py::test_main_exits_non_zero_with_a_one_line_input_error; e2e: tests/e2e/test_local_run_bad_input.py::test_local_run_stops_at_the_etl_naming_the_bad_workbook |
 | .txt delimited by commas or semicolons instead of tabs; a UTF-16 .txt | ETL | error naming the file and the header it found | here: test_etl_file_errors, test_etl_step_refuses_a_comma_delimited_txt_in_one_line |
 | CSV delimited by semicolons or tabs | preprocess-predict | error naming the file and its header | here: test_preprocess_predict_file_errors |
 | unbalanced quote in a CSV | preprocess-predict | error naming the file and line | here: test_preprocess_predict_file_errors |
@@ -25,7 +25,7 @@ Cases marked *elsewhere* are already tested in the module named; they are listed
 | unknown or malformed SOC codes (10 shapes) | ETL | quarantine: unknown_major_group / malformed_onet_soc_code / unknown_occupation | elsewhere: fixture rows in test_etl.py; here: CODE_CASES |
 | empty, whitespace-only, 10,000-character, non-UTF-8, NUL/control, digits-only, symbols-only titles | ETL, preprocess-predict, predict | quarantine with the title reason | elsewhere: test_etl.py fixture rows and test_any_title_bytes_give_one_candidate_accepted_or_with_a_reason, test_preprocess_predict.py, test_predict.py; here: TITLE_CASES through both steps |
 | titles wholly in Chinese, Cyrillic or Arabic (issue 14, item 7); a Latin word among Chinese ones | ETL, preprocess-predict, the EMR titles job, predict | quarantine: unsupported_script (not title_without_letters); the mixed title is classified | here: TITLE_CASES "chinese", "cyrillic", "arabic-with-digits", "latin-words-among-chinese", and the reports list the reason (test_etl_report_balances_over_every_bad_row, test_preprocess_predict_keeps_duplicates_and_balances, test_the_emr_titles_job_gives_every_title_case_the_same_reason); test_text.py |
-| 10% random junk titles ("Xqzvk Plmtr") added to the fixtures; titles labelled under two major groups (issue 14, item 8) | ETL, local run | error naming the data-quality check, its share, its maximum and example rows (file, row); nothing written, nothing trained | here: test_local_run_stops_at_the_etl_when_a_tenth_of_the_titles_is_junk; elsewhere: test_etl.py::test_ten_percent_random_junk_titles_fail_the_run_naming_the_check_share_maximum_and_rows, test_titles_under_several_major_groups_fail_the_run, test_report_has_the_data_quality_shares_with_their_maximums, test_the_maximum_shares_are_etl_arguments, test_a_word_is_known_when_another_title_or_a_description_has_it |
+| 10% random junk titles ("Xqzvk Plmtr") added to the fixtures; titles labelled under two major groups (issue 14, item 8) | ETL, local run | error naming the data-quality check, its share, its maximum and example rows (file, row); nothing written, nothing trained | e2e: tests/e2e/test_local_run_bad_input.py::test_local_run_stops_at_the_etl_when_a_tenth_of_the_titles_is_junk; elsewhere: test_etl.py::test_ten_percent_random_junk_titles_fail_the_run_naming_the_check_share_maximum_and_rows, test_titles_under_several_major_groups_fail_the_run, test_report_has_the_data_quality_shares_with_their_maximums, test_the_maximum_shares_are_etl_arguments, test_a_word_is_known_when_another_title_or_a_description_has_it |
 | empty file; header but no data rows | ETL | error naming the file | elsewhere: test_etl.py::test_a_file_without_data_rows_is_an_error_naming_the_file |
 | empty file (0 bytes, blanks, BOM only); UTF-16 | preprocess-predict | error naming the file | elsewhere: test_preprocess_predict.py::test_empty_file_is_named, test_utf16_file_is_explained |
 | header but no data rows | preprocess-predict | error naming the files | here: test_preprocess_predict_file_errors |
@@ -34,7 +34,7 @@ Cases marked *elsewhere* are already tested in the module named; they are listed
 | unknown pipeline parameter, wrong type, not in the allowed values | local run | error naming the parameter | here: test_bad_pipeline_parameters_are_refused_naming_them (the real definition); elsewhere: test_local_runner.py::test_parameters_are_typed_and_checked, tests/e2e/test_local_pipeline.py::test_wrong_parameters_are_refused_before_anything_runs |
 | parameter of the right type but a bad value: fractions, hyperparameters, execution_date | preprocess-train, train, predict | error naming the value | elsewhere: test_preprocess_train.py::test_bad_fractions_are_refused, test_train.py::test_bad_hyperparameters_are_refused, test_predict.py::test_bad_execution_dates |
 | a schedule setting an undeclared parameter | cdk synth | error naming schedule and parameter | elsewhere: tests/infra/test_infra_schedule.py |
-| predict input that is neither .csv nor .parquet | local run | error before anything runs | here: test_local_run_refuses_a_predict_input_that_is_not_csv_or_parquet |
+| predict input that is neither .csv nor .parquet | local run | error before anything runs | e2e: tests/e2e/test_local_run_bad_input.py::test_local_run_refuses_a_predict_input_that_is_not_csv_or_parquet |
 
 Title normalization's properties (idempotent, output alphabet, never raises) are hypothesis tests at the end.
 """
@@ -43,27 +43,22 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import steps_fixtures as fx
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
-import steps_fixtures as fx  # noqa: E402
-
-from pipeline_steps import __main__ as dispatcher  # noqa: E402
-from pipeline_steps import data_quality, etl, predict, prepared, preprocess_predict, titles_etl  # noqa: E402
-from pipeline_steps.dataio import InputError  # noqa: E402
-from pipeline_steps.soc import MALFORMED_CODE, UNKNOWN_MAJOR_GROUP  # noqa: E402
+from pipeline_steps import __main__ as dispatcher
+from pipeline_steps import data_quality, etl, predict, prepared, preprocess_predict, titles_etl
+from pipeline_steps.dataio import InputError
+from pipeline_steps.soc import MALFORMED_CODE, UNKNOWN_MAJOR_GROUP
 from pipeline_steps.text import (  # noqa: E402
     EMPTY_TITLE,
     MAX_TITLE_CHARS,
@@ -224,17 +219,6 @@ def test_etl_report_balances_over_every_bad_row(etl_outcome) -> None:
     assert list(report["rejected_by_reason"]) == list(etl.REJECTION_REASONS)
 
 
-def xlsx_bytes(sheets: list[list[list[object]]]) -> bytes:
-    workbook = openpyxl.Workbook()
-    for index, rows in enumerate(sheets):
-        sheet = workbook.active if index == 0 else workbook.create_sheet()
-        for row in rows:
-            sheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
 def a_zip_that_is_no_workbook() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -280,14 +264,14 @@ OCCUPATION_ROWS = [["O*NET-SOC Code", "Title", "Description"], ["15-1252.00", "S
         pytest.param(
             etl.OCCUPATION_TABLE,
             "Occupation Data.xlsx",
-            xlsx_bytes([[], OCCUPATION_ROWS]),
+            fx.xlsx_bytes([], OCCUPATION_ROWS),
             r"^Occupation Data\.xlsx: empty file, no header row",
             id="xlsx-first-sheet-empty",
         ),
         pytest.param(
             etl.OCCUPATION_TABLE,
             "Occupation Data.xlsx",
-            xlsx_bytes([[["O*NET 28.1 Occupation Data"], *OCCUPATION_ROWS]]),
+            fx.xlsx_bytes([["O*NET 28.1 Occupation Data"], *OCCUPATION_ROWS]),
             r"^Occupation Data\.xlsx: missing column\(s\).*the header has \['O\*NET 28\.1 Occupation Data'\]",
             id="xlsx-title-row-above-the-header",
         ),
@@ -579,55 +563,6 @@ def test_bad_pipeline_parameters_are_refused_naming_them(declared_parameters, ov
 
     with pytest.raises(ParameterError, match=message):
         resolve_parameters(declared_parameters, overrides)
-
-
-# --- the local run -----------------------------------------------------------------------------
-
-
-def local_run(*args: str, work_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "workflow.local", "--env", "develop", "--work-dir", str(work_dir), *args],
-        cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
-    )  # fmt: skip
-
-
-def test_local_run_stops_at_the_etl_naming_the_bad_workbook(tmp_path) -> None:
-    onet = tmp_path / "onet"
-    onet.mkdir()
-    workbook = xlsx_bytes([OCCUPATION_ROWS])
-    (onet / "Occupation Data.xlsx").write_bytes(workbook[: len(workbook) // 2])  # truncated
-    (onet / "Alternate Titles.txt").write_bytes((FIXTURES / "Alternate Titles.txt").read_bytes())
-    result = local_run("--use-type", "train", "--onet-dir", str(onet), work_dir=tmp_path / "work")
-    assert result.returncode == 1
-    assert "Step ETL failed" in result.stderr
-    assert "Occupation Data.xlsx: not a readable .xlsx workbook" in result.stderr
-    assert "PreprocessTrain" not in result.stdout  # nothing after the ETL ran
-
-
-def test_local_run_stops_at_the_etl_when_a_tenth_of_the_titles_is_junk(tmp_path) -> None:
-    """Issue 14, item 8: junk titles used to reach train and test unreported (and, with no model
-    registered yet, pass the gate); the ETL's data-quality check stops the run before them."""
-    onet, junk_rows = fx.fixtures_with_junk(FIXTURES, tmp_path / "onet", 0.10)
-    result = local_run("--use-type", "train", "--onet-dir", str(onet), work_dir=tmp_path / "work")
-    assert result.returncode == 1
-    assert "Step ETL failed" in result.stderr
-    assert (
-        "data quality check titles_without_known_word failed: 9 of 62 (14.5%) over the maximum share 8.0%"
-        in result.stderr
-    )
-    assert f"Alternate Titles.txt row {junk_rows[0]} " in result.stderr
-    assert "PreprocessTrain" not in result.stdout  # no split, no training on the junk
-
-
-def test_local_run_refuses_a_predict_input_that_is_not_csv_or_parquet(tmp_path) -> None:
-    titles = tmp_path / "titles.txt"
-    titles.write_text("id\ttitle\n1\tNurse\n")
-    result = local_run(
-        "--use-type", "predict", "--input", str(titles), "--output", str(tmp_path / "p.csv"), work_dir=tmp_path
-    )
-    assert result.returncode == 2
-    assert "--input" in result.stderr and "must be a .csv or .parquet file with a title column" in result.stderr
-    assert not (tmp_path / "s3").exists(), "refused before anything ran"
 
 
 # --- title normalization: properties -------------------------------------------------------------

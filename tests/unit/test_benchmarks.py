@@ -10,13 +10,11 @@ import re
 import sys
 from pathlib import Path
 
+import model_ceiling
 import pytest
+import steps_fixtures as fx
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "steps"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import model_ceiling  # noqa: E402
-import steps_fixtures as fx  # noqa: E402
 
 
 @pytest.fixture(scope="module")

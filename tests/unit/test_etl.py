@@ -5,28 +5,23 @@ The fixture cases are listed in tests/fixtures/README.md; EXPECTED_REJECTIONS be
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import steps_fixtures as fx
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
-import steps_fixtures as fx  # noqa: E402
-
-from pipeline_steps import data_quality, etl  # noqa: E402
-from pipeline_steps.soc import code_problem  # noqa: E402
-from pipeline_steps.text import title_problem  # noqa: E402
+from pipeline_steps import data_quality, etl
+from pipeline_steps.soc import code_problem
+from pipeline_steps.text import title_problem
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "onet"
 OCCUPATIONS_TXT = "Occupation Data.txt"
@@ -70,21 +65,11 @@ def txt_lines(path: Path) -> list[list[str]]:
     return [line.split("\t") for line in text.rstrip("\n").split("\n")]
 
 
-def xlsx_bytes(lines: list[list[object]]) -> bytes:
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    for cells in lines:
-        sheet.append(cells)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
 def txt_to_xlsx(txt: Path, xlsx: Path) -> None:
     """The .txt fixture as O*NET's workbook has it: empty cells where the text file says `n/a`."""
     lines = txt_lines(txt)
     xlsx.write_bytes(
-        xlsx_bytes([lines[0]] + [[None if cell in ("", "n/a") else cell for cell in line] for line in lines[1:]])
+        fx.xlsx_bytes([lines[0]] + [[None if cell in ("", "n/a") else cell for cell in line] for line in lines[1:]])
     )
 
 
@@ -160,7 +145,7 @@ def test_missing_column_error_names_the_file_the_column_and_the_header(
     keep = [index for index, column in enumerate(lines[0]) if column != dropped]
     lines = [[line[index] for index in keep] for line in lines]
     file_name = etl.table_file_name(table, file_format)
-    data = xlsx_bytes(lines) if file_format == "xlsx" else ("\n".join("\t".join(line) for line in lines)).encode()
+    data = fx.xlsx_bytes(lines) if file_format == "xlsx" else ("\n".join("\t".join(line) for line in lines)).encode()
     with pytest.raises(etl.InputError) as error:
         etl.parse_table(table, file_name, data)
     message = str(error.value)
@@ -187,7 +172,7 @@ def test_a_required_column_twice_is_an_error() -> None:
 
 @pytest.fixture(scope="module")
 def good_xlsx() -> bytes:
-    return xlsx_bytes(txt_lines(FIXTURES / OCCUPATIONS_TXT))
+    return fx.xlsx_bytes(txt_lines(FIXTURES / OCCUPATIONS_TXT))
 
 
 @pytest.mark.parametrize(
@@ -212,7 +197,7 @@ def test_an_unreadable_workbook_is_an_error_naming_the_file(good_xlsx: bytes, da
         (OCCUPATIONS_TXT, b"O*NET-SOC Code\tTitle\tDescription\n\n \t \n", "Occupation Data.txt: no data rows"),
         (
             "Occupation Data.xlsx",
-            xlsx_bytes([["O*NET-SOC Code", "Title", "Description"]]),
+            fx.xlsx_bytes([["O*NET-SOC Code", "Title", "Description"]]),
             "Occupation Data.xlsx: no data",
         ),
     ],
@@ -243,14 +228,14 @@ def test_a_txt_row_with_too_few_or_too_many_fields_is_rejected_as_wrong_field_co
 
 def test_an_xlsx_row_may_end_early_but_not_run_past_the_header() -> None:
     header = ["O*NET-SOC Code", "Alternate Title", "Short Title"]
-    data = xlsx_bytes([header, ["15-1252.00", "Coder"], ["15-1252.00", "Hacker", None, "stray"]])
+    data = fx.xlsx_bytes([header, ["15-1252.00", "Coder"], ["15-1252.00", "Hacker", None, "stray"]])
     table = etl.parse_table(etl.ALTERNATE_TABLE, "Alternate Titles.xlsx", data)
     problems = [candidate.row_problem for candidate in etl.to_candidates(table, etl.ALTERNATE_SOURCE)]
     assert problems == [None, etl.WRONG_FIELD_COUNT]
 
 
 def test_xlsx_cells_that_are_not_text_are_read_as_text() -> None:
-    data = xlsx_bytes([["O*NET-SOC Code", "Title", "Description"], ["15-1251.00", 2024, 3.5]])
+    data = fx.xlsx_bytes([["O*NET-SOC Code", "Title", "Description"], ["15-1251.00", 2024, 3.5]])
     (row,) = etl.parse_table(etl.OCCUPATION_TABLE, "Occupation Data.xlsx", data).rows
     assert row.values == {"O*NET-SOC Code": "15-1251.00", "Title": "2024", "Description": "3.5"}
 

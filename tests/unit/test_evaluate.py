@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+import steps_fixtures as fx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
-import steps_fixtures as fx  # noqa: E402
-
-from pipeline_steps import evaluate  # noqa: E402
+from pipeline_steps import evaluate
 
 GROUP = "jobclf-titles"
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import steps_fixtures as fx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
-import steps_fixtures as fx  # noqa: E402
-
-from pipeline_steps import data_quality, etl, predict, preprocess_predict  # noqa: E402
+from pipeline_steps import data_quality, etl, predict, preprocess_predict
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "onet"
 DATASETS = ("titles", "occupations", "quarantine")

@@ -7,19 +7,15 @@ import importlib.util
 import io
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
+import steps_fixtures as fx
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
-import steps_fixtures as fx  # noqa: E402
-
-from pipeline_steps import inference  # noqa: E402
-from pipeline_steps import model as model_lib  # noqa: E402
-from pipeline_steps.soc import MAJOR_GROUPS  # noqa: E402
+from pipeline_steps import inference
+from pipeline_steps import model as model_lib
+from pipeline_steps.soc import MAJOR_GROUPS
 
 
 @pytest.fixture(scope="module")

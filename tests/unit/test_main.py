@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
-import steps_fixtures as fx  # noqa: E402
+import steps_fixtures as fx
 
-from pipeline_steps import __main__ as dispatcher  # noqa: E402
+from pipeline_steps import __main__ as dispatcher
 
 
 def test_steps_map_to_modules_with_main():

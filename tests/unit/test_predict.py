@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
+import steps_fixtures as fx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
-import steps_fixtures as fx  # noqa: E402
-
-from pipeline_steps import contract, predict, prepared, preprocess_predict  # noqa: E402
+from pipeline_steps import contract, predict, prepared, preprocess_predict
 
 GROUP = "jobclf-titles"
 FIELDS = [

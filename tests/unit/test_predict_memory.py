@@ -12,13 +12,11 @@ import csv
 import sys
 from pathlib import Path
 
+import predict_scale
 import pytest
+import steps_fixtures as fx
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "steps"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import predict_scale  # noqa: E402
-import steps_fixtures as fx  # noqa: E402
 
 GROUP = "jobclf-develop"
 # Far below the 2.5 GB the pre-streaming steps needed for 1M titles; well above the ~0.3 GB they need now.

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import steps_fixtures as fx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
-import steps_fixtures as fx  # noqa: E402
-
-from pipeline_steps import preprocess_train as pt  # noqa: E402
-from pipeline_steps.dataio import InputError  # noqa: E402
+from pipeline_steps import preprocess_train as pt
+from pipeline_steps.dataio import InputError
 
 
 def read_split(output: Path, split: str):

@@ -10,16 +10,13 @@ import subprocess
 import sys
 import tarfile
 import textwrap
-from pathlib import Path
 
 import pytest
+import steps_fixtures as fx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
-import steps_fixtures as fx  # noqa: E402
-
-from pipeline_steps import model as model_lib  # noqa: E402
-from pipeline_steps import preprocess_train, train  # noqa: E402
-from pipeline_steps.text import normalize_title  # noqa: E402
+from pipeline_steps import model as model_lib
+from pipeline_steps import preprocess_train, train
+from pipeline_steps.text import normalize_title
 
 
 @pytest.fixture(scope="module")
