@@ -35,6 +35,7 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 from pipeline_steps import data_quality
 from pipeline_steps.contract import execution_date
 from pipeline_steps.soc import MAJOR_GROUPS, MALFORMED_CODE, UNKNOWN_MAJOR_GROUP, code_problem, major_group
+from pipeline_steps.spark_files import AccountingError, HadoopFiles, InputError, join_uri
 from pipeline_steps.text import TITLE_REASONS, normalize_title, title_problem
 
 OCCUPATION_TABLE = "Occupation Data"
@@ -55,7 +56,6 @@ REQUIRED_COLUMNS = {
 NO_SHORT_TITLE = "n/a"
 # O*NET is about 56,000 rows: with Spark's default of 200, task overhead costs twice the work itself.
 SHUFFLE_PARTITIONS = 4
-READ_BUFFER_BYTES = 1 << 20
 REPORT_FILE = "report.json"
 # The first bytes of a zip archive, which an .xlsx workbook is.
 ZIP_MAGIC = b"PK\x03\x04"
@@ -91,14 +91,6 @@ TITLE_COLUMNS = (
     "source_row",
 )
 OCCUPATION_COLUMNS = ("onet_soc_code", "title", "description", "major_group")
-
-
-class InputError(ValueError):
-    """The input cannot be processed at all; the message names the directory, file, row or column."""
-
-
-class AccountingError(RuntimeError):
-    """Rows in differ from rows out plus rows rejected: a bug in this module, never an input problem."""
 
 
 # --- Parsing: file bytes -> rows, on the driver -------------------------------------------------
@@ -442,50 +434,6 @@ def summary_line(report: dict[str, Any]) -> str:
 # --- I/O shell ----------------------------------------------------------------------------------
 
 
-class HadoopFiles:
-    """The Hadoop FileSystem of the Spark session: EMRFS for s3:// on EMR, the local disk in tests."""
-
-    def __init__(self, spark: SparkSession) -> None:
-        self._jvm = spark._jvm
-        self._configuration = spark.sparkContext._jsc.hadoopConfiguration()
-
-    def _path_and_filesystem(self, uri: str) -> tuple[Any, Any]:  # py4j proxies of Path and FileSystem
-        path = self._jvm.org.apache.hadoop.fs.Path(uri)
-        return path, path.getFileSystem(self._configuration)
-
-    def list_file_names(self, directory_uri: str) -> list[str]:
-        path, filesystem = self._path_and_filesystem(directory_uri)
-        if not filesystem.exists(path) or not filesystem.getFileStatus(path).isDirectory():
-            raise InputError(f"{directory_uri}: not a directory")
-        return [status.getPath().getName() for status in filesystem.listStatus(path) if status.isFile()]
-
-    def read_bytes(self, uri: str) -> bytes:
-        path, filesystem = self._path_and_filesystem(uri)
-        stream = filesystem.open(path)
-        try:
-            buffer = self._jvm.java.io.ByteArrayOutputStream()
-            self._jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, buffer, READ_BUFFER_BYTES, False)
-            return bytes(buffer.toByteArray())
-        finally:
-            stream.close()
-
-    def delete(self, uri: str) -> None:
-        path, filesystem = self._path_and_filesystem(uri)
-        filesystem.delete(path, False)
-
-    def write_text(self, uri: str, text: str) -> None:
-        path, filesystem = self._path_and_filesystem(uri)
-        stream = filesystem.create(path, True)
-        try:
-            stream.write(bytearray(text.encode("utf-8")))
-        finally:
-            stream.close()
-
-
-def join_uri(directory_uri: str, name: str) -> str:
-    return f"{directory_uri.rstrip('/')}/{name}"
-
-
 def _read_table(files: HadoopFiles, directory_uri: str, table: str, file_name: str) -> SourceTable:
     try:
         return parse_table(table, file_name, files.read_bytes(join_uri(directory_uri, file_name)))
@@ -589,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             titles_report = titles_etl.run(spark, arguments.input, arguments.output)
-        except titles_etl.InputError as error:  # this module's InputError, as imported by titles_etl
+        except InputError as error:
             print(f"etl: input error: {error}", file=sys.stderr)
             return 1
         print(titles_etl.summary_line(titles_report))

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
 from pipeline_steps import prepared
-from pipeline_steps.etl import AccountingError, HadoopFiles, InputError, join_uri
+from pipeline_steps.spark_files import AccountingError, HadoopFiles, InputError, join_uri
 from pipeline_steps.text import TITLE_REASONS, checked_title
 
 REASONS = TITLE_REASONS
