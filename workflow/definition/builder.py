@@ -663,4 +663,3 @@ def sklearn_image_uri(region: str, framework_version: str, instance_type: str) -
     return image_uris.retrieve(
         "sklearn", region=region, version=framework_version, py_version="py3", instance_type=instance_type
     )
-
