@@ -33,7 +33,6 @@ class JobClfStack(Stack):
         *,
         config: EnvironmentConfig,
         bundle_dir: Path = STEP_BUNDLE_DIR,
-        definition_cache_dir: Path = DEFINITION_CACHE_DIR,
     ) -> None:
         super().__init__(
             scope,
@@ -44,7 +43,7 @@ class JobClfStack(Stack):
         )
         self.config = config
         prefix = config.resource_prefix
-        definition_cache = DefinitionCache(definition_cache_dir)
+        definition_cache = DefinitionCache(DEFINITION_CACHE_DIR)
         self.storage = Storage(self, "Storage", name_prefix=prefix, settings=config.storage)
         self.network = Network(self, "Network", settings=config.network, flow_log_bucket=self.storage.access_logs)
         self.code = StepCodeAssets(self, "StepCode", bundle_dir=bundle_dir)

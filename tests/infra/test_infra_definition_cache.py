@@ -165,6 +165,24 @@ def test_another_sdk_aws_library_or_python_version_misses(
     assert len(builds) == 2
 
 
+def test_an_sdk_without_sagemaker_core_still_builds_and_misses(
+    spec: PipelineSpec, builds, tmp_path: Path, monkeypatch
+) -> None:
+    definitions = DefinitionCache(tmp_path)
+    definitions.definition(spec)
+    installed = importlib.metadata.version
+
+    def version(name: str) -> str:
+        if name == "sagemaker-core":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    cache._environment.cache_clear()
+    definitions.definition(spec)
+    assert len(builds) == 2
+
+
 def project_modules_imported_by_the_builder() -> set[Path]:
     code = (
         "import json, sys\n"

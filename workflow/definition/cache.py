@@ -55,9 +55,17 @@ def _environment() -> dict[str, Any]:
     """The key's parts that are the same for every entry of one synth (hashed once per process)."""
     return {
         "sources": {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in keyed_sources().items()},
-        "distributions": {name: importlib.metadata.version(name) for name in KEYED_DISTRIBUTIONS},
+        "distributions": {name: _installed_version(name) for name in KEYED_DISTRIBUTIONS},
         "python": platform.python_version(),
     }
+
+
+def _installed_version(distribution: str) -> str | None:
+    """None when it is not installed: a later SDK may do without sagemaker-core, and the key says so."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 class DefinitionCache:
