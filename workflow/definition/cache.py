@@ -4,8 +4,9 @@ most of a synth's time).
 
 An entry's key is a SHA-256 over everything that can change what the builder returns: its inputs
 (the PipelineSpec, placeholders included), the source of every project module the builder imports
-(this package, `config`, and the step code, whose hyperparameters and S3 contract it reads), the versions of the SDK and of the
-AWS libraries it reads its image and endpoint data from, and the Python version. A hit returns
+(this package, `config`, and the step code, whose hyperparameters and S3 contract it reads), the
+versions of the SDK and of the AWS libraries it reads its image and endpoint data from, and the
+Python version. A hit returns
 the exact text the builder returned; an entry that does not check out (truncated, edited, another
 key) is rebuilt, never trusted. `JOBCLF_DEFINITION_CACHE=off` bypasses the cache: the SDK builds
 everything and nothing is read or written.
@@ -32,8 +33,8 @@ from workflow.definition.spec import PipelineSpec
 BYPASS_VARIABLE = "JOBCLF_DEFINITION_CACHE"
 DEFINITION_PACKAGE = Path(__file__).resolve().parent
 CONFIG_PACKAGE = Path(config.__file__).resolve().parent
-# What the SDK's output depends on besides our code: the SDK itself (sagemaker-core holds part of its
-# config handling), and boto3/botocore, whose session and endpoint data give the image URIs' domains.
+# What the SDK's output depends on besides our code: the SDK itself and sagemaker-core, which it
+# imports, and boto3/botocore, whose session and endpoint data give the image URIs' domains.
 KEYED_DISTRIBUTIONS = ("sagemaker", "sagemaker-core", "boto3", "botocore")
 
 
