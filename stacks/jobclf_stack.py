@@ -16,8 +16,12 @@ from stacks.pipeline import SageMakerPipeline
 from stacks.registry import ModelRegistry
 from stacks.roles import PipelineRole, sklearn_image_repository_arn
 from stacks.schedule import Schedules
-from stacks.step_code import STEP_BUNDLE_DIR, StepCodeAssets
+from stacks.step_code import PROJECT_ROOT, STEP_BUNDLE_DIR, StepCodeAssets
 from stacks.storage import Storage
+from workflow.definition import DefinitionCache
+
+# Beside the step bundles, git-ignored: each definition and image URI the SDK built, by their inputs' hash.
+DEFINITION_CACHE_DIR = PROJECT_ROOT / "build" / "definition-cache"
 
 
 class JobClfStack(Stack):
@@ -39,6 +43,7 @@ class JobClfStack(Stack):
         )
         self.config = config
         prefix = config.resource_prefix
+        definition_cache = DefinitionCache(DEFINITION_CACHE_DIR)
         self.storage = Storage(self, "Storage", name_prefix=prefix, settings=config.storage)
         self.network = Network(self, "Network", settings=config.network, flow_log_bucket=self.storage.access_logs)
         self.code = StepCodeAssets(self, "StepCode", bundle_dir=bundle_dir)
@@ -59,7 +64,10 @@ class JobClfStack(Stack):
             "PipelineRole",
             name_prefix=prefix,
             image_repository_arn=sklearn_image_repository_arn(
-                config.region, config.sagemaker.sklearn_framework_version, config.sagemaker.processing_instance_type
+                definition_cache.sklearn_image_uri(
+                    config.region, config.sagemaker.sklearn_framework_version, config.sagemaker.processing_instance_type
+                ),
+                config.region,
             ),
         )
         self._grant_pipeline_role()
@@ -72,6 +80,7 @@ class JobClfStack(Stack):
             emr=self.emr,
             code=self.code,
             role=self.pipeline_role,
+            definition_cache=definition_cache,
         )
         self.schedules = Schedules(
             self,

@@ -2,7 +2,7 @@
 
 The definition comes from `workflow.definition`: `pipeline_spec` turns the environment's config and
 the names of the stack's resources into a PipelineSpec, and `build_definition` runs the real
-SageMaker SDK offline on it. Those names are CDK tokens, which the SDK must never see, so they go in
+SageMaker SDK offline on it, unless the definition cache already holds what it returns for that spec. Those names are CDK tokens, which the SDK must never see, so they go in
 as placeholders (stacks/placeholders.py) and come back into the template as `Fn::Join`s.
 """
 
@@ -23,9 +23,9 @@ from stacks.step_code import StepCodeAssets
 from stacks.storage import Storage
 from workflow.definition import (
     Buckets,
+    DefinitionCache,
     EmrResources,
     StackResources,
-    build_definition,
     declared_parameters,
     pipeline_spec,
 )
@@ -45,12 +45,13 @@ class SageMakerPipeline(Construct):
         emr: Emr,
         code: StepCodeAssets,
         role: PipelineRole,
+        definition_cache: DefinitionCache,
     ) -> None:
         super().__init__(scope, construct_id)
         self.placeholders = TokenPlaceholders(resolve=Stack.of(self).resolve)
         self.spec = pipeline_spec(config, self._stack_resources(storage, network, emr, code, role))
         # With placeholders, not tokens: plain JSON that tests and the schedule check can read.
-        self.definition_json = build_definition(self.spec)
+        self.definition_json = definition_cache.definition(self.spec)
         self.parameters = declared_parameters(self.definition_json)
         self.name = self.spec.pipeline_name
         self.arn = Stack.of(self).format_arn(service="sagemaker", resource="pipeline", resource_name=self.name)

@@ -13,7 +13,6 @@ from aws_cdk import Aws, Stack
 from constructs import Construct
 
 from stacks.iam import RolePermissions, service_role
-from workflow.definition import sklearn_image_uri
 
 # SageMaker Pipelines names the jobs it starts `pipelines-<execution id>-<step name>-<suffix>`.
 PIPELINE_JOB_NAME_PREFIX = "pipelines-"
@@ -21,9 +20,8 @@ PIPELINE_JOB_NAME_PREFIX = "pipelines-"
 JOBS_POLICY, DATA_POLICY, EMR_STEP_POLICY = "Jobs", "Data", "EmrStep"
 
 
-def sklearn_image_repository_arn(region: str, framework_version: str, instance_type: str) -> str:
-    """ARN of the AWS-owned ECR repository of the SageMaker scikit-learn image in `region`."""
-    uri = sklearn_image_uri(region, framework_version, instance_type)
+def sklearn_image_repository_arn(uri: str, region: str) -> str:
+    """ARN of the AWS-owned ECR repository of the SageMaker scikit-learn image `uri` in `region`."""
     registry, _, repository_and_tag = uri.partition("/")
     account = registry.split(".", 1)[0]
     repository = repository_and_tag.split(":", 1)[0]

@@ -192,7 +192,8 @@ PARAMETER_NOTES = {
 def definitions() -> dict[str, dict[str, Any]]:
     """Each environment's definition, built by the same builder as `cdk synth`, with local stand-ins for ARNs."""
     from config import load_all
-    from workflow.definition import StepCode, build_definition
+    from workflow.definition import StepCode
+    from workflow.definition.builder import build_definition
     from workflow.local.run import local_spec
 
     code = StepCode(steps_archive_uri="s3://assets/steps.zip", etl_script_uri="s3://assets/etl.py",

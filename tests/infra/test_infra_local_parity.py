@@ -14,7 +14,8 @@ import json
 import pytest
 from infra_support import Synth
 
-from workflow.definition import PipelineSpec, build_definition
+from workflow.definition import PipelineSpec
+from workflow.definition.builder import build_definition
 from workflow.local.run import local_spec, publish_step_code
 from workflow.local.s3 import LocalS3
 

@@ -513,7 +513,8 @@ def test_processing_job_prints_one_line_and_exits_1(tmp_path, capsys, step: str,
 @pytest.fixture(scope="module")
 def declared_parameters() -> list[dict]:
     from config import load_environment
-    from workflow.definition import StepCode, build_definition
+    from workflow.definition import StepCode
+    from workflow.definition.builder import build_definition
     from workflow.local.run import local_spec
 
     code = StepCode(

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from config import load_environment
-from workflow.definition import StepCode, build_definition
+from workflow.definition import StepCode
+from workflow.definition.builder import build_definition
 from workflow.local.processes import RUNNING_STEPS_FILE, StepProcesses
 from workflow.local.request import LocalRun, UsageError
 from workflow.local.run import LOCK_FILE, local_spec, run_local

@@ -1,7 +1,12 @@
-"""Builds the SageMaker pipeline definition from plain values; used by the stack and the local run alike."""
+"""Builds the SageMaker pipeline definition from plain values; used by the stack and the local run alike.
 
-from workflow.definition.builder import build_definition, declared_parameters, sklearn_image_uri
+The builder (`workflow.definition.builder`: `build_definition`, `sklearn_image_uri`) imports the
+`sagemaker` SDK, so it is not imported here: a synth whose definitions are cached
+(`workflow.definition.cache`) never loads the SDK.
+"""
+
 from workflow.definition.bundles import StepBundles, build_step_bundles
+from workflow.definition.cache import DefinitionCache
 from workflow.definition.environment import EmrResources, StackResources, pipeline_spec
 from workflow.definition.spec import (
     Buckets,
@@ -11,10 +16,12 @@ from workflow.definition.spec import (
     PipelineSpec,
     PredictDefaults,
     StepCode,
+    declared_parameters,
 )
 
 __all__ = [
     "Buckets",
+    "DefinitionCache",
     "EmrResources",
     "EmrSpec",
     "JobSpec",
@@ -24,9 +31,7 @@ __all__ = [
     "StackResources",
     "StepBundles",
     "StepCode",
-    "build_definition",
     "build_step_bundles",
     "declared_parameters",
     "pipeline_spec",
-    "sklearn_image_uri",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import warnings
@@ -664,8 +663,3 @@ def sklearn_image_uri(region: str, framework_version: str, instance_type: str) -
     return image_uris.retrieve(
         "sklearn", region=region, version=framework_version, py_version="py3", instance_type=instance_type
     )
-
-
-def declared_parameters(definition: str) -> dict[str, str | int | float]:
-    """Parameter name -> default value, as declared in a definition JSON."""
-    return {p["Name"]: p.get("DefaultValue") for p in json.loads(definition).get("Parameters", [])}

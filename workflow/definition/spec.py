@@ -5,6 +5,7 @@ Any string may be a placeholder for a CDK token; the builder treats them as opaq
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -113,3 +114,8 @@ class PipelineSpec:
     sklearn_framework_version: str = "1.2-1"
     model: ModelDefaults = field(default_factory=ModelDefaults)
     predict: PredictDefaults = field(default_factory=PredictDefaults)
+
+
+def declared_parameters(definition: str) -> dict[str, str | int | float]:
+    """Parameter name -> default value, as declared in a definition JSON built from a spec."""
+    return {p["Name"]: p.get("DefaultValue") for p in json.loads(definition).get("Parameters", [])}

@@ -33,10 +33,10 @@ from workflow.definition import (
     PipelineSpec,
     StackResources,
     StepCode,
-    build_definition,
     build_step_bundles,
     pipeline_spec,
 )
+from workflow.definition.builder import build_definition
 from workflow.local.executors import IMAGE_PYTHON, JobContext, Toolchain
 from workflow.local.expressions import UnsupportedDefinition
 from workflow.local.predictions import concatenate_parts, predictions_folder
