@@ -77,7 +77,7 @@ def test_the_graph_sees_every_layer_and_known_edges():
     """Guards the parser itself: a graph that found no imports would pass every check below."""
     assert {layer(module) for module in MODULES} == set(ALLOWED)
     assert "pipeline_steps.spark_files" in GRAPH["pipeline_steps.titles_etl"]
-    assert "workflow.definition.builder" in GRAPH["workflow.definition"]
+    assert "workflow.definition.spec" in GRAPH["workflow.definition"]
     assert "pipeline_steps.contract" in GRAPH["stacks.storage"]
 
 
