@@ -15,7 +15,8 @@ from pipeline_steps import model as model_lib
 
 def test_pickle_holds_only_library_classes(tmp_path):
     titles = ["registered nurse", "staff nurse", "charge nurse", "truck driver", "bus driver", "cdl driver"]
-    fitted = model_lib.fit(model_lib.Hyperparameters(calibration_folds=2), titles, ["29"] * 3 + ["53"] * 3)
+    labels = ["29"] * 3 + ["53"] * 3
+    fitted = model_lib.calibrate(model_lib.fit(model_lib.Hyperparameters(), titles, labels), titles, labels)
     # Protocol 2 names every class with a GLOBAL opcode ("module name"); joblib pickles the same classes.
     modules = {
         arg.split(" ")[0] for op, arg, _ in pickletools.genops(pickle.dumps(fitted, protocol=2)) if op.name == "GLOBAL"
