@@ -63,6 +63,10 @@ class Hyperparameters:
     # occupations channel, and the short titles ("OTR Driver") of the training titles. 1 = use, 0 = don't.
     occupation_descriptions: int = _hyperparameter(1, value_range=(0, 1), pipeline_parameter=True)
     short_titles: int = _hyperparameter(1, value_range=(0, 1), pipeline_parameter=True)
+    # The sample weight of each occupation's own O*NET title ("Range Managers") against 1 for the other
+    # rows: with 1, the model refit on every row put 3 of the 1,016 occupations' own titles in another
+    # major group; with 5, none (benchmarks/README.md), and both held-out figures stayed within 0.004.
+    occupation_title_weight: float = _hyperparameter(5.0, value_range=(1.0, 100.0))
 
     def __post_init__(self) -> None:
         problems = []
@@ -139,14 +143,21 @@ def _labels(labels: Sequence[str]) -> np.ndarray:
     return np.asarray(list(labels), dtype=object)  # scikit-learn 1.2's calibration check needs an array
 
 
-def fit(hp: Hyperparameters, titles_normalized: Sequence[str], labels: Sequence[str]):
-    """Fit a pipeline on normalized titles. A linearsvc pipeline has no predict_proba until calibrate()."""
+def fit(
+    hp: Hyperparameters,
+    titles_normalized: Sequence[str],
+    labels: Sequence[str],
+    weights: Optional[Sequence[float]] = None,
+):
+    """Fit a pipeline on normalized titles (`weights`: one sample weight per row, default 1).
+    A linearsvc pipeline has no predict_proba until calibrate()."""
     y = _labels(labels)
     classes = np.unique(y)
     if len(classes) < 2:
         raise ValueError(f"training data has {len(classes)} major group(s); need at least 2")
     pipeline = build_pipeline(hp)
-    pipeline.fit(list(titles_normalized), y)
+    sample_weight = None if weights is None else np.asarray(list(weights), dtype=float)
+    pipeline.fit(list(titles_normalized), y, classifier__sample_weight=sample_weight)
     return pipeline
 
 

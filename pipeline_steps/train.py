@@ -3,6 +3,7 @@
     python -m pipeline_steps train [--model_c 0.3] [--word_ngram_max 2] [--char_ngram_min 1] [--char_ngram_max 4]
         [--min_df 1] [--classifier linearsvc|logreg] [--class_weight none|balanced]
         [--max_iter 2000] [--random_state 0] [--occupation_descriptions 1|0] [--short_titles 1|0]
+        [--occupation_title_weight 5.0]
         [--train DIR] [--validation DIR] [--test DIR] [--title-train DIR] [--title-validation DIR]
         [--occupations DIR] [--model-dir DIR]
 
@@ -36,6 +37,7 @@ from typing import Optional, Union
 
 from pipeline_steps import model as model_lib
 from pipeline_steps.dataio import InputError, labeled_rows, read_labeled_titles, read_parquet_table, write_json
+from pipeline_steps.preprocess_train import OCCUPATION_TITLE_SOURCE
 from pipeline_steps.soc import MAJOR_GROUPS
 from pipeline_steps.text import normalize_title
 
@@ -91,12 +93,14 @@ class TrainingRows:
     # them; model_info reports the sources and the benchmarks group by occupation.
     occupations: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)  # each row's sample weight
 
-    def add(self, source: str, text: str, label: str, occupation: str) -> None:
+    def add(self, source: str, text: str, label: str, occupation: str, weight: float = 1.0) -> None:
         self.texts.append(text)
         self.labels.append(label)
         self.occupations.append(occupation)
         self.sources.append(source)
+        self.weights.append(weight)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -115,17 +119,20 @@ def training_rows(
 ) -> TrainingRows:
     """The rows to fit on.
 
-    The titles under `train_dirs` (one split directory or several), plus (by hyperparameter) their
-    short titles and the descriptions of the `described` occupations (default: the occupations
-    those titles belong to), each as one more row labeled with its occupation's major group.
+    The titles under `train_dirs` (one split directory or several), an occupation's own O*NET title
+    weighing `occupation_title_weight`, plus (by hyperparameter) their short titles and the
+    descriptions of the `described` occupations (default: the occupations those titles belong to),
+    each as one more row labeled with its occupation's major group.
     """
     directories = [train_dirs] if isinstance(train_dirs, (str, Path)) else list(train_dirs)
     rows = TrainingRows()
     table = _table(directories, ("title_normalized", "onet_soc_code", "major_group"))
     codes = table.column("onet_soc_code").to_pylist()
     groups = table.column("major_group").to_pylist()
-    for text, group, code in labeled_rows(table, directories[0], ("onet_soc_code",)):
-        rows.add("titles", text, group, code)
+    extra = ("onet_soc_code", "source") if "source" in table.column_names else ("onet_soc_code",)
+    for text, group, code, *source in labeled_rows(table, directories[0], extra):
+        own_title = source == [OCCUPATION_TITLE_SOURCE]
+        rows.add("titles", text, group, code, hp.occupation_title_weight if own_title else 1.0)
     if hp.short_titles and "short_title" in table.column_names:
         for short, code, group in zip(table.column("short_title").to_pylist(), codes, groups):
             text = normalize_title(short) if short and group else ""
@@ -207,7 +214,7 @@ def train(channels: Channels, model_dir, hp: model_lib.Hyperparameters) -> dict:
     }
     started = time.perf_counter()
     fitted = joblib.Parallel(n_jobs=min(len(rows), os.cpu_count() or 1))(
-        joblib.delayed(model_lib.fit)(hp, part.texts, part.labels) for part in rows.values()
+        joblib.delayed(model_lib.fit)(hp, part.texts, part.labels, part.weights) for part in rows.values()
     )
     models = dict(zip(rows, fitted))
     by_occupation, by_occupation_validation = _scored_calibration(models["by_occupation"], channels.validation)

@@ -131,7 +131,11 @@ def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir
     assert described == {normalize_title(descriptions[c]) for c in train_codes}
     assert not any(f"{c[:2]}x{c[3:7]}" in t for c in held_out for t in titles)  # validation/test never leak in
     assert len(titles) == len(labels) == counts["titles"] + counts["short_titles"] + counts["occupation_descriptions"]
-    assert len(rows.occupations) == len(titles)
+    assert len(rows.occupations) == len(titles) == len(rows.weights)
+    own_titles = {normalize_title(occupation) for occupation, _ in fx.OCCUPATIONS.values()}
+    weighted = {t for t, w, s in zip(titles, rows.weights, rows.sources, strict=True) if s == "titles" and w == 5.0}
+    assert weighted and weighted <= own_titles  # an occupation's own O*NET title weighs occupation_title_weight
+    assert all(w == 1.0 for t, w in zip(titles, rows.weights, strict=True) if t not in own_titles)
     assert all(code[:2] == label for code, label in zip(rows.occupations, labels, strict=True))
     # the fixture's titles of four letters or fewer are also short titles ("RN", "DBA")
     assert counts["short_titles"] > 0
