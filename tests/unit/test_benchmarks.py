@@ -83,7 +83,7 @@ def test_the_configured_quality_gate_is_the_benchmarks() -> None:
 
     import model_benchmark
 
-    measured = [0.5452, 0.5356, 0.5270, 0.5225, 0.5310]
+    measured = [0.5443, 0.5364, 0.5251, 0.5218, 0.5329]
     assert model_benchmark.gate_threshold(measured) == 0.51
     config = tomllib.loads((ROOT / "config" / "environments.toml").read_text())
     models = [config["defaults"]["model"], *(env["model"] for env in config["environments"].values() if "model" in env)]
