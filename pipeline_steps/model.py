@@ -170,8 +170,8 @@ def calibrate(fitted, titles_normalized: Sequence[str], labels: Sequence[str]):
     fitted the SVC five more times (93% of the Train step). One sigmoid shared by every major group
     (fitted on all groups' decision values, one-vs-rest targets) keeps the SVC's ranking of the groups:
     a sigmoid per group, fitted on a validation split of ~100 occupations, re-ranked them (macro-F1
-    0.518 instead of 0.545 on unseen occupations, seed 42) for no better calibration, and a group
-    without validation rows would have had a flat, near-zero probability.
+    0.518 instead of 0.545 on unseen occupations, seed 42) for about the same calibration error (0.022
+    against 0.024), and a group without validation rows would have had a flat, near-zero probability.
     """
     from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
     from sklearn.pipeline import Pipeline

@@ -158,7 +158,7 @@ class Channels:
 
     train: PathLike  # by occupation: the evaluated model's rows
     validation: PathLike  # by occupation: calibrates the evaluated model
-    test: PathLike  # by occupation: scored by Evaluate; here, only part of "every row" for the served model
+    test: PathLike  # by occupation: Evaluate scores the by-occupation model on it; here, part of every row
     title_train: PathLike  # by title (every occupation): the headline model's rows
     title_validation: PathLike  # by title: calibrates the headline model, and through it the served model
     occupations: Optional[PathLike] = None
@@ -246,7 +246,7 @@ def train(channels: Channels, model_dir, hp: model_lib.Hyperparameters) -> dict:
         "train_rows": served_info["train_rows"],
         "train_rows_by_source": served_info["train_rows_by_source"],
         "occupations": served_info["occupations"],
-        "calibration": "sigmoid per major group, learned by the by-title model on title_validation",
+        "calibration": "one sigmoid shared by the major groups, learned by the by-title model on title_validation",
         "evaluated_models": {name: {"file": model_lib.EVALUATED_MODELS[name], **evaluated[name]} for name in evaluated},
         "validation": by_occupation_validation,
         "training_seconds": round(training_seconds, 3),
