@@ -53,8 +53,18 @@ def _macro_f1(evaluation: dict[str, Any] | None) -> float | None:
 
 
 def _metric_lines(evaluation: dict[str, Any]) -> list[str]:
+    from pipeline_steps.contract import FIGURES_KEY, UNSEEN_TITLES
+
     metrics = evaluation.get(METRICS_KEY) or {}
     lines = []
+    if evaluation.get("held_out"):
+        lines.append(f"    ({evaluation['held_out']})")
+    titles = (evaluation.get(FIGURES_KEY) or {}).get(UNSEEN_TITLES) or {}
+    for name in ("macro_f1", "accuracy"):
+        if isinstance(titles.get(name), int | float):
+            lines.append(f"    {'unseen titles ' + name:<28}{titles[name]:.4f}")
+    if titles:
+        lines.append("    unseen occupations (the quality gate's):")
     for name in SHOWN_METRICS:
         value = (metrics.get(name) or {}).get("value")
         if isinstance(value, int | float):

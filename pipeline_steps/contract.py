@@ -26,6 +26,11 @@ EVALUATION_FILE = "evaluation.json"
 METRICS_KEY = "multiclass_classification_metrics"  # SageMaker's model-quality section for this problem type
 MACRO_F1_PATH = f"{METRICS_KEY}.macro_f1.value"
 BASELINE_MACRO_F1_PATH = "baseline.macro_f1"
+# The two quality figures, both of held-out models (evaluate.py): `figures.<name>.macro_f1` etc.
+FIGURES_KEY = "figures"
+UNSEEN_TITLES = "unseen_titles"  # of known occupations: the headline
+UNSEEN_OCCUPATIONS = "unseen_occupations"  # the stress figure, the quality gate's
+UNSEEN_TITLES_MACRO_F1_PATH = f"{FIGURES_KEY}.{UNSEEN_TITLES}.macro_f1"
 
 
 def value_at(document: Any, json_path: str) -> Any:

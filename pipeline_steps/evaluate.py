@@ -1,11 +1,16 @@
-"""Evaluate a trained model on the test split and compare it with the latest approved model.
+"""Evaluate a training job's held-out models and compare with the latest approved model.
 
-    python -m pipeline_steps evaluate --model DIR --test DIR --output DIR --model-package-group NAME
+    python -m pipeline_steps evaluate --model DIR --test DIR --title-test DIR --output DIR --model-package-group NAME
 
-DIR of --model holds model.tar.gz as SageMaker delivers a training job's output (or model.joblib,
-already extracted). Writes OUTPUT/evaluation.json (SageMaker's model-quality format for multiclass
-classification, plus per_major_group, baseline and test_rows), OUTPUT/confusion_matrix.png,
-OUTPUT/report.md and OUTPUT/report.html.
+DIR of --model holds model.tar.gz as SageMaker delivers a training job's output (or its extracted
+folder). The served model.joblib in it is fitted on every accepted row, so it has no held-out rows;
+its quality is measured on the two evaluated models the same job fitted with the same
+hyperparameters (train.train):
+- unseen titles of known occupations (the headline): the by-title model on --title-test;
+- unseen occupations (the stress figure and the quality gate's): the by-occupation model on --test.
+Writes OUTPUT/evaluation.json (SageMaker's model-quality format for multiclass classification, of
+the unseen-occupations figure, plus `figures` with both, `held_out`, per_major_group, baseline and
+test_rows), OUTPUT/confusion_matrix.png, OUTPUT/report.md and OUTPUT/report.html.
 
 The pipeline's quality gate reads `multiclass_classification_metrics.macro_f1.value` and
 `baseline.macro_f1` (0.0 when the group has no approved model) with JsonGet: keep those paths.
@@ -23,13 +28,24 @@ from typing import Any, Optional
 import numpy as np
 
 from pipeline_steps import registry
-from pipeline_steps.contract import EVALUATION_FILE, METRICS_KEY
+from pipeline_steps.contract import EVALUATION_FILE, FIGURES_KEY, METRICS_KEY, UNSEEN_OCCUPATIONS, UNSEEN_TITLES
 from pipeline_steps.dataio import read_labeled_titles, write_json, write_text
-from pipeline_steps.model import load_model, predict_proba
+from pipeline_steps.model import EVALUATED_MODELS, load_model, predict_proba
 from pipeline_steps.png import write_confusion_png
 from pipeline_steps.soc import MAJOR_GROUPS
 
 CALIBRATION_BINS = 10
+HELD_OUT_NOTE = (
+    "held-out metrics: measured on models fitted by the same training job with the same hyperparameters "
+    "but without the rows they are scored on (evaluated/*.joblib in the model archive); the registered "
+    "model.joblib is refit on every accepted row (all occupations) and has no held-out rows of its own"
+)
+FIGURE_SPLITS = {
+    UNSEEN_TITLES: "headline: split by title, every occupation in training, no test title with a "
+    "near-duplicate (same words after dropping a plural s and seniority words) in training",
+    UNSEEN_OCCUPATIONS: "stress figure and quality gate: split by occupation, every title of a test "
+    "occupation held out (the same numbers as multiclass_classification_metrics)",
+}
 
 
 def _metric(value: float) -> dict[str, Any]:
@@ -138,7 +154,24 @@ def baseline_section(record: Optional[registry.ModelRecord]) -> dict[str, Any]:
     return section
 
 
-def evaluation_document(metrics: dict[str, Any], baseline: dict[str, Any], model_info: Optional[dict] = None) -> dict:
+def figure(metrics: dict[str, Any], name: str) -> dict[str, Any]:
+    """One quality figure of evaluation.json's `figures`."""
+    return {
+        "split": FIGURE_SPLITS[name],
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "expected_calibration_error": metrics["expected_calibration_error"],
+        "rows": metrics["rows"],
+    }
+
+
+def evaluation_document(
+    metrics: dict[str, Any],
+    baseline: dict[str, Any],
+    model_info: Optional[dict] = None,
+    unseen_titles: Optional[dict[str, Any]] = None,
+) -> dict:
+    """`metrics` (unseen occupations) in SageMaker's layout, both figures under `figures`."""
     labels = metrics["labels"]
     matrix = metrics["confusion_matrix"]
     document = {
@@ -158,11 +191,23 @@ def evaluation_document(metrics: dict[str, Any], baseline: dict[str, Any], model
         "baseline": baseline,
         "test_rows": metrics["rows"],
         "calibration": {"n_bins": CALIBRATION_BINS, "bins": metrics["calibration_bins"]},
+        "held_out": HELD_OUT_NOTE,
+        FIGURES_KEY: {UNSEEN_OCCUPATIONS: figure(metrics, UNSEEN_OCCUPATIONS)},
     }
+    if unseen_titles is not None:
+        document[FIGURES_KEY][UNSEEN_TITLES] = figure(unseen_titles, UNSEEN_TITLES)
     if model_info:
         document["model"] = {
             key: model_info.get(key)
-            for key in ("hyperparameters", "train_rows", "validation", "trained_at", "sklearn_version")
+            for key in (
+                "hyperparameters",
+                "fitted_on",
+                "train_rows",
+                "occupations",
+                "evaluated_models",
+                "trained_at",
+                "sklearn_version",
+            )
             if key in model_info
         }
     return document
@@ -172,8 +217,20 @@ def _headline(document: dict) -> list[tuple[str, str]]:
     m = document[METRICS_KEY]
     baseline = document["baseline"]
     delta = m["macro_f1"]["value"] - baseline["macro_f1"]
-    return [
-        ("Test rows", str(document["test_rows"])),
+    titles = document[FIGURES_KEY].get(UNSEEN_TITLES)
+    headline = []
+    if titles:
+        headline = [
+            ("Unseen titles of known occupations: macro F1 (headline)", f"{titles['macro_f1']:.4f}"),
+            ("Unseen titles of known occupations: accuracy", f"{titles['accuracy']:.4f}"),
+            (
+                "Unseen titles of known occupations: calibration error (top-1)",
+                f"{titles['expected_calibration_error']:.4f}",
+            ),
+            ("Unseen titles of known occupations: test rows", str(titles["rows"])),
+        ]
+    return headline + [
+        ("Unseen occupations (below: gate, per group, matrix): test rows", str(document["test_rows"])),
         ("Accuracy", f"{m['accuracy']['value']:.4f}"),
         ("Macro F1", f"{m['macro_f1']['value']:.4f}"),
         ("Weighted precision", f"{m['weighted_precision']['value']:.4f}"),
@@ -215,7 +272,7 @@ def render_markdown(document: dict) -> str:
             "| " + " | ".join(row) + " |" for row in rows
         ]
 
-    lines = ["# JobClf model evaluation", ""]
+    lines = ["# JobClf model evaluation", "", f"Note: {document['held_out']}.", ""]
     lines += table(["Metric", "Value"], _headline(document))
     if document["baseline"].get("model_package_arn"):
         lines += ["", f"Baseline model package: `{document['baseline']['model_package_arn']}`"]
@@ -263,6 +320,7 @@ def render_html(document: dict, image_name: str = "confusion_matrix.png") -> str
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:nth-child(2){text-align:left}</style>",
         "</head><body><h1>JobClf model evaluation</h1>",
+        f"<p>Note: {e(document['held_out'])}.</p>",
         table(["Metric", "Value"], _headline(document)),
     ]
     if document["baseline"].get("model_package_arn"):
@@ -290,13 +348,16 @@ def evaluate(model, titles: Sequence[str], labels: Sequence[str]) -> dict[str, A
     return compute_metrics(labels, predicted, confidences, classes)
 
 
-def run(model_path, test_dir, output_dir, model_package_group: str) -> dict:
+def run(model_path, test_dir, title_test_dir, output_dir, model_package_group: str) -> dict:
     titles, labels = read_labeled_titles(test_dir)
+    title_titles, title_labels = read_labeled_titles(title_test_dir)
     with tempfile.TemporaryDirectory(prefix="jobclf-model-") as work_dir:
-        model, info = load_model(model_path, work_dir)
-    metrics = evaluate(model, titles, labels)
+        by_occupation, info = load_model(model_path, work_dir, EVALUATED_MODELS["by_occupation"])
+        by_title, _ = load_model(model_path, str(Path(work_dir) / "again"), EVALUATED_MODELS["by_title"])
+    metrics = evaluate(by_occupation, titles, labels)
+    unseen_titles = evaluate(by_title, title_titles, title_labels)
     baseline = baseline_section(registry.latest_approved_model(model_package_group))
-    document = evaluation_document(metrics, baseline, info)
+    document = evaluation_document(metrics, baseline, info, unseen_titles)
     output = Path(output_dir)
     write_json(document, output / EVALUATION_FILE)
     write_confusion_png(output / "confusion_matrix.png", metrics["confusion_matrix"], metrics["labels"])
@@ -308,7 +369,8 @@ def run(model_path, test_dir, output_dir, model_package_group: str) -> dict:
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="/opt/ml/processing/model", help="directory with model.tar.gz")
-    parser.add_argument("--test", default="/opt/ml/processing/test", help="test split: a directory of Parquet")
+    parser.add_argument("--test", default="/opt/ml/processing/test", help="test split by occupation (Parquet)")
+    parser.add_argument("--title-test", default="/opt/ml/processing/title_test", help="test split by title (Parquet)")
     parser.add_argument("--output", default="/opt/ml/processing/evaluation")
     parser.add_argument(
         "--model-package-group", required=True, help="group whose latest approved model is the baseline"
@@ -318,10 +380,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    document = run(args.model, args.test, args.output, args.model_package_group)
+    document = run(args.model, args.test, args.title_test, args.output, args.model_package_group)
     m = document[METRICS_KEY]
+    titles = document[FIGURES_KEY][UNSEEN_TITLES]
     print(
-        f"test_rows={document['test_rows']}; accuracy={m['accuracy']['value']:.4f}; "
+        f"unseen_titles_rows={titles['rows']}; unseen_titles_accuracy={titles['accuracy']:.4f}; "
+        f"unseen_titles_macro_f1={titles['macro_f1']:.4f}; "
+        f"unseen_titles_expected_calibration_error={titles['expected_calibration_error']:.4f};"
+    )
+    print(
+        f"unseen occupations: test_rows={document['test_rows']}; accuracy={m['accuracy']['value']:.4f}; "
         f"macro_f1={m['macro_f1']['value']:.4f}; "
         f"expected_calibration_error={m['expected_calibration_error']['value']:.4f}; "
         f"baseline_macro_f1={document['baseline']['macro_f1']:.4f};"

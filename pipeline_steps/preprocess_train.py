@@ -1,15 +1,23 @@
-"""Split the ETL's titles into train / validation / test, grouped by occupation.
+"""Split the ETL's titles twice into train / validation / test: by occupation and by title.
 
-Every title of an occupation (`onet_soc_code`) lands in the same split, so the test set measures
-how well the model generalizes to occupations it never saw, not how well it remembers sibling
-titles. Occupations are shuffled within each major group (stratified), with a seeded
-numpy RandomState per group: the same seed gives the same split on any machine.
+By occupation (train, validation, test): every title of an occupation (`onet_soc_code`) lands in
+the same split, so the test set measures how well the model does on occupations it never saw (the
+stress figure, and the quality gate's). Occupations are shuffled within each major group
+(stratified), with a seeded numpy RandomState per group: the same seed gives the same split on any
+machine.
+
+By title (title_train, title_validation, title_test): every occupation stays in training (its
+O*NET occupation title always trains), and the alternate titles are split by their near-duplicate
+key (`near_duplicate_key`: the same words after dropping a plural s and seniority words), so no
+test title has a near-duplicate in training. It measures what users mostly send: new titles of
+known occupations (the headline figure). Keys are shuffled within the major group of their first
+row, with the same seeded shuffle and shares as the occupations.
 
     python -m pipeline_steps preprocess-train --input DIR --output DIR [--seed 1]
         [--validation-fraction 0.1] [--test-fraction 0.2]
 
-writes OUTPUT/{train,validation,test}/<split>.parquet (the input's columns) and
-OUTPUT/split_report.json.
+writes OUTPUT/<split>/<split>.parquet (the input's columns) for each of SPLITS and TITLE_SPLITS,
+and OUTPUT/split_report.json.
 """
 
 from __future__ import annotations
@@ -26,6 +34,34 @@ import numpy as np
 from pipeline_steps.dataio import InputError, count_by, read_parquet_table, write_json, write_parquet
 
 SPLITS = ("train", "validation", "test")
+TITLE_SPLITS = ("title_train", "title_validation", "title_test")
+# The ETL's `source` of an occupation's own O*NET title (etl.OCCUPATION_SOURCE; etl imports Spark).
+OCCUPATION_TITLE_SOURCE = "occupation_title"
+# Words that say how senior, not what the job is: "Senior Accountant" is a near-duplicate of "Accountant".
+SENIORITY_WORDS = frozenset(
+    [
+        "senior",
+        "sr",
+        "junior",
+        "jr",
+        "lead",
+        "principal",
+        "staff",
+        "entry",
+        "level",
+        "trainee",
+        "apprentice",
+        "journeyman",
+        "master",
+        "i",
+        "ii",
+        "iii",
+        "iv",
+        "1",
+        "2",
+        "3",
+    ]
+)
 REQUIRED_COLUMNS = ("onet_soc_code", "major_group", "title_normalized")
 # Output rows are sorted by these (the ones present) so the files do not depend on part order.
 SORT_COLUMNS = ("onet_soc_code", "source", "source_file", "source_row", "title_normalized")
@@ -85,6 +121,42 @@ def assign_splits(
     return assignment
 
 
+def near_duplicate_key(title_normalized: str) -> str:
+    """The words of a normalized title, sorted, without seniority words and with a plural s dropped
+    ("sr accountants" and "accountant" share "accountant"); the title itself when nothing is left."""
+    words = []
+    for word in title_normalized.split():
+        if word in SENIORITY_WORDS:
+            continue
+        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+        words.append(word)
+    return " ".join(sorted(words)) or title_normalized
+
+
+def assign_title_splits(
+    keys: Sequence[str],
+    groups: Sequence[str],
+    sources: Sequence[str],
+    seed: int,
+    validation_fraction: float,
+    test_fraction: float,
+) -> list[str]:
+    """The split of each row (by title): rows of one near-duplicate key share a split, and a key that
+    holds an occupation's own title trains, so every occupation is in training."""
+    check_fractions(validation_fraction, test_fraction)
+    training_keys = {key for key, source in zip(keys, sources) if source == OCCUPATION_TITLE_SOURCE}
+    group_of_key: dict[str, str] = {}
+    for key, group in zip(keys, groups):
+        group_of_key.setdefault(key, group)
+    keys_by_group: dict[str, list[str]] = {}
+    for key, group in group_of_key.items():
+        if key not in training_keys:
+            keys_by_group.setdefault(group, []).append(key)
+    assignment = assign_splits(keys_by_group, seed, validation_fraction, test_fraction)
+    return ["title_" + (assignment.get(key) or "train") for key in keys]
+
+
 def check_fractions(validation_fraction: float, test_fraction: float) -> None:
     for name, value in (("validation fraction", validation_fraction), ("test fraction", test_fraction)):
         if not (0.0 <= value < 1.0) or math.isnan(value):
@@ -128,12 +200,30 @@ def split_table(table, seed: int, validation_fraction: float, test_fraction: flo
     return parts, assignment
 
 
+def split_table_by_title(table, seed: int, validation_fraction: float, test_fraction: float):
+    """{title split: pyarrow Table} (rows sorted by SORT_COLUMNS)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    titles = table.column("title_normalized").to_pylist()
+    keys = [near_duplicate_key(title or "") for title in titles]
+    groups = table.column("major_group").to_pylist()
+    sources = table.column("source").to_pylist() if "source" in table.column_names else [None] * len(keys)
+    labels = pa.array(assign_title_splits(keys, groups, sources, seed, validation_fraction, test_fraction))
+    sort_keys = [(name, "ascending") for name in SORT_COLUMNS if name in table.column_names]
+    parts = {}
+    for split in TITLE_SPLITS:
+        part = table.filter(pc.equal(labels, split))
+        parts[split] = part.take(pc.sort_indices(part, sort_keys=sort_keys, null_placement="at_end"))
+    return parts
+
+
 def split_report(parts, seed: int, validation_fraction: float, test_fraction: float) -> dict:
     report = {
         "seed": seed,
         "validation_fraction": validation_fraction,
         "test_fraction": test_fraction,
-        "input_rows": sum(part.num_rows for part in parts.values()),
+        "input_rows": sum(parts[split].num_rows for split in SPLITS),
         "input_occupations": 0,
         "splits": {},
     }
@@ -150,7 +240,8 @@ def split_report(parts, seed: int, validation_fraction: float, test_fraction: fl
                 for group in rows_by_group
             },
         }
-        report["input_occupations"] += len(set(codes))
+        if split in SPLITS:
+            report["input_occupations"] += len(set(codes))
     return report
 
 
@@ -158,6 +249,7 @@ def run(input_dir, output_dir, seed: int, validation_fraction: float, test_fract
     check_fractions(validation_fraction, test_fraction)
     table = read_parquet_table(input_dir, REQUIRED_COLUMNS)
     parts, _ = split_table(table, seed, validation_fraction, test_fraction)
+    parts.update(split_table_by_title(table, seed, validation_fraction, test_fraction))
     output = Path(output_dir)
     for split, part in parts.items():
         write_parquet(part, output / split / f"{split}.parquet")
@@ -179,7 +271,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     report = run(args.input, args.output, args.seed, args.validation_fraction, args.test_fraction)
-    for split in SPLITS:
+    for split in SPLITS + TITLE_SPLITS:
         part = report["splits"][split]
         print(
             f"{split}: {part['rows']} rows, {part['occupations']} occupations, {len(part['major_groups'])} major groups"

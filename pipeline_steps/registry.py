@@ -107,9 +107,18 @@ class LocalRegistry:
         return list(groups.get(group_name) or [])
 
     def add_model_package(
-        self, group_name: str, model_data_uri: str, metrics_uri: Optional[str], approval_status: str, region: str
+        self,
+        group_name: str,
+        model_data_uri: str,
+        metrics_uri: Optional[str],
+        approval_status: str,
+        region: str,
+        customer_metadata: Optional[dict] = None,
     ) -> str:
-        """Append a version to the group, as the local run's RegisterModel step; return its ARN (versions from 1)."""
+        """Append a version to the group, as the local run's RegisterModel step; return its ARN (versions from 1).
+
+        `customer_metadata` is the step's CustomerMetadataProperties (what the model is fitted on, and
+        that its metrics are held-out), kept as SageMaker keeps them on the model package."""
         document = self._document()
         packages = document.setdefault("model_package_groups", {}).setdefault(group_name, [])
         version = len(packages) + 1
@@ -121,6 +130,7 @@ class LocalRegistry:
                 "approval_status": approval_status,
                 "model_data_uri": model_data_uri,
                 "metrics_uri": metrics_uri,
+                "customer_metadata_properties": dict(customer_metadata or {}),
                 "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
         )

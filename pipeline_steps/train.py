@@ -2,16 +2,20 @@
 
     python -m pipeline_steps train [--model_c 0.3] [--word_ngram_max 2] [--char_ngram_min 1] [--char_ngram_max 4]
         [--min_df 1] [--classifier linearsvc|logreg] [--class_weight none|balanced]
-        [--calibration_folds 5] [--max_iter 2000] [--random_state 0]
-        [--occupation_descriptions 1|0] [--short_titles 1|0]
-        [--train DIR] [--validation DIR] [--occupations DIR] [--model-dir DIR]
+        [--max_iter 2000] [--random_state 0] [--occupation_descriptions 1|0] [--short_titles 1|0]
+        [--occupation_title_weight 5.0]
+        [--train DIR] [--validation DIR] [--test DIR] [--title-train DIR] [--title-validation DIR]
+        [--occupations DIR] [--model-dir DIR]
 
 Hyperparameters arrive as CLI arguments (underscored names); the data directories default to
-SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION and SM_CHANNEL_OCCUPATIONS (validation and occupations are
-optional), the model directory to SM_MODEL_DIR. The occupations channel is the ETL's occupations/
-dataset: the descriptions of the occupations in the train split become extra training rows (the
-other occupations' descriptions are never read, so nothing of validation or test leaks in). Writes MODEL_DIR/model.joblib, MODEL_DIR/model_info.json, and the serving code:
-MODEL_DIR/code/inference.py with MODEL_DIR/code/pipeline_steps/{__init__,text,soc}.py.
+SM_CHANNEL_<NAME> (PreprocessTrain's splits by occupation and by title; the occupations channel, the
+ETL's occupations/ dataset, is optional: the descriptions of a model's occupations become extra
+training rows), the model directory to SM_MODEL_DIR.
+
+Fits three models (`train`): two evaluated ones that Evaluate scores (by occupation: the quality
+gate; by title: the headline) and the served one, refit on every accepted row. Writes
+MODEL_DIR/model.joblib (served), MODEL_DIR/evaluated/*.joblib, MODEL_DIR/model_info.json, and the
+serving code: MODEL_DIR/code/inference.py with MODEL_DIR/code/pipeline_steps/{__init__,text,soc}.py.
 
 Runs as `python -m pipeline_steps train ...`; in the training job, the source archive's root
 `train.py` (definition/bundles.py) imports this module's main.
@@ -29,13 +33,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from pipeline_steps import model as model_lib
 from pipeline_steps.dataio import InputError, labeled_rows, read_labeled_titles, read_parquet_table, write_json
+from pipeline_steps.preprocess_train import OCCUPATION_TITLE_SOURCE
 from pipeline_steps.soc import MAJOR_GROUPS
 from pipeline_steps.text import normalize_title
 
+PathLike = Union[str, Path]
 # What the serving container needs beside code/inference.py (it imports these, nothing else of ours).
 SERVING_MODULES = ("__init__", "text", "soc")
 
@@ -87,37 +93,53 @@ class TrainingRows:
     # them; model_info reports the sources and the benchmarks group by occupation.
     occupations: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)  # each row's sample weight
 
-    def add(self, source: str, text: str, label: str, occupation: str) -> None:
+    def add(self, source: str, text: str, label: str, occupation: str, weight: float = 1.0) -> None:
         self.texts.append(text)
         self.labels.append(label)
         self.occupations.append(occupation)
         self.sources.append(source)
+        self.weights.append(weight)
 
     @property
     def counts(self) -> dict[str, int]:
         return {source: self.sources.count(source) for source in SOURCES}
 
 
-def training_rows(train_dir, occupations_dir, hp: model_lib.Hyperparameters) -> TrainingRows:
+def _table(directories: Sequence, columns: Sequence[str]):
+    import pyarrow as pa
+
+    tables = [read_parquet_table(directory, columns) for directory in directories]
+    return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+
+
+def training_rows(
+    train_dirs, occupations_dir, hp: model_lib.Hyperparameters, described: Optional[set] = None
+) -> TrainingRows:
     """The rows to fit on.
 
-    The train split's titles, plus (by hyperparameter) its short titles and the descriptions of its
-    occupations, each as one more row labeled with its occupation's major group.
+    The titles under `train_dirs` (one split directory or several), an occupation's own O*NET title
+    weighing `occupation_title_weight`, plus (by hyperparameter) their short titles and the
+    descriptions of the `described` occupations (default: the occupations those titles belong to),
+    each as one more row labeled with its occupation's major group.
     """
+    directories = [train_dirs] if isinstance(train_dirs, (str, Path)) else list(train_dirs)
     rows = TrainingRows()
-    table = read_parquet_table(train_dir, ("title_normalized", "onet_soc_code", "major_group"))
+    table = _table(directories, ("title_normalized", "onet_soc_code", "major_group"))
     codes = table.column("onet_soc_code").to_pylist()
     groups = table.column("major_group").to_pylist()
-    for text, group, code in labeled_rows(table, train_dir, ("onet_soc_code",)):
-        rows.add("titles", text, group, code)
+    extra = ("onet_soc_code", "source") if "source" in table.column_names else ("onet_soc_code",)
+    for text, group, code, *source in labeled_rows(table, directories[0], extra):
+        own_title = source == [OCCUPATION_TITLE_SOURCE]
+        rows.add("titles", text, group, code, hp.occupation_title_weight if own_title else 1.0)
     if hp.short_titles and "short_title" in table.column_names:
         for short, code, group in zip(table.column("short_title").to_pylist(), codes, groups):
             text = normalize_title(short) if short and group else ""
             if text:
                 rows.add("short_titles", text, str(group), code)
     if hp.occupation_descriptions and occupations_dir:
-        trained = set(codes)
+        trained = set(codes) if described is None else described
         occupations = read_parquet_table(occupations_dir, ("onet_soc_code", "description", "major_group"))
         for code, description, group in zip(
             occupations.column("onet_soc_code").to_pylist(),
@@ -130,37 +152,103 @@ def training_rows(train_dir, occupations_dir, hp: model_lib.Hyperparameters) -> 
     return rows
 
 
-def train(train_dir, validation_dir, model_dir, hp: model_lib.Hyperparameters, occupations_dir=None) -> dict:
-    """Fit, score on validation, save the model, its info and the serving code; return the info."""
+@dataclass(frozen=True)
+class Channels:
+    """The training job's input directories (PreprocessTrain's splits; the ETL's occupations)."""
+
+    train: PathLike  # by occupation: the evaluated model's rows
+    validation: PathLike  # by occupation: calibrates the evaluated model
+    test: PathLike  # by occupation: Evaluate scores the by-occupation model on it; here, part of every row
+    title_train: PathLike  # by title (every occupation): the headline model's rows
+    title_validation: PathLike  # by title: calibrates the headline model, and through it the served model
+    occupations: Optional[PathLike] = None
+
+    def check(self) -> None:
+        for name in ("train", "validation", "test", "title_train", "title_validation", "occupations"):
+            directory = getattr(self, name)
+            if name != "occupations" and not directory:
+                raise InputError(f"no {name} channel")
+            if directory and not Path(directory).is_dir():
+                raise InputError(f"{name} directory {directory} does not exist")
+
+
+def _scored_calibration(model, calibration_dir) -> tuple[object, dict]:
+    titles, labels = read_labeled_titles(calibration_dir)
+    calibrated = model_lib.calibrate(model, titles, labels)
+    return calibrated, scores(calibrated, titles, labels)
+
+
+def _summary(rows: TrainingRows) -> dict:
+    return {
+        "train_rows": len(rows.labels),
+        "train_rows_by_source": rows.counts,
+        "occupations": len(set(rows.occupations)),
+    }
+
+
+def train(channels: Channels, model_dir, hp: model_lib.Hyperparameters) -> dict:
+    """Fit the three models, save them, their info and the serving code; return the info.
+
+    - evaluated by occupation (EVALUATED_MODELS["by_occupation"]): the train split, calibrated on the
+      validation split; Evaluate scores it on the test split's unseen occupations (the quality gate).
+    - evaluated by title (EVALUATED_MODELS["by_title"]): every occupation, the title_train split,
+      calibrated on title_validation; Evaluate scores it on title_test's unseen titles (the headline).
+    - served (MODEL_FILE): every accepted row (the three splits by occupation: all occupations, their
+      titles, short titles and descriptions), with the by-title model's calibration: it has no unseen
+      rows left to calibrate on, and its decision values are on the scale of a model fitted on 80% of them.
+    One job writes all three: a second training job would add its start-up (minutes) for seconds of
+    fitting, and the registered archive carries the very models its metrics were measured on. The
+    three fits are independent and run side by side, one process per core (up to 3).
+    """
     import joblib
     import numpy
     import sklearn
 
-    if occupations_dir is not None and not Path(occupations_dir).is_dir():
-        raise InputError(f"occupations directory {occupations_dir} does not exist")
-    rows = training_rows(train_dir, occupations_dir, hp)
+    channels.check()
+    every_split = [channels.train, channels.validation, channels.test]
+    all_occupations = set(_table(every_split, ("onet_soc_code",)).column("onet_soc_code").to_pylist())
+    rows = {
+        "by_occupation": training_rows(channels.train, channels.occupations, hp),
+        "by_title": training_rows(channels.title_train, channels.occupations, hp, all_occupations),
+        "served": training_rows(every_split, channels.occupations, hp, all_occupations),
+    }
     started = time.perf_counter()
-    model = model_lib.fit(hp, rows.texts, rows.labels)
+    fitted = joblib.Parallel(n_jobs=min(len(rows), os.cpu_count() or 1))(
+        joblib.delayed(model_lib.fit)(hp, part.texts, part.labels, part.weights) for part in rows.values()
+    )
+    models = dict(zip(rows, fitted))
+    by_occupation, by_occupation_validation = _scored_calibration(models["by_occupation"], channels.validation)
+    by_title, by_title_validation = _scored_calibration(models["by_title"], channels.title_validation)
+    served = model_lib.calibrated_like(models["served"], by_title)
     training_seconds = time.perf_counter() - started
-
-    validation = None
-    if validation_dir:
-        validation_titles, validation_labels = read_labeled_titles(validation_dir)
-        validation = scores(model, validation_titles, validation_labels)
+    evaluated = {
+        "by_occupation": {**_summary(rows["by_occupation"]), "validation": by_occupation_validation},
+        "by_title": {**_summary(rows["by_title"]), "validation": by_title_validation},
+    }
+    served_info = _summary(rows["served"])
 
     output = Path(model_dir)
     output.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, str(output / model_lib.MODEL_FILE), compress=3)
-    classes = [str(c) for c in model.classes_]
+    joblib.dump(served, str(output / model_lib.MODEL_FILE), compress=3)
+    for name, model in (("by_occupation", by_occupation), ("by_title", by_title)):
+        target = output / model_lib.EVALUATED_MODELS[name]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(model, str(target), compress=3)
+    classes = [str(c) for c in served.classes_]
     info = {
         "model_file": model_lib.MODEL_FILE,
         "input": "normalized title (pipeline_steps.text.normalize_title)",
         "classes": classes,
         "major_group_titles": {c: MAJOR_GROUPS.get(c, "") for c in classes},
         "hyperparameters": hp.as_dict(),
-        "train_rows": len(rows.labels),
-        "train_rows_by_source": rows.counts,
-        "validation": validation,
+        # The served model: fitted on every accepted row. Its quality is measured on the evaluated models.
+        "fitted_on": "every accepted row (all occupations: titles, short titles, descriptions)",
+        "train_rows": served_info["train_rows"],
+        "train_rows_by_source": served_info["train_rows_by_source"],
+        "occupations": served_info["occupations"],
+        "calibration": "one sigmoid shared by the major groups, learned by the by-title model on title_validation",
+        "evaluated_models": {name: {"file": model_lib.EVALUATED_MODELS[name], **evaluated[name]} for name in evaluated},
+        "validation": by_occupation_validation,
         "training_seconds": round(training_seconds, 3),
         "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sklearn_version": sklearn.__version__,
@@ -172,6 +260,9 @@ def train(train_dir, validation_dir, model_dir, hp: model_lib.Hyperparameters, o
     return info
 
 
+CHANNELS = ("train", "validation", "test", "title_train", "title_validation", "occupations")
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="train", description=__doc__.split("\n\n")[0])
     # One option per hyperparameter, named as SageMaker passes it (`--name value`); Hyperparameters checks the values.
@@ -179,25 +270,31 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.add_argument(
             f"--{hyperparameter.name}", type=type(hyperparameter.default), default=hyperparameter.default
         )
-    parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"), help="default: $SM_CHANNEL_TRAIN")
-    parser.add_argument(
-        "--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"), help="default: $SM_CHANNEL_VALIDATION"
-    )
-    parser.add_argument(
-        "--occupations",
-        default=os.environ.get("SM_CHANNEL_OCCUPATIONS"),
-        help="the ETL's occupations/ dataset (optional); default: $SM_CHANNEL_OCCUPATIONS",
-    )
+    # One option per channel, defaulting to the directory SageMaker names in SM_CHANNEL_<NAME>.
+    for channel in CHANNELS:
+        variable = f"SM_CHANNEL_{channel.upper()}"
+        parser.add_argument(
+            f"--{channel.replace('_', '-')}", default=os.environ.get(variable), help=f"default: ${variable}"
+        )
     parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR"), help="default: $SM_MODEL_DIR")
     args = parser.parse_args(argv)
-    if not args.train:
-        parser.error("no training data: pass --train DIR or set SM_CHANNEL_TRAIN")
-    if not args.model_dir:
-        parser.error("no model directory: pass --model-dir DIR or set SM_MODEL_DIR")
     try:
         args.hyperparameters = hyperparameters_from(args)
     except ValueError as error:
         parser.error(f"bad hyperparameters: {error}")
+    missing = [channel for channel in CHANNELS[:-1] if not getattr(args, channel)]
+    if missing:
+        parser.error(
+            "no "
+            + ", ".join(missing)
+            + " data: pass --"
+            + " DIR, --".join(m.replace("_", "-") for m in missing)
+            + " DIR or set "
+            + ", ".join(f"SM_CHANNEL_{m.upper()}" for m in missing)
+        )
+    if not args.model_dir:
+        parser.error("no model directory: pass --model-dir DIR or set SM_MODEL_DIR")
+    args.channels = Channels(**{channel: getattr(args, channel) for channel in CHANNELS})
     return args
 
 
@@ -208,21 +305,22 @@ def hyperparameters_from(args: argparse.Namespace) -> model_lib.Hyperparameters:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     hp = args.hyperparameters
-    info = train(args.train, args.validation, args.model_dir, hp, args.occupations)
+    info = train(args.channels, args.model_dir, hp)
     print(f"hyperparameters: {json.dumps(hp.as_dict(), sort_keys=True)}")
-    print(f"train_rows={info['train_rows']}; training_seconds={info['training_seconds']:.1f};")
+    print(
+        f"served model: train_rows={info['train_rows']}; occupations={info['occupations']}; "
+        f"training_seconds={info['training_seconds']:.1f};"
+    )
     print(f"train rows by source: {json.dumps(info['train_rows_by_source'], sort_keys=True)}")
     if hp.occupation_descriptions and not args.occupations:
         print("note: no occupations channel: occupation descriptions not used")
-    if info["validation"]:
-        # One line SageMaker metric definitions can match, e.g. "validation_macro_f1=([0-9.]+)".
+    # One line per evaluated model that SageMaker metric definitions can match, e.g. "validation_macro_f1=([0-9.]+)".
+    for name, prefix in (("by_occupation", "validation"), ("by_title", "title_validation")):
+        validation = info["evaluated_models"][name]["validation"]
         print(
-            f"validation_rows={info['validation']['rows']}; "
-            f"validation_accuracy={info['validation']['accuracy']:.4f}; "
-            f"validation_macro_f1={info['validation']['macro_f1']:.4f};"
+            f"{prefix}_rows={validation['rows']}; {prefix}_accuracy={validation['accuracy']:.4f}; "
+            f"{prefix}_macro_f1={validation['macro_f1']:.4f};"
         )
-    else:
-        print("no validation data: validation metrics skipped")
     return 0
 
 

@@ -183,7 +183,7 @@ PARAMETER_NOTES = {
     "word_ngram_max": "Longest word n-gram of the TF-IDF features.",
     "char_ngram_min": "Shortest character n-gram.",
     "char_ngram_max": "Longest character n-gram.",
-    "min_macro_f1": "The quality gate's absolute threshold on the test macro-F1.",
+    "min_macro_f1": "The quality gate's absolute threshold on the unseen-occupation (held-out) macro-F1.",
     "model_approval_status": "Approval status a model that passes the gate is registered with.",
 }
 

@@ -66,6 +66,8 @@ def test_local_models_list_and_show_read_the_local_registry(trained):
     report = next(line for line in shown.stdout.splitlines() if line.strip().startswith("report:")).split(None, 1)[1]
     assert Path(report).is_file() and report.endswith("report.html")
     assert f"macro_f1                    {f1:.4f}" in shown.stdout
+    assert f"unseen titles macro_f1      {evaluation['figures']['unseen_titles']['macro_f1']:.4f}" in shown.stdout
+    assert "(held-out metrics:" in shown.stdout
 
 
 def test_local_reject_then_approve_edit_the_registry(work_copy):

@@ -169,14 +169,17 @@ def test_training_defaults_train_the_benchmarked_model(synth: Synth, env: str) -
     """An execution with default parameters trains `Hyperparameters()`, the model the benchmark chose.
 
     The training step's hyperparameters, evaluated with the declared defaults by the local run's
-    expression evaluator, go through the train script's own argument parser.
+    expression evaluator, and its channels go through the train script's own argument parser.
     """
     definition = synth.stacks[env].pipeline.fake_definition()
     defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
     (training,) = [s for s in all_steps(definition["Steps"]) if s["Type"] == "Training"]
     context = EvaluationContext(parameters=defaults, execution={})
     hyperparameters = context.evaluate(training["Arguments"]["HyperParameters"])
-    argv = ["--train", "train-channel", "--model-dir", "model-dir"]
+    # Every channel the train script needs is one the step declares (it refuses to run without one).
+    argv = ["--model-dir", "model-dir"]
+    for channel in training["Arguments"]["InputDataConfig"]:
+        argv += [f"--{channel['ChannelName'].replace('_', '-')}", f"{channel['ChannelName']}-channel"]
     for name, value in hyperparameters.items():
         if not name.startswith("sagemaker_"):
             argv += [f"--{name}", str(value)]

@@ -30,7 +30,7 @@ from workflow.local.executors import (
 )
 from workflow.local.expressions import EvaluationContext
 from workflow.local.processes import StepProcesses
-from workflow.local.runner import resolve_parameters
+from workflow.local.runner import load_property_file, resolve_parameters
 from workflow.local.s3 import LocalS3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,8 +103,12 @@ def run_image_jobs(synth, image_python: Path, work_dir: Path) -> ImageJobs:
         processes=StepProcesses(work_dir),
     )
     jobs = ImageJobs(definition, job)
-    context = EvaluationContext(parameters=parameters, execution={"PipelineExecutionId": EXECUTION_ID},
-                                step_properties=jobs.properties)  # fmt: skip
+    # RegisterModel's metadata reads Evaluate's property file (JsonGet), as the quality gate does.
+    context = EvaluationContext(
+        parameters=parameters, execution={"PipelineExecutionId": EXECUTION_ID}, step_properties=jobs.properties,
+        load_property_file=lambda step, name: load_property_file(
+            step, name, jobs.step(step).get("PropertyFiles", []), jobs.properties, s3),
+    )  # fmt: skip
     try:
         for name in TRAIN_BRANCH + PREDICT_BRANCH:
             step = jobs.step(name)

@@ -47,5 +47,7 @@ def test_the_toolkit_trains_the_shipped_source_with_the_definitions_hyperparamet
         names = set(archive.getnames())
         info = json.load(archive.extractfile("model_info.json"))
     assert {"model.joblib", "model_info.json", "code/inference.py"} <= names
+    # One job writes the served model and the two held-out models Evaluate scores.
+    assert {"evaluated/by_occupation.joblib", "evaluated/by_title.joblib"} <= names
     assert {name: decoded(value) for name, value in hyperparameters.items()}.items() <= info["hyperparameters"].items()
     assert (info["python_version"][:4], info["sklearn_version"]) == ("3.9.", "1.2.1")

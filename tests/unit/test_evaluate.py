@@ -40,6 +40,8 @@ def run_main(built, output, group=GROUP):
             str(built["delivered"]),
             "--test",
             str(built["split"] / "test"),
+            "--title-test",
+            str(built["split"] / "title_test"),
             "--output",
             str(output),
             "--model-package-group",
@@ -78,6 +80,33 @@ def test_evaluation_json_has_the_quality_gate_paths(built, local_registry, tmp_p
     assert "<img src='confusion_matrix.png'" in (tmp_path / "out" / "report.html").read_text()
 
 
+def test_both_figures_are_of_held_out_models_and_say_so(built, local_registry, tmp_path):
+    """The gate's figure is the by-occupation model's on the test occupations, the headline the by-title
+    model's on title_test; neither is the served model's, which has seen every row."""
+    import joblib
+
+    from pipeline_steps.dataio import read_labeled_titles
+
+    assert run_main(built, tmp_path / "out") == 0
+    document = strict_json(tmp_path / "out" / "evaluation.json")
+    figures = document["figures"]
+    assert set(figures) == {"unseen_titles", "unseen_occupations"}
+    for name, split, model_file in (
+        ("unseen_occupations", "test", "evaluated/by_occupation.joblib"),
+        ("unseen_titles", "title_test", "evaluated/by_title.joblib"),
+    ):
+        titles, labels = read_labeled_titles(built["split"] / split)
+        expected = evaluate.evaluate(joblib.load(str(built["model_dir"] / model_file)), titles, labels)
+        assert figures[name]["macro_f1"] == pytest.approx(expected["macro_f1"])
+        assert figures[name]["rows"] == len(titles)
+    served = evaluate.evaluate(joblib.load(str(built["model_dir"] / "model.joblib")), *read_labeled_titles(built["split"] / "test"))
+    assert document["multiclass_classification_metrics"]["macro_f1"]["value"] == figures["unseen_occupations"]["macro_f1"]
+    assert served["macro_f1"] > figures["unseen_occupations"]["macro_f1"]  # the served model has seen the test rows
+    assert document["held_out"].startswith("held-out metrics")
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "held-out metrics" in report and "Unseen titles of known occupations: macro F1 (headline)" in report
+
+
 def test_baseline_is_the_latest_approved_model(built, local_registry, tmp_path):
     registry_file, s3_root = local_registry
     fx.register_local(registry_file, s3_root, GROUP, built["archive"], version=1, macro_f1=0.3)
@@ -99,14 +128,16 @@ def test_approved_model_without_metrics_compares_against_zero(built, local_regis
 
 
 def test_an_extracted_model_directory_works_too(built, local_registry, tmp_path):
-    document = evaluate.run(built["model_dir"], built["split"] / "test", tmp_path / "out", GROUP)
+    document = evaluate.run(
+        built["model_dir"], built["split"] / "test", built["split"] / "title_test", tmp_path / "out", GROUP
+    )
     assert document["test_rows"] > 0
 
 
 def test_missing_model_archive_is_named(built, local_registry, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="model.tar.gz"):
-        evaluate.run(tmp_path / "empty", built["split"] / "test", tmp_path / "out", GROUP)
+        evaluate.run(tmp_path / "empty", built["split"] / "test", built["split"] / "title_test", tmp_path / "out", GROUP)
 
 
 def test_compute_metrics_by_hand():

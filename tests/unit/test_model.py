@@ -15,7 +15,8 @@ from pipeline_steps import model as model_lib
 
 def test_pickle_holds_only_library_classes(tmp_path):
     titles = ["registered nurse", "staff nurse", "charge nurse", "truck driver", "bus driver", "cdl driver"]
-    fitted = model_lib.fit(model_lib.Hyperparameters(calibration_folds=2), titles, ["29"] * 3 + ["53"] * 3)
+    labels = ["29"] * 3 + ["53"] * 3
+    fitted = model_lib.calibrate(model_lib.fit(model_lib.Hyperparameters(), titles, labels), titles, labels)
     # Protocol 2 names every class with a GLOBAL opcode ("module name"); joblib pickles the same classes.
     modules = {
         arg.split(" ")[0] for op, arg, _ in pickletools.genops(pickle.dumps(fitted, protocol=2)) if op.name == "GLOBAL"
@@ -77,3 +78,32 @@ def test_locate_model_names_the_directory(tmp_path):
         model_lib.locate_model(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         model_lib.locate_model(tmp_path / "missing")
+
+
+def test_calibration_keeps_the_svcs_ranking_and_the_refit_model_borrows_it():
+    """One sigmoid shared by the groups: the most probable group is the SVC's best, for the calibrated
+    model and for a model refit on more rows that borrows its calibration."""
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
+    import steps_fixtures as fx
+
+    rows = fx.etl_rows()
+    titles, labels = rows["title_normalized"], rows["major_group"]
+    hp = model_lib.Hyperparameters(model_c=0.05)
+    part = model_lib.fit(hp, titles[::2], labels[::2])
+    calibrated = model_lib.calibrate(part, titles[1::2], labels[1::2])
+    refit = model_lib.calibrated_like(model_lib.fit(hp, titles, labels), calibrated)
+    probes = titles + ["nurse driver", "cook electrician", "database pilot", "staff", "senior"]
+    for model in (calibrated, refit):
+        probabilities = model.predict_proba(probes)
+        assert np.allclose(probabilities.sum(axis=1), 1.0)
+        classifier = model.named_steps["classifier"]
+        decisions = classifier.estimator.decision_function(model.named_steps["features"].transform(probes))
+        assert (probabilities.argmax(axis=1) == decisions.argmax(axis=1)).all()
+    mapping = calibrated.named_steps["classifier"].calibrated_classifiers_[0].calibrators
+    assert refit.named_steps["classifier"].calibrated_classifiers_[0].calibrators == mapping
+    assert refit.named_steps["classifier"].estimator is not calibrated.named_steps["classifier"].estimator

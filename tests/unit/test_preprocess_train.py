@@ -163,3 +163,50 @@ def test_main_prints_a_summary(tmp_path, capsys):
     assert pt.main(["--input", str(tmp_path / "etl"), "--output", str(tmp_path / "out"), "--seed", "2"]) == 0
     assert "test:" in capsys.readouterr().out
     assert (tmp_path / "out" / "split_report.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "title, key",
+    [
+        ("senior accountants", "accountant"),
+        ("sr accountant", "accountant"),
+        ("accountant ii", "accountant"),
+        ("lead nurse staff", "nurse"),
+        ("sales manager", "manager sale"),
+        ("manager sales", "manager sale"),
+        ("business", "business"),  # -ss is no plural
+        ("nurses aides", "aide nurse"),
+        ("glass", "glass"),
+        ("senior", "senior"),  # nothing left: the title itself
+    ],
+)
+def test_near_duplicate_key(title, key):
+    assert pt.near_duplicate_key(title) == key
+
+
+def test_split_by_title_trains_every_occupation_and_tests_no_near_duplicate(tmp_path):
+    rows = fx.etl_rows()
+    # Near-duplicates of fixture titles: whichever split their key lands in, they land together.
+    for code, title in (("29-1141.00", "Senior Registered Nurses"), ("47-2111.00", "Electrician II")):
+        for column in rows.values():
+            column.append(column[0])
+        rows["onet_soc_code"][-1], rows["title"][-1] = code, title
+        rows["title_normalized"][-1], rows["major_group"][-1] = fx.normalize_title(title), code[:2]
+        rows["source"][-1], rows["source_row"][-1] = "alternate_title", 1000 + len(rows["title"])
+    fx.write_etl(tmp_path / "etl", rows=rows)
+    report = pt.run(tmp_path / "etl", tmp_path / "out", seed=3, validation_fraction=0.1, test_fraction=0.2)
+
+    tables = {split: read_split(tmp_path / "out", split) for split in pt.TITLE_SPLITS}
+    assert sum(t.num_rows for t in tables.values()) == len(rows["title"]) == report["input_rows"]
+    keys = {split: {pt.near_duplicate_key(t) for t in table.column("title_normalized").to_pylist()} for split, table in tables.items()}
+    assert not (keys["title_train"] & keys["title_test"]) and not (keys["title_train"] & keys["title_validation"])
+    assert keys["title_test"] and keys["title_validation"]
+    train = tables["title_train"]
+    assert set(train.column("onet_soc_code").to_pylist()) == set(fx.OCCUPATIONS)  # every occupation trains
+    occupation_titles = [t for t, s in zip(rows["title"], rows["source"], strict=True) if s == "occupation_title"]
+    assert set(occupation_titles) <= set(train.column("title").to_pylist())
+    for split in pt.TITLE_SPLITS:
+        assert report["splits"][split]["rows"] == tables[split].num_rows
+    # Registered Nurse (an alternate title) and Senior Registered Nurses share a split.
+    nurse = {s for s, t in tables.items() if {"Registered Nurse", "Senior Registered Nurses"} & set(t.column("title").to_pylist())}
+    assert len(nurse) == 1

@@ -27,10 +27,17 @@ def split_dir(tmp_path_factory):
     return root / "out"
 
 
+CHANNEL_NAMES = ("train", "validation", "test", "title_train", "title_validation")
+
+
+def channel_args(split_dir) -> list[str]:
+    return [arg for name in CHANNEL_NAMES for arg in (f"--{name.replace('_', '-')}", str(split_dir / name))]
+
+
 @pytest.fixture(scope="module")
 def model_dir(split_dir, tmp_path_factory):
     target = tmp_path_factory.mktemp("model") / "model"
-    args = ["--train", str(split_dir / "train"), "--validation", str(split_dir / "validation")]
+    args = channel_args(split_dir)
     assert train.main(args + ["--model-dir", str(target), "--model_c", "1.0", "--word_ngram_max", "2"]) == 0
     return target
 
@@ -42,6 +49,8 @@ def test_model_dir_layout_and_info(model_dir):
         "code/pipeline_steps/__init__.py",
         "code/pipeline_steps/soc.py",
         "code/pipeline_steps/text.py",
+        "evaluated/by_occupation.joblib",
+        "evaluated/by_title.joblib",
         "model.joblib",
         "model_info.json",
     ]
@@ -51,31 +60,62 @@ def test_model_dir_layout_and_info(model_dir):
     assert info["hyperparameters"]["model_c"] == 1.0 and info["hyperparameters"]["classifier"] == "linearsvc"
     assert info["train_rows"] > 0
     assert 0.0 <= info["validation"]["macro_f1"] <= 1.0 and info["validation"]["rows"] > 0
+    for evaluated in info["evaluated_models"].values():
+        assert 0 < evaluated["train_rows"] < info["train_rows"] and evaluated["validation"]["rows"] > 0
     import sklearn
 
     assert info["sklearn_version"] == sklearn.__version__
 
 
 def test_main_prints_validation_metrics(split_dir, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(split_dir / "train"))
-    monkeypatch.setenv("SM_CHANNEL_VALIDATION", str(split_dir / "validation"))
+    for name in CHANNEL_NAMES:
+        monkeypatch.setenv(f"SM_CHANNEL_{name.upper()}", str(split_dir / name))
     monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "m"))
     assert train.main(["--classifier", "logreg", "--model_c", "5"]) == 0  # data and model dirs from the env
     out = capsys.readouterr().out
-    assert "validation_macro_f1=" in out and "validation_accuracy=" in out
+    assert "validation_macro_f1=" in out and "validation_accuracy=" in out and "title_validation_macro_f1=" in out
     assert (tmp_path / "m" / "model.joblib").is_file()
 
 
-def test_validation_is_optional(split_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.delenv("SM_CHANNEL_VALIDATION", raising=False)
-    train.main(["--train", str(split_dir / "train"), "--model-dir", str(tmp_path / "m")])
-    assert json.loads((tmp_path / "m" / "model_info.json").read_text())["validation"] is None
-    assert "validation metrics skipped" in capsys.readouterr().out
+def test_the_served_model_is_fitted_on_every_occupation_and_evaluated_ones_are_not(split_dir, model_dir):
+    """The registered model has seen every occupation of every split; the by-occupation model has not
+    seen the validation and test occupations, the by-title model not the title_test titles."""
+    import joblib
+    import pyarrow.parquet as pq
+
+    def read(name, column):
+        return set(pq.read_table(str(split_dir / name)).column(column).to_pylist())
+
+    every_occupation = set().union(*(read(name, "onet_soc_code") for name in ("train", "validation", "test")))
+    info = json.loads((model_dir / "model_info.json").read_text())
+    assert info["occupations"] == len(every_occupation) == len(fx.OCCUPATIONS)
+    assert info["train_rows_by_source"]["titles"] == sum(
+        pq.read_table(str(split_dir / name)).num_rows for name in ("train", "validation", "test")
+    )
+    by_occupation = info["evaluated_models"]["by_occupation"]
+    assert by_occupation["occupations"] == len(read("train", "onet_soc_code")) < len(every_occupation)
+    assert info["evaluated_models"]["by_title"]["occupations"] == len(every_occupation)
+    # Each occupation's own title comes back in its major group from the served model.
+    served = joblib.load(str(model_dir / "model.joblib"))
+    titles = [normalize_title(title) for title, _ in fx.OCCUPATIONS.values()]
+    predicted = [str(served.classes_[i]) for i in served.predict_proba(titles).argmax(axis=1)]
+    assert predicted == [code[:2] for code in fx.OCCUPATIONS]
+    # ...which the by-occupation model, which never saw the test occupations, does not all do.
+    held_out = joblib.load(str(model_dir / "evaluated" / "by_occupation.joblib"))
+    assert [str(held_out.classes_[i]) for i in held_out.predict_proba(titles).argmax(axis=1)] != predicted
+
+
+def test_every_split_is_a_required_channel(split_dir, tmp_path, monkeypatch, capsys):
+    for name in CHANNEL_NAMES:
+        monkeypatch.delenv(f"SM_CHANNEL_{name.upper()}", raising=False)
+    with pytest.raises(SystemExit):
+        train.parse_args(["--train", str(split_dir / "train"), "--model-dir", str(tmp_path / "m")])
+    assert "no validation, test, title_train, title_validation data" in capsys.readouterr().err
 
 
 def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir, tmp_path):
     descriptions = fx.write_occupations(tmp_path / "occupations")
-    hp = model_lib.Hyperparameters(calibration_folds=2)
+    hp = model_lib.Hyperparameters()
     rows = train.training_rows(split_dir / "train", tmp_path / "occupations", hp)
     titles, labels, counts = rows.texts, rows.labels, rows.counts
     import pyarrow.parquet as pq
@@ -88,7 +128,11 @@ def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir
     assert described == {normalize_title(descriptions[c]) for c in train_codes}
     assert not any(f"{c[:2]}x{c[3:7]}" in t for c in held_out for t in titles)  # validation/test never leak in
     assert len(titles) == len(labels) == counts["titles"] + counts["short_titles"] + counts["occupation_descriptions"]
-    assert len(rows.occupations) == len(titles)
+    assert len(rows.occupations) == len(titles) == len(rows.weights)
+    own_titles = {normalize_title(occupation) for occupation, _ in fx.OCCUPATIONS.values()}
+    weighted = {t for t, w, s in zip(titles, rows.weights, rows.sources, strict=True) if s == "titles" and w == 5.0}
+    assert weighted and weighted <= own_titles  # an occupation's own O*NET title weighs occupation_title_weight
+    assert all(w == 1.0 for t, w in zip(titles, rows.weights, strict=True) if t not in own_titles)
     assert all(code[:2] == label for code, label in zip(rows.occupations, labels, strict=True))
     # the fixture's titles of four letters or fewer are also short titles ("RN", "DBA")
     assert counts["short_titles"] > 0
@@ -103,26 +147,21 @@ def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir
 def test_occupations_channel_from_the_environment(split_dir, tmp_path, monkeypatch, capsys):
     fx.write_occupations(tmp_path / "occupations")
     monkeypatch.setenv("SM_CHANNEL_OCCUPATIONS", str(tmp_path / "occupations"))
-    assert (
-        train.main(
-            ["--train", str(split_dir / "train"), "--model-dir", str(tmp_path / "m"), "--calibration_folds", "2"]
-        )
-        == 0
-    )
+    assert train.main(channel_args(split_dir) + ["--model-dir", str(tmp_path / "m")]) == 0
     info = json.loads((tmp_path / "m" / "model_info.json").read_text())
-    assert info["train_rows_by_source"]["occupation_descriptions"] > 0
+    # The served and by-title models describe every occupation, the by-occupation model its own only.
+    assert info["train_rows_by_source"]["occupation_descriptions"] == len(fx.OCCUPATIONS)
+    assert info["evaluated_models"]["by_title"]["train_rows_by_source"]["occupation_descriptions"] == len(fx.OCCUPATIONS)
+    assert 0 < info["evaluated_models"]["by_occupation"]["train_rows_by_source"]["occupation_descriptions"] < len(
+        fx.OCCUPATIONS
+    )
     assert info["hyperparameters"]["occupation_descriptions"] == 1
     assert '"occupation_descriptions": ' in capsys.readouterr().out
 
 
 def test_without_an_occupations_channel_training_says_so(split_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("SM_CHANNEL_OCCUPATIONS", raising=False)
-    assert (
-        train.main(
-            ["--train", str(split_dir / "train"), "--model-dir", str(tmp_path / "m"), "--calibration_folds", "2"]
-        )
-        == 0
-    )
+    assert train.main(channel_args(split_dir) + ["--model-dir", str(tmp_path / "m")]) == 0
     assert "no occupations channel" in capsys.readouterr().out
 
 
@@ -150,20 +189,6 @@ def test_missing_train_channel_is_explained(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit):
         train.parse_args(["--model-dir", str(tmp_path)])
     assert "SM_CHANNEL_TRAIN" in capsys.readouterr().err
-
-
-def test_a_class_too_small_for_calibration_is_named():
-    with pytest.raises(ValueError, match=r"\['29'\] have a single training row"):
-        model_lib.fit(
-            model_lib.Hyperparameters(calibration_folds=3), ["a b", "a c", "a d", "x y"], ["15", "15", "15", "29"]
-        )
-
-
-def test_calibration_folds_shrink_to_the_smallest_group(capsys):
-    titles, labels = ["a b", "a c", "a d", "a e", "x y", "x z"], ["15"] * 4 + ["29"] * 2
-    fitted = model_lib.fit(model_lib.Hyperparameters(calibration_folds=5), titles, labels)
-    assert fitted.named_steps["classifier"].cv == 2
-    assert "calibrating with 2 folds, not 5: major group 29 has 2 training rows" in capsys.readouterr().out
 
 
 def test_serving_modules_cover_the_imports_of_inference():
@@ -202,7 +227,7 @@ def test_packed_model_serves_from_code_dir_alone(model_dir, tmp_path):
     serving = tmp_path / "opt" / "ml" / "model"
     with tarfile.open(str(archive)) as packed:
         packed.extractall(str(serving))
-    assert sorted(p.name for p in serving.iterdir()) == ["code", "model.joblib", "model_info.json"]
+    assert sorted(p.name for p in serving.iterdir()) == ["code", "evaluated", "model.joblib", "model_info.json"]
     # -E ignores PYTHONPATH; the working directory is not the project, so only code/ provides our modules.
     result = subprocess.run(
         [sys.executable, "-E", "-s", "-c", CONTAINER_SCRIPT, str(serving)],
@@ -242,11 +267,8 @@ def test_train_runs_from_the_published_training_source(split_dir, tmp_path):
     with tarfile.open(str(tmp_path / "sourcedir.tar.gz")) as archive:
         archive.extractall(str(source))
     env = fx.subprocess_env()
-    env.update(
-        SM_CHANNEL_TRAIN=str(split_dir / "train"),
-        SM_CHANNEL_VALIDATION=str(split_dir / "validation"),
-        SM_MODEL_DIR=str(tmp_path / "model"),
-    )
+    env.update({f"SM_CHANNEL_{name.upper()}": str(split_dir / name) for name in CHANNEL_NAMES})
+    env.update(SM_MODEL_DIR=str(tmp_path / "model"))
     result = subprocess.run(
         [
             sys.executable,
@@ -257,8 +279,6 @@ def test_train_runs_from_the_published_training_source(split_dir, tmp_path):
             "1.0",
             "--char_ngram_max",
             "4",
-            "--calibration_folds",
-            "2",
         ],
         cwd=str(source),
         env=env,

@@ -66,8 +66,10 @@ from pipeline_steps.contract import (  # noqa: E402
     ONET_INPUT_PREFIX,
     PREDICTIONS_PREFIX,
     TITLES_INPUT_PREFIX,
+    UNSEEN_TITLES_MACRO_F1_PATH,
 )
 from pipeline_steps.model import CHOICES, RANGE, pipeline_hyperparameters  # noqa: E402
+from pipeline_steps.preprocess_train import SPLITS, TITLE_SPLITS  # noqa: E402
 from workflow.definition.bundles import TRAINING_ENTRY_POINT  # noqa: E402
 from workflow.definition.spec import PipelineSpec  # noqa: E402
 
@@ -381,7 +383,7 @@ class _Builder:
         etl = self.etl_step()
         preprocess = self.processing_step(
             name="PreprocessTrain",
-            description="Split the ETL titles into train/validation/test, grouped by O*NET-SOC occupation.",
+            description="Split the ETL titles into train/validation/test twice: by O*NET-SOC occupation, and by title.",
             step="preprocess-train",
             arguments=[
                 "--input", f"{_INPUT}/titles",
@@ -397,7 +399,7 @@ class _Builder:
                     source=f"{_OUTPUT}/{split}",
                     destination=_execution_uri(self.spec, "preprocess", split),
                 )
-                for split in ("train", "validation", "test")
+                for split in SPLITS + TITLE_SPLITS
             ],
             depends_on=[etl],
         )
@@ -405,11 +407,12 @@ class _Builder:
         evaluation_file = PropertyFile(name="EvaluationReport", output_name="evaluation", path=EVALUATION_FILE)
         evaluate = self.processing_step(
             name="Evaluate",
-            description="Score the model on the held-out occupations; compare with the latest approved model.",
+            description="Score the held-out models on unseen titles and unseen occupations; compare with the latest approved.",
             step="evaluate",
             arguments=[
                 "--model", f"{_INPUT}/model",
                 "--test", f"{_INPUT}/test",
+                "--title-test", f"{_INPUT}/title_test",
                 "--output", f"{_OUTPUT}/evaluation",
                 "--model-package-group", self.spec.model_package_group_name,
             ],  # fmt: skip
@@ -417,9 +420,12 @@ class _Builder:
                 ProcessingInput(
                     source=train.properties.ModelArtifacts.S3ModelArtifacts, destination=f"{_INPUT}/model"
                 ),
-                ProcessingInput(
-                    source=preprocess.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri,
-                    destination=f"{_INPUT}/test",
+                *(
+                    ProcessingInput(
+                        source=preprocess.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri,
+                        destination=f"{_INPUT}/{split}",
+                    )
+                    for split in ("test", "title_test")
                 ),
             ],
             outputs=[
@@ -463,15 +469,17 @@ class _Builder:
         with _telemetry_opted_out(self.session):
             step_args = estimator.fit(
                 inputs={
-                    "train": outputs["train"].S3Output.S3Uri,
-                    "validation": outputs["validation"].S3Output.S3Uri,
-                    # Descriptions of the training split's occupations: extra training text.
+                    # The held-out models' rows and calibration rows; the served model is fitted on every
+                    # split by occupation (train, validation and test together are every accepted row).
+                    **{split: outputs[split].S3Output.S3Uri for split in SPLITS + TITLE_SPLITS if split != "title_test"},
+                    # Descriptions of the occupations: extra training text.
                     "occupations": _execution_uri(self.spec, "etl", "occupations"),
                 }
             )
         return TrainingStep(
             name="Train",
-            description="TF-IDF word and character n-grams with a linear classifier (scikit-learn).",
+            description="TF-IDF word and character n-grams with a linear classifier: two held-out models, "
+            "and the served model refit on every accepted row.",
             step_args=step_args,
             retry_policies=[_STEP_RETRIES, _JOB_RETRIES],
         )
@@ -489,9 +497,12 @@ class _Builder:
             env={"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
             sagemaker_session=self.session,
         )
+        unseen_titles = JsonGet(
+            step_name=evaluate.name, property_file=evaluation_file, json_path=UNSEEN_TITLES_MACRO_F1_PATH
+        )
         register = ModelStep(
             name="RegisterModel",
-            description="Register the model version with its evaluation in the model package group.",
+            description="Register the model refit on every accepted row, with its held-out evaluation.",
             step_args=model.register(
                 content_types=["application/json", "text/csv"],
                 response_types=["application/json", "text/csv"],
@@ -502,6 +513,13 @@ class _Builder:
                 model_metrics=ModelMetrics(
                     model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")
                 ),
+                # The registered model is refit on every row; its metrics are of held-out models (evaluate.py).
+                customer_metadata_properties={
+                    "fitted_on": "every accepted row (all occupations)",
+                    "metrics": "held-out: models of the same job and hyperparameters, fitted without the scored rows",
+                    "held_out_macro_f1_unseen_titles": Join(on="", values=[unseen_titles]),
+                    "held_out_macro_f1_unseen_occupations": Join(on="", values=[macro_f1]),
+                },
                 description="Job title to SOC major group classifier",
             ),
         )

@@ -395,6 +395,7 @@ def register_model(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
         metrics_uri=metrics_uri,
         approval_status=arguments.get("ModelApprovalStatus", "PendingManualApproval"),
         region=_region_of(containers[0]["Image"]),
+        customer_metadata=arguments.get("CustomerMetadataProperties"),
     )
     return {"ModelPackageArn": arn, "ModelApprovalStatus": arguments.get("ModelApprovalStatus")}
 

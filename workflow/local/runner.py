@@ -13,6 +13,7 @@ from typing import Any
 
 from workflow.local.executors import JobContext, StepFailed, register_model, run_emr, run_processing, run_training
 from workflow.local.expressions import EvaluationContext, ExpressionError, UnsupportedDefinition
+from workflow.local.s3 import LocalS3
 
 KNOWN_STEP_KEYS = {"Name", "Type", "Arguments", "DependsOn", "Description", "DisplayName", "PropertyFiles",
                    "RetryPolicies", "ErrorMessage"}  # fmt: skip
@@ -233,16 +234,30 @@ class LocalPipelineRun:
         self.report(f"{mark} {name} ({kind}) {status.lower()} in {seconds:.1f}s" + (f": {detail}" if detail else ""))
 
     def _load_property_file(self, step_name: str, property_file: str) -> Any:
-        for declared in self.property_files.get(step_name, []):
-            if declared["PropertyFileName"] == property_file:
-                outputs = self.outcome.step_properties[step_name]["ProcessingOutputConfig"]["Outputs"]
-                uri = outputs[declared["OutputName"]]["S3Output"]["S3Uri"].rstrip("/") + "/" + declared["FilePath"]
-                path = self.job.s3.path(uri)
-                try:
-                    return json.loads(path.read_text(encoding="utf-8"))
-                except (OSError, ValueError) as error:
-                    raise ExpressionError(f"property file {property_file} of step {step_name} ({uri}): {error}") from error
-        raise ExpressionError(f"step {step_name} has no property file {property_file!r} (or has not run)")
+        return load_property_file(
+            step_name, property_file, self.property_files.get(step_name, []), self.outcome.step_properties, self.job.s3
+        )
+
+
+def load_property_file(
+    step_name: str,
+    property_file: str,
+    declared_files: list[Mapping[str, Any]],
+    step_properties: Mapping[str, Any],
+    s3: LocalS3,
+) -> Any:
+    """The parsed JSON of a step's property file (one of its declared `PropertyFiles`), read from where
+    the step uploaded the output it names (`step_properties`: the properties of the steps that ran)."""
+    for declared in declared_files:
+        if declared["PropertyFileName"] == property_file and step_name in step_properties:
+            outputs = step_properties[step_name]["ProcessingOutputConfig"]["Outputs"]
+            uri = outputs[declared["OutputName"]]["S3Output"]["S3Uri"].rstrip("/") + "/" + declared["FilePath"]
+            path = s3.path(uri)
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise ExpressionError(f"property file {property_file} of step {step_name} ({uri}): {error}") from error
+    raise ExpressionError(f"step {step_name} has no property file {property_file!r} (or has not run)")
 
 
 def _check_keys_of_definition(definition: Mapping[str, Any]) -> None:
