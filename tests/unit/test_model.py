@@ -9,6 +9,7 @@ import tarfile
 
 import joblib
 import pytest
+import steps_fixtures as fx
 
 from pipeline_steps import model as model_lib
 
@@ -83,13 +84,7 @@ def test_locate_model_names_the_directory(tmp_path):
 def test_calibration_keeps_the_svcs_ranking_and_the_refit_model_borrows_it():
     """One sigmoid shared by the groups: the most probable group is the SVC's best, for the calibrated
     model and for a model refit on more rows that borrows its calibration."""
-    import sys
-    from pathlib import Path
-
     import numpy as np
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "steps"))
-    import steps_fixtures as fx
 
     rows = fx.etl_rows()
     titles, labels = rows["title_normalized"], rows["major_group"]
