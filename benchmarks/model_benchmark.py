@@ -44,6 +44,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
+import importlib.metadata  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import statistics  # noqa: E402
@@ -225,16 +226,30 @@ def score_candidate(row: Row, hp, split_dir: Path, occupations_dir: Path, work: 
 # ----------------------------------------------------------------------------------------- peers
 
 
+# Peers go to a folder of their own, never into the running venv: sockit's requirements would upgrade
+# numpy past what scikit-learn 1.2.1 (the serving image's) runs with. The folder is searched after
+# the venv, and the pip resolve is held to the venv's versions of these, so a peer uses them.
+PEERS_DIR = ROOT / ".work" / "benchmark-peers"
+VENV_PINNED = ("numpy", "scipy", "scikit-learn", "pandas", "joblib")
+
+
 def ensure_installed(peer: str) -> None:
     module = {"simplesoc": "simplesoc", "sockit": "sockit"}[peer]
+    target = PEERS_DIR / peer
+    if str(target) not in sys.path:
+        sys.path.append(str(target))
     try:
         importlib.import_module(module)
         return
     except ModuleNotFoundError as error:
         if error.name != module:  # installed, but broken: the caller reports it
             raise
-    print(f"installing benchmark-only peer {PEER_PINS[peer]} ({PEER_NOTES[peer]})", flush=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", PEER_PINS[peer]], check=True)
+    print(f"installing benchmark-only peer {PEER_PINS[peer]} into {target} ({PEER_NOTES[peer]})", flush=True)
+    target.mkdir(parents=True, exist_ok=True)
+    constraints = target / "venv-constraints.txt"
+    constraints.write_text("".join(f"{name}=={importlib.metadata.version(name)}\n" for name in VENV_PINNED))
+    command = [sys.executable, "-m", "pip", "install", "-q", "--target", str(target), "-c", str(constraints)]
+    subprocess.run([*command, PEER_PINS[peer]], check=True)
     importlib.invalidate_caches()
 
 
