@@ -14,7 +14,8 @@ TITLE_TOO_LONG = "title_too_long"
 UNDECODABLE_TITLE = "undecodable_title"
 NO_LETTERS = "title_without_letters"
 # Letters, but none the model can read: O*NET's titles are English, and normalization keeps only the
-# Latin letters (accents dropped), so a title wholly in Chinese, Cyrillic, Arabic... has no word left.
+# letters of the Latin alphabets of Europe (Latin-1 and Latin Extended-A, written in ASCII), so a title
+# wholly in Chinese, Cyrillic, Arabic... or in African and phonetic Latin letters has no word left.
 UNSUPPORTED_SCRIPT = "unsupported_script"
 # Every reason title_problem gives, in the order it checks them; the steps' reports list each one.
 TITLE_REASONS = (EMPTY_TITLE, TITLE_TOO_LONG, UNDECODABLE_TITLE, NO_LETTERS, UNSUPPORTED_SCRIPT)
@@ -69,6 +70,24 @@ ABBREVIATIONS = {
     "techs": "technicians",
     "vp": "vice president",
 }
+# Latin letters that NFKD does not split into a base letter and an accent (after casefold), written as
+# English text writes them: "Søren" reads "soren", "Encyclopædia" "encyclopaedia", "Łódź" "lodz".
+_LATIN_WITHOUT_DECOMPOSITION = str.maketrans(
+    {
+        "ø": "o",
+        "æ": "ae",
+        "œ": "oe",
+        "ł": "l",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "ı": "i",
+        "ħ": "h",
+        "ŧ": "t",
+        "ŋ": "ng",
+        "ĸ": "k",
+    }
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -98,7 +117,19 @@ def normalize_title(title: str) -> str:
 
     `+` and `#` survive so that "C++ Developer" and "C# Developer" stay apart.
     """
-    decomposed = unicodedata.normalize("NFKD", title)
-    ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))
-    lowered = ascii_only.casefold().replace("&", " and ")
+    if not title.isascii():  # NFKD leaves ASCII as it is: most titles skip the character scan
+        title = _latin_letters(title)
+    lowered = title.casefold().replace("&", " and ")
     return " ".join([ABBREVIATIONS.get(word, word) for word in _NOT_WORD.sub(" ", lowered).split()])
+
+
+def _latin_letters(title: str) -> str:
+    """`title` with accents dropped, the Latin letters that have no accent to drop written in ASCII,
+    and invisible format characters removed.
+
+    Text copied from web pages carries soft hyphens, zero-width spaces and direction marks inside
+    words (a soft hyphen in "Engineer"): they are removed, not read as word breaks.
+    """
+    decomposed = unicodedata.normalize("NFKD", title)
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
+    return kept.casefold().translate(_LATIN_WITHOUT_DECOMPOSITION)

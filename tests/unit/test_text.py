@@ -78,3 +78,44 @@ def test_titles_with_a_latin_word_among_other_scripts_are_classified_by_their_la
 @pytest.mark.parametrize("title", ["12345", "+#-/ ()", "\U0001f469\u200d\u2695\ufe0f", "١٢٣"])
 def test_titles_without_any_letter_stay_title_without_letters(title):
     assert text.title_problem(title) == text.NO_LETTERS
+
+
+@pytest.mark.parametrize(
+    "title, normalized",
+    [
+        ("Søren Økonom", "soren okonom"),
+        ("Encyclopædia Editor", "encyclopaedia editor"),
+        ("Łódź Plant Manager", "lodz plant manager"),
+        ("Œuvre Curator", "oeuvre curator"),
+        ("Þórr Guide", "thorr guide"),
+        ("Straße Cleaner", "strasse cleaner"),
+    ],
+)
+def test_latin_letters_without_an_accent_to_drop_are_written_in_ascii(title, normalized):
+    assert text.checked_title(title) == (None, normalized)
+
+
+def test_every_letter_of_the_latin_alphabets_of_europe_is_read():
+    # Latin-1 Supplement and Latin Extended-A: a title of one such letter is a word, not unsupported_script.
+    letters = [chr(code) for code in range(0xC0, 0x180) if chr(code).isalpha()]
+    unread = [letter for letter in letters if text.title_problem(letter)]
+    assert not unread, unread
+
+
+@pytest.mark.parametrize(
+    "title, normalized",
+    [
+        ("Engi\u00adneer", "engineer"),  # soft hyphen
+        ("Soft\u200bware Developer", "software developer"),  # zero-width space
+        ("\u202eNurse\u202c", "nurse"),  # right-to-left override and pop
+        ("\ufeffRegistered Nurse", "registered nurse"),  # byte order mark
+        ("Care\u200dgiver", "caregiver"),  # zero-width joiner
+    ],
+)
+def test_invisible_format_characters_do_not_split_or_add_words(title, normalized):
+    assert text.checked_title(title) == (None, normalized)
+
+
+@pytest.mark.parametrize("title", ["Ɓ", "ʃʃ", "ƐƆ"])
+def test_titles_only_in_african_and_phonetic_latin_letters_stay_unsupported_script(title):
+    assert text.title_problem(title) == text.UNSUPPORTED_SCRIPT
