@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Optional, Union
@@ -43,6 +44,7 @@ CSV_FIELDS = ("title", "major_group", "major_group_title", "confidence", "top3",
 # The serving container caps a request at 6 MB; this keeps one request's matrix small anyway.
 MAX_TITLES_PER_REQUEST = 100000
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class RequestError(ValueError):
@@ -176,38 +178,47 @@ def top_k_columns(probabilities: np.ndarray, classes: Sequence[str], k: int = TO
 # any spaces; and "'" itself, so that a cell starting with "'" always means "protected" and the rule
 # can be undone exactly.
 _FORMULA_STARTS = ("=", "+", "-", "@", "'")
-# Control characters (C0, DEL, C1: ESC and CSI sequences, tabs, line breaks) act on terminals and
-# split rows; ";" is the field separator of spreadsheets in many locales and would start a cell
-# inside ours.
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_ESCAPED_IN_PROTECTED = re.compile(r"[\x00-\x1f\x7f-\x9f;\\]")
+# Characters that act instead of showing: control characters (C0, DEL, C1: ESC and CSI sequences,
+# tabs, line breaks) act on terminals and split rows; format characters (direction overrides, zero-width
+# spaces, soft hyphens) reorder or hide text, so a cell would read other than it is ("Trojan Source");
+# line and paragraph separators break lines; lone surrogates cannot be written as UTF-8.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 _PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def spreadsheet_cell(text: str) -> str:
-    """`text` as a CSV cell that no spreadsheet runs and no terminal obeys, recoverable exactly.
+    """`text` as a CSV cell that no spreadsheet runs, no terminal obeys and no viewer shows other than
+    it is, recoverable exactly.
 
-    A cell that starts (after spaces) with = + - @ or ', or holds a control character or ";", is
-    written as "'" followed by `text` with each backslash doubled and each control character and
-    ";" as \\xHH; a plain number such as -12 is left as it is. The rule and its inverse are in
-    docs/pipeline.md ("The predictions CSV").
+    A cell that starts (after spaces) with = + - @ or ', or holds a hidden character
+    (_HIDDEN_CATEGORIES) or ";", is written as "'" followed by `text` with each backslash doubled and
+    each hidden character and ";" as \\xHH, \\uHHHH or \\UHHHHHHHH; a plain number such as -12 is
+    left as it is. The rule and its inverse are in docs/pipeline.md ("The predictions CSV").
     """
     if not _needs_protection(text) or _PLAIN_NUMBER.fullmatch(text):
         return text
-    return "'" + _ESCAPED_IN_PROTECTED.sub(_escaped, text)
+    return "'" + "".join(_escaped(character) for character in text)
 
 
 def _needs_protection(text: str) -> bool:
     if text.lstrip().startswith(_FORMULA_STARTS) or ";" in text:
         return True
-    # isprintable() is a fast scan in C; only a text with some unprintable character needs the regex
+    # isprintable() is a fast scan in C; only a text with some unprintable character is scanned again
     # (batch prediction passes millions of cells, top3's JSON among them, through here).
-    return not text.isprintable() and _CONTROL_CHARACTER.search(text) is not None
+    return not text.isprintable() and any(_hidden(character) for character in text)
 
 
-def _escaped(match: re.Match) -> str:
-    character = match.group()
-    return "\\\\" if character == "\\" else f"\\x{ord(character):02x}"
+def _hidden(character: str) -> bool:
+    return unicodedata.category(character) in _HIDDEN_CATEGORIES
+
+
+def _escaped(character: str) -> str:
+    if character == "\\":
+        return "\\\\"
+    if character != ";" and not _hidden(character):
+        return character
+    code = ord(character)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def csv_column(field: str, values: Sequence[Any]) -> list:
@@ -317,7 +328,9 @@ def read_titles(request_body, content_type: str = JSON) -> list[Optional[str]]:
         raise UnsupportedContentType(f"unsupported content type {content_type!r}; use {JSON} or {CSV}")
     if len(titles) > MAX_TITLES_PER_REQUEST:
         raise RequestError(f"{len(titles)} titles in one request; at most {MAX_TITLES_PER_REQUEST}")
-    return titles
+    # JSON's "\\ud800" is valid JSON text but half a UTF-16 pair, which no UTF-8 response can echo (the
+    # container answered the whole request with 500): it becomes U+FFFD, as a bad byte does in _text.
+    return [title if title is None or title.isascii() else _LONE_SURROGATE.sub("\ufffd", title) for title in titles]
 
 
 # The container (sagemaker_containers' Transformer) turns anything input_fn, predict_fn or output_fn

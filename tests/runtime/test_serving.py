@@ -29,6 +29,10 @@ REQUESTS = {
     "unsupported accept": {"content_type": JSON, "accept": "application/x-protobuf", "body": json.dumps(["Nurse"])},
     "malformed json": {"content_type": JSON, "accept": JSON, "body": "{not json"},
     "json without titles": {"content_type": JSON, "accept": JSON, "body": json.dumps({"title": "Nurse"})},
+    # Valid JSON text whose escape is half a UTF-16 pair: no UTF-8 response can echo that title as it is.
+    "json lone surrogate": {"content_type": JSON, "accept": JSON, "body": '{"titles": ["\\ud800Nurse", "Line Cook"]}'},
+    "csv lone surrogate": {"content_type": JSON, "accept": CSV, "body": '["\\udfffNurse", "Line Cook"]'},
+    "csv hidden characters": {"content_type": CSV, "accept": CSV, "body": "title\nRegistered\u200b Nurse\n\u202eNurse\n"},
 }
 
 
@@ -80,3 +84,22 @@ def test_bad_requests_get_a_4xx_with_the_reason(answers: dict[str, dict], reques
     answer = answers[request_name]
     assert (answer["status"], answer["content_type"]) == (status, JSON), answer["body"][:300]
     assert json.loads(answer["body"])["error"] == error
+
+
+@pytest.mark.parametrize("request_name", ["json lone surrogate", "csv lone surrogate"])
+def test_a_title_with_a_lone_surrogate_is_undecodable_and_the_others_are_answered(answers: dict[str, dict], request_name: str) -> None:
+    answer = answers[request_name]
+    assert answer["status"] == 200, answer["body"][:300]
+    if answer["content_type"] == JSON:
+        rows = json.loads(answer["body"])["predictions"]
+    else:
+        rows = list(csv.DictReader(io.StringIO(answer["body"])))
+    reasons = [(row["title"], row["rejection_reason"] or "") for row in rows]  # JSON's null is CSV's empty cell
+    assert reasons == [("\ufffdNurse", "undecodable_title"), ("Line Cook", "")]
+
+
+def test_csv_answers_escape_characters_that_hide_or_reorder_text(answers: dict[str, dict]) -> None:
+    answer = answers["csv hidden characters"]
+    assert answer["status"] == 200, answer["body"][:300]
+    rows = list(csv.DictReader(io.StringIO(answer["body"])))
+    assert [(row["title"], row["major_group"]) for row in rows] == [("'Registered\\u200b Nurse", "29"), ("'\\u202eNurse", "29")]

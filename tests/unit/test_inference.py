@@ -7,6 +7,7 @@ import importlib.util
 import io
 import json
 import re
+import unicodedata
 
 import pytest
 import steps_fixtures as fx
@@ -201,6 +202,13 @@ INJECTIONS = [
         ("-Nurse", "'-Nurse"),
         ("'Til Death", "''Til Death"),
         ("'", "''"),
+        ("\u202eesruN", "'\\u202eesruN"),  # shows as "Nurse"
+        ("Engi\xadneer", "'Engi\\xadneer"),
+        ("Nurse\u200b", "'Nurse\\u200b"),
+        ("\ufeffid-7", "'\\ufeffid-7"),
+        ("One\u2028Line", "'One\\u2028Line"),
+        ("Flag\U000e0067", "'Flag\\U000e0067"),
+        ("\ud800", "'\\ud800"),
     ],
 )
 def test_spreadsheet_cell_protects_formulas_control_characters_and_separators(value, cell, original_cell):
@@ -211,7 +219,7 @@ def test_spreadsheet_cell_protects_formulas_control_characters_and_separators(va
 @pytest.mark.parametrize(
     "value",
     ["Registered Nurse", "", "-12", "-0.5", "12", "0.934512", "C++ Developer", "Manager, Sales", 'The "Boss"',
-     "AR\\AP Clerk", "Sauté Cook", "软件工程师", "Nurse's Aide", "e-mail Clerk", "15-0000"],
+     "AR\\AP Clerk", "Sauté Cook", "软件工程师", "Nurse's Aide", "e-mail Clerk", "15-0000", "Søren\xa0Olsen"],
 )  # fmt: skip
 def test_spreadsheet_cell_leaves_safe_values_and_plain_numbers_as_they_are(value, original_cell):
     assert inference.spreadsheet_cell(value) == value
@@ -223,12 +231,20 @@ def test_spreadsheet_cell_leaves_safe_values_and_plain_numbers_as_they_are(value
 @example(value="\\x1b")  # looks like an escape: protected only when the cell is
 @example(value="'\\x41")
 @example(value="-1\n")
+@example(value="\\u202e")
+@example(value="=\\U000e0067\u202e")
 def test_spreadsheet_cell_is_safe_and_undone_exactly_by_the_documented_rule(value, original_cell):
     cell = inference.spreadsheet_cell(value)
     assert original_cell(cell) == value
-    assert not re.search(r"[\x00-\x1f\x7f-\x9f;]", cell)
+    assert ";" not in cell
+    assert not [c for c in cell if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs")]
     starts_safe = cell.startswith("'") or not cell.lstrip().startswith(("=", "+", "-", "@", "'"))
     assert starts_safe or re.fullmatch(r"-[0-9]+(\.[0-9]+)?", cell)
+
+
+def test_cells_written_before_unicode_escapes_still_decode_to_their_value(original_cell):
+    # The earlier rule wrote only \\ and \xHH: a value's own backslash before "u" was doubled.
+    assert original_cell("'=C:\\\\u202e\\x09") == "=C:\\u202e\t"
 
 
 def test_output_fn_csv_protects_cells_and_json_stays_raw(model, original_cell):
