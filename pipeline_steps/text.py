@@ -117,15 +117,15 @@ def normalize_title(title: str) -> str:
 
     `+` and `#` survive so that "C++ Developer" and "C# Developer" stay apart.
     """
-    if not title.isascii():  # NFKD leaves ASCII as it is: most titles skip the character scan
-        title = _latin_letters(title)
-    lowered = title.casefold().replace("&", " and ")
+    # NFKD leaves ASCII as it is: most titles skip the character scan.
+    folded = title.casefold() if title.isascii() else _folded_latin_letters(title)
+    lowered = folded.replace("&", " and ")
     return " ".join([ABBREVIATIONS.get(word, word) for word in _NOT_WORD.sub(" ", lowered).split()])
 
 
-def _latin_letters(title: str) -> str:
-    """`title` with accents dropped, the Latin letters that have no accent to drop written in ASCII,
-    and invisible format characters removed.
+def _folded_latin_letters(title: str) -> str:
+    """`title` casefolded, with accents dropped, the Latin letters that have no accent to drop written
+    in ASCII, and invisible format characters removed.
 
     Text copied from web pages carries soft hyphens, zero-width spaces and direction marks inside
     words (a soft hyphen in "Engineer"): they are removed, not read as word breaks.
