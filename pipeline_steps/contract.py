@@ -31,6 +31,13 @@ FIGURES_KEY = "figures"
 UNSEEN_TITLES = "unseen_titles"  # of known occupations: the headline
 UNSEEN_OCCUPATIONS = "unseen_occupations"  # the stress figure, the quality gate's
 UNSEEN_TITLES_MACRO_F1_PATH = f"{FIGURES_KEY}.{UNSEEN_TITLES}.macro_f1"
+# The quality gate's verdict, computed by the evaluate step: RegisterModel takes the model's approval
+# status from it (a model that misses the gate is registered Rejected, with the reason in its metadata).
+MODEL_APPROVAL_STATUSES = ("Approved", "PendingManualApproval", "Rejected")  # CreateModelPackage's enum
+REJECTED = "Rejected"
+QUALITY_GATE_KEY = "quality_gate"
+GATE_APPROVAL_STATUS_PATH = f"{QUALITY_GATE_KEY}.approval_status"
+GATE_REASON_PATH = f"{QUALITY_GATE_KEY}.reason"
 
 
 def value_at(document: Any, json_path: str) -> Any:

@@ -1,6 +1,7 @@
 """Evaluate a training job's held-out models and compare with the latest approved model.
 
     python -m pipeline_steps evaluate --model DIR --test DIR --title-test DIR --output DIR --model-package-group NAME
+        --min-macro-f1 THRESHOLD --approval-status STATUS
 
 DIR of --model holds model.tar.gz as SageMaker delivers a training job's output (or its extracted
 folder). The served model.joblib in it is fitted on every accepted row, so it has no held-out rows;
@@ -12,8 +13,11 @@ Writes OUTPUT/evaluation.json (SageMaker's model-quality format for multiclass c
 the unseen-occupations figure, plus `figures` with both, `held_out`, per_major_group, baseline and
 test_rows), OUTPUT/confusion_matrix.png, OUTPUT/report.md and OUTPUT/report.html.
 
-The pipeline's quality gate reads `multiclass_classification_metrics.macro_f1.value` and
-`baseline.macro_f1` (0.0 when the group has no approved model) with JsonGet: keep those paths.
+It also decides the quality gate (`quality_gate` in evaluation.json): the unseen-occupation macro-F1
+must be at least --min-macro-f1 and at least the latest approved model's (0.0 when the group has
+none). RegisterModel reads the verdict's approval status and reason with JsonGet, so a model that
+misses the gate is still registered, as Rejected, with its metrics and the reason: SageMaker cannot
+nest the condition step a gate would otherwise need inside the train branch's.
 """
 
 from __future__ import annotations
@@ -28,7 +32,16 @@ from typing import Any, Optional
 import numpy as np
 
 from pipeline_steps import registry
-from pipeline_steps.contract import EVALUATION_FILE, FIGURES_KEY, METRICS_KEY, UNSEEN_OCCUPATIONS, UNSEEN_TITLES
+from pipeline_steps.contract import (
+    EVALUATION_FILE,
+    FIGURES_KEY,
+    METRICS_KEY,
+    MODEL_APPROVAL_STATUSES,
+    QUALITY_GATE_KEY,
+    REJECTED,
+    UNSEEN_OCCUPATIONS,
+    UNSEEN_TITLES,
+)
 from pipeline_steps.dataio import read_labeled_titles, write_json, write_text
 from pipeline_steps.model import EVALUATED_MODELS, load_model, predict_proba
 from pipeline_steps.png import write_confusion_png
@@ -154,6 +167,35 @@ def baseline_section(record: Optional[registry.ModelRecord]) -> dict[str, Any]:
     return section
 
 
+def quality_gate(macro_f1: float, threshold: float, baseline_macro_f1: float, approval_status: str) -> dict[str, Any]:
+    """The gate's verdict on the unseen-occupation macro-F1: `approval_status` if it is at least both the
+    threshold and the latest approved model's, otherwise Rejected (NaN fails).
+
+    The reason becomes a CustomerMetadataProperties value of the model package, whose pattern
+    (`[\\p{L}\\p{Z}\\p{N}_.:\\/=+\\-@]*`, at most 256 characters) allows no comparison signs,
+    apostrophes, commas or parentheses: it is written in words.
+    """
+    failed = []
+    if not macro_f1 >= threshold:
+        failed.append(f"below the threshold {threshold:.4f}")
+    if not macro_f1 >= baseline_macro_f1:
+        failed.append(f"below the latest approved model at {baseline_macro_f1:.4f}")
+    figure_text = f"unseen occupations macro F1 {macro_f1:.4f}"
+    if failed:
+        reason = f"rejected: {figure_text} is " + " and ".join(failed)
+    else:
+        reason = (
+            f"passed: {figure_text} is at least the threshold {threshold:.4f} "
+            f"and the latest approved model at {baseline_macro_f1:.4f}"
+        )
+    return {
+        "passed": not failed,
+        "approval_status": REJECTED if failed else approval_status,
+        "reason": reason,
+        "threshold": threshold,
+    }
+
+
 def figure(metrics: dict[str, Any], name: str) -> dict[str, Any]:
     """One quality figure of evaluation.json's `figures`."""
     return {
@@ -168,10 +210,11 @@ def figure(metrics: dict[str, Any], name: str) -> dict[str, Any]:
 def evaluation_document(
     metrics: dict[str, Any],
     baseline: dict[str, Any],
+    gate: dict[str, Any],
     model_info: Optional[dict] = None,
     unseen_titles: Optional[dict[str, Any]] = None,
 ) -> dict:
-    """`metrics` (unseen occupations) in SageMaker's layout, both figures under `figures`."""
+    """`metrics` (unseen occupations) in SageMaker's layout, both figures under `figures`, the gate's verdict."""
     labels = metrics["labels"]
     matrix = metrics["confusion_matrix"]
     document = {
@@ -189,6 +232,7 @@ def evaluation_document(
         },
         "per_major_group": metrics["per_major_group"],
         "baseline": baseline,
+        QUALITY_GATE_KEY: gate,
         "test_rows": metrics["rows"],
         "calibration": {"n_bins": CALIBRATION_BINS, "bins": metrics["calibration_bins"]},
         "held_out": HELD_OUT_NOTE,
@@ -243,6 +287,7 @@ def _headline(document: dict) -> list[tuple[str, str]]:
             + (f" (version {baseline['version']})" if baseline.get("version") is not None else " (none)"),
         ),
         ("Macro F1 minus baseline", f"{delta:+.4f}"),
+        ("Quality gate", f"{document[QUALITY_GATE_KEY]['approval_status']}: {document[QUALITY_GATE_KEY]['reason']}"),
     ]
 
 
@@ -348,7 +393,15 @@ def evaluate(model, titles: Sequence[str], labels: Sequence[str]) -> dict[str, A
     return compute_metrics(labels, predicted, confidences, classes)
 
 
-def run(model_path, test_dir, title_test_dir, output_dir, model_package_group: str) -> dict:
+def run(
+    model_path,
+    test_dir,
+    title_test_dir,
+    output_dir,
+    model_package_group: str,
+    min_macro_f1: float,
+    approval_status: str,
+) -> dict:
     titles, labels = read_labeled_titles(test_dir)
     title_titles, title_labels = read_labeled_titles(title_test_dir)
     with tempfile.TemporaryDirectory(prefix="jobclf-model-") as work_dir:
@@ -357,7 +410,8 @@ def run(model_path, test_dir, title_test_dir, output_dir, model_package_group: s
     metrics = evaluate(by_occupation, titles, labels)
     unseen_titles = evaluate(by_title, title_titles, title_labels)
     baseline = baseline_section(registry.latest_approved_model(model_package_group))
-    document = evaluation_document(metrics, baseline, info, unseen_titles)
+    gate = quality_gate(metrics["macro_f1"], min_macro_f1, baseline["macro_f1"], approval_status)
+    document = evaluation_document(metrics, baseline, gate, info, unseen_titles)
     output = Path(output_dir)
     write_json(document, output / EVALUATION_FILE)
     write_confusion_png(output / "confusion_matrix.png", metrics["confusion_matrix"], metrics["labels"])
@@ -375,12 +429,29 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--model-package-group", required=True, help="group whose latest approved model is the baseline"
     )
+    parser.add_argument(
+        "--min-macro-f1", type=float, required=True, help="the gate's threshold on the unseen-occupation macro-F1"
+    )
+    parser.add_argument(
+        "--approval-status",
+        required=True,
+        choices=MODEL_APPROVAL_STATUSES,
+        help="the status a model that passes the gate is registered with",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    document = run(args.model, args.test, args.title_test, args.output, args.model_package_group)
+    document = run(
+        args.model,
+        args.test,
+        args.title_test,
+        args.output,
+        args.model_package_group,
+        args.min_macro_f1,
+        args.approval_status,
+    )
     m = document[METRICS_KEY]
     titles = document[FIGURES_KEY][UNSEEN_TITLES]
     print(
@@ -394,6 +465,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"expected_calibration_error={m['expected_calibration_error']['value']:.4f}; "
         f"baseline_macro_f1={document['baseline']['macro_f1']:.4f};"
     )
+    gate = document[QUALITY_GATE_KEY]
+    print(f"quality gate: {gate['approval_status']}: {gate['reason']}")
     return 0
 
 

@@ -1,11 +1,17 @@
-"""Failure alerts: an EventBridge rule on this pipeline's failed or stopped executions, publishing to an encrypted SNS topic.
+"""Alerts: EventBridge rules on what needs a person, publishing to an encrypted SNS topic.
 
-SageMaker sends "SageMaker Model Building Pipeline Execution Status Change" events to the
-account's default event bus on every status change of every pipeline execution. The rule
-matches only this environment's pipeline (its ARN) and only the end states that need a person:
-`Failed` and `Stopped`. The event (pipeline and execution ARNs, statuses, times) goes to the
-environment's SNS topic; with `alarm_email` configured, the topic has an e-mail subscription
-(AWS sends a confirmation e-mail first; nothing arrives until it is confirmed).
+- Failed or stopped executions: SageMaker sends "SageMaker Model Building Pipeline Execution Status
+  Change" events to the account's default event bus on every status change of every pipeline
+  execution; the rule matches only this environment's pipeline (its ARN) and only the end states
+  `Failed` and `Stopped`.
+- Rejected models: the quality gate registers a model that misses it as Rejected (the execution
+  itself succeeds), and a person may reject one; SageMaker sends "SageMaker Model Package State
+  Change" events on every change of a model package (SageMaker developer guide, "Events that Amazon
+  SageMaker AI sends to Amazon EventBridge", model package state change); the rule matches this
+  environment's model package group and `ModelApprovalStatus` Rejected.
+
+The event goes to the environment's SNS topic; with `alarm_email` configured, the topic has an
+e-mail subscription (AWS sends a confirmation e-mail first; nothing arrives until it is confirmed).
 
 The topic is encrypted with its own KMS key, not the data key. EventBridge must be allowed to
 use the key of an encrypted target topic, and SNS does not support `aws:SourceAccount` or
@@ -24,8 +30,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from pipeline_steps.contract import REJECTED
+
 PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
 ALERT_STATUSES = ("Failed", "Stopped")
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 EVENTS_PRINCIPAL = "events.amazonaws.com"
 # EventBridge retries a failed delivery to the topic; past this age an alert is stale anyway.
 TARGET_MAXIMUM_EVENT_AGE = Duration.hours(6)
@@ -44,8 +53,17 @@ def pipeline_failure_pattern(pipeline_arn: str) -> dict:
     }
 
 
+def model_rejected_pattern(model_package_group_name: str) -> dict:
+    """The EventBridge event pattern: a model package of this group created or changed as Rejected."""
+    return {
+        "source": ["aws.sagemaker"],
+        "detail-type": [MODEL_PACKAGE_STATE_CHANGE],
+        "detail": {"ModelPackageGroupName": [model_package_group_name], "ModelApprovalStatus": [REJECTED]},
+    }
+
+
 class Alerts(Construct):
-    """KMS key, SNS topic (+ e-mail subscription when configured) and the EventBridge rule that feeds it."""
+    """KMS key, SNS topic (+ e-mail subscription when configured) and the EventBridge rules that feed it."""
 
     def __init__(
         self,
@@ -56,6 +74,7 @@ class Alerts(Construct):
         environment: str,
         alarm_email: str | None,
         pipeline_arn: str,
+        model_package_group_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
@@ -83,16 +102,59 @@ class Alerts(Construct):
             master_key=self.key,
             enforce_ssl=True,
         )
-        rule_name = f"{name_prefix}-pipeline-failed"
-        # Named, so its ARN is known without a reference to the rule: the rule waits for the topic policy.
-        self.rule_arn = Stack.of(self).format_arn(service="events", resource="rule", resource_name=rule_name)
-        self.rule = events.CfnRule(
-            self,
+        self.rule_arns: list[str] = []
+        self.rule = self._add_rule(
             "PipelineFailedRule",
+            f"{name_prefix}-pipeline-failed",
+            f"{name_prefix}: pipeline executions that ended Failed or Stopped, to the alerts topic",
+            pipeline_failure_pattern(pipeline_arn),
+        )
+        self.model_rejected_rule = self._add_rule(
+            "ModelRejectedRule",
+            f"{name_prefix}-model-rejected",
+            f"{name_prefix}: model packages registered or changed as Rejected (quality gate or a person)",
+            model_rejected_pattern(model_package_group_name),
+        )
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyThisAccountsAlertRulesPublish",
+                principals=[iam.ServicePrincipal(EVENTS_PRINCIPAL)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnEquals": {"aws:SourceArn": self.rule_arns},
+                },
+            )
+        )
+        # The topic policy (and the key policy) must be in place before a rule delivers anything.
+        policy = self.topic.node.try_find_child("Policy")
+        for rule in (self.rule, self.model_rejected_rule):
+            if policy is not None:
+                rule.node.add_dependency(policy)
+            rule.node.add_dependency(self.key)
+        self.subscription: sns.Subscription | None = None
+        if alarm_email is not None:
+            self.subscription = sns.Subscription(
+                self,
+                "EmailSubscription",
+                topic=self.topic,
+                protocol=sns.SubscriptionProtocol.EMAIL,
+                endpoint=alarm_email,
+            )
+
+    def _add_rule(self, construct_id: str, rule_name: str, description: str, pattern: dict) -> events.CfnRule:
+        # Named, so its ARN is known without a reference to the rule: the rule waits for the topic policy.
+        self.rule_arns.append(
+            Stack.of(self).format_arn(service="events", resource="rule", resource_name=rule_name)
+        )
+        return events.CfnRule(
+            self,
+            construct_id,
             name=rule_name,
-            description=f"{name_prefix}: pipeline executions that ended Failed or Stopped, to the alerts topic",
+            description=description,
             state="ENABLED",
-            event_pattern=pipeline_failure_pattern(pipeline_arn),
+            event_pattern=pattern,
             targets=[
                 events.CfnRule.TargetProperty(
                     id="AlertsTopic",
@@ -104,29 +166,3 @@ class Alerts(Construct):
                 )
             ],
         )
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyThisAccountsFailureRulePublishes",
-                principals=[iam.ServicePrincipal(EVENTS_PRINCIPAL)],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnEquals": {"aws:SourceArn": self.rule_arn},
-                },
-            )
-        )
-        # The topic policy (and the key policy) must be in place before the rule delivers anything.
-        policy = self.topic.node.try_find_child("Policy")
-        if policy is not None:
-            self.rule.node.add_dependency(policy)
-        self.rule.node.add_dependency(self.key)
-        self.subscription: sns.Subscription | None = None
-        if alarm_email is not None:
-            self.subscription = sns.Subscription(
-                self,
-                "EmailSubscription",
-                topic=self.topic,
-                protocol=sns.SubscriptionProtocol.EMAIL,
-                endpoint=alarm_email,
-            )

@@ -59,7 +59,6 @@ class Emr(Construct):
         self._settings = settings
         self._network = network
         self.log_uri = f"s3://{storage.processed.bucket_name}/{EMR_LOG_PREFIX}"
-        self.bootstrap_uri = f"s3://{code.emr_bootstrap.s3_bucket_name}/{code.emr_bootstrap.s3_object_key}"
         self.instance_role, self.instance_permissions = self._add_instance_role(storage, code)
         self.instance_profile = iam.InstanceProfile(self, "InstanceProfile", role=self.instance_role)
         self.service_role, self.service_permissions = self._add_service_role(storage)
@@ -213,12 +212,6 @@ class Emr(Construct):
             security_configuration=self.security_configuration.ref,
             log_uri=self.log_uri,
             visible_to_all_users=True,
-            bootstrap_actions=[
-                emr.CfnCluster.BootstrapActionConfigProperty(
-                    name="Install ETL Python packages",
-                    script_bootstrap_action=emr.CfnCluster.ScriptBootstrapActionConfigProperty(path=self.bootstrap_uri),
-                )
-            ],
             instances=emr.CfnCluster.JobFlowInstancesConfigProperty(
                 ec2_subnet_id=self.subnet_id,
                 emr_managed_master_security_group=network.emr_primary_security_group.security_group_id,

@@ -102,6 +102,7 @@ class JobClfStack(Stack):
             environment=config.name,
             alarm_email=config.alarm_email,
             pipeline_arn=self.pipeline.arn,
+            model_package_group_name=self.registry.group_name,
         )
         self._add_outputs()
 

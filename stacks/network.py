@@ -5,13 +5,12 @@ endpoint, flow logs) unless `network.vpc_id` is configured; then it imports that
 private subnets by ID with `Vpc.from_vpc_attributes` (never `from_lookup`: synth stays offline).
 
 VPC endpoints: the S3 gateway endpoint (free) carries every byte the jobs and EMR read and write
-in S3. There are no interface endpoints: the NAT gateway is needed anyway (EMR's bootstrap action
-installs the ETL's Python packages from PyPI), and it also carries the few AWS API calls from
-inside the VPC (the steps' model-registry look-ups, EMR's and SageMaker's agents), all over TLS.
-An interface endpoint costs about $8 a month per availability zone (about $16 a month per
-service with two zones, on top of a NAT gateway that must stay): COST.md has the figures.
-Replacing the NAT gateway would take endpoints for sagemaker.api, sts, logs, monitoring and
-elasticmapreduce plus a PyPI mirror, at about twice the NAT gateway's cost.
+in S3. There are no interface endpoints: the NAT gateway carries the few AWS API calls from inside
+the VPC (the steps' model-registry look-ups, EMR's and SageMaker's agents), all over TLS. Nothing
+in the VPC needs the internet itself: the ETL's Python packages reach EMR in the step's --py-files.
+An interface endpoint costs about $8 a month per availability zone (about $16 a month per service
+with two zones): replacing the NAT gateway would take endpoints for sagemaker.api, sts, logs,
+monitoring and elasticmapreduce, at about twice its cost (COST.md has the figures).
 """
 
 from __future__ import annotations
@@ -78,13 +77,13 @@ class Network(Construct):
         # EMR-managed security groups: EMR adds the rules the cluster needs to these groups itself.
         self.emr_primary_security_group = self._add_security_group(
             "EmrPrimarySecurityGroup",
-            "JobClf EMR primary node (EMR-managed rules); outbound for S3, EMR and PyPI (bootstrap)",
+            "JobClf EMR primary node (EMR-managed rules); outbound for S3 and AWS APIs",
             allow_all_outbound=True,
             emr=True,
         )
         self.emr_core_security_group = self._add_security_group(
             "EmrCoreSecurityGroup",
-            "JobClf EMR core nodes (EMR-managed rules); outbound for S3, EMR and PyPI (bootstrap)",
+            "JobClf EMR core nodes (EMR-managed rules); outbound for S3 and AWS APIs",
             allow_all_outbound=True,
             emr=True,
         )
@@ -102,8 +101,8 @@ class Network(Construct):
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(network.vpc_cidr),
             max_azs=network.max_azs,
-            # One NAT gateway: EMR's bootstrap action installs from PyPI, and the jobs reach AWS APIs
-            # that have no gateway endpoint. Data to and from S3 takes the gateway endpoint instead.
+            # One NAT gateway: the jobs and EMR reach AWS APIs that have no gateway endpoint. Data to
+            # and from S3 takes the gateway endpoint instead.
             nat_gateways=1,
             subnet_configuration=[
                 # The public subnets hold only the NAT gateway, whose Elastic IP is its own: nothing launched
@@ -131,8 +130,8 @@ class Network(Construct):
                 route if route is not None else subnet,
                 f"{nag.NIST_800_53_R5}-VPCNoUnrestrictedRouteToIGW",
                 "This public subnet holds only the NAT gateway, which needs its 0.0.0.0/0 route to the internet "
-                "gateway to give the private subnets egress (EMR's bootstrap installs from PyPI; the jobs call AWS "
-                "APIs that have no gateway endpoint). No instance runs here: auto-assigned public IPs are off, and "
+                "gateway to give the private subnets egress (the jobs and EMR call AWS APIs that have no "
+                "gateway endpoint). No instance runs here: auto-assigned public IPs are off, and "
                 "EMR and SageMaker jobs run only in the private subnets.",
             )
         return vpc

@@ -24,16 +24,16 @@ class StepCodeAssets(Construct):
         self.steps_archive = s3_assets.Asset(self, "StepsArchive", path=str(bundles.steps_archive))
         self.etl_script = s3_assets.Asset(self, "EtlScript", path=str(bundles.etl_script))
         self.training_source = s3_assets.Asset(self, "TrainingSource", path=str(bundles.training_source))
-        self.emr_bootstrap = s3_assets.Asset(self, "EmrBootstrap", path=str(bundles.emr_bootstrap))
+        self.etl_dependencies = s3_assets.Asset(self, "EtlDependencies", path=str(bundles.etl_dependencies))
 
     @property
     def all(self) -> list[s3_assets.Asset]:
-        return [self.steps_archive, self.etl_script, self.training_source, self.emr_bootstrap]
+        return [self.steps_archive, self.etl_script, self.training_source, self.etl_dependencies]
 
     @property
     def emr(self) -> list[s3_assets.Asset]:
-        """What EMR nodes read: the bootstrap script, the ETL script and the steps archive (--py-files)."""
-        return [self.emr_bootstrap, self.etl_script, self.steps_archive]
+        """What EMR nodes read: the ETL script, and the steps archive and the ETL's dependencies (--py-files)."""
+        return [self.etl_script, self.steps_archive, self.etl_dependencies]
 
     def grant_read(self, to: RolePermissions) -> None:
         """Every asset: the pipeline role's jobs read the code and hand EMR the rest."""
@@ -53,5 +53,5 @@ class StepCodeAssets(Construct):
             steps_archive_uri=uri(self.steps_archive),
             etl_script_uri=uri(self.etl_script),
             training_source_uri=uri(self.training_source),
-            emr_bootstrap_uri=uri(self.emr_bootstrap),
+            etl_dependencies_uri=uri(self.etl_dependencies),
         )

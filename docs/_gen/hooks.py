@@ -197,7 +197,7 @@ def definitions() -> dict[str, dict[str, Any]]:
     from workflow.local.run import local_spec
 
     code = StepCode(steps_archive_uri="s3://assets/steps.zip", etl_script_uri="s3://assets/etl.py",
-                    training_source_uri="s3://assets/train.tar.gz", emr_bootstrap_uri="s3://assets/bootstrap.sh")  # fmt: skip
+                    training_source_uri="s3://assets/train.tar.gz", etl_dependencies_uri="s3://assets/etl-dependencies.zip")  # fmt: skip
     built = {}
     for name, config in sorted(load_all().items()):
         spec = local_spec(config, code)

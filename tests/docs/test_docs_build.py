@@ -70,7 +70,7 @@ def test_the_pipeline_page_lists_every_declared_parameter_and_step(site):
     text = text_of(site, "pipeline")
     for name in ("use_type", "onet_input_uri", "input_titles_uri", "split_seed", "min_macro_f1", "model_approval_status"):
         assert name in text
-    for step in ("ETL", "PreprocessTrain", "Train", "Evaluate", "QualityGate", "BatchPredict"):
+    for step in ("CheckParameters", "UseTypeTrain", "ETL", "PreprocessTrain", "Train", "Evaluate", "BatchPredict"):
         assert step in text
     assert "<!-- gen:" not in (site / "pipeline" / "index.html").read_text()
 

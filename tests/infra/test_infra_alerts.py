@@ -1,4 +1,4 @@
-"""Failure alerts: the EventBridge rule's pattern and target, the encrypted topic, its policy, the e-mail subscription."""
+"""Alerts: the EventBridge rules' patterns and targets, the encrypted topic, its policy, the e-mail subscription."""
 
 from __future__ import annotations
 
@@ -27,10 +27,16 @@ def only(resources: dict[str, dict]) -> tuple[str, dict]:
     return next(iter(resources.items()))
 
 
+def rules(synth: Synth, env: str) -> dict[str, dict]:
+    """The alert rules by name."""
+    found = resources_of(synth, env, "AWS::Events::Rule").values()
+    return {rule["Properties"]["Name"]: rule for rule in found}
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_rule_matches_only_this_pipelines_failed_or_stopped_executions(synth: Synth, env: str) -> None:
     stack = synth.stacks[env]
-    _, rule = only(resources_of(synth, env, "AWS::Events::Rule"))
+    rule = rules(synth, env)[f"jobclf-{env}-pipeline-failed"]
     pipeline_arn = stack.resolve(stack.pipeline.arn)
     assert rule["Properties"]["EventPattern"] == {
         "source": ["aws.sagemaker"],
@@ -40,22 +46,34 @@ def test_rule_matches_only_this_pipelines_failed_or_stopped_executions(synth: Sy
     schedules = resources_of(synth, env, "AWS::Scheduler::Schedule").values()
     assert schedules and all(s["Properties"]["Target"]["Arn"] == pipeline_arn for s in schedules)  # what they start
     assert rule["Properties"]["State"] == "ENABLED"
-    assert rule["Properties"]["Name"] == f"jobclf-{env}-pipeline-failed"
     assert PIPELINE_STATUS_CHANGE == "SageMaker Model Building Pipeline Execution Status Change"
     assert ALERT_STATUSES == ("Failed", "Stopped")
     assert pipeline_failure_pattern("arn")["detail"]["pipelineArn"] == ["arn"]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_rule_targets_the_environments_topic_with_retries(synth: Synth, env: str) -> None:
+def test_a_model_the_gate_or_a_person_rejects_alerts_the_team(synth: Synth, env: str) -> None:
+    """The gate registers a failing model as Rejected and the execution succeeds: this rule is what alerts."""
+    rule = rules(synth, env)[f"jobclf-{env}-model-rejected"]
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": [f"jobclf-{env}"], "ModelApprovalStatus": ["Rejected"]},
+    }
+    assert rule["Properties"]["State"] == "ENABLED"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_rules_target_the_environments_topic_with_retries(synth: Synth, env: str) -> None:
     stack = synth.stacks[env]
-    _, rule = only(resources_of(synth, env, "AWS::Events::Rule"))
     topic_id = stack.get_logical_id(stack.alerts.topic.node.default_child)
-    (target,) = rule["Properties"]["Targets"]
-    assert target["Arn"] == {"Ref": topic_id}
-    assert "RoleArn" not in target, "SNS targets are authorized by the topic policy, not a role"
-    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
-    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] >= 3600
+    assert len(rules(synth, env)) == 2
+    for rule in rules(synth, env).values():
+        (target,) = rule["Properties"]["Targets"]
+        assert target["Arn"] == {"Ref": topic_id}
+        assert "RoleArn" not in target, "SNS targets are authorized by the topic policy, not a role"
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+        assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] >= 3600
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -89,23 +107,26 @@ def test_topic_policy_allows_only_eventbridge_from_this_account_and_rule(synth: 
     denies = [s for s in statements if s["Effect"] == "Deny"]
     assert allows == [
         {
-            "Sid": "OnlyThisAccountsFailureRulePublishes",
+            "Sid": "OnlyThisAccountsAlertRulesPublish",
             "Effect": "Allow",
             "Principal": {"Service": "events.amazonaws.com"},
             "Action": "sns:Publish",
             "Resource": {"Ref": topic_id},
             "Condition": {
                 "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-                "ArnEquals": {"aws:SourceArn": stack.resolve(stack.alerts.rule_arn)},
+                "ArnEquals": {"aws:SourceArn": [stack.resolve(arn) for arn in stack.alerts.rule_arns]},
             },
         }
     ]
     assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
-    # The policy names the rule by its ARN (no reference to the rule), so the rule can wait for the policy.
-    _, rule = only(resources_of(synth, env, "AWS::Events::Rule"))
+    # The policy names the rules by their ARNs (no reference to a rule), so the rules can wait for the policy.
     policy_id = stack.get_logical_id(stack.alerts.topic.node.find_child("Policy").node.default_child)
-    assert policy_id in rule["DependsOn"]
-    assert stack.resolve(stack.alerts.rule_arn)["Fn::Join"][1][-1] == f":rule/jobclf-{env}-pipeline-failed"
+    for rule in rules(synth, env).values():
+        assert policy_id in rule["DependsOn"]
+    assert [stack.resolve(arn)["Fn::Join"][1][-1] for arn in stack.alerts.rule_arns] == [
+        f":rule/jobclf-{env}-pipeline-failed",
+        f":rule/jobclf-{env}-model-rejected",
+    ]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

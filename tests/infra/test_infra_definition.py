@@ -14,7 +14,8 @@ from workflow.local.expressions import EvaluationContext
 
 ENVIRONMENTS = ["develop", "production"]
 ENVIRONMENT_BUCKETS = {"raw-bucket", "processed-bucket", "models-bucket", "predictions-bucket"}
-S3_URI = re.compile(r"s3://([^/\"\\\s]+)/?([^\"\\\s]*)")
+# A comma separates spark-submit's --py-files URIs.
+S3_URI = re.compile(r"s3://([^/\"\\\s,]+)/?([^\"\\\s,]*)")
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -29,7 +30,7 @@ def test_definition_parses_and_declares_use_type(synth: Synth, env: str) -> None
 
 def steps_on_path(steps: list[dict], parameters: dict) -> list[dict]:
     """The steps an execution with `parameters` can run: conditions on parameters alone are decided
-    as SageMaker decides them; a condition on step results (the quality gate) keeps both branches."""
+    as SageMaker decides them; a condition on step results would keep both branches."""
     context = EvaluationContext(parameters=parameters, execution={})
     found = []
     for step in steps:
@@ -68,7 +69,7 @@ def test_a_predict_execution_runs_no_emr_step_unless_its_engine_is_emr(synth: Sy
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_a_train_execution_starts_with_the_onet_etl(synth: Synth, env: str) -> None:
     definition = synth.stacks[env].pipeline.fake_definition()
-    assert [s["Type"] for s in definition["Steps"]] == ["Condition"], "use_type decides before any work"
+    assert {s["Type"] for s in definition["Steps"]} == {"Condition"}, "use_type decides before any work"
     train = path_of(definition, use_type="train")
     assert [s["Name"] for s in train][:2] == ["ETL", "PreprocessTrain"]
     assert "Parameters.onet_input_uri" in json.dumps(train[0]["Arguments"])

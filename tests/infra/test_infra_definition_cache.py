@@ -66,12 +66,12 @@ def test_a_hit_is_byte_identical_to_a_fresh_build(synth: Synth, env: str, tmp_pa
 
 
 def test_the_image_uri_is_cached_too(tmp_path: Path, monkeypatch) -> None:
-    from workflow.definition.builder import sklearn_image_uri
+    from workflow.definition.offline_sdk import sklearn_image_uri
 
     uri = sklearn_image_uri("eu-west-1", "1.2-1", "ml.m5.xlarge")
     definitions = DefinitionCache(tmp_path)
     assert definitions.sklearn_image_uri("eu-west-1", "1.2-1", "ml.m5.xlarge") == uri
-    monkeypatch.setattr("workflow.definition.builder.sklearn_image_uri", lambda *args: pytest.fail("not a hit"))
+    monkeypatch.setattr("workflow.definition.offline_sdk.sklearn_image_uri", lambda *args: pytest.fail("not a hit"))
     assert definitions.sklearn_image_uri("eu-west-1", "1.2-1", "ml.m5.xlarge") == uri
     monkeypatch.undo()
     assert definitions.sklearn_image_uri("us-east-1", "1.2-1", "ml.m5.xlarge") == sklearn_image_uri(

@@ -521,7 +521,7 @@ def declared_parameters() -> list[dict]:
         steps_archive_uri="s3://jobclf-develop-assets/steps.zip",
         etl_script_uri="s3://jobclf-develop-assets/etl.py",
         training_source_uri="s3://jobclf-develop-assets/training.tar.gz",
-        emr_bootstrap_uri="s3://jobclf-develop-assets/bootstrap.sh",
+        etl_dependencies_uri="s3://jobclf-develop-assets/etl-dependencies.zip",
     )
     return json.loads(build_definition(local_spec(load_environment("develop"), code)))["Parameters"]
 

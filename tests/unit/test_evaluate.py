@@ -33,7 +33,7 @@ def strict_json(path):
     return json.loads(Path(path).read_text(), parse_constant=refuse)
 
 
-def run_main(built, output, group=GROUP):
+def run_main(built, output, group=GROUP, min_macro_f1=0.0, approval_status="Approved"):
     return evaluate.main(
         [
             "--model",
@@ -46,6 +46,10 @@ def run_main(built, output, group=GROUP):
             str(output),
             "--model-package-group",
             group,
+            "--min-macro-f1",
+            str(min_macro_f1),
+            "--approval-status",
+            approval_status,
         ]
     )
 
@@ -129,7 +133,7 @@ def test_approved_model_without_metrics_compares_against_zero(built, local_regis
 
 def test_an_extracted_model_directory_works_too(built, local_registry, tmp_path):
     document = evaluate.run(
-        built["model_dir"], built["split"] / "test", built["split"] / "title_test", tmp_path / "out", GROUP
+        built["model_dir"], built["split"] / "test", built["split"] / "title_test", tmp_path / "out", GROUP, 0.5, "Approved"
     )
     assert document["test_rows"] > 0
 
@@ -137,7 +141,9 @@ def test_an_extracted_model_directory_works_too(built, local_registry, tmp_path)
 def test_missing_model_archive_is_named(built, local_registry, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="model.tar.gz"):
-        evaluate.run(tmp_path / "empty", built["split"] / "test", built["split"] / "title_test", tmp_path / "out", GROUP)
+        evaluate.run(
+            tmp_path / "empty", built["split"] / "test", built["split"] / "title_test", tmp_path / "out", GROUP, 0.5, "Approved"
+        )
 
 
 def test_compute_metrics_by_hand():
@@ -155,11 +161,53 @@ def test_compute_metrics_by_hand():
         "support": 2,
     }
     assert metrics["per_major_group"]["47"]["support"] == 0
-    document = evaluate.evaluation_document(metrics, evaluate.baseline_section(None))
+    gate = evaluate.quality_gate(metrics["macro_f1"], 0.5, 0.0, "Approved")
+    document = evaluate.evaluation_document(metrics, evaluate.baseline_section(None), gate)
     matrix = document["multiclass_classification_metrics"]["confusion_matrix"]
     assert matrix["15"] == {"15": 2, "29": 1, "35": 0, "47": 0}  # actual -> predicted
     assert matrix["35"]["15"] == 1
     assert metrics["expected_calibration_error"] == pytest.approx(abs(4 / 6 - 0.9))
+
+
+@pytest.mark.parametrize(
+    ("threshold", "baseline", "status", "expected"),
+    [
+        (0.0, 0.0, "PendingManualApproval", "PendingManualApproval"),  # passes: the configured status
+        (0.0, 0.0, "Approved", "Approved"),
+        (1.01, 0.0, "Approved", "Rejected"),  # below the threshold
+        (0.0, 1.0, "Approved", "Rejected"),  # below the latest approved model
+    ],
+)
+def test_the_gate_verdict_is_the_registered_status(built, local_registry, tmp_path, threshold, baseline, status, expected):
+    """RegisterModel reads quality_gate.approval_status and .reason with JsonGet (contract.GATE_*_PATH)."""
+    registry_file, s3_root = local_registry
+    if baseline:
+        fx.register_local(registry_file, s3_root, GROUP, built["archive"], version=1, macro_f1=baseline)
+    assert run_main(built, tmp_path / "out", min_macro_f1=threshold, approval_status=status) == 0
+    document = strict_json(tmp_path / "out" / "evaluation.json")
+    assert json_get(document, "quality_gate.approval_status") == expected
+    reason = json_get(document, "quality_gate.reason")
+    assert reason.startswith("rejected" if expected == "Rejected" else "passed")
+    assert f"{json_get(document, 'multiclass_classification_metrics.macro_f1.value'):.4f}" in reason
+    assert f"Quality gate | {expected}: {reason}" in (tmp_path / "out" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("macro_f1", "threshold", "baseline", "failures"),
+    [
+        (0.52, 0.51, 0.50, []),
+        (0.51, 0.51, 0.51, []),  # equal passes both
+        (0.50, 0.51, 0.40, ["below the threshold 0.5100"]),
+        (0.60, 0.51, 0.61, ["below the latest approved model at 0.6100"]),
+        (0.40, 0.51, 0.61, ["below the threshold 0.5100", "below the latest approved model at 0.6100"]),
+        (float("nan"), 0.0, 0.0, ["below the threshold 0.0000", "below the latest approved model at 0.0000"]),
+    ],
+)
+def test_the_gate_needs_both_the_threshold_and_the_latest_approved_model(macro_f1, threshold, baseline, failures):
+    gate = evaluate.quality_gate(macro_f1, threshold, baseline, "Approved")
+    assert gate["passed"] is (not failures)
+    assert gate["approval_status"] == ("Rejected" if failures else "Approved")
+    assert all(failure in gate["reason"] for failure in failures)
 
 
 def test_compute_metrics_needs_rows():

@@ -22,6 +22,7 @@ import pytest
 from config import load_environment
 from workflow.definition import StepCode
 from workflow.definition.builder import build_definition
+from workflow.local.expressions import EvaluationContext
 from workflow.local.processes import RUNNING_STEPS_FILE, StepProcesses
 from workflow.local.request import LocalRun, UsageError
 from workflow.local.run import LOCK_FILE, local_spec, run_local
@@ -93,6 +94,7 @@ BAD_PARAMETERS = [
     ({"test_fraction": "0.99"}, "test_fraction=0.99 must be <= 0.45"),
     ({"min_macro_f1": "-inf"}, "min_macro_f1=-inf must be >= 0.0"),
     ({"split_seed": "-1"}, "split_seed=-1 must be >= 0"),
+    ({"split_seed": str(2**31)}, f"split_seed={2**31} must be <= {2**31 - 1}"),
     ({"char_ngram_min": "5", "char_ngram_max": "3"}, "char_ngram_min=5 must be <= char_ngram_max=3"),
     ({"predict_instance_count": "0"}, "predict_instance_count=0 must be >= 1"),
     ({"predict_instance_count": "101"}, "predict_instance_count=101 must be <= 100"),
@@ -125,17 +127,38 @@ def test_unparseable_parameters_are_refused_before_anything_runs(tmp_path, title
 
 @pytest.fixture(scope="module")
 def definition() -> dict:
-    code = StepCode("s3://a/steps.zip", "s3://a/etl.py", "s3://a/source.tar.gz", "s3://a/bootstrap.sh")
+    code = StepCode("s3://a/steps.zip", "s3://a/etl.py", "s3://a/source.tar.gz", "s3://a/etl-dependencies.zip")
     return json.loads(build_definition(local_spec(load_environment("develop"), code)))
 
 
+def chosen_paths(definition: dict, values: dict) -> list[str]:
+    """The top-level condition steps whose steps an execution with `values` runs."""
+    context = EvaluationContext(parameters=values, execution={})
+    return [step["Name"] for step in definition["Steps"] if all(map(context.condition, step["Arguments"]["Conditions"]))]
+
+
 @pytest.mark.parametrize(("overrides", "message"), BAD_PARAMETERS, ids=lambda v: str(v))
-def test_the_deployed_definition_fails_the_same_values_in_its_first_step(definition, overrides, message) -> None:
-    (first,) = definition["Steps"]
-    assert first["Name"] == "CheckParameters" and first["Type"] == "Condition"
-    assert [s["Type"] for s in first["Arguments"]["ElseSteps"]] == ["Fail"]
+def test_the_deployed_definition_fails_the_same_values_before_any_job(definition, overrides, message) -> None:
+    """Every top-level step is a condition on parameters alone; out of range, only CheckParameters chooses its
+    steps, and they are its Fail step: no job and no cluster starts."""
+    assert {step["Type"] for step in definition["Steps"]} == {"Condition"}
     values = resolve_parameters(definition["Parameters"], overrides)
     assert message in failed_parameter_checks(definition, values)
+    for use_type, engine in (("train", "processing"), ("predict", "processing"), ("predict", "emr")):
+        chosen = chosen_paths(definition, {**values, "use_type": use_type, "predict_engine": engine})
+        assert chosen == ["CheckParameters"]
+    (check,) = [step for step in definition["Steps"] if step["Name"] == "CheckParameters"]
+    assert [s["Type"] for s in check["Arguments"]["IfSteps"]] == ["Fail"]
+
+
+@pytest.mark.parametrize(
+    ("use_type", "engine", "path"),
+    [("train", "processing", "UseTypeTrain"), ("train", "emr", "UseTypeTrain"),
+     ("predict", "processing", "UseTypePredict"), ("predict", "emr", "UseTypePredictOnEmr")],
+)  # fmt: skip
+def test_parameters_in_range_choose_exactly_one_path(definition, use_type, engine, path) -> None:
+    values = resolve_parameters(definition["Parameters"], {"use_type": use_type, "predict_engine": engine})
+    assert chosen_paths(definition, values) == [path]
 
 
 def test_the_default_parameters_pass_the_check(definition) -> None:
@@ -200,21 +223,10 @@ def _state(pid: int) -> str:
         return "gone"
 
 
-def _find(steps: list, name: str) -> dict:
-    for step in steps:
-        if step["Name"] == name:
-            return step
-        arguments = step.get("Arguments", {})
-        found = _find(arguments.get("IfSteps", []) + arguments.get("ElseSteps", []), name) if step["Type"] == "Condition" else None
-        if found:
-            return found
-    return {}
-
-
 def test_the_first_step_of_each_predict_path_checks_the_execution_date(definition) -> None:
     """No condition can check a calendar date, so each predict path's first step does, before reading input."""
-    engine = _find(definition["Steps"], "PredictEngine")["Arguments"]
-    first_steps = [engine["IfSteps"][0], engine["ElseSteps"][0]]
+    paths = {step["Name"]: step["Arguments"]["IfSteps"] for step in definition["Steps"]}
+    first_steps = [paths["UseTypePredictOnEmr"][0], paths["UseTypePredict"][0]]
     assert [s["Type"] for s in first_steps] == ["EMR", "Processing"]
     emr_args = first_steps[0]["Arguments"]["StepConfig"]["HadoopJarStep"]["Args"]
     processing_args = first_steps[1]["Arguments"]["AppSpecification"]["ContainerArguments"]

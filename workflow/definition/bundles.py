@@ -7,11 +7,12 @@ definition and no spurious diff or re-upload on `cdk deploy`.
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
 import io
 import tarfile
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pipeline_steps
 
@@ -26,6 +27,10 @@ _ZIP_MAIN = 'import runpy\nrunpy.run_module("pipeline_steps", run_name="__main__
 # The SageMaker training toolkit runs `python train.py <hyperparameters>` from the extracted source dir.
 _TRAINING_LAUNCHER = "from pipeline_steps.train import main\n\nmain()\n"
 TRAINING_ENTRY_POINT = "train.py"
+# The ETL's pure-Python packages that EMR's Python lacks (reading .xlsx), pinned in requirements.txt. They
+# reach EMR in spark-submit's --py-files beside the step code, installed from this environment: EMR nodes
+# need no bootstrap action, no pip and no access to PyPI.
+ETL_DEPENDENCIES = ("openpyxl", "et-xmlfile")
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class StepBundles:
     steps_archive: Path
     etl_script: Path
     training_source: Path
-    emr_bootstrap: Path
+    etl_dependencies: Path
 
 
 def step_module_files() -> list[Path]:
@@ -54,15 +59,38 @@ def _write_if_changed(path: Path, data: bytes) -> Path:
     return path
 
 
-def steps_zip_bytes() -> bytes:
+def _zip_bytes(members: list[tuple[str, bytes]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in [("__main__.py", _ZIP_MAIN.encode()), *_archive_members()]:
+        for name, data in members:
             info = zipfile.ZipInfo(name, date_time=_FIXED_ZIP_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
     return buffer.getvalue()
+
+
+def steps_zip_bytes() -> bytes:
+    return _zip_bytes([("__main__.py", _ZIP_MAIN.encode()), *_archive_members()])
+
+
+def _distribution_members(name: str) -> list[tuple[str, bytes]]:
+    """A distribution's Python modules and its metadata and licence files, as installed here."""
+    distribution = importlib.metadata.distribution(name)
+    members = []
+    for file in distribution.files or []:
+        path = PurePosixPath(file.as_posix())
+        in_metadata = path.parts[0].endswith(".dist-info")
+        if "__pycache__" in path.parts or (in_metadata and path.name in ("RECORD", "INSTALLER", "REQUESTED")):
+            continue
+        if path.suffix == ".py" or in_metadata:
+            members.append((path.as_posix(), Path(distribution.locate_file(file)).read_bytes()))
+    return sorted(members)
+
+
+def etl_dependencies_zip_bytes() -> bytes:
+    """The ETL's dependencies as one zip for --py-files: each package at the zip's root, with its licence."""
+    return _zip_bytes([member for name in ETL_DEPENDENCIES for member in _distribution_members(name)])
 
 
 def training_tar_bytes() -> bytes:
@@ -87,5 +115,5 @@ def build_step_bundles(out_dir: Path) -> StepBundles:
         steps_archive=_write_if_changed(out_dir / "steps.zip", steps_zip_bytes()),
         etl_script=STEPS_PACKAGE / "etl.py",
         training_source=_write_if_changed(out_dir / "sourcedir.tar.gz", training_tar_bytes()),
-        emr_bootstrap=STEPS_PACKAGE / "emr_bootstrap.sh",
+        etl_dependencies=_write_if_changed(out_dir / "etl-dependencies.zip", etl_dependencies_zip_bytes()),
     )

@@ -86,10 +86,10 @@ class DefinitionCache:
         return self.get("definition", dataclasses.asdict(spec), build)
 
     def sklearn_image_uri(self, region: str, framework_version: str, instance_type: str) -> str:
-        """`builder.sklearn_image_uri(...)`, from the cache when it holds it."""
+        """`offline_sdk.sklearn_image_uri(...)`, from the cache when it holds it."""
 
         def build() -> str:
-            from workflow.definition.builder import sklearn_image_uri
+            from workflow.definition.offline_sdk import sklearn_image_uri
 
             return sklearn_image_uri(region, framework_version, instance_type)
 

@@ -29,13 +29,14 @@ class StepCode:
     etl_script_uri: `pipeline_steps/etl.py`, spark-submit's main file.
     training_source_uri: a tar.gz of `pipeline_steps` with `train.py` at its root, the
         SageMaker training toolkit's `sagemaker_submit_directory`.
-    emr_bootstrap_uri: the shell script that installs the ETL's Python packages on EMR.
+    etl_dependencies_uri: a zip of the ETL's pure-Python dependencies (openpyxl), spark-submit's
+        second `--py-files` entry.
     """
 
     steps_archive_uri: str
     etl_script_uri: str
     training_source_uri: str
-    emr_bootstrap_uri: str
+    etl_dependencies_uri: str
 
 
 @dataclass(frozen=True)

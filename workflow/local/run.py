@@ -26,7 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config import EnvironmentConfig, load_environment
-from pipeline_steps.contract import ONET_INPUT_PREFIX, TITLES_INPUT_PREFIX, execution_date
+from pipeline_steps.contract import (
+    EVALUATION_FILE,
+    GATE_REASON_PATH,
+    ONET_INPUT_PREFIX,
+    REJECTED,
+    TITLES_INPUT_PREFIX,
+    execution_date,
+    value_at,
+)
 from workflow.definition import (
     Buckets,
     EmrResources,
@@ -91,7 +99,7 @@ def publish_step_code(config: EnvironmentConfig, s3: LocalS3, build_dir: Path) -
         steps_archive_uri=publish(bundles.steps_archive),
         etl_script_uri=publish(bundles.etl_script),
         training_source_uri=publish(bundles.training_source),
-        emr_bootstrap_uri=publish(bundles.emr_bootstrap),
+        etl_dependencies_uri=publish(bundles.etl_dependencies),
     )
 
 
@@ -271,12 +279,17 @@ def summarize(result: LocalResult, report: Callable[[str], None] = print) -> int
     props = outcome.step_properties
     if "Train" in props:
         report(f"\nModel: {s3.path(props['Train']['ModelArtifacts']['S3ModelArtifacts'])}")
+    evaluation = None
     if "Evaluate" in props:
-        evaluation = props["Evaluate"]["ProcessingOutputConfig"]["Outputs"]["evaluation"]["S3Output"]["S3Uri"]
-        report(f"Evaluation report: {s3.path(evaluation)}/report.html (metrics: evaluation.json)")
+        evaluation = s3.path(props["Evaluate"]["ProcessingOutputConfig"]["Outputs"]["evaluation"]["S3Output"]["S3Uri"])
+        report(f"Evaluation report: {evaluation}/report.html (metrics: {EVALUATION_FILE})")
     for step in props.values():
         if "ModelPackageArn" in step:
             report(f"Registered: {step['ModelPackageArn']} ({step['ModelApprovalStatus']})")
+            if step["ModelApprovalStatus"] == REJECTED and evaluation is not None:
+                gate = value_at(json.loads((evaluation / EVALUATION_FILE).read_text(encoding="utf-8")), GATE_REASON_PATH)
+                report(f"Quality gate {gate}. The model is on record as {REJECTED}; predict runs keep using the "
+                       "latest approved model.")  # fmt: skip
     if result.predictions_partition is not None:
         report(f"Predictions: {result.run.output} (parts in {result.predictions_partition})")
     return 0

@@ -84,25 +84,43 @@ def _operand(expression: Any, context: EvaluationContext) -> str:
 
 
 def describe_condition(condition: Mapping[str, Any], context: EvaluationContext) -> str:
-    """A comparison as a person reads it, e.g. `model_c=-5.0 must be >= 0.0001`."""
-    symbol = _SYMBOLS.get(condition.get("Type", ""))
+    """A condition as a person reads it, e.g. `model_c=-5.0 must be >= 0.0001`."""
+    kind = condition.get("Type", "")
+    if kind == "Or":
+        return f"one of {len(condition['Conditions'])} conditions must hold"
+    if kind == "Not":
+        return f"not ({describe_condition(condition['Condition'], context)})"
+    symbol = _SYMBOLS.get(kind)
     if symbol is None:
         return json.dumps(condition)
     return f"{_operand(condition['LeftValue'], context)} must be {symbol} {_operand(condition['RightValue'], context)}"
 
 
+def _violations(condition: Mapping[str, Any], context: EvaluationContext) -> list[str]:
+    """Why a condition that detects bad values holds: each violated requirement under its Or and Not."""
+    kind = condition.get("Type")
+    if kind == "Or":
+        return [text for c in condition["Conditions"] if context.condition(c) for text in _violations(c, context)]
+    if kind == "Not":
+        return [describe_condition(condition["Condition"], context)]
+    return [f"{describe_condition(condition, context)} does not hold"]
+
+
 def failed_parameter_checks(definition: Mapping[str, Any], parameters: Mapping[str, Any]) -> list[str]:
-    """The failed conditions of the definition's parameter checks: its top-level condition steps that read only
-    parameters and end in a Fail step. Empty when every parameter is in range."""
+    """What the definition's parameter checks reject: its top-level condition steps that read only parameters
+    and lead to a Fail step when they hold, each violated requirement described. Empty when every parameter
+    is in range."""
     context = EvaluationContext(parameters=parameters, execution={})
     failed = []
     for step in definition.get("Steps", []):
         arguments = step.get("Arguments", {})
         if step["Type"] != "Condition" or "Steps." in json.dumps(arguments.get("Conditions", [])):
             continue
-        if not any(s["Type"] == "Fail" for s in arguments.get("ElseSteps", [])):
+        if not any(s["Type"] == "Fail" for s in arguments.get("IfSteps", [])):
             continue
-        failed += [describe_condition(c, context) for c in arguments["Conditions"] if not context.condition(c)]
+        for condition in arguments["Conditions"]:
+            if context.condition(condition):
+                failed += _violations(condition, context)
     return failed
 
 
