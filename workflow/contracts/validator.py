@@ -142,6 +142,8 @@ def _string(shape: botocore.model.Shape, value: Any, path: str) -> list[Violatio
 
 
 def _blob(shape: botocore.model.Shape, value: Any, path: str) -> list[Violation]:
+    if hasattr(value, "read"):  # a file object, as botocore takes for a blob: its length is not read here
+        return []
     if isinstance(value, str):
         value = value.encode("utf-8")
     if not isinstance(value, bytes | bytearray):
