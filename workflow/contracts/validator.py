@@ -111,19 +111,23 @@ def _structure(shape: botocore.model.StructureShape, value: Any, path: str) -> l
 def _list(shape: botocore.model.ListShape, value: Any, path: str) -> list[Violation]:
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
         return [Violation(path, f"must be a list ({shape.name})", value)]
-    found = _length(shape, len(value), value, path, "items")
-    for index, item in enumerate(value):
-        found += validate_value(shape.member, item, f"{path}[{index}]")
-    return found
+    members = [(shape.member, item, f"{path}[{index}]") for index, item in enumerate(value)]
+    return _collection(shape, value, path, "items", members)
 
 
 def _map(shape: botocore.model.MapShape, value: Any, path: str) -> list[Violation]:
     if not isinstance(value, Mapping):
         return [Violation(path, f"must be a map ({shape.name})", value)]
-    found = _length(shape, len(value), value, path, "entries")
+    members = []
     for key, item in value.items():
-        found += validate_value(shape.key, key, f"{path} key {key!r}")
-        found += validate_value(shape.value, item, f"{path}.{key}")
+        members += [(shape.key, key, f"{path} key {key!r}"), (shape.value, item, f"{path}.{key}")]
+    return _collection(shape, value, path, "entries", members)
+
+
+def _collection(shape: botocore.model.Shape, value: Any, path: str, unit: str, members: list) -> list[Violation]:
+    found = _length(shape, len(value), value, path, unit)
+    for member_shape, item, member_path in members:
+        found += validate_value(member_shape, item, member_path)
     return found
 
 
