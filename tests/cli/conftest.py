@@ -1,4 +1,5 @@
-"""Fixtures of the CLI tests: moto's server on loopback (one per session), boto3 pointed at it.
+"""Fixtures of the CLI tests: moto's server on loopback (one per session), boto3 pointed at it, and every
+request checked against AWS's own contract before it is sent.
 
 See cli_support for what the endpoint is and what it adds to moto.
 """
@@ -8,9 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import botocore.handlers
 import pytest
 from cli_support import MotoEndpoint, add_missing_actions, free_port
 from click.testing import CliRunner
+
+from workflow.contracts.validator import ContractError, Violation, validate_value
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +56,25 @@ def aws_env(moto_endpoint, monkeypatch, tmp_path) -> MotoEndpoint:
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def requests_within_aws_contracts(monkeypatch) -> Iterator[list[Violation]]:
+    """Every request a boto3 client of this process sends (the CLI's, and the tests' seeding), checked against
+    its operation's input shape with every constraint botocore's model states (workflow.contracts), patterns
+    included, which moto and botocore's own validation do not check. A violation fails the call and the test.
+
+    The handler joins botocore's built-in handlers, which every new botocore session registers (the CLI makes
+    its own sessions), on `before-parameter-build`: after botocore fills idempotency tokens, before it
+    serializes. A CLI run in a subprocess is not covered (the CLI tests invoke it in-process)."""
+    found: list[Violation] = []
+
+    def check(params, model, **_kwargs) -> None:
+        violations = validate_value(model.input_shape, params, model.name) if model.input_shape else []
+        if violations:
+            found.extend(violations)
+            raise ContractError(f"{model.service_model.service_name} {model.name}", violations)
+
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", [*botocore.handlers.BUILTIN_HANDLERS, ("before-parameter-build", check)])
+    yield found
+    assert [str(v) for v in found] == [], "a request AWS would refuse"

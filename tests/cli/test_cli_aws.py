@@ -27,12 +27,14 @@ import sys
 import threading
 import time
 
+import boto3
 import click
 import pytest
 from cli_support import ROOT, evaluation, invoke, labelled_values, seed
 
 from jobclf_cli.aws import STACK_OUTPUT_KEYS
 from jobclf_cli.main import cli
+from workflow.contracts.validator import ContractError
 
 
 def one_error_line(result) -> str:
@@ -352,3 +354,13 @@ def test_aws_errors_are_one_line(failing_endpoint, code, message, expected):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert lines[0].startswith("Error: ") and expected in lines[0], lines[0]
+
+
+def test_a_request_aws_would_refuse_fails_before_it_is_sent(aws_env, requests_within_aws_contracts):
+    """The contract check (conftest) holds for clients made after it is installed, as the CLI makes them: moto
+    and botocore accept this display name; StartPipelineExecution's pattern [a-zA-Z0-9](-*[a-zA-Z0-9]){0,81} does not."""
+    sagemaker = boto3.session.Session().client("sagemaker", region_name="eu-west-1")
+    with pytest.raises(ContractError, match="StartPipelineExecution.PipelineExecutionDisplayName: must match pattern"):
+        sagemaker.start_pipeline_execution(PipelineName="jobclf-develop", PipelineExecutionDisplayName="weekly train")
+    assert len(requests_within_aws_contracts) == 1
+    requests_within_aws_contracts.clear()  # seen and expected: the fixture fails a test on any other

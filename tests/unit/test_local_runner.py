@@ -230,3 +230,60 @@ def test_an_instance_with_no_objects_gets_an_empty_folder_and_a_failing_instance
     outcome, _ = run({"Version": "2020-12-01", "Parameters": parameters(score=0.7), "Steps": [sharded_step(2)]}, job)
     assert (outcome.status, outcome.failure_step) == ("Failed", "Score")
     assert "on algo-2" in outcome.failure_reason and "cannot read fail.csv" in outcome.failure_log.read_text()
+
+
+def register_step(metadata: dict) -> dict:
+    return {"Name": "Register", "Type": "RegisterModel", "Arguments": {
+        "ModelPackageGroupName": "jobclf-test", "ModelApprovalStatus": "Approved", "CustomerMetadataProperties": metadata,
+        "InferenceSpecification": {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://models/model.tar.gz"}],
+                                   "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}}}  # fmt: skip
+
+
+def test_a_step_whose_request_aws_refuses_fails_before_it_runs_naming_the_field_and_the_constraint(job):
+    """Defect 1 of issue 19, locally: the model would be registered although CreateModelPackage refuses it."""
+    definition = {"Version": "2020-12-01", "Parameters": parameters(score=0.7),
+                  "Steps": [score_step(), register_step({"fitted_on": "every accepted row (all occupations)"})]}  # fmt: skip
+    outcome, _ = run(definition, job)
+    assert (outcome.status, outcome.failure_step) == ("Failed", "Register")
+    assert outcome.failure_reason.startswith(
+        "AWS would refuse step Register: CreateModelPackage.CustomerMetadataProperties.fitted_on: must match pattern"
+    )
+    assert "\n" not in outcome.failure_reason
+    assert not job.registry_file.exists(), "nothing was registered"
+    assert [s.status for s in outcome.steps] == ["Succeeded", "Failed"]
+
+
+def test_a_job_request_is_checked_with_the_executions_values(job):
+    """A container argument that only an expression makes too long (CreateProcessingJob: 256 characters)."""
+    step = score_step(score_expression={"Std:Join": {"On": "", "Values": [{"Get": "Parameters.score"}]}})
+    step["Arguments"]["AppSpecification"]["ContainerArguments"].append({"Get": "Parameters.note"})
+    definition = {"Version": "2020-12-01", "Parameters": parameters(score=0.7, note="short"), "Steps": [step]}
+    assert run(definition, job)[0].status == "Succeeded"
+    outcome, _ = run(definition, job, note="n" * 257)
+    assert outcome.failure_step == "Score"
+    assert "AppSpecification.ContainerArguments[6]: length 257 characters must be <= 256" in outcome.failure_reason
+
+
+def test_the_local_jobs_are_named_as_sagemaker_names_them(job):
+    definition = {"Version": "2020-12-01", "Parameters": parameters(score=0.7), "Steps": [score_step()]}
+    outcome, _ = run(definition, job)
+    name = outcome.step_properties["Score"]["ProcessingJobName"]
+    assert name.startswith("pipelines-") and "-Score-" in name and len(name) <= 63
+
+
+def test_a_definition_aws_refuses_is_refused_before_any_step_runs(job):
+    """Defect 2 of issue 19, locally: a condition step in another's branch."""
+    inner = gate({"Get": "Parameters.threshold"})
+    outer = {"Name": "Outer", "Type": "Condition", "Arguments": {
+        "Conditions": [{"Type": "Equals", "LeftValue": 1, "RightValue": 1}], "IfSteps": [inner], "ElseSteps": []}}  # fmt: skip
+    definition = {
+        "Version": "2020-12-01",
+        "Parameters": parameters(score=0.7, threshold=0.5),
+        "Steps": [score_step(), outer],
+    }
+    with pytest.raises(
+        UnsupportedDefinition,
+        match=r"^AWS would refuse the definition: Steps/Outer.IfSteps/Gate: nested condition step",
+    ):
+        run(definition, job)
+    assert not (job.s3.root / "processed").exists(), "no step ran"

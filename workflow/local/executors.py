@@ -24,6 +24,7 @@ from typing import Any
 import pyspark
 
 from pipeline_steps.registry import LocalRegistry
+from workflow.contracts.pipeline import pipeline_job_name
 from workflow.local.expressions import UnsupportedDefinition
 from workflow.local.processes import StepProcesses
 from workflow.local.s3 import LocalS3
@@ -78,7 +79,8 @@ class JobContext:
         return path
 
     def job_name(self, step: str) -> str:
-        return f"{self.pipeline_name}-{step.lower()}-{self.execution_id}"[:63]
+        """The name SageMaker would give the step's job (pipelines-<execution id>-<step>-<suffix>)."""
+        return pipeline_job_name(self.execution_id, step)
 
     def image_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """process_env for a job of the scikit-learn image: no Python path of this machine leaks into it."""

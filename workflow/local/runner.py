@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workflow.contracts.pipeline import ExecutionNames, check_definition, check_step
+from workflow.contracts.validator import ContractError
 from workflow.local.executors import JobContext, StepFailed, register_model, run_emr, run_processing, run_training
 from workflow.local.expressions import EvaluationContext, ExpressionError, UnsupportedDefinition
 from workflow.local.s3 import LocalS3
@@ -156,6 +158,10 @@ class LocalPipelineRun:
     ):
         self.definition = json.loads(definition)
         _check_keys_of_definition(self.definition)
+        try:  # what AWS refuses of the whole definition, refused before anything runs
+            check_definition(self.definition)
+        except ContractError as refused:
+            raise UnsupportedDefinition(f"AWS would refuse {refused}") from None
         self.job = job
         self.standing_emr_release = standing_emr_release
         self.report = report
@@ -175,6 +181,8 @@ class LocalPipelineRun:
             step_properties=self.outcome.step_properties,
             load_property_file=self._load_property_file,
         )
+        experiment = self.context.evaluate(self.definition.get("PipelineExperimentConfig", {}))
+        self.names = ExecutionNames(job.execution_id, job.pipeline_name, experiment)
 
     @property
     def parameters(self) -> Mapping[str, Any]:
@@ -221,6 +229,10 @@ class LocalPipelineRun:
             message = self.context.evaluate(step["Arguments"].get("ErrorMessage", ""))
             raise StepFailed(name, str(message))
         arguments = self.context.evaluate(step["Arguments"])
+        try:  # the requests SageMaker would send for the step, with the values of this execution
+            check_step(name, kind, arguments, self.names)
+        except ContractError as refused:
+            raise StepFailed(name, f"AWS would refuse {refused}") from None
         if kind == "Processing":
             return run_processing(name, arguments, self.job)
         if kind == "Training":
