@@ -108,9 +108,17 @@ def evaluation_reports() -> dict[str, dict]:
     poor = evaluate.compute_metrics(labels * 5, [labels[0]] * 20, [0.4] * 20)
     approved = {"model_package_arn": f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:model-package/jobclf/3", "version": 3,
                 "macro_f1": 0.62}  # fmt: skip
+    first = evaluate.baseline_section(None)
     return {
-        "passes-gate-first-model": evaluate.evaluation_document(good, evaluate.baseline_section(None), {}, good),
-        "misses-gate-below-approved": evaluate.evaluation_document(poor, approved, {}, poor),
+        "passes-gate-first-model": evaluate.evaluation_document(
+            good, first, evaluate.quality_gate(good["macro_f1"], 0.51, first["macro_f1"], "Approved"), {}, good
+        ),
+        "passes-gate-pending-approval": evaluate.evaluation_document(
+            good, first, evaluate.quality_gate(good["macro_f1"], 0.51, first["macro_f1"], "PendingManualApproval"), {}, good
+        ),
+        "misses-gate-below-approved": evaluate.evaluation_document(
+            poor, approved, evaluate.quality_gate(poor["macro_f1"], 0.51, approved["macro_f1"], "Approved"), {}, poor
+        ),
     }
 
 
@@ -148,7 +156,7 @@ def resolve_execution(app: DeployedApp, parameters: Mapping[str, Any], report: M
     execution = app.execution_variables()
     context = EvaluationContext(parameters=parameters, execution=execution,
                                 load_property_file=lambda step, name: report)  # fmt: skip
-    experiment = context.evaluate(app.definition.get("PipelineExperimentConfig", {}))
+    experiment = context.evaluate(app.definition.get("PipelineExperimentConfig") or {})
     names = ExecutionNames(EXECUTION_ID, app.pipeline["PipelineName"], experiment)
     steps = [step for _, step in walk_steps(app.definition["Steps"]) if step["Type"] != "Condition"]
     resolved = []

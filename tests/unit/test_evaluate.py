@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 import steps_fixtures as fx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline_steps import evaluate
+from workflow.contracts.validator import shape, validate_value
 
 GROUP = "jobclf-titles"
 
@@ -208,6 +211,21 @@ def test_the_gate_needs_both_the_threshold_and_the_latest_approved_model(macro_f
     assert gate["passed"] is (not failures)
     assert gate["approval_status"] == ("Rejected" if failures else "Approved")
     assert all(failure in gate["reason"] for failure in failures)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    macro_f1=st.floats(min_value=0.0, max_value=1.0) | st.just(float("nan")),  # a macro-F1, or NaN
+    threshold=st.floats(min_value=0.0, max_value=1.0),
+    baseline=st.floats(min_value=0.0, max_value=1.0),
+    status=st.sampled_from(["Approved", "PendingManualApproval"]),
+)
+def test_every_gate_reason_is_a_metadata_value_aws_accepts(macro_f1, threshold, baseline, status):
+    """The reason becomes CustomerMetadataProperties.quality_gate of CreateModelPackage: its pattern and length,
+    from botocore's model (issue 19: a comma there made the service refuse the registration)."""
+    gate = evaluate.quality_gate(macro_f1, threshold, baseline, status)
+    assert validate_value(shape("sagemaker", "CustomerMetadataValue"), gate["reason"], "quality_gate") == []
+    assert validate_value(shape("sagemaker", "ModelApprovalStatus"), gate["approval_status"], "status") == []
 
 
 def test_compute_metrics_needs_rows():

@@ -181,7 +181,7 @@ class LocalPipelineRun:
             step_properties=self.outcome.step_properties,
             load_property_file=self._load_property_file,
         )
-        experiment = self.context.evaluate(self.definition.get("PipelineExperimentConfig", {}))
+        experiment = self.context.evaluate(self.definition.get("PipelineExperimentConfig") or {})
         self.names = ExecutionNames(job.execution_id, job.pipeline_name, experiment)
 
     @property
@@ -291,7 +291,7 @@ def load_property_file(
 
 
 def _check_keys_of_definition(definition: Mapping[str, Any]) -> None:
-    # PipelineExperimentConfig only names the experiment and trial SageMaker records runs under.
+    # PipelineExperimentConfig only names the experiment and trial SageMaker records runs under (null: none).
     unknown = sorted(set(definition) - {"Version", "Metadata", "Parameters", "PipelineExperimentConfig", "Steps"})
     if unknown:
         raise UnsupportedDefinition(f"the definition has {', '.join(unknown)}, which the local run cannot execute")
