@@ -9,7 +9,7 @@ mode, unless --etl-dir names an ETL output made with the current `text.normalize
 (`preprocess_train.run`: by title and by occupation), training (`train.train`, with the occupations
 channel: the two held-out models and the served one), scoring (`evaluate.evaluate`: accuracy,
 macro-F1, per-group F1, expected calibration error of the top-1 probability) and prediction
-(`inference.classify`: normalize + predict_proba + top-3 records, as the batch predict step and the
+(`ranking.classify`: normalize + predict_proba + top-3 records, as the batch predict step and the
 endpoint do, with the served model). Each seed gives different splits. Two figures, as the
 pipeline's evaluation reports them:
     unseen titles       (the headline) split by title, every occupation in training, no test title
@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-from pipeline_steps import evaluate, inference, preprocess_train, train  # noqa: E402
+from pipeline_steps import evaluate, preprocess_train, ranking, train  # noqa: E402
 from pipeline_steps import model as model_lib  # noqa: E402
 from pipeline_steps.dataio import read_parquet_table  # noqa: E402
 
@@ -208,9 +208,9 @@ def score_candidate(row: Row, hp, split_dir: Path, occupations_dir: Path, work: 
     # Throughput of the served model, the one the predict step and the endpoint load.
     model, _ = model_lib.load_model(model_dir)
     titles = repeated(raw, throughput_titles)
-    inference.classify(model, titles[:1000])  # warm-up
+    ranking.classify(model, titles[:1000])  # warm-up
     started = time.perf_counter()
-    inference.classify(model, titles)
+    ranking.classify(model, titles)
     row.titles_per_second.append(len(titles) / (time.perf_counter() - started))
     row.accuracy.append(metrics["accuracy"])
     row.macro_f1.append(metrics["macro_f1"])

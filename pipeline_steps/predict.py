@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from pipeline_steps import prepared, registry
 from pipeline_steps.contract import execution_date
+from pipeline_steps.csv_cells import write_csv
 from pipeline_steps.dataio import (
     RESOURCE_CONFIG,
     InputError,
@@ -45,10 +46,10 @@ from pipeline_steps.dataio import (
     processing_hosts,
     write_json,
 )
-from pipeline_steps.inference import CSV_FIELDS, top_k_columns, write_csv
 from pipeline_steps.model import MODEL_ARCHIVE, load_model
+from pipeline_steps.ranking import RECORD_FIELDS, top_k_columns
 
-PREDICTION_FIELDS = (prepared.ID, prepared.ID_GENERATED) + CSV_FIELDS + (prepared.SOURCE_FILE, prepared.SOURCE_ROW)
+PREDICTION_FIELDS = (prepared.ID, prepared.ID_GENERATED) + RECORD_FIELDS + (prepared.SOURCE_FILE, prepared.SOURCE_ROW)
 # What the model adds to a prepared row, in top_k_columns' order.
 PREDICTED_FIELDS = ("major_group", "major_group_title", "confidence", "top3")
 # SageMaker's pipeline execution ids are lowercase letters and digits; a local run adds dashes.

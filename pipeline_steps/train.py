@@ -15,7 +15,7 @@ training rows), the model directory to SM_MODEL_DIR.
 Fits three models (`train`): two evaluated ones that Evaluate scores (by occupation: the quality
 gate; by title: the headline) and the served one, refit on every accepted row. Writes
 MODEL_DIR/model.joblib (served), MODEL_DIR/evaluated/*.joblib, MODEL_DIR/model_info.json, and the
-serving code: MODEL_DIR/code/inference.py with MODEL_DIR/code/pipeline_steps/{__init__,text,soc}.py.
+serving code: MODEL_DIR/code/inference.py with the MODEL_DIR/code/pipeline_steps/ modules it imports (SERVING_MODULES).
 
 Runs as `python -m pipeline_steps train ...`; in the training job, the source archive's root
 `train.py` (definition/bundles.py) imports this module's main.
@@ -43,7 +43,7 @@ from pipeline_steps.text import normalize_title
 
 PathLike = Union[str, Path]
 # What the serving container needs beside code/inference.py (it imports these, nothing else of ours).
-SERVING_MODULES = ("__init__", "text", "soc")
+SERVING_MODULES = ("__init__", "text", "soc", "ranking", "csv_cells")
 
 
 def scores(model, titles: Sequence[str], labels: Sequence[str]) -> dict:

@@ -85,7 +85,7 @@ def wrong_own_titles(work_dir: Path, package: dict) -> list[tuple[str, str, str]
 
     import joblib
 
-    from pipeline_steps.inference import classify
+    from pipeline_steps.ranking import classify
 
     with tarfile.open(work_dir / "s3" / package["model_data_uri"][len("s3://") :]) as archive:
         model = joblib.load(archive.extractfile("model.joblib"))

@@ -1,4 +1,4 @@
-"""inference: request parsing, the shared prediction format, and response encoding."""
+"""inference: the serving handlers: request parsing, predict_fn and response encoding."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ import csv
 import importlib.util
 import io
 import json
-import re
-import unicodedata
 
 import pytest
 import steps_fixtures as fx
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
 
 from pipeline_steps import inference
 from pipeline_steps import model as model_lib
@@ -132,15 +128,6 @@ def test_predict_fn_with_no_titles(model):
     assert inference.predict_fn([], model) == []
 
 
-def test_top_k_orders_ties_by_group_code():
-    best = inference.top_k([0.2, 0.4, 0.4, 0.0], ["53", "47", "15", "29"], k=3)
-    assert [b["major_group"] for b in best] == ["15", "47", "53"]
-
-
-def test_top_k_with_fewer_classes_than_k():
-    assert len(inference.top_k([0.7, 0.3], ["15", "29"])) == 2
-
-
 # ------------------------------------------------------------------ output_fn
 
 
@@ -182,71 +169,6 @@ INJECTIONS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "value, cell",
-    [
-        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
-        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
-        ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
-        ("@SUM(1+1)", "'@SUM(1+1)"),
-        ("  =1+1", "'  =1+1"),
-        ("\t=1+1", "'\\x09=1+1"),
-        ("\r=1+1", "'\\x0d=1+1"),
-        ("\x00", "'\\x00"),
-        ("Nurse;=1+1", "'Nurse\\x3b=1+1"),
-        ("\x1b[31mRed\x1b[0m", "'\\x1b[31mRed\\x1b[0m"),
-        ("\x9b2J", "'\\x9b2J"),
-        ("Two\nLines", "'Two\\x0aLines"),
-        ("C:\\jobs\x07", "'C:\\\\jobs\\x07"),
-        ("-", "'-"),
-        ("-Nurse", "'-Nurse"),
-        ("'Til Death", "''Til Death"),
-        ("'", "''"),
-        ("\u202eesruN", "'\\u202eesruN"),  # shows as "Nurse"
-        ("Engi\xadneer", "'Engi\\xadneer"),
-        ("Nurse\u200b", "'Nurse\\u200b"),
-        ("\ufeffid-7", "'\\ufeffid-7"),
-        ("One\u2028Line", "'One\\u2028Line"),
-        ("Flag\U000e0067", "'Flag\\U000e0067"),
-        ("\ud800", "'\\ud800"),
-    ],
-)
-def test_spreadsheet_cell_protects_formulas_control_characters_and_separators(value, cell, original_cell):
-    assert inference.spreadsheet_cell(value) == cell
-    assert original_cell(cell) == value
-
-
-@pytest.mark.parametrize(
-    "value",
-    ["Registered Nurse", "", "-12", "-0.5", "12", "0.934512", "C++ Developer", "Manager, Sales", 'The "Boss"',
-     "AR\\AP Clerk", "Sauté Cook", "软件工程师", "Nurse's Aide", "e-mail Clerk", "15-0000", "Søren\xa0Olsen"],
-)  # fmt: skip
-def test_spreadsheet_cell_leaves_safe_values_and_plain_numbers_as_they_are(value, original_cell):
-    assert inference.spreadsheet_cell(value) == value
-    assert original_cell(value) == value
-
-
-@settings(max_examples=500, deadline=None)
-@given(value=st.text())
-@example(value="\\x1b")  # looks like an escape: protected only when the cell is
-@example(value="'\\x41")
-@example(value="-1\n")
-@example(value="\\u202e")
-@example(value="=\\U000e0067\u202e")
-def test_spreadsheet_cell_is_safe_and_undone_exactly_by_the_documented_rule(value, original_cell):
-    cell = inference.spreadsheet_cell(value)
-    assert original_cell(cell) == value
-    assert ";" not in cell
-    assert not [c for c in cell if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs")]
-    starts_safe = cell.startswith("'") or not cell.lstrip().startswith(("=", "+", "-", "@", "'"))
-    assert starts_safe or re.fullmatch(r"-[0-9]+(\.[0-9]+)?", cell)
-
-
-def test_cells_written_before_unicode_escapes_still_decode_to_their_value(original_cell):
-    # The earlier rule wrote only \\ and \xHH: a value's own backslash before "u" was doubled.
-    assert original_cell("'=C:\\\\u202e\\x09") == "=C:\\u202e\t"
-
-
 def test_output_fn_csv_protects_cells_and_json_stays_raw(model, original_cell):
     titles = [*INJECTIONS, "Registered Nurse"]
     records = inference.predict_fn(titles, model)
@@ -267,21 +189,3 @@ def test_output_fn_refuses_unsupported_accept(model):
     assert refused.value.status_code == 406
 
 
-def test_top_k_columns_are_top_k_as_the_csv_writes_it():
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    classes = ["53", "11", "29", "99"]  # not in code order; "99" is no SOC major group (empty title)
-    probabilities = rng.dirichlet(np.ones(len(classes)), size=200)
-    probabilities[0] = [0.25, 0.25, 0.25, 0.25]  # ties: lower code first
-    probabilities[1] = [1 / 3, 1 / 3, 1 / 3, 0.0]
-    groups, titles, confidences, top_json = inference.top_k_columns(probabilities, classes)
-    for row, probability in enumerate(probabilities):
-        best = inference.top_k(probability, classes)
-        assert top_json[row] == json.dumps(best, ensure_ascii=False)
-        assert (groups[row], titles[row], confidences[row]) == (
-            best[0]["major_group"],
-            best[0]["major_group_title"],
-            best[0]["probability"],
-        )
-    assert inference.top_k_columns(np.zeros((0, 4)), classes) == ([], [], [], [])

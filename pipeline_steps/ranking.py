@@ -1,0 +1,120 @@
+"""What JobClf answers for a title: its top-k major groups with probabilities.
+
+One ranking (`ranked`), presented two ways: as records (the endpoint's JSON, `classify`) and as
+columns (the CSVs batch prediction writes millions of rows of, `top_k_columns`).
+
+A record: {"title", "major_group", "major_group_title", "confidence", "top3": [{"major_group",
+"major_group_title", "probability"}, ...], "rejection_reason"}; a title that `title_problem`
+rejects has null prediction fields, an empty top3 and its rejection_reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Optional
+
+import numpy as np
+
+from pipeline_steps.soc import MAJOR_GROUPS
+from pipeline_steps.text import checked_title
+
+TOP_K = 3
+PROBABILITY_DIGITS = 6
+RECORD_FIELDS = ("title", "major_group", "major_group_title", "confidence", "top3", "rejection_reason")
+
+
+class Ranked(NamedTuple):
+    """The k best major groups of each row of a probability matrix."""
+
+    codes: list[str]  # the classes in code order
+    best: list[list[int]]  # per row: the k best, as indices into codes, most probable first
+    probabilities: list[list[float]]  # per row: their probabilities, rounded to PROBABILITY_DIGITS
+
+
+def ranked(probabilities: np.ndarray, classes: Sequence[str], k: int = TOP_K) -> Ranked:
+    """The k most probable major groups of every row, most probable first, ties lower code first."""
+    by_code = sorted(range(len(classes)), key=lambda i: str(classes[i]))
+    codes = [str(classes[i]) for i in by_code]
+    if probabilities.shape[0] == 0:
+        return Ranked(codes, [], [])
+    ordered = probabilities[:, by_code]
+    # A stable sort of -p over the classes in ascending code order puts ties lower code first.
+    best = np.argsort(-ordered, axis=1, kind="stable")[:, :k]
+    values = np.take_along_axis(ordered, best, axis=1).tolist()
+    return Ranked(codes, best.tolist(), [[round(p, PROBABILITY_DIGITS) for p in row] for row in values])
+
+
+def top_k_records(probabilities: np.ndarray, classes: Sequence[str], k: int = TOP_K) -> list[list[dict[str, Any]]]:
+    """The ranking of every row as top3 lists of {"major_group", "major_group_title", "probability"}."""
+    rank = ranked(probabilities, classes, k)
+    titles = [MAJOR_GROUPS.get(code, "") for code in rank.codes]
+    return [
+        [
+            {"major_group": rank.codes[j], "major_group_title": titles[j], "probability": p}
+            for j, p in zip(row, row_values)
+        ]
+        for row, row_values in zip(rank.best, rank.probabilities)
+    ]
+
+
+def top_k_columns(probabilities: np.ndarray, classes: Sequence[str], k: int = TOP_K) -> tuple[list, list, list, list]:
+    """The ranking of every row as CSV columns: (best major group, its title, its probability, the
+    top k as the JSON text json.dumps writes for top_k_records' list). Batch prediction writes
+    millions of rows; this skips building a dict per group and serializing it."""
+    rank = ranked(probabilities, classes, k)
+    titles = [MAJOR_GROUPS.get(code, "") for code in rank.codes]
+    opening = [
+        f'{{"major_group": {json.dumps(code)}, "major_group_title": {json.dumps(title, ensure_ascii=False)}, '
+        '"probability": '
+        for code, title in zip(rank.codes, titles)
+    ]
+    top_json = [
+        "[" + ", ".join(opening[j] + repr(p) + "}" for j, p in zip(row, row_values)) + "]"
+        for row, row_values in zip(rank.best, rank.probabilities)
+    ]
+    return (
+        [rank.codes[row[0]] for row in rank.best],
+        [titles[row[0]] for row in rank.best],
+        [row[0] for row in rank.probabilities],
+        top_json,
+    )
+
+
+def rejected_record(title: Optional[str], reason: str) -> dict[str, Any]:
+    return {
+        "title": title,
+        "major_group": None,
+        "major_group_title": None,
+        "confidence": None,
+        "top3": [],
+        "rejection_reason": reason,
+    }
+
+
+def classify(model, titles: Sequence[Optional[str]], batch_size: int = 20000) -> list[dict[str, Any]]:
+    """One record per title, in order: a prediction, or a rejection for titles title_problem refuses."""
+    records: list[Optional[dict[str, Any]]] = [None] * len(titles)
+    valid_positions: list[int] = []
+    valid_normalized: list[str] = []
+    for position, title in enumerate(titles):
+        problem, normalized = checked_title(title)
+        if problem:
+            records[position] = rejected_record(title, problem)
+        else:
+            valid_positions.append(position)
+            valid_normalized.append(normalized)
+    classes = [str(c) for c in model.classes_]
+    for start in range(0, len(valid_normalized), batch_size):
+        probabilities = np.asarray(model.predict_proba(valid_normalized[start : start + batch_size]))
+        for offset, best in enumerate(top_k_records(probabilities, classes)):
+            position = valid_positions[start + offset]
+            records[position] = {
+                "title": titles[position],
+                "major_group": best[0]["major_group"],
+                "major_group_title": best[0]["major_group_title"],
+                "confidence": best[0]["probability"],
+                "top3": best,
+                "rejection_reason": None,
+            }
+    return records  # type: ignore[return-value]
