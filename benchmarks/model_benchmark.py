@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline_steps import evaluate, preprocess_train, ranking, train  # noqa: E402
 from pipeline_steps import model as model_lib  # noqa: E402
 from pipeline_steps.dataio import read_parquet_table  # noqa: E402
+from pipeline_steps.known_titles import KNOWN_TITLE, KnownTitleClassifier, KnownTitles  # noqa: E402
 
 DEFAULT = model_lib.Hyperparameters()
 # The default before issue 4: char_wb 2-5, balanced class weights, titles only (with today's normalize_title).
@@ -83,6 +84,8 @@ CANDIDATES: dict[str, model_lib.Hyperparameters] = {
     "default-balanced": replace(DEFAULT, class_weight="balanced"),
     "default-char2-5": replace(DEFAULT, char_ngram_min=2, char_ngram_max=5),
     "default-logreg": replace(DEFAULT, classifier="logreg", model_c=20.0),
+    # Issue 20: each alternate-title row weighs 1, as before evidence weights.
+    "default-unweighted": replace(DEFAULT, source_weights="none"),
 }
 PEER_NOTES = {
     "simplesoc": "simplesoc 0.5.3 (GPL-3.0)",
@@ -108,6 +111,13 @@ class Row:
     worst_group_f1: list = field(default_factory=list)
     worst_group: list = field(default_factory=list)
     ece: list = field(default_factory=list)
+    # Issue 20: the served model on its own training titles, statistical model alone (top-1 in the
+    # title's group, or best-attested group when O*NET lists it under several), and the share of each
+    # figure's test titles answered from the known titles.
+    training_unambiguous_model_alone: list = field(default_factory=list)
+    training_ambiguous_model_alone: list = field(default_factory=list)
+    title_known_share: list = field(default_factory=list)
+    known_share: list = field(default_factory=list)
     train_seconds: list = field(default_factory=list)
     titles_per_second: list = field(default_factory=list)
     size_bytes: int | None = None
@@ -205,12 +215,19 @@ def score_candidate(row: Row, hp, split_dir: Path, occupations_dir: Path, work: 
     by_occupation, _ = model_lib.load_model(model_dir, model_file=model_lib.EVALUATED_MODELS["by_occupation"])
     raw, normalized, labels = test_rows(split_dir)
     metrics = evaluate.evaluate(by_occupation, normalized, labels)
-    # Throughput of the served model, the one the predict step and the endpoint load.
     model, _ = model_lib.load_model(model_dir)
+    fidelity = evaluate.training_title_fidelity(model)
+    row.training_unambiguous_model_alone.append(fidelity["unambiguous"]["model_alone"])
+    row.training_ambiguous_model_alone.append(fidelity["ambiguous"]["model_alone"])
+    row.title_known_share.append(titles_metrics["answered_by"][KNOWN_TITLE])
+    row.known_share.append(metrics["answered_by"][KNOWN_TITLE])
+    # Throughput of the served model's statistical path (every test title is a known title of the
+    # served model, which answers those from its table: see predict_scale.py for both paths).
+    statistical = KnownTitleClassifier(model.model, KnownTitles({}))
     titles = repeated(raw, throughput_titles)
-    ranking.classify(model, titles[:1000])  # warm-up
+    ranking.classify(statistical, titles[:1000])  # warm-up
     started = time.perf_counter()
-    ranking.classify(model, titles)
+    ranking.classify(statistical, titles)
     row.titles_per_second.append(len(titles) / (time.perf_counter() - started))
     row.accuracy.append(metrics["accuracy"])
     row.macro_f1.append(metrics["macro_f1"])
@@ -343,6 +360,8 @@ def table(rows: list[Row], seeds: list[int]) -> str:
         "macro-F1 (validation)",
         "worst group F1",
         "ECE top-1",
+        "known share (titles / occupations)",
+        "training titles, model alone (unambiguous / ambiguous)",
         "train s",
         "titles/s (1 core)",
         "model size",
@@ -365,6 +384,13 @@ def table(rows: list[Row], seeds: list[int]) -> str:
             mean_sd(row.validation_macro_f1) if row.validation_macro_f1 else "n/a",
             f"{statistics.mean(row.worst_group_f1):.3f} ({', '.join(groups)})",
             mean_sd(row.ece),
+            f"{statistics.mean(row.title_known_share):.3f} / {statistics.mean(row.known_share):.3f}"
+            if row.known_share
+            else "n/a",
+            f"{statistics.mean(row.training_unambiguous_model_alone):.4f} / "
+            f"{statistics.mean(row.training_ambiguous_model_alone):.4f}"
+            if row.training_ambiguous_model_alone
+            else "n/a",
             f"{statistics.mean(row.train_seconds):.0f}" if row.train_seconds else "n/a (pretrained)",
             f"{statistics.median(row.titles_per_second):,.0f}",
             f"{row.size_bytes / 1e6:.1f} MB" if row.size_bytes else "n/a",
@@ -377,7 +403,9 @@ def table(rows: list[Row], seeds: list[int]) -> str:
         "every occupation in training, test titles without a near-duplicate in training (test 20%, validation 10% "
         "of each major group's near-duplicate keys). Unseen occupations (the stress figure, the quality gate's): "
         "split by occupation (test 20%, validation 10% of each major group's occupations). Throughput: the served "
-        "model, one core.\n\n" + "\n".join(lines) + "\n\nNotes:\n" + "\n".join(notes) + "\n"
+        "model's statistical path, one core. Known share: test titles answered from the known titles of the held-out "
+        "model's own training rows. Training titles: the served model's statistical path alone on the titles it "
+        "was fitted on (with the known titles, 1.000 by construction).\n\n" + "\n".join(lines) + "\n\nNotes:\n" + "\n".join(notes) + "\n"
     )
 
 

@@ -47,11 +47,15 @@ OCCUPATION_TITLE_COLUMN = "Title"
 DESCRIPTION_COLUMN = "Description"
 ALTERNATE_TITLE_COLUMN = "Alternate Title"
 SHORT_TITLE_COLUMN = "Short Title"
-# Only the columns the step uses: the 27.0 text release has no `Title` in Alternate Titles, and
-# `Source(s)` carries nothing the model needs.
+# Which sources list an alternate title, as comma-separated two-digit codes ("02,04,06"): O*NET's data
+# dictionary names ten, from 01 Associations to 10 Employer Job Postings
+# (https://www.onetcenter.org/dictionary/20.3/text/alternate_titles.html). Their number is the title's
+# evidence for its occupation (train.py weighs rows by it; known_titles.py answers from it).
+SOURCES_COLUMN = "Source(s)"
+# Only the columns the step uses: the 27.0 text release has no `Title` in Alternate Titles.
 REQUIRED_COLUMNS = {
     OCCUPATION_TABLE: (CODE_COLUMN, OCCUPATION_TITLE_COLUMN, DESCRIPTION_COLUMN),
-    ALTERNATE_TABLE: (CODE_COLUMN, ALTERNATE_TITLE_COLUMN, SHORT_TITLE_COLUMN),
+    ALTERNATE_TABLE: (CODE_COLUMN, ALTERNATE_TITLE_COLUMN, SHORT_TITLE_COLUMN, SOURCES_COLUMN),
 }
 NO_SHORT_TITLE = "n/a"
 # O*NET is about 56,000 rows: with Spark's default of 200, task overhead costs twice the work itself.
@@ -89,6 +93,7 @@ TITLE_COLUMNS = (
     "source",
     "source_file",
     "source_row",
+    "source_count",
 )
 OCCUPATION_COLUMNS = ("onet_soc_code", "title", "description", "major_group")
 
@@ -228,6 +233,7 @@ class Candidate(NamedTuple):
     title: str | None
     title_normalized: str | None
     short_title: str | None
+    sources: str | None  # the distinct source codes of an alternate title, sorted, comma-separated
     description: str | None
     description_normalized: str | None  # for the data-quality check's vocabulary
     major_group: str | None
@@ -278,6 +284,7 @@ def to_candidates(table: SourceTable, source: str) -> list[Candidate]:
                 title=title,
                 title_normalized=normalize_title(title) if usable and title else None,
                 short_title=None if is_occupation else _short_title(row.values.get(SHORT_TITLE_COLUMN)),
+                sources=None if is_occupation else _sources(row.values.get(SOURCES_COLUMN)),
                 description=description,
                 description_normalized=normalize_title(description) if description else None,
                 major_group=major_group(code) if usable and code else None,
@@ -294,6 +301,13 @@ def _stripped(value: str | None) -> str | None:
 def _short_title(value: str | None) -> str | None:
     short = _stripped(value)
     return None if not short or short.casefold() == NO_SHORT_TITLE else short
+
+
+def _sources(value: str | None) -> str | None:
+    """The distinct source codes of a `Source(s)` cell ("04,06"; a workbook may hold 8 for "08"), sorted;
+    None when it names none. What is not a number is not a source."""
+    codes = {f"{int(code):02d}" for code in (value or "").split(",") if code.strip().isdigit()}
+    return ",".join(sorted(codes)) or None
 
 
 # --- Checks across rows: DataFrame transforms ---------------------------------------------------
@@ -321,7 +335,7 @@ def validate(candidates: DataFrame) -> DataFrame:
         .join(known_occupations, on="onet_soc_code", how="left")
         .withColumn("reason", _first_reason(F.col("occupation_title").isNull(), UNKNOWN_OCCUPATION))
     )
-    return _reject_duplicate_titles(occupations.unionByName(alternates))
+    return _with_source_counts(_reject_duplicate_titles(occupations.unionByName(alternates)))
 
 
 def _first_reason(rejected: Column, reason: str) -> Column:
@@ -342,6 +356,18 @@ def _reject_duplicate_titles(candidates: DataFrame) -> DataFrame:
         _input_order(), "source_row"
     )
     return candidates.withColumn("reason", _first_reason(F.row_number().over(by_title_and_code) > 1, DUPLICATE_TITLE))
+
+
+def _with_source_counts(validated: DataFrame) -> DataFrame:
+    """`source_count` of each accepted row: the distinct sources of every row that lists its (normalized
+    title, code), its rejected duplicates included ("Chief Executive Officer (CEO)" from 02,04 and
+    "chief executive officer (ceo)" from 08 are one title from three sources); null for rejected rows.
+    An occupation's own title has none unless Alternate Titles lists it too."""
+    same_title = Window.partitionBy("title_normalized", "onet_soc_code")
+    listed = F.col("reason").isNull() | (F.col("reason") == DUPLICATE_TITLE)
+    sources = F.collect_list(F.when(listed, F.col("sources"))).over(same_title)
+    count = F.size(F.array_distinct(F.flatten(F.transform(sources, lambda codes: F.split(codes, ",")))))
+    return validated.withColumn("source_count", F.when(F.col("reason").isNull(), count).cast(IntegerType()))
 
 
 def _input_order() -> Column:

@@ -9,9 +9,15 @@ its quality is measured on the two evaluated models the same job fitted with the
 hyperparameters (train.train):
 - unseen titles of known occupations (the headline): the by-title model on --title-test;
 - unseen occupations (the stress figure and the quality gate's): the by-occupation model on --test.
+Each evaluated model answers as the served one does: the titles of its own training rows from their
+O*NET evidence, the others by its statistical model (known_titles.py), and each figure says which
+share each path answered. `training_titles` measures the served model on the titles it was fitted on:
+does a title O*NET lists come back in its major group (or, listed under several, in its best-attested
+one), with the known titles and with the statistical model alone.
 Writes OUTPUT/evaluation.json (SageMaker's model-quality format for multiclass classification, of
-the unseen-occupations figure, plus `figures` with both, `held_out`, per_major_group, baseline and
-test_rows), OUTPUT/confusion_matrix.png, OUTPUT/report.md and OUTPUT/report.html.
+the unseen-occupations figure, plus `figures` with both, `training_titles`, `held_out`,
+per_major_group, baseline and test_rows), OUTPUT/confusion_matrix.png, OUTPUT/report.md and
+OUTPUT/report.html.
 
 It also decides the quality gate (`quality_gate` in evaluation.json): the unseen-occupation macro-F1
 must be at least --min-macro-f1 and at least the latest approved model's (0.0 when the group has
@@ -43,7 +49,8 @@ from pipeline_steps.contract import (
     UNSEEN_TITLES,
 )
 from pipeline_steps.dataio import read_labeled_titles, write_json, write_text
-from pipeline_steps.model import EVALUATED_MODELS, load_model, predict_proba
+from pipeline_steps.known_titles import ANSWERED_BY, KNOWN_TITLE, KnownTitleClassifier
+from pipeline_steps.model import EVALUATED_MODELS, MODEL_FILE, load_model, predict_proba
 from pipeline_steps.png import write_confusion_png
 from pipeline_steps.soc import MAJOR_GROUPS
 
@@ -53,6 +60,7 @@ HELD_OUT_NOTE = (
     "but without the rows they are scored on (evaluated/*.joblib in the model archive); the registered "
     "model.joblib is refit on every accepted row (all occupations) and has no held-out rows of its own"
 )
+FIGURE_NAMES = {UNSEEN_TITLES: "Unseen titles of known occupations", UNSEEN_OCCUPATIONS: "Unseen occupations"}
 FIGURE_SPLITS = {
     UNSEEN_TITLES: "headline: split by title, every occupation in training, no test title with a "
     "near-duplicate (same words after dropping a plural s and seniority words) in training",
@@ -198,13 +206,16 @@ def quality_gate(macro_f1: float, threshold: float, baseline_macro_f1: float, ap
 
 def figure(metrics: dict[str, Any], name: str) -> dict[str, Any]:
     """One quality figure of evaluation.json's `figures`."""
-    return {
+    shown = {
         "split": FIGURE_SPLITS[name],
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
         "expected_calibration_error": metrics["expected_calibration_error"],
         "rows": metrics["rows"],
     }
+    if "answered_by" in metrics:
+        shown["answered_by"] = metrics["answered_by"]
+    return shown
 
 
 def evaluation_document(
@@ -213,6 +224,7 @@ def evaluation_document(
     gate: dict[str, Any],
     model_info: Optional[dict] = None,
     unseen_titles: Optional[dict[str, Any]] = None,
+    training_titles: Optional[dict[str, Any]] = None,
 ) -> dict:
     """`metrics` (unseen occupations) in SageMaker's layout, both figures under `figures`, the gate's verdict."""
     labels = metrics["labels"]
@@ -240,6 +252,8 @@ def evaluation_document(
     }
     if unseen_titles is not None:
         document[FIGURES_KEY][UNSEEN_TITLES] = figure(unseen_titles, UNSEEN_TITLES)
+    if training_titles is not None:
+        document["training_titles"] = training_titles
     if model_info:
         document["model"] = {
             key: model_info.get(key)
@@ -249,6 +263,8 @@ def evaluation_document(
                 "train_rows",
                 "occupations",
                 "evaluated_models",
+                "known_titles",
+                "ambiguous_known_titles",
                 "trained_at",
                 "sklearn_version",
             )
@@ -273,6 +289,18 @@ def _headline(document: dict) -> list[tuple[str, str]]:
             ),
             ("Unseen titles of known occupations: test rows", str(titles["rows"])),
         ]
+    headline += [
+        (f"{FIGURE_NAMES[name]}: answered by {path.replace('_', ' ')}", f"{share:.4f}")
+        for name, shown in document[FIGURES_KEY].items()
+        for path, share in shown.get("answered_by", {}).items()
+    ]
+    for kind, fidelity in document.get("training_titles", {}).items():
+        if isinstance(fidelity, dict):
+            headline += [
+                (f"Training titles, {kind}: in their (best-attested) group, served model", f"{fidelity['fidelity']:.4f}"),
+                (f"Training titles, {kind}: the same, statistical model alone", f"{fidelity['model_alone']:.4f}"),
+                (f"Training titles, {kind}: titles", str(fidelity["titles"])),
+            ]
     return headline + [
         ("Unseen occupations (below: gate, per group, matrix): test rows", str(document["test_rows"])),
         ("Accuracy", f"{m['accuracy']['value']:.4f}"),
@@ -384,13 +412,56 @@ def render_html(document: dict, image_name: str = "confusion_matrix.png") -> str
     return "\n".join(parts) + "\n"
 
 
-def evaluate(model, titles: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
-    probabilities = predict_proba(model, titles)
+def _best_groups(probabilities: np.ndarray, classes: Sequence[str]) -> list[str]:
+    """The top-1 group of each row, ties lower code first (as ranking.ranked orders them)."""
+    by_code = sorted(range(len(classes)), key=lambda i: classes[i])
+    return [classes[by_code[i]] for i in probabilities[:, by_code].argmax(axis=1)]
+
+
+def answered_by_shares(answered_by: Sequence[str]) -> dict[str, float]:
+    return {path: (sum(p == path for p in answered_by) / len(answered_by) if answered_by else 0.0) for path in ANSWERED_BY}
+
+
+def evaluate(model: KnownTitleClassifier, titles: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    probabilities, answered_by = model.predict_proba_and_paths(list(titles))
     classes = [str(c) for c in model.classes_]
     best = probabilities.argmax(axis=1)
     predicted = [classes[i] for i in best]
     confidences = probabilities[np.arange(len(best)), best]
-    return compute_metrics(labels, predicted, confidences, classes)
+    metrics = compute_metrics(labels, predicted, confidences, classes)
+    metrics["answered_by"] = answered_by_shares(answered_by)
+    return metrics
+
+
+TRAINING_TITLES_NOTE = (
+    "the served model on the titles it was fitted on (occupations' own and alternate titles, normalized): "
+    "an unambiguous title (one major group) is right in its group, an ambiguous one (several) in a group "
+    "with the most evidence (O*NET sources); fidelity with the known titles as served, model_alone without"
+)
+
+
+def training_title_fidelity(model: KnownTitleClassifier) -> dict[str, Any]:
+    """evaluation.json's `training_titles`: the served model's top-1 on the titles of its known-titles table."""
+    known = model.known
+    titles = sorted(known.evidence)
+    classes = [str(c) for c in model.classes_]
+    served, answered_by = model.predict_proba_and_paths(titles) if titles else (np.zeros((0, len(classes))), [])
+    alone = predict_proba(model.model, titles)
+    section: dict[str, Any] = {"note": TRAINING_TITLES_NOTE}
+    for kind, ambiguous in (("unambiguous", False), ("ambiguous", True)):
+        rows = [i for i, title in enumerate(titles) if known.ambiguous(title) == ambiguous]
+        best = [known.best_attested(titles[i]) for i in rows]
+        section[kind] = {
+            "titles": len(rows),
+            "fidelity": _share_in(_best_groups(served[rows], classes), best),
+            "model_alone": _share_in(_best_groups(alone[rows], classes), best),
+            "answered_by_known_title": sum(answered_by[i] == KNOWN_TITLE for i in rows) / len(rows) if rows else 0.0,
+        }
+    return section
+
+
+def _share_in(groups: Sequence[str], allowed: Sequence[set]) -> float:
+    return sum(group in ok for group, ok in zip(groups, allowed)) / len(groups) if groups else 1.0
 
 
 def run(
@@ -407,11 +478,12 @@ def run(
     with tempfile.TemporaryDirectory(prefix="jobclf-model-") as work_dir:
         by_occupation, info = load_model(model_path, work_dir, EVALUATED_MODELS["by_occupation"])
         by_title, _ = load_model(model_path, str(Path(work_dir) / "again"), EVALUATED_MODELS["by_title"])
+        served, _ = load_model(model_path, str(Path(work_dir) / "served"), MODEL_FILE)
     metrics = evaluate(by_occupation, titles, labels)
     unseen_titles = evaluate(by_title, title_titles, title_labels)
     baseline = baseline_section(registry.latest_approved_model(model_package_group))
     gate = quality_gate(metrics["macro_f1"], min_macro_f1, baseline["macro_f1"], approval_status)
-    document = evaluation_document(metrics, baseline, gate, info, unseen_titles)
+    document = evaluation_document(metrics, baseline, gate, info, unseen_titles, training_title_fidelity(served))
     output = Path(output_dir)
     write_json(document, output / EVALUATION_FILE)
     write_confusion_png(output / "confusion_matrix.png", metrics["confusion_matrix"], metrics["labels"])

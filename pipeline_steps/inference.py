@@ -20,16 +20,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, Optional, Union
 
+from pipeline_steps import known_titles
 from pipeline_steps.csv_cells import write_csv
 from pipeline_steps.ranking import RECORD_FIELDS, classify
 
-MODEL_FILE = "model.joblib"
 JSON = "application/json"
 CSV = "text/csv"
 # The serving container caps a request at 6 MB; this keeps one request's matrix small anyway.
@@ -52,10 +51,9 @@ class UnsupportedAccept(RequestError):
     status_code = HTTPStatus.NOT_ACCEPTABLE
 
 
-def model_fn(model_dir: str):
-    import joblib
-
-    return joblib.load(os.path.join(model_dir, MODEL_FILE))
+def model_fn(model_dir: str) -> known_titles.KnownTitleClassifier:
+    """model.joblib (a plain scikit-learn pipeline) behind the known titles of model.known_titles.json."""
+    return known_titles.load(model_dir)
 
 
 def _media_type(content_type: Optional[str]) -> str:

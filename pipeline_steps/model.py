@@ -2,7 +2,8 @@
 
 The fitted object is a plain scikit-learn Pipeline (no custom classes or functions inside), so
 `joblib.load` works in the SageMaker serving container without any of our code. It takes a list of
-*normalized* titles (`text.normalize_title`) and exposes `predict_proba` and `classes_`.
+*normalized* titles (`text.normalize_title`) and exposes `predict_proba` and `classes_`. What is
+served and predicted with is that pipeline behind the known-titles table (known_titles.py, `load_model`).
 
 Also here: packing and unpacking a model directory as SageMaker's `model.tar.gz`.
 """
@@ -18,7 +19,8 @@ from typing import Optional
 
 import numpy as np
 
-MODEL_FILE = "model.joblib"
+from pipeline_steps.known_titles import MODEL_FILE, KnownTitleClassifier, load
+
 MODEL_INFO_FILE = "model_info.json"
 MODEL_ARCHIVE = "model.tar.gz"
 # Beside the served MODEL_FILE in the archive: the models Evaluate scores (train.train says which is which).
@@ -26,6 +28,7 @@ EVALUATED_MODELS = {"by_occupation": "evaluated/by_occupation.joblib", "by_title
 
 CLASSIFIERS = ("linearsvc", "logreg")
 CLASS_WEIGHTS = ("none", "balanced")
+SOURCE_WEIGHTS = ("count", "none")
 # Tokens are the space-separated words of normalize_title's output, so "c++" and "c#" survive
 # (scikit-learn's default pattern would drop them to "c").
 TOKEN_PATTERN = r"[^ ]+"
@@ -67,6 +70,11 @@ class Hyperparameters:
     # rows: with 1, the model refit on every row put 3 of the 1,016 occupations' own titles in another
     # major group; with 5, none (benchmarks/README.md), and both held-out figures stayed within 0.004.
     occupation_title_weight: float = _hyperparameter(5.0, value_range=(1.0, 100.0))
+    # The sample weight of an alternate title: "count", the number of O*NET sources that list it under
+    # its occupation (the ETL's source_count: "Forklift Operator" weighs 5 under 53-7051, 1 under each
+    # of two 47 occupations), so ambiguous titles and their near variants lean toward the better-attested
+    # occupation; "none", 1 per row (benchmarks/README.md compares the two).
+    source_weights: str = _hyperparameter("count", choices=SOURCE_WEIGHTS)
 
     def __post_init__(self) -> None:
         problems = []
@@ -278,14 +286,13 @@ def locate_model(path) -> Path:
     return archive
 
 
-def load_model(path, work_dir: Optional[str] = None, model_file: str = MODEL_FILE):
+def load_model(path, work_dir: Optional[str] = None, model_file: str = MODEL_FILE) -> tuple[KnownTitleClassifier, dict]:
     """(model, model_info or {}) from a model directory, a directory with model.tar.gz, or the archive.
 
     An archive is extracted into `work_dir` (required then). `model_file` names which model of the
-    directory: the served MODEL_FILE, or one of EVALUATED_MODELS.
+    directory: the served MODEL_FILE, or one of EVALUATED_MODELS; it comes with its known-titles table
+    (known_titles.table_file) when the archive has one.
     """
-    import joblib
-
     from pipeline_steps.dataio import read_json
 
     found = locate_model(path)
@@ -298,4 +305,4 @@ def load_model(path, work_dir: Optional[str] = None, model_file: str = MODEL_FIL
         raise FileNotFoundError(f"the model archive under {path} holds no {model_file}")
     info_file = found / MODEL_INFO_FILE
     info = read_json(info_file) if info_file.is_file() else {}
-    return joblib.load(str(model_path)), info
+    return load(found, model_file), info

@@ -8,10 +8,11 @@ job's `titles/` parts). --execution-date "" (the default) means today's UTC date
 part `<stem>.parquet` it writes
     OUTPUT/execution_date=<date>/execution_id=<id>/<stem>.csv
         id,id_generated,title,major_group,major_group_title,confidence,top3,rejection_reason,
-        source_file,source_row  (top3 as a JSON string): one row per input row, in the part's order;
-        rejected rows have empty prediction fields and their reason
+        answered_by,source_file,source_row  (top3 as a JSON string): one row per input row, in the
+        part's order; rejected rows have empty prediction fields and their reason; answered_by says
+        whether the title's O*NET evidence (known_title) or the model answered it
 and OUTPUT/execution_date=<date>/execution_id=<id>/report-<host>.json (counts, the model used,
-titles per second). Parts sort in input order by name, so concatenating them in name order gives
+titles per second, and per path the rows answered and the seconds spent). Parts sort in input order by name, so concatenating them in name order gives
 the input back. Each execution has its own folder: two executions on the same date never mix, and
 a retried step rewrites the same files.
 
@@ -32,7 +33,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline_steps import prepared, registry
@@ -46,12 +46,13 @@ from pipeline_steps.dataio import (
     processing_hosts,
     write_json,
 )
+from pipeline_steps.known_titles import ANSWERED_BY
 from pipeline_steps.model import MODEL_ARCHIVE, load_model
 from pipeline_steps.ranking import RECORD_FIELDS, top_k_columns
 
 PREDICTION_FIELDS = (prepared.ID, prepared.ID_GENERATED) + RECORD_FIELDS + (prepared.SOURCE_FILE, prepared.SOURCE_ROW)
-# What the model adds to a prepared row, in top_k_columns' order.
-PREDICTED_FIELDS = ("major_group", "major_group_title", "confidence", "top3")
+# What the model adds to a prepared row: top_k_columns' four, and which path answered.
+PREDICTED_FIELDS = ("major_group", "major_group_title", "confidence", "top3", "answered_by")
 # SageMaker's pipeline execution ids are lowercase letters and digits; a local run adds dashes.
 _EXECUTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -102,9 +103,10 @@ def prediction_columns(model, columns: dict[str, list]) -> dict[str, list]:
         # Titles repeat (a batch of postings holds many "Registered Nurse"): each distinct one is predicted once.
         normalized = columns[prepared.TITLE_NORMALIZED]
         distinct = {title: index for index, title in enumerate(dict.fromkeys(normalized[p] for p in valid))}
-        probabilities = np.asarray(model.predict_proba(list(distinct)))
+        probabilities, answered_by = model.predict_proba_and_paths(list(distinct))
         indices = [distinct[normalized[position]] for position in valid]
-        for field, values in zip(PREDICTED_FIELDS, top_k_columns(probabilities, [str(c) for c in model.classes_])):
+        ranked = top_k_columns(probabilities, [str(c) for c in model.classes_])
+        for field, values in zip(PREDICTED_FIELDS, (*ranked, answered_by)):
             column = predicted[field]
             for position, index in zip(valid, indices):
                 column[position] = values[index]
@@ -116,6 +118,7 @@ def predict_part(model, source: Path, target: Path, batch_rows: int = prepared.B
     part = open_part(source)
     reasons: Counter = Counter()
     groups: Counter = Counter()
+    paths: Counter = Counter()
     rows, seconds = 0, 0.0
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".tmp")
@@ -130,17 +133,20 @@ def predict_part(model, source: Path, target: Path, batch_rows: int = prepared.B
             rows += batch.num_rows
             reasons.update(reason for reason in predicted["rejection_reason"] if reason)
             groups.update(group for group in predicted["major_group"] if group)
+            paths.update(path for path in predicted["answered_by"] if path)
     os.replace(str(temporary), str(target))
-    return {"rows": rows, "reasons": dict(reasons), "groups": dict(groups), "seconds": seconds}
+    return {"rows": rows, "reasons": dict(reasons), "groups": dict(groups), "paths": dict(paths), "seconds": seconds}
 
 
-def summarize(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The counts of every part this instance predicted."""
+def summarize(parts: dict[str, dict[str, Any]], path_seconds: Optional[dict[str, float]] = None) -> dict[str, Any]:
+    """The counts of every part this instance predicted; `path_seconds`: the model's seconds per path."""
     rows = sum(p["rows"] for p in parts.values())
     reasons: dict = {}
     groups: dict = {}
+    paths: dict = {}
     for part in parts.values():
         reasons, groups = add_counts(reasons, part["reasons"]), add_counts(groups, part["groups"])  # keys sorted
+        paths = add_counts(paths, part["paths"])
     rejected = sum(reasons.values())
     seconds = sum(p["seconds"] for p in parts.values())
     predicted = rows - rejected
@@ -153,6 +159,11 @@ def summarize(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "predictions_by_major_group": groups,
         "predict_seconds": round(seconds, 3),
         "titles_per_second": round(predicted / seconds, 1) if seconds > 0 and predicted else None,
+        # Rows per path; seconds: in that path's probabilities only (distinct titles of a batch once each).
+        "answered_by": {
+            path: {"rows": paths.get(path, 0), "seconds": round((path_seconds or {}).get(path, 0.0), 3)}
+            for path in ANSWERED_BY
+        },
     }
 
 
@@ -197,7 +208,7 @@ def run(
         "model_package_arn": record.model_package_arn,
         "model_version": record.version,
         "model_data_uri": record.model_data_uri,
-        **summarize(counts),
+        **summarize(counts, model.seconds),
     }
     write_json(summary, target / f"report-{host}.json")
     return summary

@@ -1,11 +1,13 @@
 """What JobClf answers for a title: its top-k major groups with probabilities.
 
 One ranking (`ranked`), presented two ways: as records (the endpoint's JSON, `classify`) and as
-columns (the CSVs batch prediction writes millions of rows of, `top_k_columns`).
+columns (the CSVs batch prediction writes millions of rows of, `top_k_columns`). A group with
+probability 0 is not ranked: a title O*NET lists under one major group has a top3 of one.
 
 A record: {"title", "major_group", "major_group_title", "confidence", "top3": [{"major_group",
-"major_group_title", "probability"}, ...], "rejection_reason"}; a title that `title_problem`
-rejects has null prediction fields, an empty top3 and its rejection_reason.
+"major_group_title", "probability"}, ...], "rejection_reason", "answered_by"}; a title that
+`title_problem` rejects has null prediction fields, an empty top3, its rejection_reason and a null
+answered_by; any other says which path of the model answered it (known_titles.ANSWERED_BY).
 """
 
 from __future__ import annotations
@@ -21,19 +23,20 @@ from pipeline_steps.text import checked_title
 
 TOP_K = 3
 PROBABILITY_DIGITS = 6
-RECORD_FIELDS = ("title", "major_group", "major_group_title", "confidence", "top3", "rejection_reason")
+RECORD_FIELDS = ("title", "major_group", "major_group_title", "confidence", "top3", "rejection_reason", "answered_by")
 
 
 class Ranked(NamedTuple):
     """The k best major groups of each row of a probability matrix."""
 
     codes: list[str]  # the classes in code order
-    best: list[list[int]]  # per row: the k best, as indices into codes, most probable first
+    best: list[list[int]]  # per row: the k best with a probability above 0, as indices into codes
     probabilities: list[list[float]]  # per row: their probabilities, rounded to PROBABILITY_DIGITS
 
 
 def ranked(probabilities: np.ndarray, classes: Sequence[str], k: int = TOP_K) -> Ranked:
-    """The k most probable major groups of every row, most probable first, ties lower code first."""
+    """The k most probable major groups of every row (those above 0, and always the first), most
+    probable first, ties lower code first."""
     by_code = sorted(range(len(classes)), key=lambda i: str(classes[i]))
     codes = [str(classes[i]) for i in by_code]
     if probabilities.shape[0] == 0:
@@ -41,8 +44,16 @@ def ranked(probabilities: np.ndarray, classes: Sequence[str], k: int = TOP_K) ->
     ordered = probabilities[:, by_code]
     # A stable sort of -p over the classes in ascending code order puts ties lower code first.
     best = np.argsort(-ordered, axis=1, kind="stable")[:, :k]
-    values = np.take_along_axis(ordered, best, axis=1).tolist()
-    return Ranked(codes, best.tolist(), [[round(p, PROBABILITY_DIGITS) for p in row] for row in values])
+    values = np.take_along_axis(ordered, best, axis=1)
+    if (values[:, 1:] > 0).all():
+        return Ranked(codes, best.tolist(), [[round(p, PROBABILITY_DIGITS) for p in row] for row in values.tolist()])
+    kept = [[(j, p) for n, (j, p) in enumerate(zip(row, row_values)) if p > 0 or n == 0]
+            for row, row_values in zip(best.tolist(), values.tolist())]
+    return Ranked(
+        codes,
+        [[j for j, _ in row] for row in kept],
+        [[round(p, PROBABILITY_DIGITS) for _, p in row] for row in kept],
+    )
 
 
 def top_k_records(probabilities: np.ndarray, classes: Sequence[str], k: int = TOP_K) -> list[list[dict[str, Any]]]:
@@ -89,11 +100,13 @@ def rejected_record(title: Optional[str], reason: str) -> dict[str, Any]:
         "confidence": None,
         "top3": [],
         "rejection_reason": reason,
+        "answered_by": None,
     }
 
 
 def classify(model, titles: Sequence[Optional[str]], batch_size: int = 20000) -> list[dict[str, Any]]:
-    """One record per title, in order: a prediction, or a rejection for titles title_problem refuses."""
+    """One record per title, in order: a prediction, or a rejection for titles title_problem refuses.
+    `model` is a known_titles.KnownTitleClassifier (model.load_model's, the endpoint's model_fn's)."""
     records: list[Optional[dict[str, Any]]] = [None] * len(titles)
     valid_positions: list[int] = []
     valid_normalized: list[str] = []
@@ -106,7 +119,7 @@ def classify(model, titles: Sequence[Optional[str]], batch_size: int = 20000) ->
             valid_normalized.append(normalized)
     classes = [str(c) for c in model.classes_]
     for start in range(0, len(valid_normalized), batch_size):
-        probabilities = np.asarray(model.predict_proba(valid_normalized[start : start + batch_size]))
+        probabilities, answered_by = model.predict_proba_and_paths(valid_normalized[start : start + batch_size])
         for offset, best in enumerate(top_k_records(probabilities, classes)):
             position = valid_positions[start + offset]
             records[position] = {
@@ -116,5 +129,6 @@ def classify(model, titles: Sequence[Optional[str]], batch_size: int = 20000) ->
                 "confidence": best[0]["probability"],
                 "top3": best,
                 "rejection_reason": None,
+                "answered_by": answered_by[offset],
             }
     return records  # type: ignore[return-value]

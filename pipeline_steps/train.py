@@ -14,7 +14,8 @@ training rows), the model directory to SM_MODEL_DIR.
 
 Fits three models (`train`): two evaluated ones that Evaluate scores (by occupation: the quality
 gate; by title: the headline) and the served one, refit on every accepted row. Writes
-MODEL_DIR/model.joblib (served), MODEL_DIR/evaluated/*.joblib, MODEL_DIR/model_info.json, and the
+MODEL_DIR/model.joblib (served), MODEL_DIR/evaluated/*.joblib, each with the known titles of its own
+training rows beside it (known_titles.table_file), MODEL_DIR/model_info.json, and the
 serving code: MODEL_DIR/code/inference.py with the MODEL_DIR/code/pipeline_steps/ modules it imports (SERVING_MODULES).
 
 Runs as `python -m pipeline_steps train ...`; in the training job, the source archive's root
@@ -35,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Union
 
+from pipeline_steps import known_titles
 from pipeline_steps import model as model_lib
 from pipeline_steps.dataio import InputError, labeled_rows, read_labeled_titles, read_parquet_table, write_json
 from pipeline_steps.preprocess_train import OCCUPATION_TITLE_SOURCE
@@ -43,7 +45,7 @@ from pipeline_steps.text import normalize_title
 
 PathLike = Union[str, Path]
 # What the serving container needs beside code/inference.py (it imports these, nothing else of ours).
-SERVING_MODULES = ("__init__", "text", "soc", "ranking", "csv_cells")
+SERVING_MODULES = ("__init__", "text", "soc", "ranking", "csv_cells", "known_titles")
 
 
 def scores(model, titles: Sequence[str], labels: Sequence[str]) -> dict:
@@ -94,6 +96,8 @@ class TrainingRows:
     occupations: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)  # each row's sample weight
+    # The titles (occupations' own and alternate) with their O*NET evidence: answered without the model.
+    known: known_titles.KnownTitles = field(default_factory=lambda: known_titles.KnownTitles({}))
 
     def add(self, source: str, text: str, label: str, occupation: str, weight: float = 1.0) -> None:
         self.texts.append(text)
@@ -114,25 +118,38 @@ def _table(directories: Sequence, columns: Sequence[str]):
     return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
 
 
+def evidence_weight(own_title: bool, source_count: Optional[int], hp: model_lib.Hyperparameters) -> float:
+    """What one title row says for its occupation: an occupation's own O*NET title weighs
+    occupation_title_weight, an alternate title the number of sources that list it (at least 1: O*NET
+    lists it)."""
+    return hp.occupation_title_weight if own_title else float(max(1, source_count or 0))
+
+
 def training_rows(
     train_dirs, occupations_dir, hp: model_lib.Hyperparameters, described: Optional[set] = None
 ) -> TrainingRows:
-    """The rows to fit on.
+    """The rows to fit on, and the known titles among them.
 
-    The titles under `train_dirs` (one split directory or several), an occupation's own O*NET title
-    weighing `occupation_title_weight`, plus (by hyperparameter) their short titles and the
-    descriptions of the `described` occupations (default: the occupations those titles belong to),
-    each as one more row labeled with its occupation's major group.
+    The titles under `train_dirs` (one split directory or several), each weighing its evidence_weight
+    (alternate titles 1 each with source_weights "none"), plus (by hyperparameter) their short titles
+    and the descriptions of the `described` occupations (default: the occupations those titles belong
+    to), each as one more row labeled with its occupation's major group. The known titles are the
+    title rows with their evidence weights (short titles and descriptions explain a title; they are
+    no title O*NET lists).
     """
     directories = [train_dirs] if isinstance(train_dirs, (str, Path)) else list(train_dirs)
     rows = TrainingRows()
-    table = _table(directories, ("title_normalized", "onet_soc_code", "major_group"))
+    table = _table(directories, ("title_normalized", "onet_soc_code", "major_group", "source_count"))
     codes = table.column("onet_soc_code").to_pylist()
     groups = table.column("major_group").to_pylist()
-    extra = ("onet_soc_code", "source") if "source" in table.column_names else ("onet_soc_code",)
-    for text, group, code, *source in labeled_rows(table, directories[0], extra):
+    extra = ("onet_soc_code", "source_count") + (("source",) if "source" in table.column_names else ())
+    evidence: list[float] = []
+    for text, group, code, source_count, *source in labeled_rows(table, directories[0], extra):
         own_title = source == [OCCUPATION_TITLE_SOURCE]
-        rows.add("titles", text, group, code, hp.occupation_title_weight if own_title else 1.0)
+        weight = evidence_weight(own_title, source_count, hp)
+        evidence.append(weight)
+        rows.add("titles", text, group, code, weight if hp.source_weights == "count" or own_title else 1.0)
+    rows.known = known_titles.KnownTitles.from_rows(rows.texts, rows.labels, evidence)
     if hp.short_titles and "short_title" in table.column_names:
         for short, code, group in zip(table.column("short_title").to_pylist(), codes, groups):
             text = normalize_title(short) if short and group else ""
@@ -183,6 +200,8 @@ def _summary(rows: TrainingRows) -> dict:
         "train_rows": len(rows.labels),
         "train_rows_by_source": rows.counts,
         "occupations": len(set(rows.occupations)),
+        "known_titles": len(rows.known),
+        "ambiguous_known_titles": sum(rows.known.ambiguous(title) for title in rows.known.evidence),
     }
 
 
@@ -229,11 +248,16 @@ def train(channels: Channels, model_dir, hp: model_lib.Hyperparameters) -> dict:
 
     output = Path(model_dir)
     output.mkdir(parents=True, exist_ok=True)
-    joblib.dump(served, str(output / model_lib.MODEL_FILE), compress=3)
-    for name, model in (("by_occupation", by_occupation), ("by_title", by_title)):
-        target = output / model_lib.EVALUATED_MODELS[name]
+    # Each model with the known titles of its own training rows: the evaluated ones never see their test rows.
+    for name, model, model_file in (
+        ("served", served, model_lib.MODEL_FILE),
+        ("by_occupation", by_occupation, model_lib.EVALUATED_MODELS["by_occupation"]),
+        ("by_title", by_title, model_lib.EVALUATED_MODELS["by_title"]),
+    ):
+        target = output / model_file
         target.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(model, str(target), compress=3)
+        rows[name].known.write(output / known_titles.table_file(model_file))
     classes = [str(c) for c in served.classes_]
     info = {
         "model_file": model_lib.MODEL_FILE,
@@ -246,6 +270,10 @@ def train(channels: Channels, model_dir, hp: model_lib.Hyperparameters) -> dict:
         "train_rows": served_info["train_rows"],
         "train_rows_by_source": served_info["train_rows_by_source"],
         "occupations": served_info["occupations"],
+        # Answered from O*NET's evidence, not by the model (known_titles.py).
+        "known_titles": served_info["known_titles"],
+        "ambiguous_known_titles": served_info["ambiguous_known_titles"],
+        "known_titles_file": known_titles.table_file(model_lib.MODEL_FILE),
         "calibration": "one sigmoid shared by the major groups, learned by the by-title model on title_validation",
         "evaluated_models": {name: {"file": model_lib.EVALUATED_MODELS[name], **evaluated[name]} for name in evaluated},
         "validation": by_occupation_validation,

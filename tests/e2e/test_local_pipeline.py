@@ -81,14 +81,9 @@ def test_train_branch_runs_every_step_and_registers_the_model(trained):
 def wrong_own_titles(work_dir: Path, package: dict) -> list[tuple[str, str, str]]:
     """(code, occupation title, predicted major group) of each occupation of the last execution's ETL
     whose own O*NET title the registered model puts in another major group."""
-    import tarfile
-
-    import joblib
-
     from pipeline_steps.ranking import classify
 
-    with tarfile.open(work_dir / "s3" / package["model_data_uri"][len("s3://") :]) as archive:
-        model = joblib.load(archive.extractfile("model.joblib"))
+    model = served_model(work_dir, package)
     occupations = pq.read_table(str(execution_folder(work_dir) / "etl" / "occupations")).to_pylist()
     records = classify(model, [row["title"] for row in occupations])
     return [
@@ -98,6 +93,19 @@ def wrong_own_titles(work_dir: Path, package: dict) -> list[tuple[str, str, str]
     ]
 
 
+def served_model(work_dir: Path, package: dict):
+    """The registered model.tar.gz, extracted and loaded as the serving container's model_fn loads it."""
+    import tarfile
+
+    from pipeline_steps.inference import model_fn
+
+    target = work_dir / "served" / str(package["version"])
+    if not target.is_dir():
+        with tarfile.open(work_dir / "s3" / package["model_data_uri"][len("s3://") :]) as archive:
+            archive.extractall(target, filter="data")
+    return model_fn(str(target))
+
+
 def test_predict_branch_answers_every_input_row_in_order_with_the_registered_model(trained, tmp_path):
     work_dir, _ = trained
     output = tmp_path / "predictions.csv"
@@ -105,12 +113,15 @@ def test_predict_branch_answers_every_input_row_in_order_with_the_registered_mod
     assert result.returncode == 0, result.stdout + result.stderr
     inputs, predictions = read_csv(EXAMPLE_TITLES), read_csv(output)
     assert [p["id"] for p in predictions] == [i["id"] for i in inputs]
-    assert {"id", "title", "major_group", "major_group_title", "confidence", "top3"} <= set(predictions[0])
+    assert {"id", "title", "major_group", "major_group_title", "confidence", "top3", "answered_by"} <= set(predictions[0])
     answered = [p for p in predictions if p["major_group"]]
     rejected = [p for p in predictions if not p["major_group"]]
     assert {p["id"] for p in rejected} == {"27", "28", "29"}  # empty, whitespace-only, digits only
-    assert all(p["rejection_reason"] for p in rejected)
-    assert all(len(json.loads(p["top3"])) == 3 and 0 < float(p["confidence"]) <= 1 for p in answered)
+    assert all(p["rejection_reason"] and not p["answered_by"] for p in rejected)
+    assert all(0 < float(p["confidence"]) <= 1 for p in answered)
+    # A title the training data lists is its group (top 1 to 3 by evidence); any other the model's top 3.
+    assert {p["answered_by"] for p in answered} == {"known_title", "model"}
+    assert all(len(json.loads(p["top3"])) == 3 for p in answered if p["answered_by"] == "model")
 
 
 def many_input_files(folder: Path) -> list[tuple[str, str]]:
@@ -194,13 +205,91 @@ def test_wrong_parameters_are_refused_before_anything_runs(tmp_path):
     assert no_data.returncode == 2 and "no Occupation Data.xlsx or Occupation Data.txt" in no_data.stderr
 
 
-@pytest.mark.onet
-def test_real_onet_train_then_predict(tmp_path):
+def real_onet_dir() -> Path:
     onet_dir = Path(os.environ.get("JOBCLF_ONET_DIR", ""))
     if not (onet_dir / "Alternate Titles.xlsx").is_file() and not (onet_dir / "Alternate Titles.txt").is_file():
         pytest.skip("JOBCLF_ONET_DIR does not name the O*NET files")
-    train = local_run("--use-type", "train", "--onet-dir", str(onet_dir), work_dir=tmp_path)
+    return onet_dir
+
+
+@pytest.fixture(scope="module")
+def real_onet_trained(tmp_path_factory) -> Path:
+    """A work dir where the train branch ran on the real O*NET files (JOBCLF_ONET_DIR)."""
+    onet_dir = real_onet_dir()
+    work_dir = tmp_path_factory.mktemp("real-onet")
+    train = local_run("--use-type", "train", "--onet-dir", str(onet_dir), work_dir=work_dir)
     assert train.returncode == 0, train.stdout + train.stderr
+    return work_dir
+
+
+def onet_rows(onet_dir: Path, table: str) -> list[dict]:
+    """The data rows of one O*NET table (.xlsx or .txt), read here without the ETL's code."""
+    if (onet_dir / f"{table}.xlsx").is_file():
+        import openpyxl
+
+        workbook = openpyxl.load_workbook(onet_dir / f"{table}.xlsx", read_only=True)
+        try:
+            header, *rows = workbook.worksheets[0].iter_rows(values_only=True)
+        finally:
+            workbook.close()
+        return [dict(zip(header, row, strict=False)) for row in rows]
+    with (onet_dir / f"{table}.txt").open(encoding="utf-8", errors="replace", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def onet_evidence(onet_dir: Path) -> dict[str, dict[str, float]]:
+    """{normalized title: {major group: evidence}} as the issue defines it, from the raw files: an alternate
+    title counts the distinct sources of its (title, occupation), an occupation's own title weighs
+    occupation_title_weight. Titles the ETL must refuse (text.checked_title) are left out."""
+    from pipeline_steps.model import Hyperparameters
+    from pipeline_steps.text import checked_title
+
+    listed: dict[tuple[str, str], set] = {}
+    for row in onet_rows(onet_dir, "Alternate Titles"):
+        problem, title = checked_title(row["Alternate Title"])
+        if not problem:
+            codes = {code.strip() for code in str(row["Source(s)"] or "").split(",") if code.strip()}
+            listed.setdefault((title, row["O*NET-SOC Code"]), set()).update(codes)
+    own_titles = set()
+    for row in onet_rows(onet_dir, "Occupation Data"):
+        problem, title = checked_title(row["Title"])
+        if not problem:
+            own_titles.add((title, row["O*NET-SOC Code"]))
+            listed.setdefault((title, row["O*NET-SOC Code"]), set())
+    evidence: dict[str, dict[str, float]] = {}
+    for (title, code), codes in listed.items():
+        weight = Hyperparameters().occupation_title_weight if (title, code) in own_titles else max(1, len(codes))
+        groups = evidence.setdefault(title, {})
+        groups[code[:2]] = groups.get(code[:2], 0.0) + weight
+    return evidence
+
+
+@pytest.mark.onet
+def test_real_onet_titles_come_back_in_their_major_group(real_onet_trained):
+    """Every O*NET title listed under one major group comes back in it, every title listed under several
+    with its best-attested group first (issue 20), through the registered archive as the endpoint loads it."""
+    from pipeline_steps.ranking import classify
+
+    evidence = onet_evidence(real_onet_dir())
+    [package] = registry(real_onet_trained)
+    titles = sorted(evidence)
+    records = classify(served_model(real_onet_trained, package), titles)
+    unambiguous = [(t, r) for t, r in zip(titles, records, strict=True) if len(evidence[t]) == 1]
+    ambiguous = [(t, r) for t, r in zip(titles, records, strict=True) if len(evidence[t]) > 1]
+    wrong = [(t, r["major_group"], evidence[t]) for t, r in unambiguous if r["major_group"] not in evidence[t]]
+    best = {t: {g for g, w in evidence[t].items() if w == max(evidence[t].values())} for t, _ in ambiguous}
+    not_best = [(t, r["major_group"], evidence[t]) for t, r in ambiguous if r["major_group"] not in best[t]]
+    print(f"O*NET titles: {len(unambiguous)} unambiguous, {len(ambiguous)} ambiguous", file=sys.stderr)
+    assert len(unambiguous) > 40_000 and len(ambiguous) > 2_000
+    assert wrong == [] and not_best == []
+    assert {r["answered_by"] for _, r in unambiguous + ambiguous} == {"known_title"}
+    forklift = records[titles.index("forklift operator")]
+    assert [g["major_group"] for g in forklift["top3"]] == ["53", "47"]  # five sources against one and one
+
+
+@pytest.mark.onet
+def test_real_onet_train_then_predict(real_onet_trained):
+    tmp_path = real_onet_trained
     execution_id = execution_folder(tmp_path).name
     evaluation = json.loads((tmp_path / "s3/jobclf-develop-models/evaluations" / execution_id / "evaluation.json").read_text())
     print(json.dumps(evaluation["figures"]), file=sys.stderr)

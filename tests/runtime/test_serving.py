@@ -33,6 +33,8 @@ REQUESTS = {
     "json lone surrogate": {"content_type": JSON, "accept": JSON, "body": '{"titles": ["\\ud800Nurse", "Line Cook"]}'},
     "csv lone surrogate": {"content_type": JSON, "accept": CSV, "body": '["\\udfffNurse", "Line Cook"]'},
     "csv hidden characters": {"content_type": CSV, "accept": CSV, "body": "title\nRegistered\u200b Nurse\n\u202eNurse\n"},
+    # A title the training data lists, and one it does not.
+    "known and unknown": {"content_type": JSON, "accept": CSV, "body": json.dumps(["Registered Nurse", "Night Shift Registered Nurse Supervisor"])},
 }
 
 
@@ -61,6 +63,7 @@ def test_json_request_gets_a_prediction_per_title(answers: dict[str, dict]) -> N
     assert [p["title"] for p in predictions] == ["Registered Nurse", "", "Truck Driver"]
     assert predictions[0]["major_group"] == "29" and predictions[2]["major_group"] == "53"
     assert predictions[1]["rejection_reason"] == "empty_title" and predictions[1]["top3"] == []
+    assert [p["answered_by"] for p in predictions] == ["known_title", None, "known_title"]
     assert json.loads(answers["json list, any accept"]["body"])["predictions"][0]["major_group"] == "35"
 
 
@@ -103,3 +106,12 @@ def test_csv_answers_escape_characters_that_hide_or_reorder_text(answers: dict[s
     assert answer["status"] == 200, answer["body"][:300]
     rows = list(csv.DictReader(io.StringIO(answer["body"])))
     assert [(row["title"], row["major_group"]) for row in rows] == [("'Registered\\u200b Nurse", "29"), ("'\\u202eNurse", "29")]
+
+
+def test_answers_say_which_path_answered(answers: dict[str, dict]) -> None:
+    answer = answers["known and unknown"]
+    assert answer["status"] == 200 and answer["content_type"].startswith(CSV)
+    rows = list(csv.DictReader(io.StringIO(answer["body"])))
+    assert [(row["major_group"], row["answered_by"]) for row in rows] == [("29", "known_title"), ("29", "model")]
+    assert json.loads(rows[0]["top3"]) == [{"major_group": "29", "major_group_title": rows[0]["major_group_title"], "probability": 1.0}]
+    assert len(json.loads(rows[1]["top3"])) == 3

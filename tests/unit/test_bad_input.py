@@ -73,7 +73,7 @@ from pipeline_steps.text import (  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "onet"
 OCCUPATION_HEADER = b"O*NET-SOC Code\tTitle\tDescription"
-ALTERNATE_HEADER = b"O*NET-SOC Code\tAlternate Title\tShort Title"
+ALTERNATE_HEADER = b"O*NET-SOC Code\tAlternate Title\tShort Title\tSource(s)"
 GROUP = "jobclf-bad-input"
 
 
@@ -166,11 +166,11 @@ def etl_input(directory: Path) -> dict[str, tuple[str, int]]:
             VALID_CODE + b"\tSoftware Developers\tWrite software.\tx",
             b"",
         ],
-        etl.ALTERNATE_TABLE: [ALTERNATE_HEADER, VALID_CODE + b"\tSoftware Engineer\tn/a"],
+        etl.ALTERNATE_TABLE: [ALTERNATE_HEADER, VALID_CODE + b"\tSoftware Engineer\tn/a\t08"],
     }
     positions = {}
     for case in ETL_CASES:
-        line = case.line + (b"\tx" if case.table == etl.OCCUPATION_TABLE else b"")
+        line = case.line + (b"\tx" if case.table == etl.OCCUPATION_TABLE else b"\t08")  # Notes, Source(s)
         lines[case.table].append(line)
         positions[case.id] = (etl.table_file_name(case.table, "txt"), len(lines[case.table]))
     for table, table_lines in lines.items():

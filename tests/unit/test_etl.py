@@ -135,6 +135,7 @@ def test_a_byte_that_is_not_utf8_becomes_a_row_problem_not_a_file_error() -> Non
         (etl.OCCUPATION_TABLE, "Description"),
         (etl.ALTERNATE_TABLE, "Alternate Title"),
         (etl.ALTERNATE_TABLE, "Short Title"),
+        (etl.ALTERNATE_TABLE, "Source(s)"),
     ],
 )
 @pytest.mark.parametrize("file_format", ["txt", "xlsx"])
@@ -216,10 +217,10 @@ def test_blank_rows_are_skipped_counted_and_keep_row_numbers() -> None:
 
 def test_a_txt_row_with_too_few_or_too_many_fields_is_rejected_as_wrong_field_count() -> None:
     data = (
-        b"O*NET-SOC Code\tAlternate Title\tShort Title\n"
-        b"15-1252.00\tCoder\tn/a\n"
-        b"15-1252.00\tHacker\n"
-        b"15-1252.00\tDeveloper\tEngineer\tn/a\n"
+        b"O*NET-SOC Code\tAlternate Title\tShort Title\tSource(s)\n"
+        b"15-1252.00\tCoder\tn/a\t08\n"
+        b"15-1252.00\tHacker\tn/a\n"
+        b"15-1252.00\tDeveloper\tEngineer\tn/a\t08\n"
     )
     table = etl.parse_table(etl.ALTERNATE_TABLE, ALTERNATES_TXT, data)
     problems = [candidate.row_problem for candidate in etl.to_candidates(table, etl.ALTERNATE_SOURCE)]
@@ -227,8 +228,8 @@ def test_a_txt_row_with_too_few_or_too_many_fields_is_rejected_as_wrong_field_co
 
 
 def test_an_xlsx_row_may_end_early_but_not_run_past_the_header() -> None:
-    header = ["O*NET-SOC Code", "Alternate Title", "Short Title"]
-    data = fx.xlsx_bytes([header, ["15-1252.00", "Coder"], ["15-1252.00", "Hacker", None, "stray"]])
+    header = ["O*NET-SOC Code", "Alternate Title", "Short Title", "Source(s)"]
+    data = fx.xlsx_bytes([header, ["15-1252.00", "Coder"], ["15-1252.00", "Hacker", None, "08", "stray"]])
     table = etl.parse_table(etl.ALTERNATE_TABLE, "Alternate Titles.xlsx", data)
     problems = [candidate.row_problem for candidate in etl.to_candidates(table, etl.ALTERNATE_SOURCE)]
     assert problems == [None, etl.WRONG_FIELD_COUNT]
@@ -243,7 +244,7 @@ def test_xlsx_cells_that_are_not_text_are_read_as_text() -> None:
 @settings(max_examples=200, deadline=None)
 @given(title=st.binary(max_size=60).filter(lambda raw: b"\t" not in raw and b"\n" not in raw))
 def test_any_title_bytes_give_one_candidate_accepted_or_with_a_reason(title: bytes) -> None:
-    data = b"O*NET-SOC Code\tAlternate Title\tShort Title\n15-1252.00\t" + title + b"\tn/a\n"
+    data = b"O*NET-SOC Code\tAlternate Title\tShort Title\tSource(s)\n15-1252.00\t" + title + b"\tn/a\t08\n"
     table = etl.parse_table(etl.ALTERNATE_TABLE, ALTERNATES_TXT, data)
     (candidate,) = etl.to_candidates(table, etl.ALTERNATE_SOURCE)
     assert candidate.row_problem in (None, *etl.REJECTION_REASONS)
@@ -311,6 +312,28 @@ def test_duplicates_keep_the_earliest_row_occupation_titles_first(fixture_rows: 
     # The same title under another code is not a duplicate.
     assert accepted[(ALTERNATES_TXT, 39)]["onet_soc_code"] == "47-2031.00"
     assert accepted[(ALTERNATES_TXT, 39)]["title"] == "Sales Associate"
+
+
+def test_each_accepted_title_counts_the_distinct_sources_of_every_row_that_lists_it(fixture_rows: list[dict]) -> None:
+    counts = {key: row["source_count"] for key, row in accepted_by_key(fixture_rows).items()}
+    assert counts[(ALTERNATES_TXT, 2)] == 3  # 02,04 and its duplicate row 4's 08
+    assert counts[(ALTERNATES_TXT, 3)] == 1
+    assert counts[(OCCUPATIONS_TXT, 2)] == 1  # "Chief Executives": Alternate Titles row 5 lists it, from 01
+    assert counts[(OCCUPATIONS_TXT, 3)] == 0  # an occupation's own title that no alternate row lists
+    assert counts[(ALTERNATES_TXT, 15)] == 3  # 01,08 and row 16's 09
+    assert counts[(ALTERNATES_TXT, 27)] == 2  # 02 and row 38's 09, under 41-2031.00
+    assert counts[(ALTERNATES_TXT, 39)] == 1  # 09 under 47-2031.00: another code, its own evidence
+    assert all(row["source_count"] is None for row in fixture_rows if row["reason"] is not None)
+
+
+@pytest.mark.parametrize(
+    ("cell", "sources"),
+    [("02,04", "02,04"), ("04, 02,04", "02,04"), ("8", "08"), ("", None), (None, None), ("n/a,10", "10")],
+)
+def test_a_sources_cell_becomes_its_distinct_codes(cell: str | None, sources: str | None) -> None:
+    row = etl.SourceRow(2, {etl.CODE_COLUMN: "15-1252.00", etl.ALTERNATE_TITLE_COLUMN: "Coder", "Source(s)": cell}, True)
+    (candidate,) = etl.to_candidates(etl.SourceTable(ALTERNATES_TXT, "txt", (row,), 0), etl.ALTERNATE_SOURCE)
+    assert candidate.sources == sources
 
 
 def test_alternate_titles_carry_their_occupation_title(fixture_rows: list[dict]) -> None:
@@ -433,6 +456,7 @@ TITLES_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("source_file", pa.string()),
         ("source_row", pa.int32()),
+        ("source_count", pa.int32()),
     ]
 )
 OCCUPATIONS_SCHEMA = pa.schema(

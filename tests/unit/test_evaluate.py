@@ -90,9 +90,8 @@ def test_evaluation_json_has_the_quality_gate_paths(built, local_registry, tmp_p
 def test_both_figures_are_of_held_out_models_and_say_so(built, local_registry, tmp_path):
     """The gate's figure is the by-occupation model's on the test occupations, the headline the by-title
     model's on title_test; neither is the served model's, which has seen every row."""
-    import joblib
-
     from pipeline_steps.dataio import read_labeled_titles
+    from pipeline_steps.known_titles import load
 
     assert run_main(built, tmp_path / "out") == 0
     document = strict_json(tmp_path / "out" / "evaluation.json")
@@ -103,15 +102,61 @@ def test_both_figures_are_of_held_out_models_and_say_so(built, local_registry, t
         ("unseen_titles", "title_test", "evaluated/by_title.joblib"),
     ):
         titles, labels = read_labeled_titles(built["split"] / split)
-        expected = evaluate.evaluate(joblib.load(str(built["model_dir"] / model_file)), titles, labels)
+        expected = evaluate.evaluate(load(built["model_dir"], model_file), titles, labels)
         assert figures[name]["macro_f1"] == pytest.approx(expected["macro_f1"])
         assert figures[name]["rows"] == len(titles)
-    served = evaluate.evaluate(joblib.load(str(built["model_dir"] / "model.joblib")), *read_labeled_titles(built["split"] / "test"))
+        assert figures[name]["answered_by"] == expected["answered_by"]
+        assert sum(figures[name]["answered_by"].values()) == pytest.approx(1.0)
+    served = evaluate.evaluate(load(built["model_dir"]), *read_labeled_titles(built["split"] / "test"))
     assert document["multiclass_classification_metrics"]["macro_f1"]["value"] == figures["unseen_occupations"]["macro_f1"]
     assert served["macro_f1"] > figures["unseen_occupations"]["macro_f1"]  # the served model has seen the test rows
     assert document["held_out"].startswith("held-out metrics")
     report = (tmp_path / "out" / "report.md").read_text()
     assert "held-out metrics" in report and "Unseen titles of known occupations: macro F1 (headline)" in report
+
+
+def test_the_evaluated_models_know_only_their_own_training_titles(built):
+    """The held-out figures stay honest: no evaluated model answers a test row from the table."""
+    from pipeline_steps.dataio import read_labeled_titles
+    from pipeline_steps.known_titles import load
+
+    for model_file, trained, tested in (
+        ("evaluated/by_occupation.joblib", "train", "test"),
+        ("evaluated/by_title.joblib", "title_train", "title_test"),
+    ):
+        known = load(built["model_dir"], model_file).known
+        trained_titles = set(read_labeled_titles(built["split"] / trained)[0])
+        assert set(known.evidence) == trained_titles
+        test_rows = set(zip(*read_labeled_titles(built["split"] / tested), strict=True))
+        assert not {(title, group) for title, group in test_rows if group in known.evidence.get(title, {})}
+
+
+def test_training_titles_come_back_in_their_group_with_the_known_titles(built, local_registry, tmp_path):
+    assert run_main(built, tmp_path / "out") == 0
+    section = strict_json(tmp_path / "out" / "evaluation.json")["training_titles"]
+    # The fixtures list every title under one major group.
+    assert section["unambiguous"]["titles"] == len({t for t in fx.etl_rows()["title_normalized"]})
+    assert section["unambiguous"]["fidelity"] == 1.0 and section["unambiguous"]["answered_by_known_title"] == 1.0
+    assert 0.0 < section["unambiguous"]["model_alone"] <= 1.0
+    assert section["ambiguous"]["titles"] == 0
+    assert "Training titles, unambiguous" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_training_title_fidelity_counts_a_best_attested_group_for_an_ambiguous_title():
+    import numpy as np
+
+    from pipeline_steps.known_titles import KnownTitleClassifier, KnownTitles
+
+    class Stub:  # the statistical model: always 47
+        classes_ = np.array(["47", "53"])
+
+        def predict_proba(self, titles):
+            return np.tile([0.9, 0.1], (len(titles), 1))
+
+    known = KnownTitles({"forklift operator": {"47": 2.0, "53": 5.0}, "carpenter": {"47": 1.0}, "tie": {"47": 1.0, "53": 1.0}})
+    section = evaluate.training_title_fidelity(KnownTitleClassifier(Stub(), known))
+    assert section["ambiguous"] == {"titles": 2, "fidelity": 1.0, "model_alone": 0.5, "answered_by_known_title": 1.0}
+    assert section["unambiguous"] == {"titles": 1, "fidelity": 1.0, "model_alone": 1.0, "answered_by_known_title": 1.0}
 
 
 def test_baseline_is_the_latest_approved_model(built, local_registry, tmp_path):

@@ -10,7 +10,7 @@ import json
 import pytest
 import steps_fixtures as fx
 
-from pipeline_steps import inference
+from pipeline_steps import inference, known_titles
 from pipeline_steps import model as model_lib
 from pipeline_steps.soc import MAJOR_GROUPS
 
@@ -20,7 +20,9 @@ def model():
     rows = fx.etl_rows()
     titles, labels = rows["title_normalized"], rows["major_group"]
     # Calibrated on its own rows: these tests are about the handlers, not the probabilities.
-    return model_lib.calibrate(model_lib.fit(model_lib.Hyperparameters(), titles, labels), titles, labels)
+    fitted = model_lib.calibrate(model_lib.fit(model_lib.Hyperparameters(), titles, labels), titles, labels)
+    known = known_titles.KnownTitles.from_rows(titles, labels, [1.0] * len(titles))
+    return known_titles.KnownTitleClassifier(fitted, known)
 
 
 # ------------------------------------------------------------------ input_fn
@@ -94,7 +96,7 @@ def test_bad_bytes_and_nul_become_undecodable_titles(model):
 
 
 def test_predict_fn_answers_each_title_in_order(model):
-    titles = ["Registered Nurse", "", "   ", "x" * 201, "1234", "Truck Driver", None, "C++ Developer"]
+    titles = ["Registered Nurse", "", "   ", "x" * 201, "1234", "Truck Driver", None, "Night Charge Nurse RN"]
     records = inference.predict_fn(titles, model)
     assert [r["title"] for r in records] == titles
     assert [r["rejection_reason"] for r in records] == [
@@ -108,12 +110,19 @@ def test_predict_fn_answers_each_title_in_order(model):
         None,
     ]
     for record in records:
-        assert set(record) == {"title", "major_group", "major_group_title", "confidence", "top3", "rejection_reason"}
+        assert set(record) == {
+            "title", "major_group", "major_group_title", "confidence", "top3", "rejection_reason", "answered_by"
+        }  # fmt: skip
         if record["rejection_reason"]:
             assert record["major_group"] is None and record["confidence"] is None and record["top3"] == []
+            assert record["answered_by"] is None
             continue
         top3 = record["top3"]
-        assert len(top3) == 3
+        # A title the training data lists under one group is that group, certain; another, the model's top 3.
+        known = record["title"] in ("Registered Nurse", "Truck Driver")
+        assert record["answered_by"] == ("known_title" if known else "model")
+        assert [t["probability"] for t in top3] == ([1.0] if known else [t["probability"] for t in top3])
+        assert len(top3) == (1 if known else 3)
         assert [t["probability"] for t in top3] == sorted((t["probability"] for t in top3), reverse=True)
         assert record["major_group"] == top3[0]["major_group"]
         assert record["confidence"] == top3[0]["probability"]

@@ -21,6 +21,7 @@ FIELDS = [
     "confidence",
     "top3",
     "rejection_reason",
+    "answered_by",
     "source_file",
     "source_row",
 ]
@@ -77,11 +78,15 @@ def test_one_row_per_input_row_in_order(built, local_registry, titles_dir, tmp_p
     for row in rows:
         if row["rejection_reason"]:
             assert row["major_group"] == row["confidence"] == row["top3"] == row["major_group_title"] == ""
+            assert row["answered_by"] == ""
         else:
             top3 = json.loads(row["top3"])
-            assert len(top3) == 3 and top3[0]["major_group"] == row["major_group"]
+            assert len(top3) == (1 if row["answered_by"] == "known_title" else 3)
+            assert top3[0]["major_group"] == row["major_group"]
             assert float(row["confidence"]) == top3[0]["probability"]
     assert rows[0]["title"] == "Registered Nurse"
+    # Titles the training data lists are answered from it; "Chef" too. "x"*250 is rejected.
+    assert [r["answered_by"] for r in rows] == ["known_title", "", "known_title", "", "", "known_title", "known_title", ""]
 
     report = json.loads((target / "report-algo-1.json").read_text())
     assert report["model_version"] == 2 and report["model_package_arn"].endswith("/2")
@@ -95,6 +100,7 @@ def test_one_row_per_input_row_in_order(built, local_registry, titles_dir, tmp_p
     }
     assert report["execution_date"] == "2026-11-23" and report["execution_id"] == "run1"
     assert report["titles_per_second"] > 0
+    assert {path: counts["rows"] for path, counts in report["answered_by"].items()} == {"known_title": 4, "model": 0}
     assert "model_version=2" in capsys.readouterr().out
 
     # The same execution again (a retried step): the same files, replaced, and nothing else appears.

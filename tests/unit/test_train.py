@@ -48,12 +48,16 @@ def test_model_dir_layout_and_info(model_dir):
         "code/inference.py",
         "code/pipeline_steps/__init__.py",
         "code/pipeline_steps/csv_cells.py",
+        "code/pipeline_steps/known_titles.py",
         "code/pipeline_steps/ranking.py",
         "code/pipeline_steps/soc.py",
         "code/pipeline_steps/text.py",
         "evaluated/by_occupation.joblib",
+        "evaluated/by_occupation.known_titles.json",
         "evaluated/by_title.joblib",
+        "evaluated/by_title.known_titles.json",
         "model.joblib",
+        "model.known_titles.json",
         "model_info.json",
     ]
     info = json.loads((model_dir / "model_info.json").read_text())
@@ -146,6 +150,25 @@ def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir
     assert plain.counts == {"titles": counts["titles"], "short_titles": 0, "occupation_descriptions": 0}
 
 
+def test_alternate_titles_weigh_their_source_count_in_training_and_in_the_known_titles(tmp_path):
+    rows = fx.etl_rows()
+    # "Server" under 35 from one source; the same title under 15 from three (a made-up conflict).
+    for name, value in zip(fx.COLUMNS, ["15-1244.00", "x", "Server", "server", None, "15", "alternate_title", "f", 999, 3], strict=True):
+        rows[name].append(value)
+    rows["source_count"] = [4 if t == "plumber" else c for t, c in zip(rows["title_normalized"], rows["source_count"], strict=True)]
+    fx.write_etl(tmp_path / "etl", rows=rows)
+    counted = train.training_rows(tmp_path / "etl", None, model_lib.Hyperparameters())
+    weights = {(t, g): w for t, g, w, s in zip(counted.texts, counted.labels, counted.weights, counted.sources, strict=True) if s == "titles"}
+    assert weights[("plumber", "47")] == 4.0 and weights[("server", "15")] == 3.0 and weights[("server", "35")] == 1.0
+    assert weights[("registered nurses", "29")] == 5.0  # an occupation's own title: occupation_title_weight
+    assert counted.known.evidence["server"] == {"35": 1.0, "15": 3.0}
+    assert counted.known.best_attested("server") == {"15"}
+    unweighted = train.training_rows(tmp_path / "etl", None, model_lib.Hyperparameters(source_weights="none"))
+    weights = {(t, g): w for t, g, w, s in zip(unweighted.texts, unweighted.labels, unweighted.weights, unweighted.sources, strict=True) if s == "titles"}
+    assert weights[("plumber", "47")] == 1.0 and weights[("registered nurses", "29")] == 5.0
+    assert unweighted.known.evidence == counted.known.evidence  # the evidence is O*NET's either way
+
+
 def test_occupations_channel_from_the_environment(split_dir, tmp_path, monkeypatch, capsys):
     fx.write_occupations(tmp_path / "occupations")
     monkeypatch.setenv("SM_CHANNEL_OCCUPATIONS", str(tmp_path / "occupations"))
@@ -219,7 +242,9 @@ def test_serving_modules_cover_the_imports_of_inference():
 CONTAINER_SCRIPT = textwrap.dedent(
     """
     import json, sys
+    import joblib
     model_dir = sys.argv[1]
+    joblib.load(model_dir + "/model.joblib")      # a plain scikit-learn pickle: it needs no code of ours
     sys.path.insert(0, model_dir + "/code")      # what the serving container does
     import inference
     import pipeline_steps
@@ -227,7 +252,7 @@ CONTAINER_SCRIPT = textwrap.dedent(
     model = inference.model_fn(model_dir)
     assert not any(m in sys.modules for m in ("pipeline_steps.model", "pipeline_steps.train")), "pickle needs our code"
     out = {}
-    data = inference.input_fn(json.dumps({"titles": ["Registered Nurse", "", "Truck Driver"]}).encode(), "application/json")
+    data = inference.input_fn(json.dumps({"titles": ["Registered Nurse", "", "Night Shift Truck Driver"]}).encode(), "application/json")
     out["json"] = inference.output_fn(inference.predict_fn(data, model), "application/json")
     data = inference.input_fn("title,id\\nLine Cook,1\\nElectrician,2\\n", "text/csv")
     out["csv"] = inference.output_fn(inference.predict_fn(data, model), "text/csv")
@@ -241,7 +266,9 @@ def test_packed_model_serves_from_code_dir_alone(model_dir, tmp_path):
     serving = tmp_path / "opt" / "ml" / "model"
     with tarfile.open(str(archive)) as packed:
         packed.extractall(str(serving))
-    assert sorted(p.name for p in serving.iterdir()) == ["code", "evaluated", "model.joblib", "model_info.json"]
+    assert sorted(p.name for p in serving.iterdir()) == [
+        "code", "evaluated", "model.joblib", "model.known_titles.json", "model_info.json"
+    ]  # fmt: skip
     # -E ignores PYTHONPATH; the working directory is not the project, so only code/ provides our modules.
     result = subprocess.run(
         [sys.executable, "-E", "-s", "-c", CONTAINER_SCRIPT, str(serving)],
@@ -256,13 +283,16 @@ def test_packed_model_serves_from_code_dir_alone(model_dir, tmp_path):
     body, content_type = out["json"]
     assert content_type == "application/json"
     predictions = json.loads(body)["predictions"]
-    assert [p["title"] for p in predictions] == ["Registered Nurse", "", "Truck Driver"]
+    assert [p["title"] for p in predictions] == ["Registered Nurse", "", "Night Shift Truck Driver"]
     assert predictions[1]["rejection_reason"] == "empty_title" and predictions[1]["major_group"] is None
     classes = {"15", "29", "35", "47", "53"}
-    assert predictions[0]["major_group"] in classes and len(predictions[0]["top3"]) == 3
+    # A title of the training data from the known-titles table, another from the model: both in the archive.
+    assert [p["answered_by"] for p in predictions] == ["known_title", None, "model"]
+    assert predictions[0]["major_group"] == "29" and len(predictions[0]["top3"]) == 1
+    assert predictions[2]["major_group"] in classes and len(predictions[2]["top3"]) == 3
     body, content_type = out["csv"]
     assert content_type == "text/csv"
-    assert body.split("\n")[0] == "title,major_group,major_group_title,confidence,top3,rejection_reason"
+    assert body.split("\n")[0] == "title,major_group,major_group_title,confidence,top3,rejection_reason,answered_by"
     rows = list(csv.DictReader(io.StringIO(body)))
     assert [r["title"] for r in rows] == ["Line Cook", "Electrician"]
     assert all(
