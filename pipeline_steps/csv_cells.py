@@ -6,12 +6,13 @@ write_csv. The rule and its inverse are in docs/pipeline.md ("The predictions CS
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from pipeline_steps import csv_dialect
 
 # What makes a spreadsheet run a cell as a formula (OWASP "CSV Injection") when it comes first, after
 # any spaces; and "'" itself, so that a cell starting with "'" always means "protected" and the rule
@@ -76,9 +77,10 @@ def csv_column(field: str, values: Sequence[Any]) -> list:
 
 
 def write_csv(handle, columns: Mapping[str, Sequence[Any]], fields: Sequence[str], header: bool = True) -> None:
-    """Write `fields` of equally long `columns` as CSV rows (cells by csv_column) to an open text
-    handle, with the header line unless `header` is False. Every CSV that JobClf writes goes through here."""
-    writer = csv.writer(handle, lineterminator="\n")
+    """Write `fields` of equally long `columns` as CSV rows (cells by csv_column, in csv_dialect's RFC 4180
+    dialect) to an open text handle, with the header line unless `header` is False. Every CSV that
+    JobClf writes goes through here."""
+    writer = csv_dialect.writer(handle)
     if header:
         writer.writerow(fields)
     writer.writerows(zip(*(csv_column(field, columns[field]) for field in fields)))

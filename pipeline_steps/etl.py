@@ -34,6 +34,7 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from pipeline_steps import data_quality
 from pipeline_steps.contract import execution_date
+from pipeline_steps.csv_dialect import WRONG_FIELD_COUNT
 from pipeline_steps.soc import MAJOR_GROUPS, MALFORMED_CODE, UNKNOWN_MAJOR_GROUP, code_problem, major_group
 from pipeline_steps.spark_files import AccountingError, HadoopFiles, InputError, join_uri
 from pipeline_steps.text import TITLE_REASONS, normalize_title, title_problem
@@ -67,8 +68,8 @@ ZIP_MAGIC = b"PK\x03\x04"
 OCCUPATION_SOURCE = "occupation_title"
 ALTERNATE_SOURCE = "alternate_title"
 
-# Rejection reasons of this step, besides the code reasons of soc.py and the title reasons of text.py.
-WRONG_FIELD_COUNT = "wrong_field_count"
+# Rejection reasons of this step, besides the code reasons of soc.py, the title reasons of text.py and
+# csv_dialect.py's WRONG_FIELD_COUNT (a row with more or fewer fields than the header).
 DUPLICATE_OCCUPATION_CODE = "duplicate_occupation_code"
 UNKNOWN_OCCUPATION = "unknown_occupation"
 DUPLICATE_TITLE = "duplicate_title"

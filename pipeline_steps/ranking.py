@@ -104,14 +104,21 @@ def rejected_record(title: Optional[str], reason: str) -> dict[str, Any]:
     }
 
 
-def classify(model, titles: Sequence[Optional[str]], batch_size: int = 20000) -> list[dict[str, Any]]:
-    """One record per title, in order: a prediction, or a rejection for titles title_problem refuses.
+def classify(
+    model,
+    titles: Sequence[Optional[str]],
+    problems: Optional[Sequence[Optional[str]]] = None,
+    batch_size: int = 20000,
+) -> list[dict[str, Any]]:
+    """One record per title, in order: a prediction, or a rejection for titles title_problem refuses and
+    for those whose `problems` entry names one (a CSV record of the wrong shape).
     `model` is a known_titles.KnownTitleClassifier (model.load_model's, the endpoint's model_fn's)."""
     records: list[Optional[dict[str, Any]]] = [None] * len(titles)
     valid_positions: list[int] = []
     valid_normalized: list[str] = []
     for position, title in enumerate(titles):
         problem, normalized = checked_title(title)
+        problem = (problems[position] if problems else None) or problem
         if problem:
             records[position] = rejected_record(title, problem)
         else:

@@ -11,7 +11,8 @@ transformer and worker), and answers each request through Flask's WSGI test clie
 Environment: SAGEMAKER_BASE_DIR (the /opt/ml folder, with the extracted model.tar.gz in model/) and
 the model container's Environment from the definition (SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY
 with /opt/ml replaced by SAGEMAKER_BASE_DIR).
-stdin: [{"content_type": ..., "accept": ..., "body": ...}, ...]; stdout: [{"status": ...,
+stdin: [{"content_type": ..., "accept": ..., "body": ..., "encoding": (of the body, default utf-8)}, ...];
+stdout: [{"status": ...,
 "content_type": ..., "body": ...}, ...] in the same order.
 """
 
@@ -51,7 +52,8 @@ def main():
         headers = {"Content-Type": request["content_type"]}
         if request.get("accept"):
             headers["Accept"] = request["accept"]
-        response = client.post("/invocations", data=request["body"].encode("utf-8"), headers=headers)
+        body = request["body"].encode(request.get("encoding", "utf-8"))
+        response = client.post("/invocations", data=body, headers=headers)
         answers.append(
             {"status": response.status_code, "content_type": response.content_type, "body": response.get_data(as_text=True)}
         )

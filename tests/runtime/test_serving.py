@@ -33,6 +33,14 @@ REQUESTS = {
     "json lone surrogate": {"content_type": JSON, "accept": JSON, "body": '{"titles": ["\\ud800Nurse", "Line Cook"]}'},
     "csv lone surrogate": {"content_type": JSON, "accept": CSV, "body": '["\\udfffNurse", "Line Cook"]'},
     "csv hidden characters": {"content_type": CSV, "accept": CSV, "body": "title\nRegistered\u200b Nurse\n\u202eNurse\n"},
+    # The handlers' contract (issue 25): each of these got a 500 or a wrong answer before.
+    "deeply nested json": {"content_type": JSON, "accept": JSON, "body": "[" * 100_000 + "]" * 100_000},
+    "csv latin-1": {"content_type": f"{CSV}; charset=latin-1", "accept": JSON, "body": "title\nSaut\xe9 Cook\n", "encoding": "latin-1"},
+    "csv unknown charset": {"content_type": f"{CSV}; charset=klingon", "accept": JSON, "body": "title\nCook\n"},
+    "csv comma under a header": {"content_type": CSV, "accept": JSON, "body": "id,title\n1,Manager, Sales\n2,Line Cook\n"},
+    "csv quoted title over two lines": {"content_type": CSV, "accept": JSON, "body": '"Line\nCook"\nElectrician\n'},
+    "accept json q=0": {"content_type": JSON, "accept": "application/json;q=0, text/csv", "body": json.dumps(["Line Cook"])},
+    "accept nothing we have": {"content_type": JSON, "accept": "application/json;q=0", "body": json.dumps(["Line Cook"])},
     # A title the training data lists, and one it does not.
     "known and unknown": {"content_type": JSON, "accept": CSV, "body": json.dumps(["Registered Nurse", "Night Shift Registered Nurse Supervisor"])},
 }
@@ -81,6 +89,9 @@ def test_csv_request_gets_csv_rows_in_order(answers: dict[str, dict]) -> None:
         ("unsupported accept", 406, "UnsupportedAccept"),
         ("malformed json", 400, "RequestError"),
         ("json without titles", 400, "RequestError"),
+        ("deeply nested json", 400, "RequestError"),
+        ("csv unknown charset", 415, "UnsupportedContentType"),
+        ("accept nothing we have", 406, "UnsupportedAccept"),
     ],
 )
 def test_bad_requests_get_a_4xx_with_the_reason(answers: dict[str, dict], request_name: str, status: int, error: str) -> None:
@@ -115,3 +126,24 @@ def test_answers_say_which_path_answered(answers: dict[str, dict]) -> None:
     assert [(row["major_group"], row["answered_by"]) for row in rows] == [("29", "known_title"), ("29", "model")]
     assert json.loads(rows[0]["top3"]) == [{"major_group": "29", "major_group_title": rows[0]["major_group_title"], "probability": 1.0}]
     assert len(json.loads(rows[1]["top3"])) == 3
+
+
+def test_the_declared_charset_decodes_the_body(answers: dict[str, dict]) -> None:
+    answer = answers["csv latin-1"]
+    assert answer["status"] == 200, answer["body"][:300]
+    assert [(p["title"], p["rejection_reason"]) for p in json.loads(answer["body"])["predictions"]] == [("Saut\xe9 Cook", None)]
+
+
+def test_csv_bodies_are_read_in_the_rfc_4180_dialect(answers: dict[str, dict]) -> None:
+    cut = json.loads(answers["csv comma under a header"]["body"])["predictions"]
+    assert [(p["title"], p["major_group"], p["rejection_reason"]) for p in cut] == [
+        ("1,Manager, Sales", None, "wrong_field_count"),  # not "Manager"
+        ("Line Cook", "35", None),
+    ]
+    spanning = json.loads(answers["csv quoted title over two lines"]["body"])["predictions"]
+    assert [p["title"] for p in spanning] == ["Line\nCook", "Electrician"]
+
+
+def test_accept_q_values_count(answers: dict[str, dict]) -> None:
+    answer = answers["accept json q=0"]
+    assert (answer["status"], answer["content_type"].split(";")[0]) == (200, CSV), answer["body"][:300]

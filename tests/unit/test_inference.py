@@ -42,20 +42,49 @@ def model():
     ],
 )
 def test_input_fn_reads_titles(body, content_type):
-    assert inference.input_fn(body, content_type) == ["Nurse", "Chef"]
+    assert inference.input_fn(body, content_type) == (["Nurse", "Chef"], [None, None])
 
 
 def test_csv_without_header_keeps_commas_and_unquotes_single_fields():
     body = 'Manager, Sales\n"Director, Operations"\n\nCook\n\n'
-    assert inference.input_fn(body, "text/csv") == ["Manager, Sales", "Director, Operations", "", "Cook"]
+    assert inference.input_fn(body, "text/csv").titles == ["Manager, Sales", "Director, Operations", "", "Cook"]
 
 
-def test_csv_with_header_keeps_short_rows_as_missing_titles():
-    assert inference.input_fn("id,title\n1,Nurse\n2\n3,\n", "text/csv") == ["Nurse", None, ""]
+def test_a_headerless_quoted_title_may_span_lines_and_is_one_record():
+    body = '"Line\nCook"\n"Sous ""Chef"""\nBaker\n'
+    assert inference.input_fn(body, "text/csv").titles == ["Line\nCook", 'Sous "Chef"', "Baker"]
+
+
+def test_a_csv_record_with_more_or_fewer_fields_than_the_header_is_rejected_not_cut(model):
+    """Issue 25: `1,Manager, Sales` under `id,title` was answered for "Manager"."""
+    request = inference.input_fn("id,title\n1,Manager, Sales\n2\n3,\n\n4,Chef\n", "text/csv")
+    # The record as it was read stands for its title: nothing of it is dropped.
+    assert request == (["1,Manager, Sales", "2", "", "Chef"], ["wrong_field_count", "wrong_field_count", None, None])
+    records = inference.predict_fn(request, model)
+    assert [(r["title"], r["major_group"], r["rejection_reason"]) for r in records] == [
+        ("1,Manager, Sales", None, "wrong_field_count"),
+        ("2", None, "wrong_field_count"),
+        ("", None, "empty_title"),
+        ("Chef", "35", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "titles"),
+    [
+        (b"title\nCaf\xe9 Cook\n", "text/csv; charset=latin-1", ["Caf\xe9 Cook"]),
+        (b"title\nCaf\xe9 Cook\n", 'text/csv; charset="ISO-8859-1"', ["Caf\xe9 Cook"]),
+        ("title\nCaf\xe9 Cook\n".encode("utf-16"), "text/csv; charset=utf-16", ["Caf\xe9 Cook"]),
+        (b'["Caf\xe9 Cook"]', "application/json; charset=latin-1", ["Caf\xe9 Cook"]),
+        (b"title\nCaf\xe9 Cook\n", "text/csv", ["Caf\ufffd Cook"]),  # UTF-8 when none is declared
+    ],
+)
+def test_the_declared_charset_decodes_the_body(body, content_type, titles):
+    assert inference.input_fn(body, content_type).titles == titles
 
 
 def test_json_nulls_pass_through_for_rejection():
-    assert inference.input_fn('{"titles": [null, ""]}', "application/json") == [None, ""]
+    assert inference.input_fn('{"titles": [null, ""]}', "application/json").titles == [None, ""]
 
 
 @pytest.mark.parametrize(
@@ -66,6 +95,11 @@ def test_json_nulls_pass_through_for_rejection():
         ('"Nurse"', "application/json", "list of strings", 400),
         ('["Nurse", 3]', "application/json", r"titles\[1\] is int", 400),
         ("Nurse", "application/x-npy", "unsupported content type", 415),
+        (b"title\nNurse\n", "text/csv; charset=klingon", "unsupported charset 'klingon'", 415),
+        ("[" * 100_000 + "]" * 100_000, "application/json", "nests 100000 levels deep; at most 32", 400),
+        ('{"titles": ["Nurse"], "meta": ' + "[" * 40 + "]" * 40 + "}", "application/json", "nests 41 levels", 400),
+        ("title\n\"Nurse\n", "text/csv", r"CSV body cannot be parsed \(record 2\)", 400),
+        ("id,title,Title\n1,Nurse,Chef\n", "text/csv", "names the title column 2 times", 400),
     ],
 )
 def test_read_titles_refuses_bad_requests_with_their_status(body, content_type, message, status):
@@ -141,8 +175,12 @@ def test_predict_fn_with_no_titles(model):
 
 
 @pytest.mark.parametrize(
-    "accept", ["application/json", "*/*", None, "", "application/json; charset=utf-8", "text/html, application/json"]
-)
+    "accept",
+    [
+        "application/json", "*/*", None, "", "application/json; charset=utf-8", "text/html, application/json",
+        "text/csv;q=0.5, application/json", "application/*", "text/csv;q=0, */*", "application/json, text/csv",
+    ],
+)  # fmt: skip
 def test_output_fn_json(model, accept):
     records = inference.predict_fn(["Chef", ""], model)
     body, content_type = inference.output_fn(records, accept)
@@ -190,6 +228,22 @@ def test_output_fn_csv_protects_cells_and_json_stays_raw(model, original_cell):
     assert len(body.splitlines()) == len(titles) + 1  # every row one line: line breaks are escaped too
     json_body, _ = inference.output_fn(records, "application/json")
     assert [p["title"] for p in json.loads(json_body)["predictions"]] == titles
+
+
+@pytest.mark.parametrize(
+    "accept", ["text/csv", "application/json;q=0, text/csv", "text/*", "application/json;q=0.2, text/csv;q=0.9", "application/json;q=0, */*"]
+)
+def test_output_fn_csv_when_accept_prefers_it(model, accept):
+    """Issue 25: `application/json;q=0, text/csv` got JSON; q-values count (RFC 9110)."""
+    _, content_type = inference.output_fn(inference.predict_fn(["Chef"], model), accept)
+    assert content_type == "text/csv"
+
+
+@pytest.mark.parametrize("accept", ["application/json;q=0", "application/json;q=0, text/*;q=0", "*/*;q=0", "image/png"])
+def test_output_fn_refuses_an_accept_that_rules_out_both_types(model, accept):
+    with pytest.raises(inference.UnsupportedAccept, match="Accept") as refused:
+        inference.output_fn([], accept)
+    assert refused.value.status_code == 406
 
 
 def test_output_fn_refuses_unsupported_accept(model):
