@@ -97,8 +97,7 @@ def write_titles(known: list[str], unlisted: list[str], known_share: float, coun
 
 def as_job_boards_write(title: str, rng: random.Random) -> str:
     """An O*NET title with one or two of: a seniority or shift word, a suffix, a typo, a word left out."""
-    for _ in range(rng.choice((1, 2))):
-        change = rng.randrange(4)
+    for change in rng.sample(range(4), rng.choice((1, 2))):
         words = title.split()
         if change == 0:
             title = f"{rng.choice(PREFIXES)} {title}"
@@ -120,16 +119,20 @@ def unlisted_titles(known: list[str], other_release: Path | None, count: int = 5
 
     listed = {normalize_title(title) for title in known}
     found: dict[str, str] = {}
+
+    def add(title: str) -> None:
+        normalized = normalize_title(title)
+        if normalized and normalized not in listed:
+            found.setdefault(normalized, title)
+
     if other_release and (other_release / "Alternate Titles.txt").is_file():
         with (other_release / "Alternate Titles.txt").open(encoding="utf-8", errors="replace") as handle:
             for line in list(handle)[1:]:
-                title = line.split("\t")[1]
-                found.setdefault(normalize_title(title), title)
+                add(line.split("\t")[1])
     rng = random.Random(seed)
     while len(found) < count:
-        title = as_job_boards_write(rng.choice(known), rng)
-        found.setdefault(normalize_title(title), title)
-    return [title for normalized, title in found.items() if normalized and normalized not in listed]
+        add(as_job_boards_write(rng.choice(known), rng))
+    return list(found.values())
 
 
 def onet_titles(onet_dir: Path) -> list[str]:
