@@ -15,7 +15,7 @@ not list, which go to the statistical model: the alternate titles of another rel
 the 27.0 release beside the project) that this one lacks, and O*NET titles as job boards write them
 (a seniority word, a shift, a typo, a word left out), kept only when their normalized form is not an
 O*NET title. 1 in 50 rows is empty, 1 in 10 has no id. A second table gives each path's rate from
-BatchPredict's report: titles per second in that path's probabilities, the rest of the step
+BatchPredict's report: titles per CPU second in that path's probabilities, the rest of the step
 (reading, ranking, writing) shared; a share of 1 or 0 measures one path end to end.
 
 --steps-from DIR runs another copy of pipeline_steps (e.g. `git archive <commit> pipeline_steps`
@@ -204,7 +204,7 @@ def main() -> None:
                 for step, m in measured.items():
                     rows.append((size, share, step, m, written))
                 for path, counted in (reports[0].get("answered_by") or {}).items() if reports else ():
-                    paths.append((size, share, path, counted["rows"], counted["seconds"]))
+                    paths.append((size, share, path, counted["rows"], counted["cpu_seconds"]))
                 shutil.rmtree(run_dir, ignore_errors=True)
                 print(f"{size:>9,} titles, known share {share}: done", file=sys.stderr)
     finally:
@@ -219,8 +219,8 @@ def main() -> None:
         per_core = size / m.cpu_seconds if m.cpu_seconds else float("nan")
         print(f"| {size:,} | {share:g} | {step} | {m.seconds:.1f} | {m.cpu_seconds:.1f} | {per_core:,.0f} | {m.max_rss_mib:,.0f} | {written:,} |")
     if paths:
-        print("\nBatchPredict per path: rows answered, seconds in that path's probabilities (distinct titles of a batch once)\n")
-        print("| titles | known share | answered by | rows | seconds | titles/s in the path |")
+        print("\nBatchPredict per path: rows answered, CPU seconds in that path's probabilities (distinct titles of a batch once)\n")
+        print("| titles | known share | answered by | rows | CPU s | titles/s per core in the path |")
         print("|---:|---:|---|---:|---:|---:|")
         for size, share, path, answered, seconds in paths:
             rate = f"{answered / seconds:,.0f}" if seconds else "n/a"

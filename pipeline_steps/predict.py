@@ -12,7 +12,7 @@ part `<stem>.parquet` it writes
         part's order; rejected rows have empty prediction fields and their reason; answered_by says
         whether the title's O*NET evidence (known_title) or the model answered it
 and OUTPUT/execution_date=<date>/execution_id=<id>/report-<host>.json (counts, the model used,
-titles per second, and per path the rows answered and the seconds spent). Parts sort in input order by name, so concatenating them in name order gives
+titles per second, and per path the rows answered and the CPU seconds spent). Parts sort in input order by name, so concatenating them in name order gives
 the input back. Each execution has its own folder: two executions on the same date never mix, and
 a retried step rewrites the same files.
 
@@ -139,7 +139,7 @@ def predict_part(model, source: Path, target: Path, batch_rows: int = prepared.B
 
 
 def summarize(parts: dict[str, dict[str, Any]], path_seconds: Optional[dict[str, float]] = None) -> dict[str, Any]:
-    """The counts of every part this instance predicted; `path_seconds`: the model's seconds per path."""
+    """The counts of every part this instance predicted; `path_seconds`: the model's CPU seconds per path."""
     rows = sum(p["rows"] for p in parts.values())
     reasons: dict = {}
     groups: dict = {}
@@ -159,9 +159,9 @@ def summarize(parts: dict[str, dict[str, Any]], path_seconds: Optional[dict[str,
         "predictions_by_major_group": groups,
         "predict_seconds": round(seconds, 3),
         "titles_per_second": round(predicted / seconds, 1) if seconds > 0 and predicted else None,
-        # Rows per path; seconds: in that path's probabilities only (distinct titles of a batch once each).
+        # Rows per path; cpu_seconds: in that path's probabilities only (distinct titles of a batch once each).
         "answered_by": {
-            path: {"rows": paths.get(path, 0), "seconds": round((path_seconds or {}).get(path, 0.0), 3)}
+            path: {"rows": paths.get(path, 0), "cpu_seconds": round((path_seconds or {}).get(path, 0.0), 3)}
             for path in ANSWERED_BY
         },
     }
