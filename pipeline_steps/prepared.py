@@ -1,7 +1,7 @@
 """The prepared-titles layout: what both predict-prep engines write and BatchPredict reads.
 
-PreprocessPredict (a processing job that streams) and the EMR step's titles job (`etl.py --dataset
-titles`, Spark) write the same Parquet columns under `titles/`, the rejected rows again under
+PreprocessPredict (a processing job that streams) and the EMR step's titles job (titles_etl.py,
+Spark) write the same Parquet columns under `titles/`, the rejected rows again under
 `quarantine/`, and their counts; BatchPredict reads `titles/`. This module imports neither pyarrow
 nor Spark, so both sides (and EMR's Python, which has no pyarrow) share it.
 """

@@ -2,8 +2,8 @@
 
     python -m pipeline_steps preprocess-predict --input DIR --output DIR [--resource-config PATH]
 
-The prediction branch's processing engine (no EMR). Its Spark twin is `etl.py --dataset titles`
-on EMR; both write the layout of prepared.py.
+The prediction branch's processing engine (no EMR). Its Spark twin is titles_etl.py on EMR; both
+write the layout of prepared.py.
 
 Every `*.csv` and `*.parquet` under --input is an input file; input order is the order of their
 paths without the suffix. A file needs a `title` column; `id` is optional and other columns are
@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 
 from pipeline_steps import prepared
 from pipeline_steps.contract import execution_date
-from pipeline_steps.dataio import RESOURCE_CONFIG, InputError, add_counts, count_by, processing_hosts, write_json
+from pipeline_steps.dataio import RESOURCE_CONFIG, add_counts, count_by, processing_hosts, write_json
+from pipeline_steps.errors import InputError
 from pipeline_steps.text import TITLE_REASONS, checked_title
 
 REASONS = TITLE_REASONS

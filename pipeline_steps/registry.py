@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from pipeline_steps.contract import EVALUATION_FILE, MACRO_F1_PATH, value_at
-from pipeline_steps.dataio import StepError
+from pipeline_steps.errors import StepError
 
 LOCAL_REGISTRY_ENV = "JOBCLF_LOCAL_REGISTRY"
 LOCAL_S3_ROOT_ENV = "JOBCLF_LOCAL_S3_ROOT"

@@ -1,6 +1,6 @@
 """The predict branch's EMR step (PySpark): the titles to classify -> prepared titles, quarantine, report.
 
-    spark-submit --py-files steps.zip etl.py --dataset titles --input <prefix> --output <dir>
+    spark-submit --py-files steps.zip etl_main.py --dataset titles --input <prefix> --output <dir> [--execution-date D]
 
 Reads every `*.csv` and `*.parquet` under --input (any number, any size; `_`/`.` entries skipped).
 A file needs a `title` column; `id` is optional; other columns are ignored (names match
@@ -19,8 +19,10 @@ single partition), and only counts and file names reach the driver.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,7 +31,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
 from pipeline_steps import prepared
-from pipeline_steps.spark_files import AccountingError, HadoopFiles, InputError, join_uri
+from pipeline_steps.contract import execution_date
+from pipeline_steps.errors import AccountingError, InputError, error_line
+from pipeline_steps.spark_files import HadoopFiles, join_uri, spark_session
 from pipeline_steps.text import TITLE_REASONS, checked_title
 
 REASONS = TITLE_REASONS
@@ -37,6 +41,7 @@ INPUT_SUFFIXES = (".csv", ".parquet")
 # Rows per output part: small enough that BatchPredict's instances share the parts evenly.
 ROWS_PER_PART = 250000
 REPORT_FILE = "report.json"
+PROGRAM = "titles-etl"  # how the job names itself in its messages
 
 _CHECKED = StructType(
     [
@@ -280,3 +285,37 @@ def summary_line(report: dict[str, Any]) -> str:
         f"titles: {report['input_rows']} rows in from {len(report['input_files'])} file(s), "
         f"{report['valid_rows']} valid, {report['rejected_rows']} rejected ({rejected or 'none'})"
     )
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--input", required=True, help="prefix (s3:// or local) of the CSV and Parquet files to classify"
+    )
+    parser.add_argument("--output", required=True, help="directory to write titles/, quarantine/ and report.json")
+    parser.add_argument("--app-name", default="jobclf-titles-etl", help="Spark application name")
+    parser.add_argument(
+        "--execution-date", default="", help="the predictions' date partition, checked before Spark starts"
+    )
+    arguments = parser.parse_args(argv)
+    try:
+        execution_date(arguments.execution_date)
+    except ValueError as error:
+        parser.error(str(error))
+    return arguments
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    spark = spark_session(arguments.app_name)
+    try:
+        report = run(spark, arguments.input, arguments.output)
+    except InputError as error:
+        print(error_line(PROGRAM, error), file=sys.stderr)
+        return 1
+    print(summary_line(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -57,7 +57,7 @@ from hypothesis import strategies as st
 
 from pipeline_steps import __main__ as dispatcher
 from pipeline_steps import data_quality, etl, predict, prepared, preprocess_predict, titles_etl
-from pipeline_steps.dataio import InputError
+from pipeline_steps.errors import InputError
 from pipeline_steps.soc import MALFORMED_CODE, UNKNOWN_MAJOR_GROUP
 from pipeline_steps.text import (  # noqa: E402
     EMPTY_TITLE,
@@ -291,7 +291,7 @@ def test_etl_step_refuses_a_comma_delimited_txt_in_one_line(spark, tmp_path, cap
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", shuffle_partitions)
     error = capsys.readouterr().err.strip()
-    assert error.startswith(f"etl: input error: {tmp_path}: Occupation Data.txt: missing column(s)")
+    assert error.startswith(f"etl: error: {tmp_path}: Occupation Data.txt: missing column(s)")
     assert "\n" not in error
     assert not (tmp_path / "out").exists()
 
@@ -339,7 +339,7 @@ def test_preprocess_predict_keeps_duplicates_and_balances(preprocessed) -> None:
 
 
 def test_the_emr_titles_job_gives_every_title_case_the_same_reason(spark, preprocessed, tmp_path) -> None:
-    """The predict branch's EMR engine (etl.py --dataset titles) on the same CSV: the same reason per
+    """The predict branch's EMR engine (titles_etl.py) on the same CSV: the same reason per
     row, and a report that knows every reason (it refuses a reason it does not know)."""
     titles_dir, rows, _ = preprocessed
     report = titles_etl.run(spark, str(titles_dir.parent.parent / "in"), str(tmp_path / "out"))

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline_steps import prepared
 from pipeline_steps import preprocess_predict as pp
-from pipeline_steps.dataio import InputError
+from pipeline_steps.errors import InputError
 
 
 def run(tmp_path, files, **kwargs):

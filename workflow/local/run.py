@@ -64,9 +64,9 @@ ONET_FORMATS = (".xlsx", ".txt")
 LOCK_FILE = ".lock"
 # How many lines of a failed step's log to show after its own error.
 LOG_TAIL_LINES = 40
-# What a step prints as its own error: the dispatcher's and the ETL's `<step>: [input ]error: ...`,
-# argparse's `<prog>: error: ...`, and the last line of a Python traceback.
-_STEP_ERROR = re.compile(r"^(?:[a-z][\w-]*: (?:input )?error: .+|[A-Za-z_.]*(?:Error|Exception): .+)$")
+# What a step prints as its own error: errors.error_line's and argparse's `<step>: error: ...`, and the
+# last line of a Python traceback.
+_STEP_ERROR = re.compile(r"^(?:[a-z][\w-]*: error: .+|[A-Za-z_.]*(?:Error|Exception): .+)$")
 _UNPRINTABLE = re.compile(r"[^\t\x20-\x7e\u00a0-\uffff]")
 
 
