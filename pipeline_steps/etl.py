@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from pipeline_steps import data_quality
+from pipeline_steps.contract import WRONG_FIELD_COUNT
 from pipeline_steps.errors import AccountingError, InputError, error_line
 from pipeline_steps.soc import MAJOR_GROUPS, MALFORMED_CODE, UNKNOWN_MAJOR_GROUP, code_problem, major_group
 from pipeline_steps.spark_files import HadoopFiles, join_uri, spark_session
@@ -60,8 +61,8 @@ ZIP_MAGIC = b"PK\x03\x04"
 OCCUPATION_SOURCE = "occupation_title"
 ALTERNATE_SOURCE = "alternate_title"
 
-# Rejection reasons of this step, besides the code reasons of soc.py and the title reasons of text.py.
-WRONG_FIELD_COUNT = "wrong_field_count"
+# Rejection reasons of this step, besides contract.py's WRONG_FIELD_COUNT, the code reasons of soc.py and
+# the title reasons of text.py.
 DUPLICATE_OCCUPATION_CODE = "duplicate_occupation_code"
 UNKNOWN_OCCUPATION = "unknown_occupation"
 DUPLICATE_TITLE = "duplicate_title"

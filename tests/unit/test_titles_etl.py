@@ -81,7 +81,7 @@ def test_no_title_column_and_no_files_are_named(spark, tmp_path):
 
 def test_row_checks_are_checked_title_and_generated_ids():
     assert titles_etl.check_row(None, "Sr. Mgr", "a.csv", 3) == ("a.csv#3", True, "senior manager", None)
-    assert titles_etl.check_row(12, "  ", "a.csv", 4) == ("12", False, None, "empty_title")
+    assert titles_etl.check_row("12", "  ", "a.csv", 4) == ("12", False, None, "empty_title")
 
 
 def test_the_report_refuses_rows_that_do_not_add_up():
