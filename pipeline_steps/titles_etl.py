@@ -256,9 +256,12 @@ def checked_inputs(spark: SparkSession, listing: InputListing) -> list[tuple[str
             continue
         try:
             fields = parquet_fields(spark, full)
-        except Exception as error:  # Spark's AnalysisException or the Parquet reader's, from the JVM
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise InputError(f"input file {relative} is not a readable Parquet file: {first_line}") from error
+        except Exception as error:  # Spark's AnalysisException, or the Parquet reader's from the JVM (Py4JJavaError)
+            java = getattr(error, "java_exception", None)
+            detail = (str(java.getMessage()) if java is not None else str(error)).strip() or type(error).__name__
+            raise InputError(
+                f"input file {relative} is not a readable Parquet file: {detail.splitlines()[0]}"
+            ) from error
         title_at, id_at = titles_input.check_parquet_columns(
             relative, [(field.name, spark_kind(field.dataType)) for field in fields]
         )

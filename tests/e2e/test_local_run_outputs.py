@@ -86,13 +86,13 @@ def test_a_full_disk_under_the_output_ends_in_one_line_and_keeps_the_earlier_out
         output = small / "predictions.csv"
         output.write_text("the earlier predictions\n")
         result = predict(work_dir, titles, output)
+        assert output.read_text() == "the earlier predictions\n"
+        assert [p.name for p in small.iterdir()] == ["predictions.csv"]
         assert result.returncode == 1, result.stdout + result.stderr
         assert result.stderr.strip().splitlines()[-1] == (
             f"error: cannot write {output}: no space left on device (ENOSPC): free some space there or write elsewhere"
         )
         assert "Traceback" not in result.stderr
-        assert output.read_text() == "the earlier predictions\n"
-        assert [p.name for p in small.iterdir()] == ["predictions.csv"]
 
 
 def test_two_runs_started_at_once_on_one_work_dir(work_dir, tmp_path) -> None:
