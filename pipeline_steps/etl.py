@@ -18,6 +18,7 @@ FileSystem Spark uses, so the same code reads s3:// on EMR and local paths in te
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import sys
@@ -32,9 +33,9 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from pipeline_steps import data_quality
 from pipeline_steps.contract import WRONG_FIELD_COUNT
-from pipeline_steps.errors import AccountingError, InputError, error_line
+from pipeline_steps.errors import AccountingError, InputError
 from pipeline_steps.soc import MAJOR_GROUPS, MALFORMED_CODE, UNKNOWN_MAJOR_GROUP, code_problem, major_group
-from pipeline_steps.spark_files import HadoopFiles, join_uri, spark_session
+from pipeline_steps.spark_files import HadoopFiles, join_uri, run_job
 from pipeline_steps.text import TITLE_REASONS, normalize_title, title_problem
 
 OCCUPATION_TABLE = "Occupation Data"
@@ -514,14 +515,10 @@ def max_shares(arguments: argparse.Namespace) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    spark = spark_session(arguments.app_name)
-    try:
-        report = run(spark, arguments.input, arguments.output, max_shares(arguments))
-    except InputError as error:
-        print(error_line(PROGRAM, error), file=sys.stderr)
-        return 1
-    print(summary_line(report))
-    return 0
+    job = functools.partial(
+        run, input_uri=arguments.input, output_uri=arguments.output, max_shares=max_shares(arguments)
+    )
+    return run_job(PROGRAM, arguments.app_name, job, summary_line)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@ and local paths in tests. (Their errors are errors.py's, which the processing st
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import SparkSession
 
-from pipeline_steps.errors import InputError
+from pipeline_steps.errors import InputError, error_line
 
 READ_BUFFER_BYTES = 1 << 20
 # Both jobs shuffle only small data (O*NET's 56,000 rows; the titles job's per-file counts, while its
@@ -22,6 +24,17 @@ def spark_session(app_name: str) -> SparkSession:
         .config("spark.sql.shuffle.partitions", str(SHUFFLE_PARTITIONS))
         .getOrCreate()
     )
+
+
+def run_job(program: str, app_name: str, job: Callable[[SparkSession], dict], summary: Callable[[dict], str]) -> int:
+    """An EMR job's main: its session, the job, its summary line; an InputError is one line and exit code 1."""
+    try:
+        report = job(spark_session(app_name))
+    except InputError as error:
+        print(error_line(program, error), file=sys.stderr)
+        return 1
+    print(summary(report))
+    return 0
 
 
 class HadoopFiles:

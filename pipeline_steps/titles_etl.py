@@ -41,8 +41,8 @@ from pyspark.sql import types as T
 
 from pipeline_steps import csv_dialect, prepared, titles_input
 from pipeline_steps.contract import execution_date
-from pipeline_steps.errors import AccountingError, InputError, error_line
-from pipeline_steps.spark_files import HadoopFiles, join_uri, spark_session
+from pipeline_steps.errors import AccountingError, InputError
+from pipeline_steps.spark_files import HadoopFiles, join_uri, run_job
 from pipeline_steps.titles_input import INTEGER, TEXT, RowBatch
 
 REASONS = titles_input.REASONS
@@ -413,14 +413,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    spark = spark_session(arguments.app_name)
-    try:
-        report = run(spark, arguments.input, arguments.output)
-    except InputError as error:
-        print(error_line(PROGRAM, error), file=sys.stderr)
-        return 1
-    print(summary_line(report))
-    return 0
+    return run_job(
+        PROGRAM, arguments.app_name, lambda spark: run(spark, arguments.input, arguments.output), summary_line
+    )
 
 
 if __name__ == "__main__":
