@@ -104,6 +104,7 @@ def _rows_of(outcome: Outcome, source_file: str) -> list[tuple]:
     [
         ("doubled-quotes.csv", ['Senior "Lead" Engineer', 'Nurse, "RN"'], [None, None]),
         ("trailing-backslash.csv", ["Nurse\\", "Chef", "Driver"], [None, None, None]),
+        ("quoted-trailing-backslash.csv", ["Nurse\\", "Chef", "Driver"], [None, None, None]),
         ("more-fields.csv", ["1,Manager, Sales", "Nurse"], ["wrong_field_count", None]),
         ("fewer-fields.csv", ["1,Nurse", "Chef"], ["wrong_field_count", None]),
         ("wide.csv", ["Welder"], [None]),

@@ -36,7 +36,7 @@ from pipeline_steps.contract import (
 )
 from pipeline_steps.errors import StepError
 from pipeline_steps.model import extract_archive
-from pipeline_steps.registry import LocalRegistry
+from pipeline_steps.registry import LocalRegistry, read_evaluation
 from workflow.definition import (
     Buckets,
     EmrResources,
@@ -330,7 +330,8 @@ def summarize(result: LocalResult, report: Callable[[str], None] = print) -> int
         if "ModelPackageArn" in step:
             report(f"Registered: {step['ModelPackageArn']} ({step['ModelApprovalStatus']})")
             if step["ModelApprovalStatus"] == REJECTED and evaluation is not None:
-                gate = value_at(json.loads((evaluation / EVALUATION_FILE).read_text(encoding="utf-8")), GATE_REASON_PATH)
+                path = evaluation / EVALUATION_FILE
+                gate = value_at(read_evaluation(path.read_bytes(), str(path)), GATE_REASON_PATH)
                 report(f"Quality gate {gate}. The model is on record as {REJECTED}; predict runs keep using the "
                        "latest approved model.")  # fmt: skip
     if result.predictions_partition is not None:
