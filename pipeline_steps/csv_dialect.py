@@ -1,8 +1,8 @@
 """The one CSV dialect JobClf reads: RFC 4180, as Python's csv module reads it with `Rfc4180`.
 
 Both predict engines (PreprocessPredict, and the EMR titles job, which parses its CSV files with this
-module in Spark's Python workers instead of Spark's own CSV reader) and the endpoint's `text/csv`
-requests read CSV through here, so that the same bytes give the same fields everywhere:
+module in Spark's Python workers instead of Spark's own CSV reader) read CSV through here, so that the
+same bytes give the same fields; the endpoint's `text/csv` requests are to be read with it too:
 
 - Fields are separated by `,`; a field may be enclosed in `"`, and then holds commas, line breaks and
   quotes, a quote written twice (`"a ""b"" c"` is `a "b" c`). A backslash is an ordinary character.
