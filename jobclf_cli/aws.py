@@ -190,15 +190,12 @@ class Deployment:
         raise CliError(f"model package group {self.model_package_group_name} has no version {version} "
                        f"(`jobclf models list --env {self.config.name}` lists them)")  # fmt: skip
 
-    def read_json(self, uri: str) -> dict[str, Any]:
-        from pipeline_steps.registry import parse_s3_uri
+    def read_evaluation(self, uri: str) -> dict[str, Any]:
+        """A model version's evaluation.json, read as every evaluation is (registry.read_evaluation)."""
+        from pipeline_steps.registry import parse_s3_uri, read_evaluation
 
         bucket, key = parse_s3_uri(uri)
-        body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        try:
-            return json.loads(body.decode("utf-8"))
-        except ValueError as error:
-            raise CliError(f"{uri} is not JSON: {error}") from error
+        return read_evaluation(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read(), uri)
 
 
 def metrics_uri_of(package: dict[str, Any]) -> str | None:

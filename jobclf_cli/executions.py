@@ -112,6 +112,7 @@ def _start_local(env, use_type, params, onet_dir, input_, output, work_dir) -> i
     from workflow.local.request import LocalRun, UsageError
     from workflow.local.run import run_local, summarize
     from workflow.local.runner import ParameterError
+    from workflow.local.s3 import NoSpace
 
     run = LocalRun(env=env, use_type=use_type, params=params, onet_dir=onet_dir, input=input_, output=output,
                    work_dir=work_dir)  # fmt: skip
@@ -119,7 +120,7 @@ def _start_local(env, use_type, params, onet_dir, input_, output, work_dir) -> i
         return summarize(run_local(run))
     except UsageError as error:
         raise click.UsageError(str(error)) from None
-    except (ConfigError, ParameterError, UnsupportedDefinition) as error:
+    except (ConfigError, ParameterError, UnsupportedDefinition, NoSpace) as error:
         raise CliError(str(error)) from None
     except Interrupted as interrupted:
         click.echo(f"The local run was {interrupted}; its steps were stopped.", err=True)

@@ -107,7 +107,7 @@ def list_(env, local, work_dir) -> None:
             package = deployment.sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
             uri = metrics_uri_of(package)
             try:
-                f1 = render.f1(_macro_f1(deployment.read_json(uri))) if uri else "-"
+                f1 = render.f1(_macro_f1(deployment.read_evaluation(uri))) if uri else "-"
             except Exception as error:
                 from jobclf_cli.aws import explain
 
@@ -152,7 +152,7 @@ def show(version, env, local, work_dir) -> None:
         deployment = Deployment(env)
         package = deployment.model_package(version)
         metrics_uri = metrics_uri_of(package)
-        evaluation = deployment.read_json(metrics_uri) if metrics_uri else None
+        evaluation = deployment.read_evaluation(metrics_uri) if metrics_uri else None
         containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
         lines = [
             f"Model version {version} of group {deployment.model_package_group_name} ({deployment.region})",

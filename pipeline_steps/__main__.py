@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from typing import Optional
 
+from pipeline_steps.errors import StepError, error_line
+
 STEPS = {
     "preprocess-train": "preprocess_train",
     "preprocess-predict": "preprocess_predict",
@@ -37,13 +39,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     module = importlib.import_module(f"pipeline_steps.{STEPS[step]}")
     try:
         return int(module.main(rest) or 0)
-    except Exception as error:
-        from pipeline_steps.dataio import StepError
-
-        if isinstance(error, StepError):
-            print(f"{step}: error: {error}", file=sys.stderr)
-            return 1
-        raise
+    except StepError as error:
+        print(error_line(step, error), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

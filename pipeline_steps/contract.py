@@ -20,6 +20,10 @@ PREDICTIONS_PREFIX = "predictions/"  # predictions bucket: execution_date=YYYY-M
 ONET_INPUT_PREFIX = "onet/"  # raw bucket: the O*NET tables
 TITLES_INPUT_PREFIX = "titles/"  # raw bucket: titles to classify
 
+# --- A rejection reason of both the O*NET ETL and the predict steps: a row whose number of fields is
+# not its header's (for the ETL: more than the header's, or, in .txt, fewer).
+WRONG_FIELD_COUNT = "wrong_field_count"
+
 # --- The evaluation report: written by the evaluate step, read by the quality gate (JsonGet) and
 # by the model registry look-ups. Paths are dot-separated keys, as SageMaker's JsonGet takes them.
 EVALUATION_FILE = "evaluation.json"

@@ -1,41 +1,120 @@
-"""The one CSV dialect JobClf reads and writes: RFC 4180 (https://www.rfc-editor.org/rfc/rfc4180).
+"""The one CSV dialect JobClf reads and writes: RFC 4180 (https://www.rfc-editor.org/rfc/rfc4180), as
+Python's csv module reads it with `Rfc4180`.
 
-Fields are separated by commas; a field holding a comma, a quote or a line break is enclosed in double
-quotes, and a quote inside it is written twice; a quoted field may span lines. Nothing else escapes: a
-backslash is a character like any other. Reading is strict: a quote that does not close, or text after
-a closing quote, is an error naming the record, never a silent merge of rows.
-Records end with CRLF, LF or CR when read; JobClf writes LF (every RFC 4180 reader accepts it, and the
-predictions CSV has always been written so). A record with more or fewer fields than the header is
-rejected as WRONG_FIELD_COUNT, never cut to fit.
+Both predict engines (PreprocessPredict, and the EMR titles job, which parses its CSV files with this
+module in Spark's Python workers instead of Spark's own CSV reader), the endpoint's `text/csv` bodies
+(inference.py) and the CSVs JobClf writes (csv_cells.write_csv) go through here, so that the same bytes
+give the same fields everywhere:
 
-The endpoint's text/csv bodies (inference.py) and the CSVs JobClf writes (csv_cells.write_csv) use it.
+- Fields are separated by `,`; a field may be enclosed in `"`, and then holds commas, line breaks and
+  quotes, a quote written twice (`"a ""b"" c"` is `a "b" c`). A backslash is an ordinary character.
+- A quote inside a field that does not start with one is kept as a character (`5" Pipe`); a quoted
+  field followed by anything but `,` or the end of the line, and a quote that is never closed, make
+  the input invalid (an error naming the line), never a silent merge of rows. Spaces are part of the field.
+- Records end in CRLF, LF or a lone CR when read; a line with nothing on it is no record. JobClf writes
+  LF (every RFC 4180 reader accepts it, and the predictions CSV has always been written so).
+- Text is UTF-8; a UTF-8 byte order mark at the start is ignored; a byte sequence that is not UTF-8
+  reads as U+FFFD, and so does a NUL character, so that one bad row is a rejected title, not a failed
+  file. A file that starts like UTF-16, UTF-32, a zip archive (an .xlsx workbook), gzip or Parquet is
+  refused (encoding_problem).
+- A field holds at most FIELD_SIZE_LIMIT characters.
+- A record with more or fewer fields than the header is rejected as contract.WRONG_FIELD_COUNT, never
+  cut to fit.
+
+Container code (Python 3.9, the standard library only).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
+import re
 from collections.abc import Iterable, Iterator
+from typing import BinaryIO, Optional
 
-WRONG_FIELD_COUNT = "wrong_field_count"
+# A damaged file can put a whole file's worth of lines into one field; csv's default limit is 128 KiB.
+FIELD_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class Rfc4180(csv.Dialect):
+    """csv's settings for RFC 4180 (`csv.reader(lines, Rfc4180)`); `strict` makes a stray quote an error."""
+
     delimiter = ","
     quotechar = '"'
     doublequote = True
     escapechar = None
     skipinitialspace = False
-    lineterminator = "\n"
-    quoting = csv.QUOTE_MINIMAL
     strict = True
+    lineterminator = "\n"  # what a writer ends records with; the reader takes CRLF, LF or CR
+    quoting = csv.QUOTE_MINIMAL
+
+
+# The first bytes of content that is not UTF-8 text, longest first (UTF-32's BOM starts like UTF-16's).
+_NOT_UTF8_TEXT = (
+    (codecs.BOM_UTF32_LE, "is UTF-32 encoded; save it as UTF-8"),
+    (codecs.BOM_UTF32_BE, "is UTF-32 encoded; save it as UTF-8"),
+    (codecs.BOM_UTF16_LE, "is UTF-16 encoded; save it as UTF-8"),
+    (codecs.BOM_UTF16_BE, "is UTF-16 encoded; save it as UTF-8"),
+    (b"PK\x03\x04", "is a zip archive (an .xlsx workbook?), not CSV text; save it as CSV UTF-8"),
+    (b"\x1f\x8b", "is gzip-compressed; decompress it"),
+    (b"PAR1", "is a Parquet file; name it .parquet"),
+)
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
+def encoding_problem(first_bytes: bytes) -> Optional[str]:
+    """Why content starting with `first_bytes` is not CSV text this dialect reads, or None."""
+    for magic, problem in _NOT_UTF8_TEXT:
+        if first_bytes.startswith(magic):
+            return problem
+    return None
+
+
+def file_lines(binary_file: BinaryIO) -> Iterator[str]:
+    """The text lines of an open binary file, decoded as the module says, each with its line break."""
+    return io.TextIOWrapper(binary_file, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def text_lines(raw_lines: Iterable[bytes]) -> Iterator[str]:
+    """file_lines of a file given as its bytes split after each LF (as Spark's text source gives them,
+    without the LF): decoded line by line, split again after each lone CR. The same lines, which
+    tests/unit/test_titles_input.py checks on generated bytes."""
+    for number, raw in enumerate(raw_lines):
+        ended = raw.endswith(b"\n")
+        if ended:
+            raw = raw[:-1]
+        if number == 0 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        if not raw and not ended:  # a file that is only a byte order mark has no line
+            continue
+        text = raw.decode("utf-8", errors="replace") + "\n"
+        if "\r" in text[:-2]:
+            yield from _LONE_CR.split(text)
+        else:
+            yield text
 
 
 def reader(lines: Iterable[str]) -> Iterator[list[str]]:
-    """csv.reader in the RFC 4180 dialect over text lines (open them with newline="" so that a quoted
-    line break stays in its field). Python 3.9's csv refuses NUL: it becomes U+FFFD, which
-    text.title_problem rejects as one undecodable title instead of the whole input."""
-    return csv.reader((line.replace("\x00", "\ufffd") for line in lines), dialect=Rfc4180)
+    """csv.reader with Rfc4180 over text lines (each with its line break: open text with newline="" so
+    that a quoted line break stays in its field), fields up to FIELD_SIZE_LIMIT.
+
+    Python 3.9's csv refuses NUL: it becomes U+FFFD, which text.title_problem rejects as one undecodable
+    title instead of the whole input. csv.Error names what is wrong; the reader's `line_num` is the line
+    it stopped at.
+    """
+    # The limit is the process's; steps and the endpoint only ever raise it to this.
+    if csv.field_size_limit() < FIELD_SIZE_LIMIT:
+        csv.field_size_limit(FIELD_SIZE_LIMIT)
+    return csv.reader((line.replace("\x00", "\ufffd") for line in lines), Rfc4180)
 
 
 def writer(handle):
-    return csv.writer(handle, dialect=Rfc4180)
+    return csv.writer(handle, Rfc4180)
+
+
+def record_text(record: list[str]) -> str:
+    """A record written back as one CSV line of this dialect, without its line break."""
+    buffer = io.StringIO()
+    csv.writer(buffer, Rfc4180).writerow(record)  # a field with CR or LF is quoted: they are the line's end
+    return buffer.getvalue()[: -len(Rfc4180.lineterminator)]

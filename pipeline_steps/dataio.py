@@ -17,15 +17,9 @@ from typing import Optional, Union
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline_steps.errors import InputError
+
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-class StepError(Exception):
-    """A failure the step explains in its message: the dispatcher prints it without a traceback."""
-
-
-class InputError(StepError, ValueError):
-    """Input the step cannot use; the message names the file, directory or column."""
 
 
 def _hidden(path: Path, root: Path) -> bool:

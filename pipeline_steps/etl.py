@@ -1,10 +1,8 @@
 """ETL step (PySpark on EMR): O*NET occupations and alternate titles -> validated, de-duplicated job titles.
 
-    spark-submit --py-files steps.zip etl.py --input <dir with the O*NET tables> --output <dir>
-    spark-submit --py-files steps.zip etl.py --dataset titles --input <titles to classify> --output <dir>
+    spark-submit --py-files steps.zip etl_main.py [--dataset onet] --input <dir with the O*NET tables> --output <dir>
 
-`--dataset onet` (the default) is the train branch's ETL, below. `--dataset titles` is the predict
-branch's: the titles to classify, checked and normalized at any size (titles_etl.py).
+The train branch's EMR job (etl_main.py starts it; the predict branch's is titles_etl.py).
 
 `--input` holds `Occupation Data` and `Alternate Titles`, each as .xlsx or .txt (tab-delimited UTF-8),
 the two formats O*NET publishes. Every data row of both files becomes one candidate title and ends in
@@ -20,6 +18,7 @@ FileSystem Spark uses, so the same code reads s3:// on EMR and local paths in te
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import sys
@@ -33,10 +32,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from pipeline_steps import data_quality
-from pipeline_steps.contract import execution_date
-from pipeline_steps.csv_dialect import WRONG_FIELD_COUNT
+from pipeline_steps.contract import WRONG_FIELD_COUNT
+from pipeline_steps.errors import AccountingError, InputError
 from pipeline_steps.soc import MAJOR_GROUPS, MALFORMED_CODE, UNKNOWN_MAJOR_GROUP, code_problem, major_group
-from pipeline_steps.spark_files import AccountingError, HadoopFiles, InputError, join_uri
+from pipeline_steps.spark_files import HadoopFiles, join_uri, run_job
 from pipeline_steps.text import TITLE_REASONS, normalize_title, title_problem
 
 OCCUPATION_TABLE = "Occupation Data"
@@ -59,17 +58,16 @@ REQUIRED_COLUMNS = {
     ALTERNATE_TABLE: (CODE_COLUMN, ALTERNATE_TITLE_COLUMN, SHORT_TITLE_COLUMN, SOURCES_COLUMN),
 }
 NO_SHORT_TITLE = "n/a"
-# O*NET is about 56,000 rows: with Spark's default of 200, task overhead costs twice the work itself.
-SHUFFLE_PARTITIONS = 4
 REPORT_FILE = "report.json"
+PROGRAM = "etl"  # how the job names itself in its messages
 # The first bytes of a zip archive, which an .xlsx workbook is.
 ZIP_MAGIC = b"PK\x03\x04"
 
 OCCUPATION_SOURCE = "occupation_title"
 ALTERNATE_SOURCE = "alternate_title"
 
-# Rejection reasons of this step, besides the code reasons of soc.py, the title reasons of text.py and
-# csv_dialect.py's WRONG_FIELD_COUNT (a row with more or fewer fields than the header).
+# Rejection reasons of this step, besides contract.py's WRONG_FIELD_COUNT, the code reasons of soc.py and
+# the title reasons of text.py.
 DUPLICATE_OCCUPATION_CODE = "duplicate_occupation_code"
 UNKNOWN_OCCUPATION = "unknown_occupation"
 DUPLICATE_TITLE = "duplicate_title"
@@ -507,31 +505,20 @@ def run(
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="etl.py", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--dataset", choices=("onet", "titles"), default="onet", help="onet: train branch; titles: predict branch"
-    )
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, help="directory (s3:// or local) with the two O*NET tables")
     parser.add_argument(
         "--output", required=True, help="directory to write titles/, occupations/, quarantine/ and report.json"
     )
     parser.add_argument("--app-name", default="jobclf-etl", help="Spark application name")
-    parser.add_argument(
-        "--execution-date", default="", help="titles: the predictions' date partition, checked before Spark starts"
-    )
     for check, default in data_quality.DEFAULT_MAX_SHARES.items():
         parser.add_argument(
             _max_share_option(check),
             type=_share,
             default=default,
-            help=f"onet: fail when the share of {check.replace('_', ' ')} is over this (0 to 1; default {default})",
+            help=f"fail when the share of {check.replace('_', ' ')} is over this (0 to 1; default {default})",
         )
-    args = parser.parse_args(argv)
-    try:
-        execution_date(args.execution_date)
-    except ValueError as error:
-        parser.error(str(error))
-    return args
+    return parser.parse_args(argv)
 
 
 def _max_share_option(check: str) -> str:
@@ -554,28 +541,10 @@ def max_shares(arguments: argparse.Namespace) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    spark = (
-        SparkSession.builder.appName(arguments.app_name)
-        .config("spark.sql.shuffle.partitions", str(SHUFFLE_PARTITIONS))
-        .getOrCreate()
+    job = functools.partial(
+        run, input_uri=arguments.input, output_uri=arguments.output, max_shares=max_shares(arguments)
     )
-    if arguments.dataset == "titles":
-        from pipeline_steps import titles_etl
-
-        try:
-            titles_report = titles_etl.run(spark, arguments.input, arguments.output)
-        except InputError as error:
-            print(f"etl: input error: {error}", file=sys.stderr)
-            return 1
-        print(titles_etl.summary_line(titles_report))
-        return 0
-    try:
-        report = run(spark, arguments.input, arguments.output, max_shares(arguments))
-    except InputError as error:
-        print(f"etl: input error: {error}", file=sys.stderr)
-        return 1
-    print(summary_line(report))
-    return 0
+    return run_job(PROGRAM, arguments.app_name, job, summary_line)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from http import HTTPStatus
 from typing import Any, NamedTuple, Optional, Union
 
 from pipeline_steps import csv_dialect, known_titles
+from pipeline_steps.contract import WRONG_FIELD_COUNT
 from pipeline_steps.csv_cells import write_csv
 from pipeline_steps.ranking import RECORD_FIELDS, classify
 
@@ -159,7 +160,7 @@ def _titles_from_csv(text: str) -> RequestTitles:
             continue
         fits = len(record) == len(names)
         titles.append(record[column] if fits else ",".join(record))
-        problems.append(None if fits else csv_dialect.WRONG_FIELD_COUNT)
+        problems.append(None if fits else WRONG_FIELD_COUNT)
     return RequestTitles(titles, problems)
 
 

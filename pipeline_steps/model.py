@@ -10,8 +10,10 @@ Also here: packing and unpacking a model directory as SageMaker's `model.tar.gz`
 
 from __future__ import annotations
 
+import gzip
 import os
 import tarfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import Field, asdict, dataclass, field, fields
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Optional
 
 import numpy as np
 
+from pipeline_steps.errors import StepError
 from pipeline_steps.known_titles import MODEL_FILE, KnownTitleClassifier, load
 
 MODEL_INFO_FILE = "model_info.json"
@@ -250,19 +253,43 @@ def pack_model_dir(model_dir, archive_path) -> Path:
     return target
 
 
+class ModelArchiveError(StepError, ValueError):
+    """A model archive that cannot be used; the message names the file, what is wrong and the fix."""
+
+
+_ARCHIVE_FIX = "train again, or reject the model version it belongs to (jobclf models reject VERSION)"
+
+
 def extract_archive(archive_path, dest_dir) -> Path:
-    """Extract a model.tar.gz, refusing members that would land outside `dest_dir`."""
+    """Extract a model.tar.gz into `dest_dir`: every model archive is read here.
+
+    ModelArchiveError names the archive when it is missing, truncated, not a gzip-compressed tar, or
+    has a member that is a link or would land outside `dest_dir`.
+    """
     dest = Path(dest_dir).resolve()
     dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(str(archive_path), "r:*") as archive:
-        members = archive.getmembers()
-        for member in members:
-            target = (dest / member.name).resolve()
-            if not (target == dest or str(target).startswith(str(dest) + os.sep)):
-                raise ValueError(f"{archive_path}: member {member.name!r} points outside the archive")
-            if member.issym() or member.islnk():
-                raise ValueError(f"{archive_path}: member {member.name!r} is a link; refusing it")
-        archive.extractall(str(dest), members=members)
+    try:
+        with tarfile.open(str(archive_path), "r:*") as archive:
+            members = archive.getmembers()
+            for member in members:
+                target = (dest / member.name).resolve()
+                if not (target == dest or str(target).startswith(str(dest) + os.sep)):
+                    raise ModelArchiveError(
+                        f"model archive {archive_path}: member {member.name!r} points outside the archive"
+                    )
+                if member.issym() or member.islnk():
+                    raise ModelArchiveError(
+                        f"model archive {archive_path}: member {member.name!r} is a link; refusing it"
+                    )
+            archive.extractall(str(dest), members=members)
+    except FileNotFoundError:
+        raise ModelArchiveError(f"model archive {archive_path} does not exist: {_ARCHIVE_FIX}") from None
+    except EOFError as error:
+        raise ModelArchiveError(f"model archive {archive_path} is truncated ({error}): {_ARCHIVE_FIX}") from None
+    except (tarfile.TarError, zlib.error, gzip.BadGzipFile) as error:
+        raise ModelArchiveError(
+            f"model archive {archive_path} is damaged or not a gzip-compressed tar ({error}): {_ARCHIVE_FIX}"
+        ) from None
     return dest
 
 

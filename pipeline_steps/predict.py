@@ -38,14 +38,8 @@ import pyarrow.parquet as pq
 from pipeline_steps import prepared, registry
 from pipeline_steps.contract import execution_date
 from pipeline_steps.csv_cells import write_csv
-from pipeline_steps.dataio import (
-    RESOURCE_CONFIG,
-    InputError,
-    StepError,
-    add_counts,
-    processing_hosts,
-    write_json,
-)
+from pipeline_steps.dataio import RESOURCE_CONFIG, add_counts, processing_hosts, write_json
+from pipeline_steps.errors import InputError, StepError
 from pipeline_steps.known_titles import ANSWERED_BY
 from pipeline_steps.model import MODEL_ARCHIVE, load_model
 from pipeline_steps.ranking import RECORD_FIELDS, top_k_columns

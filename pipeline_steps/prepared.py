@@ -1,7 +1,7 @@
 """The prepared-titles layout: what both predict-prep engines write and BatchPredict reads.
 
-PreprocessPredict (a processing job that streams) and the EMR step's titles job (`etl.py --dataset
-titles`, Spark) write the same Parquet columns under `titles/`, the rejected rows again under
+PreprocessPredict (a processing job that streams) and the EMR step's titles job (titles_etl.py,
+Spark) write the same Parquet columns under `titles/`, the rejected rows again under
 `quarantine/`, and their counts; BatchPredict reads `titles/`. This module imports neither pyarrow
 nor Spark, so both sides (and EMR's Python, which has no pyarrow) share it.
 """
@@ -44,22 +44,22 @@ def row_id(given: Optional[str], source_file: str, source_row: int) -> tuple[str
     return generated_id(source_file, source_row), True
 
 
+def stem(relative_path: str) -> str:
+    """A relative path without its suffix: `sub/b.csv` -> `sub/b`. A part derived from an input is named
+    `<stem><its own suffix>`, so inputs, prepared parts and predictions sort alike."""
+    name_start = relative_path.rfind("/") + 1
+    dot = relative_path.rfind(".")
+    return relative_path[:dot] if dot > name_start else relative_path
+
+
 def relative_stem(path: Path, root: Path) -> str:
-    """`path` relative to `root` without its suffix: `sub/b.csv` -> `sub/b`. A part derived from an
-    input is named `<stem><its own suffix>`, so inputs, prepared parts and predictions sort alike."""
-    relative = path.relative_to(root).as_posix()
-    return relative[: -len(path.suffix)] if path.suffix else relative
+    """stem() of `path` relative to `root`."""
+    return stem(path.relative_to(root).as_posix())
 
 
 def ordered_files(root: Path, suffixes: Iterable[str]) -> list[Path]:
-    """Files under `root` with one of `suffixes` (case-insensitive), in input order: by relative_stem.
-    `_`/`.` entries (Spark's and Hadoop's bookkeeping) are skipped."""
+    """Every file under `root` with one of `suffixes` (case-insensitive), in input order: by relative_stem.
+    (Spark's and Hadoop's bookkeeping, `_SUCCESS` and `.<part>.crc`, has other suffixes.)"""
     wanted = tuple(s.lower() for s in suffixes)
-    files = [
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in wanted
-        and not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts)
-    ]
+    files = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in wanted]
     return sorted(files, key=lambda p: (relative_stem(p, root), p.suffix))

@@ -2,13 +2,12 @@
 
     python -m pipeline_steps preprocess-predict --input DIR --output DIR [--resource-config PATH]
 
-The prediction branch's processing engine (no EMR). Its Spark twin is `etl.py --dataset titles`
-on EMR; both write the layout of prepared.py.
+The prediction branch's processing engine (no EMR). Its Spark twin is titles_etl.py on EMR; both
+write the layout of prepared.py.
 
-Every `*.csv` and `*.parquet` under --input is an input file; input order is the order of their
-paths without the suffix. A file needs a `title` column; `id` is optional and other columns are
-ignored (names match case-insensitively). CSV bytes are decoded as UTF-8 with errors="replace"
-(a BOM is tolerated): a bad byte makes that row an `undecodable_title` rejection, not a crash.
+The input is read as titles_input.py's contract says (which files, the CSV dialect, the header,
+rows with the wrong number of fields, Parquet column types), the same as on EMR; input order is the
+order of the files' paths without the suffix.
 For each input file `<stem>.<csv|parquet>` it writes, in the file's row order:
     OUTPUT/titles/<stem>.parquet      every row: prepared.COLUMNS (rejection_reason null when the
                                       title can be classified; a row without an id gets a generated one)
@@ -23,8 +22,6 @@ an instance whose share is empty writes only its report.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Optional
@@ -32,12 +29,13 @@ from typing import Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline_steps import prepared
+from pipeline_steps import csv_dialect, prepared, titles_input
 from pipeline_steps.contract import execution_date
-from pipeline_steps.dataio import RESOURCE_CONFIG, InputError, add_counts, count_by, processing_hosts, write_json
-from pipeline_steps.text import TITLE_REASONS, checked_title
+from pipeline_steps.dataio import RESOURCE_CONFIG, add_counts, count_by, processing_hosts, write_json
+from pipeline_steps.errors import InputError
+from pipeline_steps.titles_input import INTEGER, TEXT, RowBatch
 
-REASONS = TITLE_REASONS
+REASONS = titles_input.REASONS
 SCHEMA = pa.schema(
     [
         (prepared.SOURCE_FILE, pa.string()),
@@ -49,110 +47,98 @@ SCHEMA = pa.schema(
         (prepared.REJECTION_REASON, pa.string()),
     ]
 )
-INPUT_SUFFIXES = (".csv", ".parquet")
-# A whole line of a damaged file can land in one field; never let csv's 128 KiB default stop us.
-_FIELD_SIZE_LIMIT = 64 * 1024 * 1024
-
-IdsAndTitles = tuple[list[Optional[str]], list[Optional[str]]]
 
 
-@contextlib.contextmanager
-def _large_csv_fields() -> Iterator[None]:
-    previous_limit = csv.field_size_limit()
-    csv.field_size_limit(max(previous_limit, _FIELD_SIZE_LIMIT))
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous_limit)
+def csv_batches(path: Path, name: str, batch_rows: int = prepared.BATCH_ROWS) -> Iterator[RowBatch]:
+    """The data rows of one CSV file (titles_input.csv_row_batches), in order, at most `batch_rows` at a time."""
+    with path.open("rb") as handle:
+        yield from titles_input.csv_row_batches(csv_dialect.file_lines(handle), name, batch_rows)
 
 
-def _column_positions(header: Sequence[str], name: str) -> tuple[int, Optional[int]]:
-    """(position of `title`, position of `id` or None) in a header; InputError without a title."""
-    names = [column.strip().lower() for column in header]
-    if "title" not in names:
-        raise InputError(f"input file {name} has no 'title' column; columns found: {list(header)}")
-    return names.index("title"), names.index("id") if "id" in names else None
+def arrow_kind(data_type: pa.DataType) -> str:
+    """titles_input's name for what a Parquet column of this Arrow type holds."""
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
+    if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
+        return TEXT
+    if pa.types.is_signed_integer(data_type) or data_type in (pa.uint8(), pa.uint16(), pa.uint32()):
+        return INTEGER
+    for is_kind, kind in _KINDS:
+        if is_kind(data_type):
+            return kind
+    return str(data_type)
 
 
-def csv_batches(path: Path, name: str, batch_rows: int = prepared.BATCH_ROWS) -> Iterator[IdsAndTitles]:
-    """(ids, titles) of each data row of one CSV file, in order, at most `batch_rows` at a time."""
-    with path.open("rb") as raw:
-        if raw.read(2) in (b"\xff\xfe", b"\xfe\xff"):
-            raise InputError(f"input file {name} is UTF-16 encoded; save it as UTF-8")
-    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as handle, _large_csv_fields():
-        # Python 3.9's csv module refuses NUL characters: they become U+FFFD, an undecodable title.
-        lines = (line.replace("\x00", "\ufffd") for line in handle)
-        # strict: an unbalanced quote is an error naming the line, not the rest of the file merged into one title.
-        reader = csv.reader(lines, strict=True)
-        try:
-            header = next(reader, None)
-            if header is None or not any(cell.strip() for cell in header):
-                if all(not any(cell.strip() for cell in record) for record in reader):
-                    raise InputError(f"input file {name} is empty")
-                header = header or []
-            title_at, id_at = _column_positions(header, name)
-            ids: list[Optional[str]] = []
-            titles: list[Optional[str]] = []
-            for record in reader:
-                if not record:  # a blank line: no row at all, as in any CSV reader
-                    continue
-                titles.append(record[title_at] if title_at < len(record) else None)
-                ids.append(record[id_at] if id_at is not None and id_at < len(record) else None)
-                if len(titles) == batch_rows:
-                    yield ids, titles
-                    ids, titles = [], []
-        except csv.Error as error:
-            raise InputError(f"input file {name} is not valid CSV (line {reader.line_num}): {error}") from error
-        if titles:
-            yield ids, titles
+_KINDS = (
+    (pa.types.is_boolean, titles_input.BOOLEAN),
+    (pa.types.is_floating, titles_input.FLOATING_POINT),
+    (
+        lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t),
+        titles_input.BINARY,
+    ),
+    (pa.types.is_temporal, titles_input.DATE_OR_TIME),
+    (pa.types.is_decimal, titles_input.DECIMAL),
+    (
+        lambda t: (
+            pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_map(t)
+        ),
+        titles_input.LIST_OR_MAP,
+    ),
+    (pa.types.is_struct, titles_input.STRUCT),
+    (pa.types.is_null, titles_input.NULL),
+)
 
 
 def _as_text(values: list) -> list[Optional[str]]:
     return [value if value is None or isinstance(value, str) else str(value) for value in values]
 
 
-def parquet_batches(path: Path, name: str, batch_rows: int = prepared.BATCH_ROWS) -> Iterator[IdsAndTitles]:
-    """(ids, titles) of each row of one Parquet file, in order, at most `batch_rows` at a time."""
+def _parquet_file(path: Path, name: str) -> pq.ParquetFile:
     try:
-        source = pq.ParquetFile(str(path))
+        return pq.ParquetFile(str(path))
     except Exception as error:  # pyarrow raises several types for a damaged file
-        raise InputError(f"cannot read Parquet file {name}: {error}") from error
-    with source:
-        header = source.schema_arrow.names
-        title_at, id_at = _column_positions(header, name)
-        columns = [header[title_at]] + ([header[id_at]] if id_at is not None else [])
+        raise InputError(f"input file {name} is not a readable Parquet file: {error}") from error
+
+
+def parquet_columns(source: pq.ParquetFile, name: str) -> list[str]:
+    """The names of a Parquet file's title column and, if it has one, id column, as the contract allows."""
+    schema = source.schema_arrow
+    title_at, id_at = titles_input.check_parquet_columns(name, [(f.name, arrow_kind(f.type)) for f in schema])
+    return [schema.names[title_at]] + ([schema.names[id_at]] if id_at is not None else [])
+
+
+def parquet_batches(path: Path, name: str, batch_rows: int = prepared.BATCH_ROWS) -> Iterator[RowBatch]:
+    """The rows of one Parquet file, in order, at most `batch_rows` at a time."""
+    with _parquet_file(path, name) as source:
+        columns = parquet_columns(source, name)
         for batch in source.iter_batches(batch_size=batch_rows, columns=columns):
             titles = _as_text(batch.column(0).to_pylist())
-            ids = _as_text(batch.column(1).to_pylist()) if id_at is not None else [None] * len(titles)
-            yield ids, titles
+            ids = _as_text(batch.column(1).to_pylist()) if len(columns) > 1 else [None] * len(titles)
+            yield RowBatch.of(ids, titles)
 
 
-def prepare_batch(source_file: str, first_row: int, ids: Sequence[Optional[str]], titles: Sequence[Optional[str]]):
+def prepare_batch(source_file: str, first_row: int, batch: RowBatch) -> pa.Table:
     """prepared.COLUMNS of a batch of rows whose first is data row `first_row` of `source_file`."""
-    columns: dict[str, list] = {name: [] for name in prepared.COLUMNS}
-    for offset, (given, title) in enumerate(zip(ids, titles)):
-        row = first_row + offset
-        identifier, generated = prepared.row_id(given, source_file, row)
-        reason, normalized = checked_title(title)
-        columns[prepared.SOURCE_FILE].append(source_file)
-        columns[prepared.SOURCE_ROW].append(row)
-        columns[prepared.ID].append(identifier)
-        columns[prepared.ID_GENERATED].append(generated)
-        columns[prepared.TITLE].append(title)
-        columns[prepared.TITLE_NORMALIZED].append(normalized)
-        columns[prepared.REJECTION_REASON].append(reason)
+    ids, generated, normalized, reasons = titles_input.prepared_columns(source_file, first_row, batch)
+    rows = len(ids)
+    columns = {
+        prepared.SOURCE_FILE: [source_file] * rows,
+        prepared.SOURCE_ROW: list(range(first_row, first_row + rows)),
+        prepared.ID: ids,
+        prepared.ID_GENERATED: generated,
+        prepared.TITLE: batch.titles,
+        prepared.TITLE_NORMALIZED: normalized,
+        prepared.REJECTION_REASON: reasons,
+    }
     return pa.table(columns, schema=SCHEMA)
 
 
 def input_files(input_dir: Path) -> list[Path]:
-    """The input files in input order; InputError when two share a stem (they would share a part)."""
+    """The input files in input order; InputError when the contract refuses one by its name."""
     if not input_dir.is_dir():
         raise InputError(f"input directory {input_dir} does not exist or is not a directory")
-    files = prepared.ordered_files(input_dir, INPUT_SUFFIXES)
-    stems = [prepared.relative_stem(path, input_dir) for path in files]
-    for earlier, later in zip(stems, stems[1:]):
-        if earlier == later:
-            raise InputError(f"input files {earlier}.* under {input_dir} differ only in suffix; rename one of them")
+    files = prepared.ordered_files(input_dir, titles_input.INPUT_SUFFIXES)
+    titles_input.check_file_names(path.relative_to(input_dir).as_posix() for path in files)
     return files
 
 
@@ -176,6 +162,19 @@ class _PartWriter:
             self._writer.close()
 
 
+def check_file_start(path: Path, name: str) -> None:
+    """InputError (naming the file `name`) when the contract refuses the file by its first bytes (CSV:
+    encoding, header) or its column types (Parquet); the local run checks the user's files with it too."""
+    if path.suffix.lower() == ".parquet":
+        with _parquet_file(path, name) as source:
+            parquet_columns(source, name)
+        return
+    with path.open("rb") as handle:
+        start = handle.read(titles_input.START_BYTES)
+        whole = not handle.read(1)
+    titles_input.check_csv_start(start, name, whole)
+
+
 def prepare_file(path: Path, input_dir: Path, output_dir: Path, batch_rows: int) -> dict[str, int]:
     """Stream one input file into its titles/ and quarantine/ parts; {reason or "valid": rows}."""
     source_file = path.relative_to(input_dir).as_posix()
@@ -187,8 +186,8 @@ def prepare_file(path: Path, input_dir: Path, output_dir: Path, batch_rows: int)
     counts: dict = {}
     next_row = 1
     try:
-        for ids, batch_titles in batches(path, str(path), batch_rows):
-            table = prepare_batch(source_file, next_row, ids, batch_titles)
+        for batch in batches(path, source_file, batch_rows):
+            table = prepare_batch(source_file, next_row, batch)
             next_row += table.num_rows
             titles.write(table)
             reasons = table.column(prepared.REJECTION_REASON)
@@ -219,14 +218,17 @@ def run(input_dir, output_dir, resource_config=RESOURCE_CONFIG, batch_rows: int 
     root, output = Path(input_dir), Path(output_dir)
     files = input_files(root)
     if not files and len(hosts) == 1:  # with several instances, an empty share is SageMaker's doing
-        found = sorted(p.name for p in root.iterdir())[:10]
-        raise InputError(f"no CSV or Parquet files (*.csv, *.parquet) under {root}; found: {found or 'nothing'}")
+        raise titles_input.no_input_files(
+            sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        )
+    for path in files:  # every file's start before any file's rows, as the EMR engine checks them
+        check_file_start(path, path.relative_to(root).as_posix())
     counts: dict = {}
     for path in files:
         counts = add_counts(counts, prepare_file(path, root, output, batch_rows))
     names = [path.relative_to(root).as_posix() for path in files]
     if files and not counts and len(hosts) == 1:
-        raise InputError(f"no titles to classify under {root}: {names} have a header but no data rows")
+        raise titles_input.no_data_rows(names)
     summary = report(names, host, counts)
     write_json(summary, output / f"report-{host}.json")
     return summary

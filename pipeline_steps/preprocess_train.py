@@ -31,7 +31,8 @@ from typing import Optional
 
 import numpy as np
 
-from pipeline_steps.dataio import InputError, count_by, read_parquet_table, write_json, write_parquet
+from pipeline_steps.dataio import count_by, read_parquet_table, write_json, write_parquet
+from pipeline_steps.errors import InputError
 
 SPLITS = ("train", "validation", "test")
 TITLE_SPLITS = ("title_train", "title_validation", "title_test")

@@ -11,20 +11,30 @@ Two backends, chosen by the environment at call time:
 
 A model's macro_f1 is `multiclass_classification_metrics.macro_f1.value` of the evaluation.json
 registered as its model-quality statistics (None when it has none).
+
+The local registry file and every evaluation.json are read through one function each (read_registry,
+read_evaluation): a damaged file is named, with what is wrong and how to fix it, never a traceback.
+The local registry is changed by read-modify-write under a lock (`registry.json.lock`, flock), written
+to a temporary file of its own and renamed into place: concurrent writers (a local run registering,
+`jobclf models approve/reject --local`) each take effect, and readers see a whole file, old or new.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from pipeline_steps.contract import EVALUATION_FILE, MACRO_F1_PATH, value_at
-from pipeline_steps.dataio import StepError
+from pipeline_steps.errors import StepError
 
 LOCAL_REGISTRY_ENV = "JOBCLF_LOCAL_REGISTRY"
 LOCAL_S3_ROOT_ENV = "JOBCLF_LOCAL_S3_ROOT"
@@ -55,16 +65,123 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def local_s3_path(root, uri: str) -> Path:
+    """Where s3://bucket/key lies under a local S3 folder `root` (the local run's `<work-dir>/s3`).
+
+    ValueError for anything but an s3:// URI, and for one that would lead outside `root`: a bucket or
+    key segment that is `..`, `.` or empty (`s3://b//etc` would be the absolute path /etc), or a
+    symbolic link under `root` that points out of it. S3 takes such keys literally; a folder cannot,
+    so they are refused, never mapped elsewhere.
+    """
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    key = key[:-1] if key.endswith("/") else key  # a prefix's trailing slash
+    segments = [bucket, *key.split("/")] if key else [bucket]
+    odd = next((segment for segment in segments if segment in ("", ".", "..") or "\x00" in segment), None)
+    if odd is not None:
+        raise ValueError(f"{uri!r} has a bucket or key segment {odd!r}, which has no place in a local folder")
+    base = Path(root).resolve()
+    path = base.joinpath(*segments)
+    resolved = path.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise ValueError(f"{uri!r} leads outside {base}: a symbolic link makes {path} {resolved}")
+    return path
+
+
+_REGISTRY_FIX = "restore it from a copy, or move it aside to start an empty registry (its versions are forgotten)"
+_EVALUATION_FIX = "restore it from a copy, or reject the model version it belongs to (jobclf models reject VERSION)"
+
+
+def _json_document(data: bytes, what: str, fix: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise RegistryError(f"{what} is not UTF-8 text ({error}): {fix}") from None
+    except ValueError as error:
+        cut = " (truncated?)" if "Expecting" in str(error) or "Unterminated" in str(error) else ""
+        raise RegistryError(f"{what} is not valid JSON{cut}: {error}: {fix}") from None
+
+
+def read_evaluation(data: bytes, source: str) -> dict:
+    """The evaluation.json document read from `source` (a path or URI): a JSON object whose macro-F1
+    (MACRO_F1_PATH), when it has one, is a number. RegistryError names the file, the problem and the fix."""
+    what = f"evaluation {source}"
+    document = _json_document(data, what, _EVALUATION_FIX)
+    if not isinstance(document, dict):
+        raise RegistryError(f"{what} holds a JSON {type(document).__name__}, not an object: {_EVALUATION_FIX}")
+    macro_f1_of(document, source)
+    return document
+
+
 def macro_f1_of(evaluation: dict, source: str = EVALUATION_FILE) -> Optional[float]:
     """The macro-F1 an evaluation.json reports, None when it reports none."""
     try:
         value = value_at(evaluation, MACRO_F1_PATH)
     except KeyError:
         return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise RegistryError(f"evaluation {source}: macro_f1 value {value!r} is not a number: {_EVALUATION_FIX}")
     try:
         return float(value)
-    except (TypeError, ValueError) as error:
-        raise RegistryError(f"{source}: macro_f1 value {value!r} is not a number") from error
+    except ValueError:
+        raise RegistryError(
+            f"evaluation {source}: macro_f1 value {value!r} is not a number: {_EVALUATION_FIX}"
+        ) from None
+
+
+# What each entry of a local registry group must hold: key -> (allowed types, required).
+_ENTRY_FIELDS = {
+    "model_package_arn": ((str,), True),
+    "version": ((int,), True),
+    "approval_status": ((str,), True),
+    "model_data_uri": ((str,), True),
+    "metrics_uri": ((str, type(None)), False),
+    "customer_metadata_properties": ((dict,), False),
+    "created": ((str,), False),
+    "approval_description": ((str,), False),
+}
+
+
+def read_registry(path) -> dict:
+    """The local registry document in the file at `path`, checked; a missing file is an empty registry.
+
+    RegistryError names the file, the entry and what is wrong, and how to fix it.
+    """
+    path = Path(path)
+    what = f"local registry {path}"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {"model_package_groups": {}}
+    document = _json_document(data, what, _REGISTRY_FIX)
+    groups = document.get("model_package_groups") if isinstance(document, dict) else None
+    if not isinstance(groups, dict):
+        raise RegistryError(f"{what} has no model_package_groups object: {_REGISTRY_FIX}")
+    for group, entries in groups.items():
+        if not isinstance(entries, list):
+            raise RegistryError(f"{what}: group {group} is not a list of versions: {_REGISTRY_FIX}")
+        for number, entry in enumerate(entries, start=1):
+            problem = _entry_problem(entry)
+            if problem:
+                raise RegistryError(f"{what}: group {group}, entry {number}: {problem}: {_REGISTRY_FIX}")
+    return document
+
+
+def _entry_problem(entry: Any) -> Optional[str]:
+    if not isinstance(entry, dict):
+        return f"a JSON {type(entry).__name__}, not an object"
+    for key, (types, required) in _ENTRY_FIELDS.items():
+        if key not in entry:
+            if required:
+                return f"no {key}"
+            continue
+        value = entry[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            return f"{key} {value!r} is not a {' or '.join(t.__name__ for t in types if t is not type(None))}"
+    if entry["approval_status"] not in APPROVAL_STATUSES:
+        return f"approval_status {entry['approval_status']!r} is not one of {', '.join(APPROVAL_STATUSES)}"
+    return None
 
 
 def _copy_file(source: Path, dest_path) -> Path:
@@ -88,23 +205,40 @@ class LocalRegistry:
         if uri.startswith("s3://"):
             if not self.s3_root:
                 raise RegistryError(f"{LOCAL_S3_ROOT_ENV} is not set, so {uri} has no local place")
-            bucket, key = parse_s3_uri(uri)
-            return Path(self.s3_root) / bucket / key
+            try:
+                return local_s3_path(self.s3_root, uri)
+            except ValueError as error:
+                raise RegistryError(f"local registry {self.registry_path}: {error}") from None
         if uri.startswith("file://"):
             return Path(uri[len("file://") :])
         return Path(uri)
 
-    def _document(self) -> dict:
-        if not self.registry_path.is_file():
-            return {"model_package_groups": {}}
-        try:
-            return json.loads(self.registry_path.read_text("utf-8"))
-        except ValueError as error:
-            raise RegistryError(f"local registry {self.registry_path} is not valid JSON: {error}") from error
-
     def entries(self, group_name: str) -> list:
-        groups = self._document().get("model_package_groups") or {}
-        return list(groups.get(group_name) or [])
+        return list(read_registry(self.registry_path)["model_package_groups"].get(group_name) or [])
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[dict]:
+        """The registry document to change, under the lock; written when the block ends without an error."""
+        self.registry_path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.registry_path.with_name(self.registry_path.name + ".lock")
+        with open(str(lock_path), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            document = read_registry(self.registry_path)
+            yield document
+            self._write(document)
+
+    def _write(self, document: dict) -> None:
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{self.registry_path.name}.", dir=str(self.registry_path.parent)
+        )
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(document, indent=2) + "\n")
+            os.replace(temporary, str(self.registry_path))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
 
     def add_model_package(
         self,
@@ -119,29 +253,22 @@ class LocalRegistry:
 
         `customer_metadata` is the step's CustomerMetadataProperties (what the model is fitted on, and
         that its metrics are held-out), kept as SageMaker keeps them on the model package."""
-        document = self._document()
-        packages = document.setdefault("model_package_groups", {}).setdefault(group_name, [])
-        version = len(packages) + 1
-        arn = f"arn:aws:sagemaker:{region}:000000000000:model-package/{group_name}/{version}"
-        packages.append(
-            {
-                "model_package_arn": arn,
-                "version": version,
-                "approval_status": approval_status,
-                "model_data_uri": model_data_uri,
-                "metrics_uri": metrics_uri,
-                "customer_metadata_properties": dict(customer_metadata or {}),
-                "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }
-        )
-        self._write(document)
+        with self._changing() as document:
+            packages = document["model_package_groups"].setdefault(group_name, [])
+            version = len(packages) + 1
+            arn = f"arn:aws:sagemaker:{region}:000000000000:model-package/{group_name}/{version}"
+            packages.append(
+                {
+                    "model_package_arn": arn,
+                    "version": version,
+                    "approval_status": approval_status,
+                    "model_data_uri": model_data_uri,
+                    "metrics_uri": metrics_uri,
+                    "customer_metadata_properties": dict(customer_metadata or {}),
+                    "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            )
         return arn
-
-    def _write(self, document: dict) -> None:
-        self.registry_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.registry_path.with_name(self.registry_path.name + ".part")
-        temporary.write_text(json.dumps(document, indent=2) + "\n", "utf-8")
-        os.replace(str(temporary), str(self.registry_path))
 
     def set_approval_status(
         self, group_name: str, version: int, approval_status: str, description: Optional[str] = None
@@ -149,15 +276,14 @@ class LocalRegistry:
         """Set a version's approval status (and description), as UpdateModelPackage does; return the entry."""
         if approval_status not in APPROVAL_STATUSES:
             raise RegistryError(f"approval status {approval_status!r} is not one of {', '.join(APPROVAL_STATUSES)}")
-        document = self._document()
-        for entry in (document.get("model_package_groups") or {}).get(group_name) or []:
-            if entry.get("version") == version:
-                entry["approval_status"] = approval_status
-                if description is not None:
-                    entry["approval_description"] = description
-                self._write(document)
-                return dict(entry)
-        raise RegistryError(f"local registry {self.registry_path}: group {group_name} has no version {version}")
+        with self._changing() as document:
+            for entry in document["model_package_groups"].get(group_name) or []:
+                if entry["version"] == version:
+                    entry["approval_status"] = approval_status
+                    if description is not None:
+                        entry["approval_description"] = description
+                    return dict(entry)
+            raise RegistryError(f"local registry {self.registry_path}: group {group_name} has no version {version}")
 
     def evaluation_of(self, entry: dict) -> Optional[dict]:
         """The evaluation.json registered with an entry, None when it has none."""
@@ -167,30 +293,20 @@ class LocalRegistry:
         path = self.local_path(metrics_uri)
         if not path.is_file():
             raise RegistryError(f"metrics of {entry.get('model_package_arn')} not found: {metrics_uri} ({path})")
-        return json.loads(path.read_text("utf-8"))
+        return read_evaluation(path.read_bytes(), str(path))
 
     def latest_approved_model(self, group_name: str) -> Optional[ModelRecord]:
         approved = [e for e in self.entries(group_name) if e.get("approval_status") == APPROVED]
         if not approved:
             return None
         entry = approved[-1]
-        for key in ("model_package_arn", "model_data_uri"):
-            if not entry.get(key):
-                raise RegistryError(f"local registry {self.registry_path}: group {group_name} entry lacks {key}")
-        metrics_uri = entry.get("metrics_uri")
-        macro_f1 = None
-        if metrics_uri:
-            path = self.local_path(metrics_uri)
-            if not path.is_file():
-                raise RegistryError(f"metrics of {entry['model_package_arn']} not found: {metrics_uri} ({path})")
-            macro_f1 = macro_f1_of(json.loads(path.read_text("utf-8")), metrics_uri)
-        version = entry.get("version")
+        evaluation = self.evaluation_of(entry)
         return ModelRecord(
             model_package_arn=entry["model_package_arn"],
-            version=int(version) if version is not None else None,
+            version=entry["version"],
             model_data_uri=entry["model_data_uri"],
-            macro_f1=macro_f1,
-            metrics_uri=metrics_uri,
+            macro_f1=macro_f1_of(evaluation, entry["metrics_uri"]) if evaluation is not None else None,
+            metrics_uri=entry.get("metrics_uri"),
         )
 
     def fetch(self, uri: str, dest_path) -> Path:
@@ -243,11 +359,7 @@ class SageMakerRegistry:
         macro_f1 = None
         if metrics_uri:
             bucket, key = parse_s3_uri(metrics_uri)
-            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            try:
-                evaluation = json.loads(body.decode("utf-8"))
-            except ValueError as error:
-                raise RegistryError(f"metrics of {arn} at {metrics_uri} are not JSON: {error}") from error
+            evaluation = read_evaluation(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read(), metrics_uri)
             macro_f1 = macro_f1_of(evaluation, metrics_uri)
         version = package.get("ModelPackageVersion")
         return ModelRecord(

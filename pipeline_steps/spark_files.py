@@ -1,22 +1,40 @@
-"""What both EMR jobs (etl.py's O*NET ETL and titles_etl.py's titles to classify) share: their errors and
-the Hadoop FileSystem they read and write through, so that the same code reads s3:// on EMR and local
-paths in tests."""
+"""What both EMR jobs (etl.py's O*NET ETL and titles_etl.py's titles to classify) share: their Spark
+session and the Hadoop FileSystem they read and write through, so that the same code reads s3:// on EMR
+and local paths in tests. (Their errors are errors.py's, which the processing steps raise too.)"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import SparkSession
 
+from pipeline_steps.errors import InputError, error_line
+
 READ_BUFFER_BYTES = 1 << 20
+# Both jobs shuffle only small data (O*NET's 56,000 rows; the titles job's per-file counts, while its
+# output partitions are set explicitly): with Spark's default of 200, task overhead costs more than the work.
+SHUFFLE_PARTITIONS = 4
 
 
-class InputError(ValueError):
-    """The input cannot be processed at all; the message names the directory, file, row or column."""
+def spark_session(app_name: str) -> SparkSession:
+    return (
+        SparkSession.builder.appName(app_name)
+        .config("spark.sql.shuffle.partitions", str(SHUFFLE_PARTITIONS))
+        .getOrCreate()
+    )
 
 
-class AccountingError(RuntimeError):
-    """Rows in differ from rows out plus rows rejected: a bug in the job, never an input problem."""
+def run_job(program: str, app_name: str, job: Callable[[SparkSession], dict], summary: Callable[[dict], str]) -> int:
+    """An EMR job's main: its session, the job, its summary line; an InputError is one line and exit code 1."""
+    try:
+        report = job(spark_session(app_name))
+    except InputError as error:
+        print(error_line(program, error), file=sys.stderr)
+        return 1
+    print(summary(report))
+    return 0
 
 
 class HadoopFiles:

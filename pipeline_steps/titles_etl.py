@@ -1,67 +1,126 @@
 """The predict branch's EMR step (PySpark): the titles to classify -> prepared titles, quarantine, report.
 
-    spark-submit --py-files steps.zip etl.py --dataset titles --input <prefix> --output <dir>
+    spark-submit --py-files steps.zip etl_main.py --dataset titles --input <prefix> --output <dir> [--execution-date D]
 
-Reads every `*.csv` and `*.parquet` under --input (any number, any size; `_`/`.` entries skipped).
-A file needs a `title` column; `id` is optional; other columns are ignored (names match
-case-insensitively). CSV files are read as UTF-8 with quoted fields that may hold line breaks;
-files with different headers are read in groups, one per header. Each row is checked and
-normalized by `text.checked_title`, the function training uses, and a row without an id gets
-`prepared.generated_id`. Writes prepared.py's layout, the same that PreprocessPredict writes:
+Reads the input as titles_input.py's contract says (which files, the CSV dialect, the header, rows with
+the wrong number of fields, Parquet column types), any number and size of files, and gives the same rows
+as PreprocessPredict. Writes prepared.py's layout, the same that PreprocessPredict writes:
     OUTPUT/titles/      every row (prepared.COLUMNS), range-partitioned in input order
                         (source_file, source_row): part-00000 holds the first rows
     OUTPUT/quarantine/  the rejected rows with their reason
     OUTPUT/report.json  input rows = valid rows + rejected rows, by reason
 
-Spark-native: rows are numbered within their file from per-partition counts (no collect, no
-single partition), and only counts and file names reach the driver.
+Before any Spark job, the driver checks every file's name, and the first bytes (encoding, header) of
+every CSV file and the schema of every Parquet file, in input order.
+
+CSV files are not read by Spark's CSV reader: its parser (univocity) differs from RFC 4180 as Python's
+csv module reads it (a backslash escapes a quote and can swallow the rows after it; `maxColumns` caps a
+row at 20,480 fields; a stray quote is handled its own way), so the same file would give other rows
+than PreprocessPredict. Spark's text source reads each file's bytes, line by line at LF (`lineSep`),
+numbered in file order; the lines are brought together per file (a shuffle by file, sorted within its
+partition, so memory stays bounded), and each file is parsed as a stream in the Python workers by the
+same functions as PreprocessPredict (titles_input.csv_row_batches). A file the contract refuses yields one row
+that carries its error, and the driver raises the first in input order. Parquet files are read by Spark,
+grouped by their title and id columns; their rows are numbered within their file from per-partition
+counts (no collect, no single partition). Only counts, errors and file names reach the driver.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
+import itertools
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
+from typing import Any, Optional
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, StringType, StructField, StructType
+from pyspark.sql import types as T
 
-from pipeline_steps import prepared
-from pipeline_steps.spark_files import AccountingError, HadoopFiles, InputError, join_uri
-from pipeline_steps.text import TITLE_REASONS, checked_title
+from pipeline_steps import csv_dialect, prepared, titles_input
+from pipeline_steps.contract import execution_date
+from pipeline_steps.errors import AccountingError, InputError
+from pipeline_steps.spark_files import HadoopFiles, join_uri, run_job
+from pipeline_steps.titles_input import INTEGER, TEXT, RowBatch
 
-REASONS = TITLE_REASONS
-INPUT_SUFFIXES = (".csv", ".parquet")
+REASONS = titles_input.REASONS
 # Rows per output part: small enough that BatchPredict's instances share the parts evenly.
 ROWS_PER_PART = 250000
 REPORT_FILE = "report.json"
+PROGRAM = "titles-etl"  # how the job names itself in its messages
+ERROR = "_error"  # a refused file's InputError message, on the one row that carries it
+# CSV partitions per core, at most one per file: a file is parsed in one task, as a stream.
+FILE_PARTITIONS_PER_CORE = 4
 
-_CHECKED = StructType(
+_CHECKED = T.StructType(
     [
-        StructField(prepared.ID, StringType(), False),
-        StructField(prepared.ID_GENERATED, BooleanType(), False),
-        StructField(prepared.TITLE_NORMALIZED, StringType(), True),
-        StructField(prepared.REJECTION_REASON, StringType(), True),
+        T.StructField(prepared.ID, T.StringType(), False),
+        T.StructField(prepared.ID_GENERATED, T.BooleanType(), False),
+        T.StructField(prepared.TITLE_NORMALIZED, T.StringType(), True),
+        T.StructField(prepared.REJECTION_REASON, T.StringType(), True),
+    ]
+)
+PREPARED_SCHEMA = T.StructType(
+    [
+        T.StructField(prepared.SOURCE_FILE, T.StringType(), False),
+        T.StructField(prepared.SOURCE_ROW, T.LongType(), False),
+        T.StructField(prepared.ID, T.StringType(), False),
+        T.StructField(prepared.ID_GENERATED, T.BooleanType(), False),
+        T.StructField(prepared.TITLE, T.StringType(), True),
+        T.StructField(prepared.TITLE_NORMALIZED, T.StringType(), True),
+        T.StructField(prepared.REJECTION_REASON, T.StringType(), True),
+        T.StructField(ERROR, T.StringType(), True),
     ]
 )
 
 
 def check_row(identifier, title, source_file, source_row) -> tuple:
-    """_CHECKED's fields for one row: its id (given or generated) and checked_title's verdict."""
-    given = identifier if identifier is None or isinstance(identifier, str) else str(identifier)
-    row_id, generated = prepared.row_id(given, source_file, source_row)
-    reason, normalized = checked_title(title)
-    return row_id, generated, normalized, reason
+    """_CHECKED's fields for one Parquet row: its id (given or generated) and checked_title's verdict."""
+    checked = titles_input.prepared_columns(source_file, source_row, RowBatch.of([identifier], [title]))
+    return tuple(column[0] for column in checked)
 
 
-def column_names(header: Sequence[str], name: str) -> tuple[str, str | None]:
-    """(the title column, the id column or None) of a header, matched case-insensitively."""
-    folded = [column.lstrip("\ufeff").strip().lower() for column in header]
-    if "title" not in folded:
-        raise InputError(f"input file {name} has no 'title' column; columns found: {list(header)}")
-    return header[folded.index("title")], header[folded.index("id")] if "id" in folded else None
+def prepared_csv_rows(lines: Iterable[tuple[str, Any]]) -> Iterator[tuple]:
+    """PREPARED_SCHEMA rows of the CSV files whose (source_file, line bytes without the LF) come in file
+    and line order: titles_input.csv_row_batches of each file, or one row carrying the file's InputError."""
+    for source_file, file_lines in itertools.groupby(lines, key=itemgetter(0)):
+        text = csv_dialect.text_lines(bytes(line) + b"\n" for _, line in file_lines)
+        first_row = 1
+        try:
+            for batch in titles_input.csv_row_batches(text, source_file, prepared.BATCH_ROWS):
+                ids, generated, normalized, reasons = titles_input.prepared_columns(source_file, first_row, batch)
+                rows = range(first_row, first_row + len(ids))
+                yield from zip(itertools.repeat(source_file), rows, ids, generated, batch.titles, normalized, reasons,
+                               itertools.repeat(None))  # fmt: skip
+                first_row += len(ids)
+        except InputError as error:
+            yield (source_file, 0, "", False, None, None, None, str(error))
+
+
+def spark_kind(data_type: T.DataType) -> str:
+    """titles_input's name for what a Parquet column read as this Spark type holds."""
+    if isinstance(data_type, T.StringType):
+        return TEXT
+    if isinstance(data_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
+        return INTEGER
+    for kinds, kind in _KINDS:
+        if isinstance(data_type, kinds):
+            return kind
+    return data_type.simpleString()
+
+
+_KINDS = (
+    (T.BooleanType, titles_input.BOOLEAN),
+    ((T.FloatType, T.DoubleType), titles_input.FLOATING_POINT),
+    (T.BinaryType, titles_input.BINARY),
+    ((T.DateType, T.TimestampType, T.TimestampNTZType, T.DayTimeIntervalType), titles_input.DATE_OR_TIME),
+    (T.DecimalType, titles_input.DECIMAL),
+    ((T.ArrayType, T.MapType), titles_input.LIST_OR_MAP),
+    (T.StructType, titles_input.STRUCT),
+    (T.NullType, titles_input.NULL),
+)
 
 
 def source_file_column(root_path: str) -> Column:
@@ -98,7 +157,7 @@ def number_rows(frame: DataFrame) -> DataFrame:
 
 
 def prepare(rows: DataFrame) -> DataFrame:
-    """prepared.COLUMNS of rows holding source_file, source_row, id and title."""
+    """prepared.COLUMNS of Parquet rows holding source_file, source_row, id and title."""
     checked = F.udf(check_row, _CHECKED)(
         F.col(prepared.ID), F.col(prepared.TITLE), F.col(prepared.SOURCE_FILE), F.col(prepared.SOURCE_ROW)
     )
@@ -146,7 +205,7 @@ def output_parts(rows: int) -> int:
 
 
 class InputListing:
-    """The input files under a prefix, through the Hadoop FileSystem (EMRFS on EMR, the disk in tests)."""
+    """The files under the input prefix, through the Hadoop FileSystem (EMRFS on EMR, the disk in tests)."""
 
     def __init__(self, spark: SparkSession, input_uri: str) -> None:
         jvm = spark._jvm
@@ -158,115 +217,167 @@ class InputListing:
         self.root = self._filesystem.makeQualified(root)
         self.root_path = self.root.toUri().getPath()
 
-    def files(self) -> list[tuple[str, str]]:
-        """(full path, path relative to the root) of each input file, in input order."""
+    def files(self) -> list[tuple[str, str, int]]:
+        """(full path, path relative to the root, size in bytes) of every file under the root, in input order."""
         listed = self._filesystem.listFiles(self.root, True)
         found = []
         prefix = self.root.toString().rstrip("/") + "/"
         while listed.hasNext():
-            full = listed.next().getPath().toString()
-            relative = full[len(prefix) :] if full.startswith(prefix) else full
-            hidden = any(part.startswith(("_", ".")) for part in relative.split("/"))
-            if not hidden and relative.lower().endswith(INPUT_SUFFIXES):
-                found.append((full, relative))
-        return sorted(found, key=lambda item: (item[1][: item[1].rfind(".")], item[1]))
+            status = listed.next()
+            full = status.getPath().toString()
+            found.append((full, full[len(prefix) :] if full.startswith(prefix) else full, status.getLen()))
+        return sorted(found, key=lambda item: (prepared.stem(item[1]), item[1]))
 
-    def header(self, full: str) -> list[str]:
-        """The first line of a CSV file, parsed as CSV (one read, whatever the file's size)."""
+    def first_bytes(self, full: str, size: int) -> bytes:
         stream = self._filesystem.open(self._jvm.org.apache.hadoop.fs.Path(full))
         try:
-            reader = self._jvm.java.io.BufferedReader(self._jvm.java.io.InputStreamReader(stream, "UTF-8"))
-            line = reader.readLine() or ""
+            return bytes(stream.readNBytes(size))
         finally:
             stream.close()
-        return next(csv.reader([line.lstrip("\ufeff")]), [])
 
 
-def read_csv_files(spark: SparkSession, listing: InputListing, files: Iterable[tuple[str, str]]) -> list[DataFrame]:
-    """One DataFrame (id, title, source_file) per distinct header among the CSV files."""
-    by_header: dict[tuple[str, ...], list[str]] = {}
-    for full, relative in files:
-        header = listing.header(full)
-        if not any(cell.strip() for cell in header):
-            raise InputError(f"input file {relative} is empty or has an empty first line (the header)")
-        column_names(header, relative)
-        by_header.setdefault(tuple(header), []).append(full)
-    frames = []
-    for header, paths in by_header.items():
-        frame = (
-            spark.read.option("header", "true")
-            .option("multiLine", "true")  # a quoted title may hold a line break
-            .option("enforceSchema", "false")  # every file's header is checked against the group's
-            .option("mode", "PERMISSIVE")
-            .option("encoding", "UTF-8")
-            .schema(StructType([StructField(name, StringType(), True) for name in _unique(header)]))
-            .csv(paths)
+def checked_inputs(spark: SparkSession, listing: InputListing) -> list[tuple[str, str, Optional[T.StructType]]]:
+    """(full path, relative path, the Parquet file's title and id fields or None for CSV) of each input file.
+
+    InputError, before any Spark job reads rows, for the first file in input order that the contract
+    refuses by its name, its first bytes (CSV) or its column types (Parquet).
+    """
+    listed = listing.files()
+    inputs = [(full, relative, size) for full, relative, size in listed if titles_input.is_input_file(relative)]
+    if not inputs:
+        raise titles_input.no_input_files([relative for _, relative, _ in listed])
+    titles_input.check_file_names(relative for _, relative, _ in inputs)
+    checked = []
+    for full, relative, size in inputs:
+        if relative.lower().endswith(".csv"):
+            start = titles_input.START_BYTES
+            titles_input.check_csv_start(listing.first_bytes(full, start), relative, size <= start)
+            checked.append((full, relative, None))
+            continue
+        try:
+            fields = parquet_fields(spark, full)
+        except Exception as error:  # Spark's AnalysisException, or the Parquet reader's from the JVM (Py4JJavaError)
+            java = getattr(error, "java_exception", None)
+            detail = (str(java.getMessage()) if java is not None else str(error)).strip() or type(error).__name__
+            raise InputError(
+                f"input file {relative} is not a readable Parquet file: {detail.splitlines()[0]}"
+            ) from error
+        title_at, id_at = titles_input.check_parquet_columns(
+            relative, [(field.name, spark_kind(field.dataType)) for field in fields]
         )
-        frames.append(_titles_and_ids(frame, list(_unique(header)), paths[0], listing.root_path))
-    return frames
+        columns = [fields[title_at]] + ([fields[id_at]] if id_at is not None else [])
+        checked.append((full, relative, T.StructType(columns)))
+    return checked
 
 
-def _unique(header: Sequence[str]) -> list[str]:
-    """Spark needs distinct column names; a repeated or empty name gets its position appended."""
-    seen: set[str] = set()
-    names = []
-    for position, name in enumerate(header):
-        clean = name.lstrip("\ufeff") or f"_c{position}"
-        if clean in seen:
-            clean = f"{clean}_{position}"
-        seen.add(clean)
-        names.append(clean)
-    return names
+def parquet_fields(spark: SparkSession, full: str) -> list[T.StructField]:
+    """A Parquet file's columns as written: read case-sensitively, so that `title` and `TITLE` are two
+    columns for titles_input's header rule to refuse, not an error of Spark's own."""
+    previous = spark.conf.get("spark.sql.caseSensitive")
+    spark.conf.set("spark.sql.caseSensitive", "true")
+    try:
+        return spark.read.parquet(full).schema.fields
+    finally:
+        spark.conf.set("spark.sql.caseSensitive", previous)
 
 
-def _titles_and_ids(frame: DataFrame, columns: Sequence[str], name: str, root_path: str) -> DataFrame:
-    title, identifier = column_names(columns, name)
-    return frame.select(
-        (F.col(f"`{identifier}`").cast("string") if identifier else F.lit(None).cast("string")).alias(prepared.ID),
-        F.col(f"`{title}`").cast("string").alias(prepared.TITLE),
-        source_file_column(root_path).alias(prepared.SOURCE_FILE),
+def read_csv_files(spark: SparkSession, listing: InputListing, paths: Sequence[str]) -> DataFrame:
+    """PREPARED_SCHEMA rows of the CSV files (see the module's docstring)."""
+    lines = (
+        spark.read.option("lineSep", "\n")
+        .text(list(paths))
+        .select(
+            source_file_column(listing.root_path).alias(prepared.SOURCE_FILE),
+            F.col("value").cast("binary").alias("_line"),
+            F.monotonically_increasing_id().alias("_position"),  # file order within each file (number_rows says why)
+        )
     )
+    # Each file's lines in one partition, in order; a partition may hold several files, one after the other.
+    partitions = min(len(paths), FILE_PARTITIONS_PER_CORE * spark.sparkContext.defaultParallelism)
+    by_file = lines.repartition(partitions, prepared.SOURCE_FILE).sortWithinPartitions(
+        prepared.SOURCE_FILE, "_position"
+    )
+    parsed = by_file.rdd.mapPartitions(lambda rows: prepared_csv_rows((row[0], row[1]) for row in rows))
+    return spark.createDataFrame(parsed, PREPARED_SCHEMA)
 
 
-def read_parquet_files(spark: SparkSession, listing: InputListing, files: Sequence[tuple[str, str]]) -> DataFrame:
-    frame = spark.read.option("mergeSchema", "true").parquet(*[full for full, _ in files])
-    return _titles_and_ids(frame, frame.columns, files[0][1], listing.root_path)
+def read_parquet_files(
+    spark: SparkSession, listing: InputListing, files: Sequence[tuple[str, T.StructType]]
+) -> DataFrame:
+    """prepared.COLUMNS and ERROR (null) of the Parquet files' rows, each file read with its checked columns."""
+    groups: dict[str, tuple[T.StructType, list[str]]] = {}
+    for full, columns in files:
+        groups.setdefault(columns.json(), (columns, []))[1].append(full)
+    frames = []
+    for columns, paths in groups.values():
+        frame = spark.read.schema(columns).parquet(*paths)
+        title, identifier = columns.fields[0].name, columns.fields[1].name if len(columns.fields) > 1 else None
+        frames.append(
+            frame.select(
+                (F.col(f"`{identifier}`").cast("string") if identifier else F.lit(None).cast("string")).alias(
+                    prepared.ID
+                ),
+                F.col(f"`{title}`").alias(prepared.TITLE),
+                source_file_column(listing.root_path).alias(prepared.SOURCE_FILE),
+            )
+        )
+    rows = frames[0]
+    for frame in frames[1:]:
+        rows = rows.unionByName(frame)
+    return prepare(number_rows(rows)).withColumn(ERROR, F.lit(None).cast("string"))
+
+
+def first_error(errors: Sequence[tuple[str, str]], order: Sequence[str]) -> Optional[InputError]:
+    """The InputError of the refused file that comes first in input order, None when none was refused."""
+    if not errors:
+        return None
+    position = {relative: number for number, relative in enumerate(order)}
+    return InputError(min(errors, key=lambda error: position.get(error[0], len(order)))[1])
 
 
 def run(spark: SparkSession, input_uri: str, output_uri: str) -> dict[str, Any]:
     """Reads, checks and writes one execution's titles; returns the report it wrote."""
     listing = InputListing(spark, input_uri)
-    files = listing.files()
-    if not files:
-        raise InputError(f"{input_uri}: no CSV or Parquet files (*.csv, *.parquet)")
-    csv_files = [f for f in files if f[1].lower().endswith(".csv")]
-    parquet_files = [f for f in files if f[1].lower().endswith(".parquet")]
-    frames = read_csv_files(spark, listing, csv_files) if csv_files else []
+    inputs = checked_inputs(spark, listing)
+    order = [relative for _, relative, _ in inputs]
+    frames = []
+    csv_paths = [full for full, _, columns in inputs if columns is None]
+    if csv_paths:
+        frames.append(read_csv_files(spark, listing, csv_paths))
+    parquet_files = [(full, columns) for full, _, columns in inputs if columns is not None]
     if parquet_files:
         frames.append(read_parquet_files(spark, listing, parquet_files))
     rows = frames[0]
     for frame in frames[1:]:
         rows = rows.unionByName(frame)
-    checked = prepare(number_rows(rows)).persist()
+    checked = rows.persist()
     report_uri = join_uri(output_uri, REPORT_FILE)
     hadoop = HadoopFiles(spark)
     # A report.json means the datasets beside it are complete: a re-run first removes the old one.
     hadoop.delete(report_uri)
     try:
+        errors = [
+            (row[0], row[1])
+            for row in checked.filter(F.col(ERROR).isNotNull()).select(prepared.SOURCE_FILE, ERROR).collect()
+        ]
+        refused = first_error(errors, order)
+        if refused is not None:
+            raise refused
         counts = {
             row[prepared.REJECTION_REASON]: row["count"]
             for row in checked.groupBy(prepared.REJECTION_REASON).count().collect()
         }
-        report = build_report([relative for _, relative in files], counts)
+        report = build_report(order, counts)
         if report["input_rows"] == 0:
-            raise InputError(f"{input_uri}: no titles to classify: the files have a header but no data rows")
-        order = input_order()
-        checked.repartitionByRange(output_parts(report["input_rows"]), *order).sortWithinPartitions(*order).write.mode(
-            "overwrite"
-        ).parquet(join_uri(output_uri, prepared.TITLES_DIR))
-        rejected = checked.filter(F.col(prepared.REJECTION_REASON).isNotNull()).select(*prepared.QUARANTINE_COLUMNS)
-        rejected.repartitionByRange(output_parts(report["rejected_rows"]), *order).sortWithinPartitions(
-            *order
+            raise titles_input.no_data_rows(order)
+        rows_out = checked.drop(ERROR)
+        by_input_order = input_order()
+        rows_out.repartitionByRange(output_parts(report["input_rows"]), *by_input_order).sortWithinPartitions(
+            *by_input_order
+        ).write.mode("overwrite").parquet(join_uri(output_uri, prepared.TITLES_DIR))
+        rejected = rows_out.filter(F.col(prepared.REJECTION_REASON).isNotNull()).select(*prepared.QUARANTINE_COLUMNS)
+        rejected.repartitionByRange(output_parts(report["rejected_rows"]), *by_input_order).sortWithinPartitions(
+            *by_input_order
         ).write.mode("overwrite").parquet(join_uri(output_uri, prepared.QUARANTINE_DIR))
     finally:
         checked.unpersist()
@@ -280,3 +391,32 @@ def summary_line(report: dict[str, Any]) -> str:
         f"titles: {report['input_rows']} rows in from {len(report['input_files'])} file(s), "
         f"{report['valid_rows']} valid, {report['rejected_rows']} rejected ({rejected or 'none'})"
     )
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--input", required=True, help="prefix (s3:// or local) of the CSV and Parquet files to classify"
+    )
+    parser.add_argument("--output", required=True, help="directory to write titles/, quarantine/ and report.json")
+    parser.add_argument("--app-name", default="jobclf-titles-etl", help="Spark application name")
+    parser.add_argument(
+        "--execution-date", default="", help="the predictions' date partition, checked before Spark starts"
+    )
+    arguments = parser.parse_args(argv)
+    try:
+        execution_date(arguments.execution_date)
+    except ValueError as error:
+        parser.error(str(error))
+    return arguments
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    return run_job(
+        PROGRAM, arguments.app_name, lambda spark: run(spark, arguments.input, arguments.output), summary_line
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

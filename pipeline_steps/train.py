@@ -38,7 +38,8 @@ from typing import Optional, Union
 
 from pipeline_steps import known_titles
 from pipeline_steps import model as model_lib
-from pipeline_steps.dataio import InputError, labeled_rows, read_labeled_titles, read_parquet_table, write_json
+from pipeline_steps.dataio import labeled_rows, read_labeled_titles, read_parquet_table, write_json
+from pipeline_steps.errors import InputError
 from pipeline_steps.preprocess_train import OCCUPATION_TITLE_SOURCE
 from pipeline_steps.soc import MAJOR_GROUPS
 from pipeline_steps.text import normalize_title

@@ -88,7 +88,7 @@ def test_a_failing_etl_shows_its_own_error_first_and_no_raw_bytes(tmp_path) -> N
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     failed = next(i for i, line in enumerate(lines) if line.startswith("Step ETL failed"))
-    assert lines[failed + 1].strip().startswith("etl: input error: ")
+    assert lines[failed + 1].strip().startswith("etl: error: ")
     assert lines[failed + 1].endswith(
         "/onet: Occupation Data.txt: a zip archive (an .xlsx workbook?), not tab-delimited text; name a workbook .xlsx"
     )

@@ -35,6 +35,12 @@ Cases marked *elsewhere* are already tested in the module named; they are listed
 | parameter of the right type but a bad value: fractions, hyperparameters, execution_date | preprocess-train, train, predict | error naming the value | elsewhere: test_preprocess_train.py::test_bad_fractions_are_refused, test_train.py::test_bad_hyperparameters_are_refused, test_predict.py::test_bad_execution_dates |
 | a schedule setting an undeclared parameter | cdk synth | error naming schedule and parameter | elsewhere: tests/infra/test_infra_schedule.py |
 | predict input that is neither .csv nor .parquet | local run | error before anything runs | e2e: tests/e2e/test_local_run_bad_input.py::test_local_run_refuses_a_predict_input_that_is_not_csv_or_parquet |
+| a CSV row with more or fewer fields than its header (`1,Manager, Sales` under `id,title`) (issue 25) | preprocess-predict, the EMR titles job | quarantine: wrong_field_count, the whole record as its title | elsewhere: test_titles_input.py::test_a_row_with_more_or_fewer_fields_than_the_header_is_kept_whole_as_wrong_field_count, test_preprocess_predict.py::test_every_row_kept_in_order_with_reasons, test_predict_engines.py (both engines) |
+| doubled quotes, a title ending in a backslash, lone CR, BOM, NUL, bytes that are not UTF-8, a 30,000-column file, an unclosed quote, text after a closing quote (issue 25) | preprocess-predict, the EMR titles job | the same rows, field by field, or the same error naming file and line | elsewhere: test_predict_engines.py (by hand and by hypothesis), test_titles_input.py |
+| two `title` (or `id`) columns, in any case or spacing; Parquet title or id columns that are not text (booleans, floats, lists, binary, dates) (issue 25) | both engines, local run | error naming the file and the columns | elsewhere: test_titles_input.py::test_ambiguous_or_missing_columns_are_refused_naming_them, test_predict_engines.py, test_local_run_contract.py::test_the_header_and_first_bytes_are_checked_before_anything_runs_naming_the_users_file |
+| input files named `_x.csv` or `.x.csv` (Spark never reads them), names not UTF-8, names differing only in suffix (issue 25) | both engines, local run | error naming the file, before anything runs | elsewhere: test_titles_input.py::test_file_names_the_engines_cannot_read_alike_are_refused, test_predict_engines.py, test_local_run_contract.py::test_a_single_input_file_named_like_bookkeeping_is_refused_before_anything_runs, test_a_file_name_that_is_not_utf8_is_refused |
+| a URI parameter outside the work dir (`..`, absolute key, symbolic link) or not s3://; `--input` with `input_titles_uri`; `--output` a hard link to `--input`; `execution_date` padded or empty (issue 25) | local run | error naming the parameter before anything runs (the date: used as the steps read it) | elsewhere: test_local_run_contract.py |
+| truncated or wrong-shaped registry.json or evaluation.json, truncated or garbage model.tar.gz (issue 25) | local run, CLI | error naming the file, the problem and the fix, before any step | elsewhere: test_local_run_contract.py::test_a_damaged_state_file_is_named_with_its_fix_before_any_step, test_a_damaged_model_archive_is_named_before_a_predict_run_and_no_hindrance_to_training, test_the_cli_names_a_damaged_registry_in_one_line |
 
 Title normalization's properties (idempotent, output alphabet, never raises) are hypothesis tests at the end.
 """
@@ -57,7 +63,7 @@ from hypothesis import strategies as st
 
 from pipeline_steps import __main__ as dispatcher
 from pipeline_steps import data_quality, etl, predict, prepared, preprocess_predict, titles_etl
-from pipeline_steps.dataio import InputError
+from pipeline_steps.errors import InputError
 from pipeline_steps.soc import MALFORMED_CODE, UNKNOWN_MAJOR_GROUP
 from pipeline_steps.text import (  # noqa: E402
     EMPTY_TITLE,
@@ -291,7 +297,7 @@ def test_etl_step_refuses_a_comma_delimited_txt_in_one_line(spark, tmp_path, cap
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", shuffle_partitions)
     error = capsys.readouterr().err.strip()
-    assert error.startswith(f"etl: input error: {tmp_path}: Occupation Data.txt: missing column(s)")
+    assert error.startswith(f"etl: error: {tmp_path}: Occupation Data.txt: missing column(s)")
     assert "\n" not in error
     assert not (tmp_path / "out").exists()
 
@@ -339,7 +345,7 @@ def test_preprocess_predict_keeps_duplicates_and_balances(preprocessed) -> None:
 
 
 def test_the_emr_titles_job_gives_every_title_case_the_same_reason(spark, preprocessed, tmp_path) -> None:
-    """The predict branch's EMR engine (etl.py --dataset titles) on the same CSV: the same reason per
+    """The predict branch's EMR engine (titles_etl.py) on the same CSV: the same reason per
     row, and a report that knows every reason (it refuses a reason it does not know)."""
     titles_dir, rows, _ = preprocessed
     report = titles_etl.run(spark, str(titles_dir.parent.parent / "in"), str(tmp_path / "out"))
@@ -365,7 +371,7 @@ def test_the_emr_titles_job_gives_every_title_case_the_same_reason(spark, prepro
         ),
         pytest.param(
             b"id,title\n",
-            r"no titles to classify under .*\['jobs\.csv'\] have a header but no data rows",
+            r"no titles to classify: \[.jobs\.csv.\] have a header but no data rows",
             id="header-only",
         ),
         pytest.param(b"", r"jobs\.csv is empty", id="zero-bytes"),

@@ -32,7 +32,7 @@ def test_archives_hold_the_step_modules_and_entry_points_and_nothing_else(tmp_pa
         assert names == modules | {"train.py"}
         assert all(member.mtime == 0 and member.uid == 0 for member in archive.getmembers())
     assert not any(name.startswith("workflow/") for name in modules)
-    assert bundles.etl_script.name == "etl.py" and bundles.etl_dependencies.name == "etl-dependencies.zip"
+    assert bundles.etl_script.name == "etl_main.py" and bundles.etl_dependencies.name == "etl-dependencies.zip"
 
 
 def test_the_etl_dependencies_read_a_workbook_with_nothing_installed(tmp_path):

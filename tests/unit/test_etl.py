@@ -558,7 +558,7 @@ def test_main_exits_non_zero_with_a_one_line_input_error(
         (tmp_path / name).write_bytes((FIXTURES / name.replace(".xlsx", ".txt")).read_bytes())
     assert run_main(["--input", str(tmp_path), "--output", str(tmp_path / "out")]) == 1
     error = capsys.readouterr().err.strip()
-    assert error.startswith(f"etl: input error: {tmp_path}: ")
+    assert error.startswith(f"etl: error: {tmp_path}: ")
     assert expected_message in error
     assert "\n" not in error
     assert not (tmp_path / "out").exists()
@@ -568,7 +568,7 @@ def test_main_reports_a_missing_input_directory(
     run_main: Callable[[list[str]], int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run_main(["--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out")]) == 1
-    assert capsys.readouterr().err.strip() == f"etl: input error: {tmp_path / 'nowhere'}: not a directory"
+    assert capsys.readouterr().err.strip() == f"etl: error: {tmp_path / 'nowhere'}: not a directory"
 
 
 # --- data quality (issue 14, item 8) --------------------------------------------------------------
@@ -606,7 +606,7 @@ def test_ten_percent_random_junk_titles_fail_the_run_naming_the_check_share_maxi
     error = capsys.readouterr().err.strip()
     assert "\n" not in error
     assert error.startswith(
-        f"etl: input error: {onet}: data quality check titles_without_known_word failed: 9 of 62 (14.5%) over the "
+        f"etl: error: {onet}: data quality check titles_without_known_word failed: 9 of 62 (14.5%) over the "
         "maximum share 8.0%; e.g. Alternate Titles.txt row 3 'Bank President' (major group 11), "
     )
     assert f"Alternate Titles.txt row {junk_rows[0]} " in error

@@ -243,8 +243,8 @@ def test_preprocess_predict_refuses_a_bad_execution_date_before_reading_input(tm
 
 
 def test_the_emr_titles_job_refuses_a_bad_execution_date_before_spark_starts(capsys) -> None:
-    from pipeline_steps import etl
+    from pipeline_steps import etl_main
 
     with pytest.raises(SystemExit):
-        etl.main(["--dataset", "titles", "--input", "s3://b/t/", "--output", "s3://b/o/", "--execution-date", "2026-13-01"])
+        etl_main.main(["--dataset", "titles", "--input", "s3://b/t/", "--output", "s3://b/o/", "--execution-date", "2026-13-01"])
     assert "execution date '2026-13-01' is not a calendar date" in capsys.readouterr().err

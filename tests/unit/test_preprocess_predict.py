@@ -10,7 +10,7 @@ import pytest
 
 from pipeline_steps import prepared
 from pipeline_steps import preprocess_predict as pp
-from pipeline_steps.dataio import InputError
+from pipeline_steps.errors import InputError
 
 
 def run(tmp_path, files, **kwargs):
@@ -40,12 +40,23 @@ def test_every_row_kept_in_order_with_reasons(tmp_path):
         "a5,1234,digits\n"
         "a6,Caf\xe9 Manager,accent\n"
         "a7\n"
+        "a8,Manager, Sales,too many\n"
     )
     rows, summary, table = run(tmp_path, {"titles.csv": data})
     assert table.schema.names == list(prepared.COLUMNS)
-    assert rows["source_file"] == ["titles.csv"] * 7 and rows["source_row"] == list(range(1, 8))
-    assert rows["id"] == ["a1", "a2", "a3", "a4", "a5", "a6", "a7"] and not any(rows["id_generated"])
-    assert rows["title"] == ["Registered Nurse", "", "   ", long_title, "1234", "Caf\xe9 Manager", None]
+    assert rows["source_file"] == ["titles.csv"] * 8 and rows["source_row"] == list(range(1, 9))
+    assert rows["id"] == ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8"] and not any(rows["id_generated"])
+    # A row whose field count is not the header's keeps the whole record as its title, never a cut one.
+    assert rows["title"] == [
+        "Registered Nurse",
+        "",
+        "   ",
+        long_title,
+        "1234",
+        "Caf\xe9 Manager",
+        "a7",
+        "a8,Manager, Sales,too many",
+    ]
     assert rows["rejection_reason"] == [
         None,
         "empty_title",
@@ -53,12 +64,14 @@ def test_every_row_kept_in_order_with_reasons(tmp_path):
         "title_too_long",
         "title_without_letters",
         None,
-        "empty_title",
+        "wrong_field_count",
+        "wrong_field_count",
     ]
     assert rows["title_normalized"][0] == "registered nurse" and rows["title_normalized"][5] == "cafe manager"
-    assert summary["input_rows"] == 7 == summary["valid_rows"] + summary["rejected_rows"]
+    assert summary["input_rows"] == 8 == summary["valid_rows"] + summary["rejected_rows"]
     assert summary["rejections_by_reason"] == {
-        "empty_title": 3,
+        "wrong_field_count": 2,
+        "empty_title": 2,
         "title_too_long": 1,
         "title_without_letters": 1,
         "undecodable_title": 0,
@@ -66,7 +79,7 @@ def test_every_row_kept_in_order_with_reasons(tmp_path):
     }
     assert json.loads((tmp_path / "out" / "report-algo-1.json").read_text()) == summary
     quarantine = pq.read_table(str(tmp_path / "out" / prepared.QUARANTINE_DIR / "titles.parquet")).to_pydict()
-    assert quarantine["source_row"] == [2, 3, 4, 5, 7]
+    assert quarantine["source_row"] == [2, 3, 4, 5, 7, 8]
     assert quarantine["rejection_reason"] == [r for r in rows["rejection_reason"] if r]
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline_steps import preprocess_train as pt
-from pipeline_steps.dataio import InputError
+from pipeline_steps.errors import InputError
 
 
 def read_split(output: Path, split: str):

@@ -1,4 +1,4 @@
-"""The predict branch's EMR job (etl.py --dataset titles) in Spark's local mode: the same rows as
+"""The predict branch's EMR job (titles_etl.py) in Spark's local mode: the same rows as
 PreprocessPredict, numbered in input order however Spark splits the files, with the row accounting."""
 
 from __future__ import annotations
@@ -81,9 +81,21 @@ def test_no_title_column_and_no_files_are_named(spark, tmp_path):
 
 def test_row_checks_are_checked_title_and_generated_ids():
     assert titles_etl.check_row(None, "Sr. Mgr", "a.csv", 3) == ("a.csv#3", True, "senior manager", None)
-    assert titles_etl.check_row(12, "  ", "a.csv", 4) == ("12", False, None, "empty_title")
+    assert titles_etl.check_row("12", "  ", "a.csv", 4) == ("12", False, None, "empty_title")
 
 
 def test_the_report_refuses_rows_that_do_not_add_up():
     with pytest.raises(titles_etl.AccountingError):
         titles_etl.build_report(["a.csv"], {None: 3, "made_up_reason": 1})
+
+
+def test_main_prints_an_input_error_as_one_line_like_every_step(spark, tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "jobs.csv").write_text("id,job\n1,Nurse\n")
+    shuffle_partitions = spark.conf.get("spark.sql.shuffle.partitions")
+    try:
+        assert titles_etl.main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 1
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", shuffle_partitions)
+    error = capsys.readouterr().err.strip()
+    assert error == "titles-etl: error: input file jobs.csv has no 'title' column; columns found: ['id', 'job']"

@@ -113,7 +113,7 @@ def build_step_bundles(out_dir: Path) -> StepBundles:
     out_dir.mkdir(parents=True, exist_ok=True)
     return StepBundles(
         steps_archive=_write_if_changed(out_dir / "steps.zip", steps_zip_bytes()),
-        etl_script=STEPS_PACKAGE / "etl.py",
+        etl_script=STEPS_PACKAGE / "etl_main.py",
         training_source=_write_if_changed(out_dir / "sourcedir.tar.gz", training_tar_bytes()),
         etl_dependencies=_write_if_changed(out_dir / "etl-dependencies.zip", etl_dependencies_zip_bytes()),
     )

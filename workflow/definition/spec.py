@@ -26,7 +26,8 @@ class StepCode:
 
     steps_archive_uri: a zip of `pipeline_steps` with a `__main__.py`: processing jobs run
         `python3 <archive> <step> ...` and spark-submit takes it as `--py-files`.
-    etl_script_uri: `pipeline_steps/etl.py`, spark-submit's main file.
+    etl_script_uri: `pipeline_steps/etl_main.py`, spark-submit's main file for both EMR steps (it picks
+        the job by `--dataset`).
     training_source_uri: a tar.gz of `pipeline_steps` with `train.py` at its root, the
         SageMaker training toolkit's `sagemaker_submit_directory`.
     etl_dependencies_uri: a zip of the ETL's pure-Python dependencies (openpyxl), spark-submit's

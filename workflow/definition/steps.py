@@ -142,7 +142,7 @@ class PipelineSteps:
         )
 
     def emr_step(self, name: str, display_name: str, description: str, job_arguments: list) -> EMRStep:
-        """spark-submit of etl.py with `job_arguments`, on the standing cluster or a transient one.
+        """spark-submit of etl_main.py with `job_arguments`, on the standing cluster or a transient one.
 
         The ETL's pure-Python dependencies travel in `--py-files` beside the step code, so EMR nodes need
         neither a bootstrap action nor access to PyPI.

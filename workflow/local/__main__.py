@@ -22,6 +22,7 @@ from workflow.local.processes import Interrupted
 from workflow.local.request import DEFAULT_WORK_DIR, USE_TYPES, LocalRun, UsageError, parse_param
 from workflow.local.run import run_local, summarize
 from workflow.local.runner import ParameterError
+from workflow.local.s3 import NoSpace
 
 
 def _param(pair: str) -> tuple[str, str]:
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UsageError, ParameterError, UnsupportedDefinition) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except NoSpace as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except Interrupted as interrupted:
         print(f"\nThe local run was {interrupted}; its steps were stopped.", file=sys.stderr)
         return 128 + interrupted.signum

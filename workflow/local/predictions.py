@@ -9,7 +9,7 @@ from typing import Any
 
 from pipeline_steps import prepared
 from pipeline_steps.predict import output_folder
-from workflow.local.s3 import LocalS3
+from workflow.local.s3 import LocalS3, replaced_atomically
 
 # The predict branch's two BatchPredict steps, one per predict_engine (definition/builder.py).
 BATCH_PREDICT_STEPS = ("BatchPredict", "BatchPredictAfterEtl")
@@ -30,13 +30,13 @@ def concatenate_parts(folder: Path, output: Path) -> int:
     """Write the CSV parts of `folder` one after the other, in input order, with one header; the part count.
 
     Every part starts with the same one-line header (field names hold no line breaks), so each
-    part after the first is copied from its second line on.
+    part after the first is copied from its second line on. `output` is replaced atomically: it is the
+    earlier file or the whole new one, never a part (a signal, a full disk: NoSpace).
     """
     parts = prepared.ordered_files(folder, [".csv"])
     if not parts:
         raise FileNotFoundError(f"no prediction parts (*.csv) in {folder}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("wb") as sink:
+    with replaced_atomically(output) as sink:
         for number, part in enumerate(parts):
             with part.open("rb") as source:
                 header = source.readline()

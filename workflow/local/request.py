@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline_steps import titles_input
+from pipeline_steps.errors import InputError
+
 USE_TYPES = ("train", "predict")
-TITLE_SUFFIXES = (".csv", ".parquet")  # what the predict branch reads
 DEFAULT_WORK_DIR = Path(".work/local")
 
 
@@ -48,6 +50,10 @@ class LocalRun:
             raise UsageError(
                 f"--param use_type={self.params['use_type']} contradicts --use-type {self.use_type}; pass one of them"
             )
+        for option, path in (("--onet-dir", self.onet_dir), ("--input", self.input), ("--output", self.output),
+                             ("--work-dir", self.work_dir)):  # fmt: skip
+            if path is not None and not _is_utf8(str(path)):
+                raise UsageError(f"{option} {ascii(str(path))[1:-1]}: the path is not valid UTF-8; rename it")
         if self.onet_dir is not None and not self.onet_dir.is_dir():
             raise UsageError(f"--onet-dir {self.onet_dir}: no such folder")
         if self.use_type == "train":
@@ -59,21 +65,45 @@ class LocalRun:
     def _check_predict_files(self) -> None:
         if self.input is None or self.output is None:
             raise UsageError("--use-type predict needs --input titles.csv and --output predictions.csv")
+        if "input_titles_uri" in self.params:
+            raise UsageError("--param input_titles_uri: a local predict run classifies the titles of --input (copied under "
+                             "its execution's own prefix); drop the parameter")  # fmt: skip
         if not (self.input.is_file() or self.input.is_dir()):
             raise UsageError(f"--input {self.input}: no such file or folder")
-        if self.input.is_file() and self.input.suffix.lower() not in TITLE_SUFFIXES:
+        if self.input.is_file() and not titles_input.is_input_file(self.input.name):
             # The predict branch reads *.csv and *.parquet only: say so now, not after a step has run.
             raise UsageError(f"--input {self.input}: must be a .csv or .parquet file with a title column (and optional id)")
         if self.input.is_dir() and not self.input_files():
             raise UsageError(f"--input {self.input}: no .csv or .parquet files in the folder")
         if self.output.is_dir():
             raise UsageError(f"--output {self.output}: is a folder; name the predictions file, e.g. {self.output / 'predictions.csv'}")
-        if self.output.exists() and self.output.resolve() in {path.resolve() for path, _ in self.input_files()}:
-            raise UsageError(f"--output {self.output} is the --input file; the predictions would overwrite the titles")
+        if self.output.exists():
+            output = self.output.stat()
+            for path, _ in self.input_files():
+                if os.path.samestat(output, path.stat()):  # the same file: by another path, a symbolic or a hard link
+                    alias = "" if path == self.output else f" ({path}, by another name or a link)"
+                    raise UsageError(f"--output {self.output} is the --input file{alias}; the predictions would overwrite the titles")
         folder = self.output.resolve().parent
         existing = next(p for p in (folder, *folder.parents) if p.exists())
         if not existing.is_dir() or not os.access(existing, os.W_OK):
             raise UsageError(f"--output {self.output}: cannot write into {existing}")
+        self._check_titles()
+
+    def _check_titles(self) -> None:
+        """The predict input contract's checks that need no step: the files' names, and each file's first
+        bytes and header (CSV) or column types (Parquet), as both engines check them (titles_input)."""
+        files = self.input_files()
+        try:
+            titles_input.check_file_names(key for _, key in files)
+        except InputError as error:
+            raise UsageError(f"--input {self.input}: {error}") from None
+        from pipeline_steps.preprocess_predict import check_file_start  # pyarrow: only when there is input to check
+
+        for path, _ in files:
+            try:
+                check_file_start(path, str(path))
+            except InputError as error:
+                raise UsageError(f"--input: {error}") from None
 
     def input_files(self) -> list[tuple[Path, str]]:
         """predict: (file, its key under the execution's titles prefix) of each input file."""
@@ -81,5 +111,20 @@ class LocalRun:
             return []
         if self.input.is_file():
             return [(self.input, self.input.name)]
-        files = sorted(p for p in self.input.rglob("*") if p.is_file() and p.suffix.lower() in TITLE_SUFFIXES)
+        files = sorted(p for p in self.input.rglob("*") if p.is_file() and titles_input.is_input_file(p.name))
         return [(path, path.relative_to(self.input).as_posix()) for path in files]
+
+    def other_files(self) -> list[str]:
+        """predict: the files in an --input folder that are not input (not .csv or .parquet), relative to it."""
+        if self.input is None or not self.input.is_dir():
+            return []
+        return sorted(p.relative_to(self.input).as_posix() for p in self.input.rglob("*") if p.is_file()
+                      and not titles_input.is_input_file(p.name))  # fmt: skip
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

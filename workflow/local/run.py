@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import uuid
@@ -35,6 +34,9 @@ from pipeline_steps.contract import (
     execution_date,
     value_at,
 )
+from pipeline_steps.errors import StepError
+from pipeline_steps.model import extract_archive
+from pipeline_steps.registry import LocalRegistry, read_evaluation
 from workflow.definition import (
     Buckets,
     EmrResources,
@@ -57,16 +59,16 @@ from workflow.local.runner import (
     failed_parameter_checks,
     resolve_parameters,
 )
-from workflow.local.s3 import LocalS3
+from workflow.local.s3 import NO_SPACE_ERRNOS, LocalS3, NoSpace
 
 ONET_TABLES = ("Occupation Data", "Alternate Titles")
 ONET_FORMATS = (".xlsx", ".txt")
 LOCK_FILE = ".lock"
 # How many lines of a failed step's log to show after its own error.
 LOG_TAIL_LINES = 40
-# What a step prints as its own error: the dispatcher's and the ETL's `<step>: [input ]error: ...`,
-# argparse's `<prog>: error: ...`, and the last line of a Python traceback.
-_STEP_ERROR = re.compile(r"^(?:[a-z][\w-]*: (?:input )?error: .+|[A-Za-z_.]*(?:Error|Exception): .+)$")
+# What a step prints as its own error: errors.error_line's and argparse's `<step>: error: ...`, and the
+# last line of a Python traceback.
+_STEP_ERROR = re.compile(r"^(?:[a-z][\w-]*: error: .+|[A-Za-z_.]*(?:Error|Exception): .+)$")
 _UNPRINTABLE = re.compile(r"[^\t\x20-\x7e\u00a0-\uffff]")
 
 
@@ -129,18 +131,19 @@ def local_spec(config: EnvironmentConfig, code: StepCode) -> PipelineSpec:
 
 
 def stage_onet(onet_dir: Path, s3: LocalS3, uri: str) -> list[str]:
-    """Copy the two O*NET tables (xlsx or txt) into the local raw bucket, replacing what was there."""
+    """Copy the two O*NET tables (xlsx or txt) to `uri`, replacing the tables there (of either format) and
+    nothing else: `onet_input_uri` may name any prefix, and no other file there is the run's to delete."""
     found = [onet_dir / f"{table}{suffix}" for table in ONET_TABLES for suffix in ONET_FORMATS
              if (onet_dir / f"{table}{suffix}").is_file()]  # fmt: skip
     missing = [t for t in ONET_TABLES if not any(p.stem == t for p in found)]
     if missing:
         raise UsageError(f"--onet-dir {onet_dir}: no {' or '.join(f'{missing[0]}{s}' for s in ONET_FORMATS)}")
     target = s3.path(uri)
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
+    for table in ONET_TABLES:
+        for suffix in ONET_FORMATS:
+            (target / f"{table}{suffix}").unlink(missing_ok=True)
     for path in found:
-        shutil.copy2(path, target / path.name)
+        s3.put_file(path, f"{uri.rstrip('/')}/{path.name}")
     return [p.name for p in found]
 
 
@@ -177,10 +180,22 @@ def held_work_dir(work_dir: Path, report: Callable[[str], None]) -> Iterator[Ste
 
 
 def run_local(run: LocalRun, report: Callable[[str], None] = print) -> LocalResult:
-    """Check the request, build the environment's definition and execute it; progress goes to `report`."""
+    """Check the request, build the environment's definition and execute it; progress goes to `report`.
+
+    A write of the run's own that fails for want of space raises NoSpace (one line), whichever file it was.
+    """
     run.check()
     config = load_environment(run.env)
     work_dir = run.work_dir.resolve()
+    try:
+        return _run_local(run, config, work_dir, report)
+    except OSError as error:
+        if error.errno not in NO_SPACE_ERRNOS:
+            raise
+        raise NoSpace(Path(error.filename or work_dir), error) from None
+
+
+def _run_local(run: LocalRun, config: EnvironmentConfig, work_dir: Path, report: Callable[[str], None]) -> LocalResult:
     with held_work_dir(work_dir, report) as processes:
         s3 = LocalS3(work_dir / "s3")
         code = publish_step_code(config, s3, work_dir / "bundles")
@@ -189,7 +204,10 @@ def run_local(run: LocalRun, report: Callable[[str], None] = print) -> LocalResu
         (work_dir / "definitions").mkdir(parents=True, exist_ok=True)
         (work_dir / "definitions" / f"{config.pipeline_name}.json").write_text(definition)
         execution_id = datetime.datetime.now(datetime.UTC).strftime("local-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
-        params = _checked_parameters(run, definition)
+        params = _checked_parameters(run, definition, s3)
+        _check_registry(work_dir / "registry.json", s3, spec.model_package_group_name, with_archive=run.use_type == "predict")
+        if run.other_files():
+            report(f"--input {run.input}: not read (neither .csv nor .parquet): {', '.join(run.other_files()[:10])}")
 
         onet_uri = params.get("onet_input_uri", f"s3://{spec.buckets.raw}/{ONET_INPUT_PREFIX}")
         if run.onet_dir is not None:
@@ -201,8 +219,7 @@ def run_local(run: LocalRun, report: Callable[[str], None] = print) -> LocalResu
             titles_uri = f"s3://{spec.buckets.raw}/{TITLES_INPUT_PREFIX}{execution_id}/"
             for path, key in run.input_files():
                 s3.put_file(path, titles_uri + key)
-            params.setdefault("input_titles_uri", titles_uri)
-            params.setdefault("execution_date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"))
+            params["input_titles_uri"] = titles_uri
 
         job = JobContext(
             execution_id=execution_id,
@@ -219,25 +236,51 @@ def run_local(run: LocalRun, report: Callable[[str], None] = print) -> LocalResu
         report("Retry policies are not applied locally: they retry AWS throttling and capacity errors only.")
         with processes.forwarding_signals():
             outcome = execution.run()
-        result = LocalResult(run, outcome, execution, s3)
-        if outcome.status == "Succeeded" and run.use_type == "predict":
-            result.predictions_partition = _copy_predictions(result)
+            result = LocalResult(run, outcome, execution, s3)
+            if outcome.status == "Succeeded" and run.use_type == "predict":
+                result.predictions_partition = _copy_predictions(result)
         return result
 
 
-def _checked_parameters(run: LocalRun, definition: str) -> dict[str, str]:
-    """The run's parameters, checked against the definition's declarations and range checks."""
+def _checked_parameters(run: LocalRun, definition: str, s3: LocalS3) -> dict[str, str]:
+    """The run's parameters, checked against the definition's declarations and range checks.
+
+    A URI parameter (its default is an s3:// URI) must map into the work dir's local S3; execution_date
+    is passed on as the date the steps make of it (stripped; today, UTC, when empty), so that the steps
+    and the local run name the same predictions folder.
+    """
     params = {"use_type": run.use_type, **run.params}
     declared = json.loads(definition)
     values = resolve_parameters(declared.get("Parameters", []), params)
     failed = failed_parameter_checks(declared, values)
     if failed:
         raise ParameterError("parameter out of range: " + "; ".join(failed))
+    for parameter in declared.get("Parameters", []):
+        if str(parameter.get("DefaultValue", "")).startswith("s3://"):
+            try:
+                s3.path(values[parameter["Name"]])
+            except ValueError as error:
+                raise ParameterError(f"parameter {parameter['Name']}: {error}; name an s3:// prefix of the work dir's "
+                                     f"local S3 ({s3.root})") from None  # fmt: skip
     try:
-        execution_date(str(values.get("execution_date") or ""))
+        params["execution_date"] = execution_date(str(values.get("execution_date") or ""))
     except ValueError as error:
         raise ParameterError(f"parameter execution_date: {error}") from None
     return params
+
+
+def _check_registry(registry_file: Path, s3: LocalS3, group: str, with_archive: bool) -> None:
+    """The local registry, and the evaluation of the group's latest approved model (Evaluate's baseline)
+    and, `with_archive`, its model archive (what BatchPredict loads), readable: else UsageError naming
+    the file, before any step. (A train run does not need the old archive: it may be what it replaces.)"""
+    registry = LocalRegistry(registry_file, str(s3.root))
+    try:
+        record = registry.latest_approved_model(group)
+        if record is not None and with_archive:
+            with tempfile.TemporaryDirectory(dir=registry_file.parent, prefix=".model-check-") as scratch:
+                extract_archive(registry.local_path(record.model_data_uri), scratch)
+    except StepError as error:
+        raise UsageError(str(error)) from None
 
 
 def _copy_predictions(result: LocalResult) -> Path:
@@ -287,7 +330,8 @@ def summarize(result: LocalResult, report: Callable[[str], None] = print) -> int
         if "ModelPackageArn" in step:
             report(f"Registered: {step['ModelPackageArn']} ({step['ModelApprovalStatus']})")
             if step["ModelApprovalStatus"] == REJECTED and evaluation is not None:
-                gate = value_at(json.loads((evaluation / EVALUATION_FILE).read_text(encoding="utf-8")), GATE_REASON_PATH)
+                path = evaluation / EVALUATION_FILE
+                gate = value_at(read_evaluation(path.read_bytes(), str(path)), GATE_REASON_PATH)
                 report(f"Quality gate {gate}. The model is on record as {REJECTED}; predict runs keep using the "
                        "latest approved model.")  # fmt: skip
     if result.predictions_partition is not None:
