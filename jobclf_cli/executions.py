@@ -280,16 +280,19 @@ def _watch(deployment: Deployment, arn: str, interval: float) -> None:
 @click.argument("execution")
 @env_option
 def stop(execution, env) -> None:
-    """Stop a running execution (its running step is stopped; SageMaker then marks it Stopped).
+    """Stop a running execution: it is Stopping until its running step has stopped, then Stopped.
 
     EXECUTION is the ID that `executions start` and `executions list` print, or a full ARN.
     """
     deployment = Deployment(env)
     arn = deployment.execution_arn(execution)
+    execution_id = arn.rsplit("/", 1)[-1]
     status = deployment.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn).get("PipelineExecutionStatus")
     if status in FINAL:
-        raise CliError(f"execution {arn.rsplit('/', 1)[-1]} has already ended ({status}): nothing to stop")
-    deployment.sagemaker.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
-    execution_id = arn.rsplit("/", 1)[-1]
-    click.echo(f"Stopping execution {execution_id} (was {status}).")
+        raise CliError(f"execution {execution_id} has already ended ({status}): nothing to stop")
+    if status == "Stopping":
+        click.echo(f"Execution {execution_id} is already stopping: it ends once its running step has stopped.")
+    else:
+        deployment.sagemaker.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
+        click.echo(f"Stopping execution {execution_id} (was {status}).")
     click.echo(f"Follow it: jobclf executions show {execution_id} --env {env} --watch")
