@@ -69,11 +69,14 @@ java:
 $(WORK)/onet/db_28_1_excel:
 	$(PY) scripts/fetch_onet.py $(WORK)/onet
 
+# --if-changed: a second `make run` with the same definition, O*NET files and parameters does not train and
+# register the same model again (README, "The two commands"); the predict run always runs.
 run: setup $(ONET_DIR)
-	$(PY) -m workflow.local --env $(ENV) --use-type train --onet-dir "$(ONET_DIR)" --work-dir $(WORK)/local
+	$(PY) -m workflow.local --env $(ENV) --use-type train --onet-dir "$(ONET_DIR)" --work-dir $(WORK)/local --if-changed
 	$(PY) -m workflow.local --env $(ENV) --use-type predict --input $(TITLES) --output $(WORK)/predictions.csv --work-dir $(WORK)/local
 	npx cdk synth --quiet
 	@echo "Synthesized: cdk.out/JobClf-develop.template.json, cdk.out/JobClf-production.template.json"
+	@$(PY) scripts/example_matches.py $(TITLES) $(WORK)/predictions.csv
 
 synth: setup
 	npx cdk synth --quiet

@@ -12,11 +12,18 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from cli_support import ROOT, invoke
+from cli_support import ROOT, invoke, labelled_values
 from click.testing import CliRunner
+
+from workflow.local.executions import LOCK_FILE
+from workflow.local.processes import RUNNING_STEPS_FILE
 
 FIXTURE_ONET = ROOT / "tests" / "fixtures" / "onet"
 EXAMPLE_TITLES = ROOT / "examples" / "titles.csv"
@@ -50,6 +57,88 @@ def test_local_train_runs_the_definition_and_registers_version_1(trained):
     assert "Registered: arn:aws:sagemaker:eu-west-1:000000000000:model-package/jobclf-develop/1 (Approved)" in result.stdout
     [package] = registry(work_dir)
     assert package["version"] == 1 and package["approval_status"] == "Approved"
+    # Nothing of the finished run is left to mislead the next one: no process id, no running steps.
+    assert (work_dir / LOCK_FILE).read_text() == "" and not (work_dir / RUNNING_STEPS_FILE).exists()
+
+
+def execution_id_of(result) -> str:
+    return result.stdout.split("Execution ", 1)[1].split(":", 1)[0]
+
+
+def test_local_executions_list_and_show_read_the_work_dir(trained):
+    work_dir, result = trained
+    execution_id = execution_id_of(result)
+    args = ("--local", "--env", "develop", "--work-dir", str(work_dir))
+    listed = invoke(CliRunner(), "executions", "list", *args)
+    assert listed.exit_code == 0, listed.output
+    assert f"Executions of pipeline jobclf-develop (local work dir {work_dir}):" in listed.stdout
+    [row] = [line.split() for line in listed.stdout.splitlines()[2:]]
+    assert row[:2] == [execution_id, "Succeeded"]
+
+    shown = invoke(CliRunner(), "executions", "show", execution_id, *args)
+    assert shown.exit_code == 0, shown.output
+    assert f"Execution {execution_id} of pipeline jobclf-develop: Succeeded" in shown.stdout
+    assert labelled_values(shown.stdout)["parameters"] == "min_macro_f1=0.0, use_type=train"
+    steps = {line.split()[0]: line.split()[1] for line in shown.stdout.split("STEP", 1)[1].splitlines()[1:]}
+    # The steps the run printed, in its order; the skipped predict branch is not listed (nor is it on AWS).
+    printed = [line.split()[2] for line in result.stdout.splitlines() if line.startswith("  Succeeded ")]
+    assert list(steps) == printed and set(steps.values()) == {"Succeeded"}
+    assert "ETL" in steps and "BatchPredict" not in steps
+    watched = invoke(CliRunner(), "executions", "show", execution_id, *args, "--watch", "--interval", "0.1")
+    assert watched.exit_code == 0 and "execution: Succeeded" in watched.stdout
+
+    unknown = invoke(CliRunner(), "executions", "show", "local-nope", *args)
+    assert unknown.exit_code == 1 and f"no local execution local-nope in {work_dir / 'executions'}" in unknown.stderr
+    ended = invoke(CliRunner(), "executions", "stop", execution_id, *args)
+    assert ended.exit_code == 1 and "has already ended (Succeeded): nothing to stop" in ended.stderr
+
+
+def test_a_second_train_of_the_same_inputs_if_changed_is_not_run(work_copy, capsys):
+    """What `make run` asks (--if-changed): the same definition, O*NET files and parameters are not trained twice."""
+    from workflow.local.__main__ import main
+
+    args = ["--env", "develop", "--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--work-dir", str(work_copy),
+            "--param", "min_macro_f1=0.0", "--if-changed"]  # fmt: skip
+    executions_before = sorted((work_copy / "executions").iterdir())
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Model unchanged since version 1 (Approved, trained by execution local-" in out and "not retrained" in out
+    assert [p["version"] for p in registry(work_copy)] == [1]
+    assert sorted((work_copy / "executions").iterdir()) == executions_before
+
+
+def test_local_stop_stops_the_run_executing_it(tmp_path):
+    """`executions stop --local` from another terminal: the run stops its running step (Spark) and records Stopped."""
+    work_dir = tmp_path / "work"
+    args = ("--local", "--env", "develop", "--work-dir", str(work_dir))
+    run = subprocess.Popen([sys.executable, "-m", "jobclf_cli", "executions", "start", "--local", "--env", "develop",
+                            "--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--work-dir", str(work_dir)],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while "ETL" not in running_steps(work_dir) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        [execution] = list((work_dir / "executions").glob("*.json"))
+        execution_id = execution.stem
+        stopped = invoke(CliRunner(), "executions", "stop", execution_id, *args)
+        assert stopped.exit_code == 0 and f"Stopping execution {execution_id} (was Executing)" in stopped.stdout
+        _, stderr = run.communicate(timeout=120)
+    finally:
+        run.kill()
+        run.wait()
+    assert run.returncode == 128 + signal.SIGTERM, stderr
+    shown = invoke(CliRunner(), "executions", "show", execution_id, *args)
+    assert f"Execution {execution_id} of pipeline jobclf-develop: Stopped" in shown.stdout
+    assert "ETL " in shown.stdout and next(line for line in shown.stdout.splitlines() if line.startswith("ETL ")).split()[1] == "Stopped"
+    again = invoke(CliRunner(), "executions", "stop", execution_id, *args)
+    assert again.exit_code == 1 and "has already ended (Stopped)" in again.stderr
+    assert (work_dir / LOCK_FILE).read_text() == "" and not (work_dir / RUNNING_STEPS_FILE).exists()
+
+
+def running_steps(work_dir: Path) -> list[str]:
+    records = list((work_dir / "executions").glob("*.json")) if (work_dir / "executions").is_dir() else []
+    steps = json.loads(records[0].read_text())["PipelineExecutionSteps"] if records else []
+    return [step["StepName"] for step in steps if step["StepStatus"] == "Executing"]
 
 
 def test_local_models_list_and_show_read_the_local_registry(trained):
