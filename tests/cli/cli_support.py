@@ -38,6 +38,11 @@ from click.testing import CliRunner
 REGION = "eu-west-1"  # config/environments.toml's region for both environments
 ACCOUNT = "123456789012"  # moto's default account
 ROOT = Path(__file__).parents[2]
+FIXTURE_ONET = ROOT / "tests" / "fixtures" / "onet"
+# The session's local train run (conftest `trained`): docs/operating.md's example on the fixture O*NET files,
+# whose few dozen titles cannot pass the real quality gate, so the gate is lowered for it.
+LOCAL_TRAIN = ("executions", "start", "--local", "--env", "develop", "--use-type", "train", "--onet-dir", str(FIXTURE_ONET),
+               "--param", "min_macro_f1=0.0")  # fmt: skip
 
 # A small definition that declares parameters like the real one (moto accepts any definition).
 DEFINITION = {
@@ -162,8 +167,9 @@ class Seeded:
     package_arns: list[str]
 
 
-def seed(endpoint: MotoEndpoint, env: str, *, stack_names: bool = False) -> Seeded:
-    """A pipeline, a model package group with two versions and their evaluation.json in S3.
+def seed(endpoint: MotoEndpoint, env: str, *, stack_names: bool = False, definition: dict | None = None) -> Seeded:
+    """A pipeline (with `definition`, else a small one), a model package group with two versions and their
+    evaluation.json in S3.
 
     With `stack_names`, the resources get names that differ from the config-derived ones and a stack
     JobClf-<env> publishes them as outputs (keys as in stacks/jobclf_stack.py): a CLI that finds
@@ -173,7 +179,7 @@ def seed(endpoint: MotoEndpoint, env: str, *, stack_names: bool = False) -> Seed
     pipeline_name = group_name = f"jobclf-{env}{suffix}"
     bucket = f"jobclf-{env}-models-seeded"
     sagemaker, s3 = endpoint.client("sagemaker"), endpoint.client("s3")
-    sagemaker.create_pipeline(PipelineName=pipeline_name, PipelineDefinition=json.dumps(DEFINITION),
+    sagemaker.create_pipeline(PipelineName=pipeline_name, PipelineDefinition=json.dumps(definition or DEFINITION),
                               RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")  # fmt: skip
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     sagemaker.create_model_package_group(ModelPackageGroupName=group_name)

@@ -1,7 +1,7 @@
 """`jobclf ... --local` end to end, offline, on the hand-written fixtures (tests/fixtures/onet).
 
-One local train run per session (the PySpark ETL costs ~40 s), through `jobclf executions start
---local`; the tests that change the registry work on copies of its work folder.
+One local train run per session (the PySpark ETL costs ~40 s; conftest's `trained`), through `jobclf
+executions start --local`; the tests that change the registry work on copies of its work folder.
 
 What this cannot prove: anything about AWS (see test_cli_aws.py); that a model trained on
 the few dozen fixture titles is any good (the gate is lowered to min_macro_f1=0.0 so it registers).
@@ -11,39 +11,15 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import pytest
-from cli_support import ROOT, invoke, labelled_values
+from cli_support import FIXTURE_ONET, ROOT, invoke, labelled_values
 from click.testing import CliRunner
 
 from workflow.local.executions import LOCK_FILE
 from workflow.local.processes import RUNNING_STEPS_FILE
 
-FIXTURE_ONET = ROOT / "tests" / "fixtures" / "onet"
 EXAMPLE_TITLES = ROOT / "examples" / "titles.csv"
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory) -> tuple[Path, object]:
-    work_dir = tmp_path_factory.mktemp("cli-local") / "work"
-    result = invoke(CliRunner(), "executions", "start", "--local", "--env", "develop", "--use-type", "train",
-                    "--onet-dir", str(FIXTURE_ONET), "--work-dir", str(work_dir), "--param", "min_macro_f1=0.0")  # fmt: skip
-    return work_dir, result
-
-
-@pytest.fixture
-def work_copy(trained, tmp_path) -> Path:
-    work_dir, result = trained
-    assert result.exit_code == 0, result.output
-    copy = tmp_path / "work"
-    shutil.copytree(work_dir, copy)
-    return copy
 
 
 def registry(work_dir: Path) -> list[dict]:
@@ -105,58 +81,6 @@ def test_a_second_train_of_the_same_inputs_if_changed_is_not_run(work_copy, caps
     assert "Model unchanged since version 1 (Approved, trained by execution local-" in out and "not retrained" in out
     assert [p["version"] for p in registry(work_copy)] == [1]
     assert sorted((work_copy / "executions").iterdir()) == executions_before
-
-
-def test_local_stop_stops_the_run_executing_it(tmp_path):
-    """`executions stop --local` from another terminal: the run stops its running step (Spark) and records Stopped."""
-    work_dir = tmp_path / "work"
-    args = ("--local", "--env", "develop", "--work-dir", str(work_dir))
-    run = subprocess.Popen([sys.executable, "-m", "jobclf_cli", "executions", "start", "--local", "--env", "develop",
-                            "--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--work-dir", str(work_dir)],
-                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while "ETL" not in running_steps(work_dir) and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.5)
-        [execution] = list((work_dir / "executions").glob("*.json"))
-        execution_id = execution.stem
-        stopped = invoke(CliRunner(), "executions", "stop", execution_id, *args)
-        assert stopped.exit_code == 0 and f"Stopping execution {execution_id} (was Executing)" in stopped.stdout
-        _, stderr = run.communicate(timeout=120)
-    finally:
-        run.kill()
-        run.wait()
-    assert run.returncode == 128 + signal.SIGTERM, stderr
-    shown = invoke(CliRunner(), "executions", "show", execution_id, *args)
-    assert f"Execution {execution_id} of pipeline jobclf-develop: Stopped" in shown.stdout
-    assert "ETL " in shown.stdout and next(line for line in shown.stdout.splitlines() if line.startswith("ETL ")).split()[1] == "Stopped"
-    again = invoke(CliRunner(), "executions", "stop", execution_id, *args)
-    assert again.exit_code == 1 and "has already ended (Stopped)" in again.stderr
-    assert (work_dir / LOCK_FILE).read_text() == "" and not (work_dir / RUNNING_STEPS_FILE).exists()
-
-
-def running_steps(work_dir: Path) -> list[str]:
-    records = list((work_dir / "executions").glob("*.json")) if (work_dir / "executions").is_dir() else []
-    steps = json.loads(records[0].read_text())["PipelineExecutionSteps"] if records else []
-    return [step["StepName"] for step in steps if step["StepStatus"] == "Executing"]
-
-
-def test_local_models_list_and_show_read_the_local_registry(trained):
-    work_dir, _ = trained
-    listed = invoke(CliRunner(), "models", "list", "--local", "--env", "develop", "--work-dir", str(work_dir))
-    assert listed.exit_code == 0, listed.output
-    [row] = [line.split() for line in listed.stdout.splitlines()[2:]]
-    evaluation = json.loads((work_dir / "s3" / registry(work_dir)[0]["metrics_uri"][len("s3://"):]).read_text())
-    f1 = evaluation["multiclass_classification_metrics"]["macro_f1"]["value"]
-    assert row[0] == "1" and row[1] == "Approved" and row[-1] == f"{f1:.3f}"
-
-    shown = invoke(CliRunner(), "models", "show", "1", "--local", "--env", "develop", "--work-dir", str(work_dir))
-    assert shown.exit_code == 0, shown.output
-    report = next(line for line in shown.stdout.splitlines() if line.strip().startswith("report:")).split(None, 1)[1]
-    assert Path(report).is_file() and report.endswith("report.html")
-    assert f"macro_f1                    {f1:.4f}" in shown.stdout
-    assert f"unseen titles macro_f1      {evaluation['figures']['unseen_titles']['macro_f1']:.4f}" in shown.stdout
-    assert "(held-out metrics:" in shown.stdout
 
 
 def test_local_reject_then_approve_edit_the_registry(work_copy):
