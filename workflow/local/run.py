@@ -35,6 +35,7 @@ from pipeline_steps.contract import (
     execution_date,
     value_at,
 )
+from pipeline_steps.registry import LocalRegistry
 from workflow.definition import (
     Buckets,
     EmrResources,
@@ -272,8 +273,6 @@ def training_fingerprint(definition: str, params: dict[str, str], onet_folder: P
 
 def _registered_from(fingerprint: str, work_dir: Path, group: str) -> Unchanged | None:
     """The group's latest version, when a train execution with this fingerprint registered it."""
-    from pipeline_steps.registry import LocalRegistry
-
     versions = LocalRegistry(work_dir / "registry.json").entries(group)
     if not versions:
         return None
