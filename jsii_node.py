@@ -21,11 +21,16 @@ from typing import IO
 PROJECT_NODE = Path(__file__).resolve().parent / "node_modules" / ".bin" / "node"
 
 
+def node_executable() -> str:
+    """The Node.js for the project's own Node programs: the one the set-up installed, else the `node` on PATH."""
+    return str(PROJECT_NODE) if PROJECT_NODE.is_file() else "node"
+
+
 def prepare() -> None:
     """Run jsii on the project's Node (when the set-up installed one and JSII_NODE names none), and have
     its plain stderr lines printed as text. Call before the first import of aws_cdk or constructs."""
     if "JSII_NODE" not in os.environ and PROJECT_NODE.is_file():
-        os.environ["JSII_NODE"] = str(PROJECT_NODE)
+        os.environ["JSII_NODE"] = node_executable()
     from jsii._kernel.providers import process
 
     if not getattr(process.stderr_sink, "writes_plain_lines_as_text", False):
