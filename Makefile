@@ -15,9 +15,9 @@ ENV ?= develop
 # (../shared/onet), else the pinned O*NET 28.1 release downloaded and checksum-verified.
 ONET_DIR ?= $(firstword $(wildcard ../shared/onet/db_28_1_excel) $(WORK)/onet/db_28_1_excel)
 TITLES ?= examples/titles.csv
-# The CDK CLI (npx cdk), jsii (the tests' and the docs' synth) and the IAM policy evaluator of the tests run on the
-# first `node` on PATH. When PATH
-# has no maintained Node, the set-up installs one into node_modules/.bin (scripts/node.sh), so it goes first.
+# The CDK CLI (npx cdk), jsii (the tests' and the docs' synth) and the tests' IAM policy evaluator run on the first
+# `node` on PATH. When PATH has no maintained Node, the set-up installs one into node_modules/.bin
+# (scripts/node.sh), so it goes first.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: help setup run test synth clean
