@@ -12,11 +12,15 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
+import jsii_node
 
-from config import ConfigError, EnvironmentConfig, load_all
-from stacks import JobClfStack
+jsii_node.prepare()  # before aws_cdk starts its Node.js process
+
+import aws_cdk as cdk  # noqa: E402
+from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks  # noqa: E402
+
+from config import ConfigError, EnvironmentConfig, load_all  # noqa: E402
+from stacks import JobClfStack  # noqa: E402
 
 
 def build_app(

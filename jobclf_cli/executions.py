@@ -66,7 +66,8 @@ def start(env, use_type, params, display_name, watch, interval, local, onet_dir,
         sys.exit(_start_local(env, use_type, params, onet_dir, input_, output, work_dir))
     reject_outside_local(local, onet_dir=onet_dir, input=input_, output=output, work_dir=work_dir)
 
-    deployment = Deployment(env)
+    source = _AwsExecutions(env)
+    deployment = source.deployment
     overrides = {**params, "use_type": use_type}
     _check_parameters(deployment, overrides)
     name = display_name or datetime.datetime.now(datetime.UTC).strftime(f"cli-{use_type}-%Y%m%dT%H%M%S")
@@ -82,7 +83,7 @@ def start(env, use_type, params, display_name, watch, interval, local, onet_dir,
     click.echo(f"Started execution {execution_id} of pipeline {deployment.pipeline_name} ({shown})")
     click.echo(f"ARN: {arn}")
     if watch:
-        _watch(deployment, arn, interval)
+        _watch(source, arn, interval)
     else:
         click.echo(f"Follow it: jobclf executions show {execution_id} --env {env} --watch")
 
@@ -127,22 +128,113 @@ def _start_local(env, use_type, params, onet_dir, input_, output, work_dir) -> i
         return 128 + interrupted.signum
 
 
+# -- where the executions are: SageMaker, or the local run's work dir --------------------------------
+
+
+class _AwsExecutions:
+    """The deployed pipeline's executions, through the SageMaker API."""
+
+    def __init__(self, env: str):
+        self.env = env
+        self.deployment = Deployment(env)
+        self.pipeline_name = self.deployment.pipeline_name
+        self.where = f"pipeline {self.pipeline_name} ({self.deployment.region})"
+        self.options = ""
+
+    def arn(self, execution: str) -> str:
+        return self.deployment.execution_arn(execution)
+
+    def summaries(self, limit: int) -> list[dict[str, Any]]:
+        self.deployment.pipeline  # noqa: B018 (a missing pipeline is reported as such, with where its name came from)
+        response = self.deployment.sagemaker.list_pipeline_executions(
+            PipelineName=self.pipeline_name, SortBy="CreationTime", SortOrder="Descending", MaxResults=limit
+        )
+        return response.get("PipelineExecutionSummaries") or []
+
+    def snapshot(self, arn: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        sagemaker = self.deployment.sagemaker
+        execution = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
+        steps: list[dict[str, Any]] = []
+        for page in sagemaker.get_paginator("list_pipeline_execution_steps").paginate(PipelineExecutionArn=arn,
+                                                                                       SortOrder="Ascending"):  # fmt: skip
+            steps.extend(page.get("PipelineExecutionSteps") or [])
+        return execution, steps
+
+    def status(self, arn: str) -> str:
+        return self.deployment.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn).get("PipelineExecutionStatus", "?")
+
+    def parameters(self, arn: str) -> list[dict[str, Any]]:
+        response = self.deployment.sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)
+        return response.get("PipelineParameters") or []
+
+    def stop(self, arn: str) -> None:
+        self.deployment.sagemaker.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
+
+
+class _LocalExecutions:
+    """The local run's executions, as recorded in its work dir (workflow.local.executions), shaped as SageMaker's."""
+
+    def __init__(self, env: str, work_dir: Path):
+        from config import load_environment
+        from workflow.local.request import DEFAULT_WORK_DIR
+
+        self.env = env
+        self.work_dir = work_dir
+        self.pipeline_name = load_environment(env).pipeline_name
+        self.where = f"pipeline {self.pipeline_name} (local work dir {work_dir})"
+        self.options = " --local" + ("" if work_dir == DEFAULT_WORK_DIR else f" --work-dir {work_dir}")
+
+    def _record(self, execution: str) -> dict[str, Any]:
+        from workflow.local.executions import NoSuchExecution, read_execution
+
+        try:
+            return read_execution(self.work_dir, execution)
+        except NoSuchExecution as error:
+            raise CliError(str(error)) from None
+
+    def arn(self, execution: str) -> str:
+        return self._record(execution)["PipelineExecutionArn"]
+
+    def summaries(self, limit: int) -> list[dict[str, Any]]:
+        from workflow.local.executions import read_executions
+
+        return [{**record, "StartTime": record["CreationTime"], "PipelineExecutionFailureReason": record.get("FailureReason")}
+                for record in read_executions(self.work_dir)[:limit]]  # fmt: skip
+
+    def snapshot(self, arn: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        record = self._record(arn)
+        return record, record["PipelineExecutionSteps"]
+
+    def status(self, arn: str) -> str:
+        return self._record(arn)["PipelineExecutionStatus"]
+
+    def parameters(self, arn: str) -> list[dict[str, Any]]:
+        return self._record(arn)["PipelineParameters"]
+
+    def stop(self, arn: str) -> None:
+        from workflow.local.executions import stop_execution
+
+        stop_execution(self.work_dir, arn)
+
+
+def _executions_of(env: str, local: bool, work_dir: Path) -> _AwsExecutions | _LocalExecutions:
+    return _LocalExecutions(env, work_dir) if local else _AwsExecutions(env)
+
+
 # -- list -----------------------------------------------------------------------------------------
 
 
 @executions.command("list")
 @env_option
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True, help="How many, newest first.")
-def list_(env, limit) -> None:
-    """List the pipeline's executions, newest first."""
-    deployment = Deployment(env)
-    deployment.pipeline  # noqa: B018 (a missing pipeline is reported as such, with where its name came from)
-    response = deployment.sagemaker.list_pipeline_executions(
-        PipelineName=deployment.pipeline_name, SortBy="CreationTime", SortOrder="Descending", MaxResults=limit
-    )
-    summaries = response.get("PipelineExecutionSummaries") or []
+@local_option
+@work_dir_option
+def list_(env, limit, local, work_dir) -> None:
+    """List the pipeline's executions, newest first (with --local, the local run's in its work dir)."""
+    source = _executions_of(env, local, work_dir)
+    summaries = source.summaries(limit)
     if not summaries:
-        click.echo(f"Pipeline {deployment.pipeline_name} has no executions yet.")
+        click.echo(f"Pipeline {source.pipeline_name} has no executions yet ({source.where}).")
         return
     rows = []
     for s in summaries[:limit]:
@@ -151,20 +243,11 @@ def list_(env, limit) -> None:
         reason = "" if reason in (None, "None") else reason
         rows.append([s["PipelineExecutionArn"].rsplit("/", 1)[-1], status, render.when(s.get("StartTime")),
                      s.get("PipelineExecutionDisplayName") or "", reason or ""])  # fmt: skip
-    click.echo(f"Executions of pipeline {deployment.pipeline_name} ({deployment.region}):")
+    click.echo(f"Executions of {source.where}:")
     click.echo(render.table(["ID", "STATUS", "STARTED", "DISPLAY NAME", "FAILURE REASON"], rows))
 
 
 # -- show -----------------------------------------------------------------------------------------
-
-
-def _snapshot(deployment: Deployment, arn: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    execution = deployment.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
-    steps: list[dict[str, Any]] = []
-    paginator = deployment.sagemaker.get_paginator("list_pipeline_execution_steps")
-    for page in paginator.paginate(PipelineExecutionArn=arn, SortOrder="Ascending"):
-        steps.extend(page.get("PipelineExecutionSteps") or [])
-    return execution, steps
 
 
 def _step_detail(step: dict[str, Any]) -> str:
@@ -184,13 +267,13 @@ def _step_detail(step: dict[str, Any]) -> str:
     return ""
 
 
-def _render_execution(deployment: Deployment, execution: dict[str, Any], steps: list[dict[str, Any]],
+def _render_execution(pipeline_name: str, execution: dict[str, Any], steps: list[dict[str, Any]],
                       parameters: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
     status = execution.get("PipelineExecutionStatus", "?")
     arn = execution["PipelineExecutionArn"]
     ended = execution.get("LastModifiedTime") if status in FINAL else None
     lines = [
-        f"Execution {arn.rsplit('/', 1)[-1]} of pipeline {deployment.pipeline_name}: {status}",
+        f"Execution {arn.rsplit('/', 1)[-1]} of pipeline {pipeline_name}: {status}",
         f"  display name: {execution.get('PipelineExecutionDisplayName') or '-'}",
         f"  started:      {render.when(execution.get('CreationTime'))}",
         f"  ended:        {render.when(ended)}",
@@ -217,22 +300,23 @@ def _render_execution(deployment: Deployment, execution: dict[str, Any], steps: 
 @click.option("--watch", is_flag=True, help="Poll until the execution ends, with a live display; exit 1 unless it succeeds.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="With --watch: seconds between polls.")  # fmt: skip
-def show(execution, env, watch, interval) -> None:
+@local_option
+@work_dir_option
+def show(execution, env, watch, interval, local, work_dir) -> None:
     """Show an execution and each of its steps: status, start, end, duration, failure reason.
 
     EXECUTION is the ID that `executions start` and `executions list` print, or a full ARN.
     """
-    deployment = Deployment(env)
-    arn = deployment.execution_arn(execution)
+    source = _executions_of(env, local, work_dir)
+    arn = source.arn(execution)
     if watch:
-        _watch(deployment, arn, interval)
+        _watch(source, arn, interval)
         return
-    described, steps = _snapshot(deployment, arn)
-    parameters = deployment.sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)
-    click.echo(_render_execution(deployment, described, steps, parameters.get("PipelineParameters")))
+    described, steps = source.snapshot(arn)
+    click.echo(_render_execution(source.pipeline_name, described, steps, source.parameters(arn)))
 
 
-def _watch(deployment: Deployment, arn: str, interval: float) -> None:
+def _watch(source: _AwsExecutions | _LocalExecutions, arn: str, interval: float) -> None:
     """Poll until the execution ends. A terminal gets a live table; a pipe or log gets one line per change."""
     live = None
     if sys.stdout.isatty():
@@ -245,13 +329,13 @@ def _watch(deployment: Deployment, arn: str, interval: float) -> None:
     seen: dict[str, str] = {}
     try:
         while True:
-            execution, steps = _snapshot(deployment, arn)
+            execution, steps = source.snapshot(arn)
             status = execution.get("PipelineExecutionStatus", "?")
             if live is not None:
                 from rich.text import Text
 
                 footer = "" if status in FINAL else f"\n\nPolling every {interval:g}s (Ctrl-C stops watching, not the execution)"
-                live.update(Text(_render_execution(deployment, execution, steps) + footer))
+                live.update(Text(_render_execution(source.pipeline_name, execution, steps) + footer))
             else:
                 changes = [(s.get("StepName", "?"), s.get("StepStatus", "?")) for s in steps]
                 changes.append(("execution", status))
@@ -268,7 +352,7 @@ def _watch(deployment: Deployment, arn: str, interval: float) -> None:
             live.stop()
     if live is None:
         click.echo("")
-        click.echo(_render_execution(deployment, execution, steps))
+        click.echo(_render_execution(source.pipeline_name, execution, steps))
     if status != "Succeeded":
         reason = execution.get("FailureReason") or next((s["FailureReason"] for s in steps if s.get("FailureReason")), "")
         raise CliError(f"execution {arn.rsplit('/', 1)[-1]} ended {status}" + (f": {reason}" if reason else ""))
@@ -280,17 +364,23 @@ def _watch(deployment: Deployment, arn: str, interval: float) -> None:
 @executions.command()
 @click.argument("execution")
 @env_option
-def stop(execution, env) -> None:
-    """Stop a running execution (its running step is stopped; SageMaker then marks it Stopped).
+@local_option
+@work_dir_option
+def stop(execution, env, local, work_dir) -> None:
+    """Stop a running execution: it is Stopping until its running step has stopped, then Stopped.
 
-    EXECUTION is the ID that `executions start` and `executions list` print, or a full ARN.
+    EXECUTION is the ID that `executions start` and `executions list` print, or a full ARN. With
+    --local, the local run executing it is sent SIGTERM (as Ctrl-C), and stops its steps.
     """
-    deployment = Deployment(env)
-    arn = deployment.execution_arn(execution)
-    status = deployment.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn).get("PipelineExecutionStatus")
-    if status in FINAL:
-        raise CliError(f"execution {arn.rsplit('/', 1)[-1]} has already ended ({status}): nothing to stop")
-    deployment.sagemaker.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
+    source = _executions_of(env, local, work_dir)
+    arn = source.arn(execution)
     execution_id = arn.rsplit("/", 1)[-1]
-    click.echo(f"Stopping execution {execution_id} (was {status}).")
-    click.echo(f"Follow it: jobclf executions show {execution_id} --env {env} --watch")
+    status = source.status(arn)
+    if status in FINAL:
+        raise CliError(f"execution {execution_id} has already ended ({status}): nothing to stop")
+    if status == "Stopping":
+        click.echo(f"Execution {execution_id} is already stopping: it ends once its running step has stopped.")
+    else:
+        source.stop(arn)
+        click.echo(f"Stopping execution {execution_id} (was {status}).")
+    click.echo(f"Follow it: jobclf executions show {execution_id} --env {env}{source.options} --watch")

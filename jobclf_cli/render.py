@@ -6,7 +6,9 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
-FINAL_EXECUTION_STATUSES = ("Succeeded", "Failed", "Stopped")
+# PipelineExecutionStatus (botocore's SageMaker model): Executing | Stopping | Stopped | Failed | Succeeded |
+# CompletedWithFailures. Executing and Stopping are still running: a stop waits for the running step.
+FINAL_EXECUTION_STATUSES = ("Succeeded", "Failed", "Stopped", "CompletedWithFailures")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

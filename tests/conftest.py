@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 # infra_support (tests/infra/) synthesizes the app; tests/infra/ and tests/runtime/ share its synth.
 from infra_support import Synth, synthesize
 
+import jsii_node
+
+# Before any test imports aws_cdk: jsii runs on the project's maintained Node, as under make and npx.
+jsii_node.prepare()
+
 
 @pytest.fixture(scope="session")
 def configs() -> dict[str, EnvironmentConfig]:

@@ -28,6 +28,9 @@ MARKER = re.compile(r"^<!-- gen:([a-z-]+) -->$", re.MULTILINE)
 def on_config(config, **kwargs):
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    import jsii_node
+
+    jsii_node.prepare()  # the generated parts synthesize the app: on the project's Node, before aws_cdk starts it
     return config
 
 

@@ -9,6 +9,15 @@ StopPipelineExecution. `moto_endpoint` adds them to the server (server-side, bes
 actions); the steps they return are the ones a test seeds with `MotoEndpoint.set_execution`, since
 moto runs no step. The same helper sets an execution's status (moto marks every execution
 Succeeded at once).
+
+StopPipelineExecution passes through Stopping, as SageMaker's does: the PipelineExecutionStatus enum
+of botocore's model is Executing | Stopping | Stopped | Failed | Succeeded | CompletedWithFailures
+(StepStatus has Stopping too), and the API reference of StopPipelineExecution says a stop waits for
+the running step (a Lambda step to finish or time out, a callback step to be answered) before the
+execution is Stopped, or Failed. Here the stop sets the execution and its running steps to Stopping,
+and completes (Stopped) when the steps are listed the second time after it: a watcher, which
+describes the execution and then lists its steps on each poll, sees Stopping on one whole poll and
+Stopped on a later one, whatever the machine's speed.
 """
 
 from __future__ import annotations
@@ -29,6 +38,11 @@ from click.testing import CliRunner
 REGION = "eu-west-1"  # config/environments.toml's region for both environments
 ACCOUNT = "123456789012"  # moto's default account
 ROOT = Path(__file__).parents[2]
+FIXTURE_ONET = ROOT / "tests" / "fixtures" / "onet"
+# The session's local train run (conftest `trained`): docs/operating.md's example on the fixture O*NET files,
+# whose few dozen titles cannot pass the real quality gate, so the gate is lowered for it.
+LOCAL_TRAIN = ("executions", "start", "--local", "--env", "develop", "--use-type", "train", "--onet-dir", str(FIXTURE_ONET),
+               "--param", "min_macro_f1=0.0")  # fmt: skip
 
 # A small definition that declares parameters like the real one (moto accepts any definition).
 DEFINITION = {
@@ -55,6 +69,10 @@ class MotoEndpoint:
     steps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # Set when a client has listed an execution's steps: a test can act once a watcher has looked.
     steps_listed: threading.Event = field(default_factory=threading.Event)
+    # The ARN of each StopPipelineExecution request, in order.
+    stop_requests: list[str] = field(default_factory=list)
+    # Stopping executions: how many times their steps have been listed since the stop.
+    listed_while_stopping: dict[str, int] = field(default_factory=dict)
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
@@ -62,6 +80,8 @@ class MotoEndpoint:
             response.read()
         self.steps.clear()
         self.steps_listed.clear()
+        self.stop_requests.clear()
+        self.listed_while_stopping.clear()
 
     def client(self, service: str):
         return boto3.client(service, region_name=REGION, endpoint_url=self.url,
@@ -84,23 +104,36 @@ def add_missing_actions(endpoint: MotoEndpoint) -> dict[str, Any]:
     from moto.sagemaker.responses import SageMakerResponse
     from moto.sagemaker.utils import get_pipeline_execution_from_arn
 
+    def set_running_steps(arn: str, status: str) -> None:
+        for step in endpoint.steps.get(arn, []):
+            if step.get("StepStatus") in ("Starting", "Executing", "Stopping"):
+                step["StepStatus"] = status
+                if status == "Stopped":
+                    step["EndTime"] = datetime.datetime.now(datetime.UTC)
+
     def list_pipeline_execution_steps(self) -> ActionResult:
         arn = self._get_param("PipelineExecutionArn")
-        get_pipeline_execution_from_arn(self.sagemaker_backend.pipelines, arn)  # ValidationError when unknown
-        steps = list(endpoint.steps.get(arn, []))
+        # ValidationError when unknown
+        execution = get_pipeline_execution_from_arn(self.sagemaker_backend.pipelines, arn)
+        steps = [dict(step) for step in endpoint.steps.get(arn, [])]
         if self._get_param("SortOrder", "Descending") == "Descending":
             steps.reverse()
+        if arn in endpoint.listed_while_stopping:
+            endpoint.listed_while_stopping[arn] += 1
+            if endpoint.listed_while_stopping[arn] == 2:  # the running step has stopped
+                del endpoint.listed_while_stopping[arn]
+                execution.pipeline_execution_status = "Stopped"
+                set_running_steps(arn, "Stopped")
         endpoint.steps_listed.set()
         return ActionResult({"PipelineExecutionSteps": steps})
 
     def stop_pipeline_execution(self) -> ActionResult:
         arn = self._get_param("PipelineExecutionArn")
         execution = get_pipeline_execution_from_arn(self.sagemaker_backend.pipelines, arn)
-        execution.pipeline_execution_status = "Stopped"
-        for step in endpoint.steps.get(arn, []):
-            if step.get("StepStatus") in ("Starting", "Executing"):
-                step["StepStatus"] = "Stopped"
-                step["EndTime"] = datetime.datetime.now(datetime.UTC)
+        endpoint.stop_requests.append(arn)
+        endpoint.listed_while_stopping[arn] = 0
+        execution.pipeline_execution_status = "Stopping"
+        set_running_steps(arn, "Stopping")
         return ActionResult({"PipelineExecutionArn": arn})
 
     added = {"list_pipeline_execution_steps": list_pipeline_execution_steps,
@@ -134,8 +167,9 @@ class Seeded:
     package_arns: list[str]
 
 
-def seed(endpoint: MotoEndpoint, env: str, *, stack_names: bool = False) -> Seeded:
-    """A pipeline, a model package group with two versions and their evaluation.json in S3.
+def seed(endpoint: MotoEndpoint, env: str, *, stack_names: bool = False, definition: dict | None = None) -> Seeded:
+    """A pipeline (with `definition`, else a small one), a model package group with two versions and their
+    evaluation.json in S3.
 
     With `stack_names`, the resources get names that differ from the config-derived ones and a stack
     JobClf-<env> publishes them as outputs (keys as in stacks/jobclf_stack.py): a CLI that finds
@@ -145,7 +179,7 @@ def seed(endpoint: MotoEndpoint, env: str, *, stack_names: bool = False) -> Seed
     pipeline_name = group_name = f"jobclf-{env}{suffix}"
     bucket = f"jobclf-{env}-models-seeded"
     sagemaker, s3 = endpoint.client("sagemaker"), endpoint.client("s3")
-    sagemaker.create_pipeline(PipelineName=pipeline_name, PipelineDefinition=json.dumps(DEFINITION),
+    sagemaker.create_pipeline(PipelineName=pipeline_name, PipelineDefinition=json.dumps(definition or DEFINITION),
                               RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")  # fmt: skip
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     sagemaker.create_model_package_group(ModelPackageGroupName=group_name)

@@ -7,11 +7,13 @@ See cli_support for what the endpoint is and what it adds to moto.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import botocore.handlers
 import pytest
-from cli_support import MotoEndpoint, add_missing_actions, free_port
+from cli_support import LOCAL_TRAIN, MotoEndpoint, add_missing_actions, free_port, invoke
 from click.testing import CliRunner
 
 from workflow.contracts.validator import ContractError, Violation, validate_value
@@ -78,3 +80,21 @@ def requests_within_aws_contracts(monkeypatch) -> Iterator[list[Violation]]:
     monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", [*botocore.handlers.BUILTIN_HANDLERS, ("before-parameter-build", check)])
     yield found
     assert [str(v) for v in found] == [], "a request AWS would refuse"
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> tuple[Path, object]:
+    """One local train run for the session (`jobclf executions start --local ... --use-type train`): its work dir
+    and the CLI's result."""
+    work_dir = tmp_path_factory.mktemp("cli-local") / "work"
+    return work_dir, invoke(CliRunner(), *LOCAL_TRAIN, "--work-dir", str(work_dir))
+
+
+@pytest.fixture
+def work_copy(trained, tmp_path) -> Path:
+    """A copy of the trained work dir, for a test that changes it."""
+    work_dir, result = trained
+    assert result.exit_code == 0, result.output
+    copy = tmp_path / "work"
+    shutil.copytree(work_dir, copy)
+    return copy

@@ -190,8 +190,10 @@ def test_watch_follows_a_running_execution_until_it_is_stopped(aws_env, runner):
     result = invoke(runner, "executions", "show", execution_id, "--env", "develop", "--watch", "--interval", "0.2")
     stopper.join()
     assert time.monotonic() - began < 120
-    assert "execution: Executing" in result.stdout and "execution: Stopped" in result.stdout
-    assert "ETL: Executing" in result.stdout and "ETL: Stopped" in result.stdout
+    changes = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line[:2].isdigit()]
+    for name in ("execution", "ETL"):  # as SageMaker does: Stopping until the running step has stopped
+        expected = [f"{name}: {status}" for status in ("Executing", "Stopping", "Stopped")]
+        assert [change for change in changes if change.startswith(f"{name}: ")] == expected
     assert f"execution {execution_id} ended Stopped" in one_error_line(result)
 
 
@@ -202,17 +204,46 @@ def test_watch_of_a_succeeded_execution_ends_at_once_with_status_zero(aws_env, r
     assert "execution: Succeeded" in result.stdout
 
 
-def test_stop_stops_a_running_execution_and_refuses_an_ended_one(aws_env, runner):
+def test_stop_stops_a_running_execution_once_and_refuses_an_ended_one(aws_env, runner):
+    import datetime
+
     seed(aws_env, "develop")
     execution_id = start_id(invoke(runner, "executions", "start", "--env", "develop", "--use-type", "train"))
     arn = executions_of(aws_env, "jobclf-develop")[0]["PipelineExecutionArn"]
-    aws_env.set_execution(arn, "Executing")
+    aws_env.set_execution(arn, "Executing", [{"StepName": "ETL", "StepStatus": "Executing",
+                                              "StartTime": datetime.datetime.now(datetime.UTC)}])  # fmt: skip
+    sagemaker = aws_env.client("sagemaker")
     result = invoke(runner, "executions", "stop", execution_id, "--env", "develop")
     assert result.exit_code == 0 and f"Stopping execution {execution_id} (was Executing)" in result.stdout
-    described = aws_env.client("sagemaker").describe_pipeline_execution(PipelineExecutionArn=arn)
-    assert described["PipelineExecutionStatus"] == "Stopped"
-    again = invoke(runner, "executions", "stop", execution_id, "--env", "develop")
-    assert "has already ended (Stopped): nothing to stop" in one_error_line(again)
+    assert sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"] == "Stopping"
+
+    again = invoke(runner, "executions", "stop", execution_id, "--env", "develop")  # while it is stopping
+    assert again.exit_code == 0, again.output
+    assert f"Execution {execution_id} is already stopping" in again.stdout
+    assert aws_env.stop_requests == [arn]  # not asked twice
+
+    shown = invoke(runner, "executions", "show", execution_id, "--env", "develop", "--watch", "--interval", "0.1")
+    assert "execution: Stopping" in shown.stdout and f"execution {execution_id} ended Stopped" in one_error_line(shown)
+    ended = invoke(runner, "executions", "stop", execution_id, "--env", "develop")
+    assert "has already ended (Stopped): nothing to stop" in one_error_line(ended)
+    assert aws_env.stop_requests == [arn]
+
+
+def test_watch_ends_at_every_final_status_of_the_api(aws_env, runner):
+    """Each PipelineExecutionStatus of botocore's model that is not Executing or Stopping ends the watch."""
+    from botocore.session import get_session
+
+    statuses = get_session().get_service_model("sagemaker").shape_for("PipelineExecutionStatus").enum
+    seed(aws_env, "develop")
+    execution_id = start_id(invoke(runner, "executions", "start", "--env", "develop", "--use-type", "train"))
+    arn = executions_of(aws_env, "jobclf-develop")[0]["PipelineExecutionArn"]
+    for status in sorted(set(statuses) - {"Executing", "Stopping"}):
+        aws_env.set_execution(arn, status)
+        # A process with a time limit: a status the watcher took for a running one would poll for ever.
+        result = run_cli("executions", "show", execution_id, "--env", "develop", "--watch", "--interval", "0.1",
+                         env=dict(os.environ))  # fmt: skip
+        assert f"execution: {status}" in result.stdout
+        assert result.returncode == (0 if status == "Succeeded" else 1), result.stderr
 
 
 def test_an_environment_that_is_not_deployed_is_one_line(aws_env, runner):

@@ -1,7 +1,7 @@
 """`jobclf ... --local` end to end, offline, on the hand-written fixtures (tests/fixtures/onet).
 
-One local train run per session (the PySpark ETL costs ~40 s), through `jobclf executions start
---local`; the tests that change the registry work on copies of its work folder.
+One local train run per session (the PySpark ETL costs ~40 s; conftest's `trained`), through `jobclf
+executions start --local`; the tests that change the registry work on copies of its work folder.
 
 What this cannot prove: anything about AWS (see test_cli_aws.py); that a model trained on
 the few dozen fixture titles is any good (the gate is lowered to min_macro_f1=0.0 so it registers).
@@ -11,32 +11,15 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
-import pytest
-from cli_support import ROOT, invoke
+from cli_support import FIXTURE_ONET, ROOT, invoke, labelled_values
 from click.testing import CliRunner
 
-FIXTURE_ONET = ROOT / "tests" / "fixtures" / "onet"
+from workflow.local.executions import LOCK_FILE
+from workflow.local.processes import RUNNING_STEPS_FILE
+
 EXAMPLE_TITLES = ROOT / "examples" / "titles.csv"
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory) -> tuple[Path, object]:
-    work_dir = tmp_path_factory.mktemp("cli-local") / "work"
-    result = invoke(CliRunner(), "executions", "start", "--local", "--env", "develop", "--use-type", "train",
-                    "--onet-dir", str(FIXTURE_ONET), "--work-dir", str(work_dir), "--param", "min_macro_f1=0.0")  # fmt: skip
-    return work_dir, result
-
-
-@pytest.fixture
-def work_copy(trained, tmp_path) -> Path:
-    work_dir, result = trained
-    assert result.exit_code == 0, result.output
-    copy = tmp_path / "work"
-    shutil.copytree(work_dir, copy)
-    return copy
 
 
 def registry(work_dir: Path) -> list[dict]:
@@ -50,24 +33,54 @@ def test_local_train_runs_the_definition_and_registers_version_1(trained):
     assert "Registered: arn:aws:sagemaker:eu-west-1:000000000000:model-package/jobclf-develop/1 (Approved)" in result.stdout
     [package] = registry(work_dir)
     assert package["version"] == 1 and package["approval_status"] == "Approved"
+    # Nothing of the finished run is left to mislead the next one: no process id, no running steps.
+    assert (work_dir / LOCK_FILE).read_text() == "" and not (work_dir / RUNNING_STEPS_FILE).exists()
 
 
-def test_local_models_list_and_show_read_the_local_registry(trained):
-    work_dir, _ = trained
-    listed = invoke(CliRunner(), "models", "list", "--local", "--env", "develop", "--work-dir", str(work_dir))
+def execution_id_of(result) -> str:
+    return result.stdout.split("Execution ", 1)[1].split(":", 1)[0]
+
+
+def test_local_executions_list_and_show_read_the_work_dir(trained):
+    work_dir, result = trained
+    execution_id = execution_id_of(result)
+    args = ("--local", "--env", "develop", "--work-dir", str(work_dir))
+    listed = invoke(CliRunner(), "executions", "list", *args)
     assert listed.exit_code == 0, listed.output
+    assert f"Executions of pipeline jobclf-develop (local work dir {work_dir}):" in listed.stdout
     [row] = [line.split() for line in listed.stdout.splitlines()[2:]]
-    evaluation = json.loads((work_dir / "s3" / registry(work_dir)[0]["metrics_uri"][len("s3://"):]).read_text())
-    f1 = evaluation["multiclass_classification_metrics"]["macro_f1"]["value"]
-    assert row[0] == "1" and row[1] == "Approved" and row[-1] == f"{f1:.3f}"
+    assert row[:2] == [execution_id, "Succeeded"]
 
-    shown = invoke(CliRunner(), "models", "show", "1", "--local", "--env", "develop", "--work-dir", str(work_dir))
+    shown = invoke(CliRunner(), "executions", "show", execution_id, *args)
     assert shown.exit_code == 0, shown.output
-    report = next(line for line in shown.stdout.splitlines() if line.strip().startswith("report:")).split(None, 1)[1]
-    assert Path(report).is_file() and report.endswith("report.html")
-    assert f"macro_f1                    {f1:.4f}" in shown.stdout
-    assert f"unseen titles macro_f1      {evaluation['figures']['unseen_titles']['macro_f1']:.4f}" in shown.stdout
-    assert "(held-out metrics:" in shown.stdout
+    assert f"Execution {execution_id} of pipeline jobclf-develop: Succeeded" in shown.stdout
+    assert labelled_values(shown.stdout)["parameters"] == "min_macro_f1=0.0, use_type=train"
+    steps = {line.split()[0]: line.split()[1] for line in shown.stdout.split("STEP", 1)[1].splitlines()[1:]}
+    # The steps the run printed, in its order; the skipped predict branch is not listed (nor is it on AWS).
+    printed = [line.split()[2] for line in result.stdout.splitlines() if line.startswith("  Succeeded ")]
+    assert list(steps) == printed and set(steps.values()) == {"Succeeded"}
+    assert "ETL" in steps and "BatchPredict" not in steps
+    watched = invoke(CliRunner(), "executions", "show", execution_id, *args, "--watch", "--interval", "0.1")
+    assert watched.exit_code == 0 and "execution: Succeeded" in watched.stdout
+
+    unknown = invoke(CliRunner(), "executions", "show", "local-nope", *args)
+    assert unknown.exit_code == 1 and f"no local execution local-nope in {work_dir / 'executions'}" in unknown.stderr
+    ended = invoke(CliRunner(), "executions", "stop", execution_id, *args)
+    assert ended.exit_code == 1 and "has already ended (Succeeded): nothing to stop" in ended.stderr
+
+
+def test_a_second_train_of_the_same_inputs_if_changed_is_not_run(work_copy, capsys):
+    """What `make run` asks (--if-changed): the same definition, O*NET files and parameters are not trained twice."""
+    from workflow.local.__main__ import main
+
+    args = ["--env", "develop", "--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--work-dir", str(work_copy),
+            "--param", "min_macro_f1=0.0", "--if-changed"]  # fmt: skip
+    executions_before = sorted((work_copy / "executions").iterdir())
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Model unchanged since version 1 (Approved, trained by execution local-" in out and "not retrained" in out
+    assert [p["version"] for p in registry(work_copy)] == [1]
+    assert sorted((work_copy / "executions").iterdir()) == executions_before
 
 
 def test_local_reject_then_approve_edit_the_registry(work_copy):

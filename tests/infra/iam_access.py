@@ -38,6 +38,8 @@ from typing import Any
 from iam_policies import ACCOUNT, Resolver, readable
 from infra_support import PROJECT_ROOT
 
+from jsii_node import node_executable
+
 EVALUATOR = Path(__file__).with_name("iam_simulator.mjs")
 AWS_MANAGED_POLICY_PREFIX = "arn:aws:iam::aws:policy/"
 
@@ -246,7 +248,7 @@ def evaluate(model: AccessModel, calls: Sequence[Call]) -> list[Decision]:
     """Each call's decision by the policy evaluator (one Node.js process for all of them)."""
     simulations = [model.simulation(call) for call in calls]
     completed = subprocess.run(
-        ["node", str(EVALUATOR)], input=json.dumps(simulations), capture_output=True, text=True, cwd=PROJECT_ROOT,
+        [node_executable(), str(EVALUATOR)], input=json.dumps(simulations), capture_output=True, text=True, cwd=PROJECT_ROOT,
         check=False,
     )  # fmt: skip
     if completed.returncode != 0:

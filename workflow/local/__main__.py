@@ -1,6 +1,6 @@
 """Run an environment's pipeline definition on this machine: offline, without Docker.
 
-    python -m workflow.local --env develop --use-type train --onet-dir DIR [--work-dir DIR] [--param NAME=VALUE ...]
+    python -m workflow.local --env develop --use-type train --onet-dir DIR [--work-dir DIR] [--param NAME=VALUE ...] [--if-changed]
     python -m workflow.local --env develop --use-type predict --input titles.csv --output predictions.csv
     python -m workflow.local --env develop --use-type predict --input FOLDER --output predictions.csv \
         --param predict_engine=emr --param predict_instance_count=3
@@ -45,9 +45,12 @@ def parse_arguments(argv: list[str] | None) -> LocalRun:
     parser.add_argument("--output", type=Path, help="predict: where to write the predictions CSV")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="local S3, registry and job folders")
     parser.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE", help="override a pipeline parameter")
+    parser.add_argument("--if-changed", action="store_true",
+                        help="train: only if the definition, the O*NET files or the parameters differ from those of the "
+                             "latest registered version (else say which version it is and exit 0)")  # fmt: skip
     args = parser.parse_args(argv)
     return LocalRun(env=args.env, use_type=args.use_type, params=dict(args.param), onet_dir=args.onet_dir,
-                    input=args.input, output=args.output, work_dir=args.work_dir)  # fmt: skip
+                    input=args.input, output=args.output, work_dir=args.work_dir, if_changed=args.if_changed)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

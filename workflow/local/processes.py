@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 RUNNING_STEPS_FILE = ".running-steps"
@@ -136,11 +136,13 @@ class StepProcesses:
                 os.killpg(group, signum)
 
     @contextlib.contextmanager
-    def forwarding_signals(self) -> Iterator[None]:
-        """While the run lasts, SIGINT, SIGTERM and SIGHUP go to the running steps and end the run (Interrupted)."""
+    def forwarding_signals(self, on_signal: Callable[[int], None] = lambda _: None) -> Iterator[None]:
+        """While the run lasts, SIGINT, SIGTERM and SIGHUP go to the running steps and end the run (Interrupted),
+        once `on_signal` has been told."""
 
         def handler(signum, _frame) -> None:
             self.forward(signum)
+            on_signal(signum)
             raise Interrupted(signum)
 
         signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -164,4 +166,7 @@ class StepProcesses:
         self._write()
 
     def _write(self) -> None:
-        self._record.write_text("".join(f"{group}\n" for group in sorted(self._running)))
+        if self._running:
+            self._record.write_text("".join(f"{group}\n" for group in sorted(self._running)))
+        else:  # nothing left to stop: no record left behind
+            self._record.unlink(missing_ok=True)

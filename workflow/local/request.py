@@ -41,6 +41,9 @@ class LocalRun:
     input: Path | None = None  # predict: a CSV or Parquet file of titles, or a folder of them
     output: Path | None = None  # predict: where the predictions CSV goes
     work_dir: Path = DEFAULT_WORK_DIR
+    # train: run only if the definition, the O*NET files or the parameters differ from those the group's
+    # latest version was trained with (else say so: `make run` twice does not train the same model twice)
+    if_changed: bool = False
 
     def check(self) -> None:
         """Everything about the request that can be wrong, before anything runs."""
@@ -60,6 +63,8 @@ class LocalRun:
             if self.input is not None or self.output is not None:
                 raise UsageError("--input and --output are for --use-type predict")
             return
+        if self.if_changed:
+            raise UsageError("--if-changed is for --use-type train (a predict run always runs)")
         self._check_predict_files()
 
     def _check_predict_files(self) -> None:

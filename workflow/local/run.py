@@ -47,10 +47,11 @@ from workflow.definition import (
     pipeline_spec,
 )
 from workflow.definition.builder import build_definition
+from workflow.local.executions import LOCK_FILE, ExecutionRecord, read_executions
 from workflow.local.executors import IMAGE_PYTHON, JobContext, Toolchain
 from workflow.local.expressions import UnsupportedDefinition
 from workflow.local.predictions import concatenate_parts, predictions_folder
-from workflow.local.processes import StepProcesses
+from workflow.local.processes import Interrupted, StepProcesses
 from workflow.local.request import LocalRun, UsageError
 from workflow.local.runner import (
     ExecutionOutcome,
@@ -63,7 +64,6 @@ from workflow.local.s3 import NO_SPACE_ERRNOS, LocalS3, NoSpace
 
 ONET_TABLES = ("Occupation Data", "Alternate Titles")
 ONET_FORMATS = (".xlsx", ".txt")
-LOCK_FILE = ".lock"
 # How many lines of a failed step's log to show after its own error.
 LOG_TAIL_LINES = 40
 # What a step prints as its own error: errors.error_line's and argparse's `<step>: error: ...`, and the
@@ -79,6 +79,15 @@ class LocalResult:
     execution: LocalPipelineRun
     s3: LocalS3
     predictions_partition: Path | None = None  # where a successful predict run's predictions are in local S3
+
+
+@dataclass
+class Unchanged:
+    """A train run asked --if-changed that found its model already registered: nothing ran."""
+
+    version: int
+    approval_status: str
+    execution_id: str
 
 
 def local_buckets(config: EnvironmentConfig) -> Buckets:
@@ -172,16 +181,22 @@ def held_work_dir(work_dir: Path, report: Callable[[str], None]) -> Iterator[Ste
         lock.truncate()
         lock.write(f"{os.getpid()}\n")
         lock.flush()
-        processes = StepProcesses(work_dir)
-        stopped = processes.clean_orphans()
-        if stopped:
-            report(f"Stopped {stopped} process group(s) an earlier, killed run had left running in {work_dir}.")
-        yield processes
+        try:
+            processes = StepProcesses(work_dir)
+            stopped = processes.clean_orphans()
+            if stopped:
+                report(f"Stopped {stopped} process group(s) an earlier, killed run had left running in {work_dir}.")
+            yield processes
+        finally:  # released: no process id of a run that has ended
+            lock.seek(0)
+            lock.truncate()
 
 
-def run_local(run: LocalRun, report: Callable[[str], None] = print) -> LocalResult:
+def run_local(run: LocalRun, report: Callable[[str], None] = print) -> LocalResult | Unchanged:
     """Check the request, build the environment's definition and execute it; progress goes to `report`.
 
+    Every execution is recorded in the work dir (workflow.local.executions). A train run asked
+    `if_changed` does not run when its inputs are those of the latest registered version (`Unchanged`).
     A write of the run's own that fails for want of space raises NoSpace (one line), whichever file it was.
     """
     run.check()
@@ -195,7 +210,9 @@ def run_local(run: LocalRun, report: Callable[[str], None] = print) -> LocalResu
         raise NoSpace(Path(error.filename or work_dir), error) from None
 
 
-def _run_local(run: LocalRun, config: EnvironmentConfig, work_dir: Path, report: Callable[[str], None]) -> LocalResult:
+def _run_local(
+    run: LocalRun, config: EnvironmentConfig, work_dir: Path, report: Callable[[str], None]
+) -> LocalResult | Unchanged:
     with held_work_dir(work_dir, report) as processes:
         s3 = LocalS3(work_dir / "s3")
         code = publish_step_code(config, s3, work_dir / "bundles")
@@ -215,6 +232,11 @@ def _run_local(run: LocalRun, config: EnvironmentConfig, work_dir: Path, report:
             report(f"O*NET input: {', '.join(staged)} from {run.onet_dir} -> {onet_uri}")
         elif run.use_type == "train" and not s3.path(onet_uri).is_dir():
             raise UsageError(f"no O*NET files at {onet_uri} yet: pass --onet-dir (the train branch starts with the ETL)")
+        fingerprint = training_fingerprint(definition, params, s3.path(onet_uri)) if run.use_type == "train" else None
+        if run.if_changed and fingerprint is not None:
+            unchanged = _registered_from(fingerprint, work_dir, config.model_package_group_name)
+            if unchanged is not None:
+                return unchanged
         if run.use_type == "predict":
             titles_uri = f"s3://{spec.buckets.raw}/{TITLES_INPUT_PREFIX}{execution_id}/"
             for path, key in run.input_files():
@@ -232,14 +254,51 @@ def _run_local(run: LocalRun, config: EnvironmentConfig, work_dir: Path, report:
             processes=processes,
         )
         execution = LocalPipelineRun(definition, job, params, standing_emr_release=config.emr.release_label, report=report)
+        record = ExecutionRecord(work_dir, execution.context.execution["PipelineExecutionArn"], params,
+                                 {"TrainingFingerprint": fingerprint})  # fmt: skip
+        execution.on_step = lambda step: record.step_changed(step.name, step.status, step.seconds, step.detail)
         report(f"Pipeline {spec.pipeline_name}, execution {execution_id} (use_type={run.use_type}); work dir {work_dir}")
         report("Retry policies are not applied locally: they retry AWS throttling and capacity errors only.")
-        with processes.forwarding_signals():
-            outcome = execution.run()
+        try:
+            with processes.forwarding_signals(on_signal=lambda _: record.stopping()):
+                outcome = execution.run()
             result = LocalResult(run, outcome, execution, s3)
             if outcome.status == "Succeeded" and run.use_type == "predict":
                 result.predictions_partition = _copy_predictions(result)
+        except Interrupted as interrupted:
+            record.finish("Stopped", f"the local run was {interrupted}")
+            raise
+        except BaseException as error:
+            record.finish("Failed", f"{type(error).__name__}: {error}")
+            raise
+        registered = [p["ModelPackageArn"] for p in outcome.step_properties.values() if "ModelPackageArn" in p]
+        record.finish(outcome.status, outcome.failure_reason, RegisteredModelPackageArn=next(iter(registered), None))
         return result
+
+
+def training_fingerprint(definition: str, params: dict[str, str], onet_folder: Path) -> str:
+    """What a train execution's model is made from: the definition (which names the step code by content
+    hash), the parameters given, and the content of each O*NET input file."""
+    digest = hashlib.sha256(definition.encode())
+    digest.update(json.dumps(sorted(params.items())).encode())
+    for path in sorted(p for p in onet_folder.rglob("*") if p.is_file()):
+        digest.update(f"\n{path.relative_to(onet_folder).as_posix()}:".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _registered_from(fingerprint: str, work_dir: Path, group: str) -> Unchanged | None:
+    """The group's latest version, when a train execution with this fingerprint registered it."""
+    versions = LocalRegistry(work_dir / "registry.json").entries(group)
+    if not versions:
+        return None
+    latest = versions[-1]
+    for record in read_executions(work_dir):
+        local = record.get("Local", {})
+        if (local.get("TrainingFingerprint") == fingerprint and record["PipelineExecutionStatus"] == "Succeeded"
+                and local.get("RegisteredModelPackageArn") == latest["model_package_arn"]):  # fmt: skip
+            return Unchanged(latest["version"], latest["approval_status"], record["PipelineExecutionArn"].rsplit("/", 1)[-1])
+    return None
 
 
 def _checked_parameters(run: LocalRun, definition: str, s3: LocalS3) -> dict[str, str]:
@@ -304,8 +363,12 @@ def _printable(text: str) -> str:
     return _UNPRINTABLE.sub("?", text)
 
 
-def summarize(result: LocalResult, report: Callable[[str], None] = print) -> int:
+def summarize(result: LocalResult | Unchanged, report: Callable[[str], None] = print) -> int:
     """Print the outcome and where its results are; the process exit code (0 succeeded, 1 failed)."""
+    if isinstance(result, Unchanged):
+        report(f"Model unchanged since version {result.version} ({result.approval_status}, trained by execution "
+               f"{result.execution_id}): same definition, O*NET files and parameters; not retrained.")  # fmt: skip
+        return 0
     outcome, s3 = result.outcome, result.s3
     report(f"\nExecution {outcome.execution_id}: {outcome.status}")
     for step in outcome.steps:

@@ -165,6 +165,8 @@ class LocalPipelineRun:
         self.job = job
         self.standing_emr_release = standing_emr_release
         self.report = report
+        # Told of each step at its start (status Executing) and end, e.g. by the execution's record.
+        self.on_step: Callable[[StepOutcome], None] = lambda _: None
         self.outcome = ExecutionOutcome(job.execution_id, "Succeeded")
         self.property_files: dict[str, list[Mapping[str, Any]]] = {}
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -210,6 +212,7 @@ class LocalPipelineRun:
             self._run_condition(step)
             return
         self.report(f"▶ {name} ({kind}) ...")
+        self.on_step(StepOutcome(name, kind, "Executing"))
         start = time.perf_counter()
         try:
             properties = self._execute(name, kind, step)
@@ -260,6 +263,7 @@ class LocalPipelineRun:
     def _record(self, name: str, kind: str, status: str, start: float, detail: str = "") -> None:
         seconds = time.perf_counter() - start
         self.outcome.steps.append(StepOutcome(name, kind, status, seconds, detail))
+        self.on_step(self.outcome.steps[-1])
         mark = {"Succeeded": "✔", "Failed": "✘"}.get(status, "·")
         self.report(f"{mark} {name} ({kind}) {status.lower()} in {seconds:.1f}s" + (f": {detail}" if detail else ""))
 
