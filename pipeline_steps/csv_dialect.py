@@ -116,5 +116,7 @@ def writer(handle):
 def record_text(record: list[str]) -> str:
     """A record written back as one CSV line of this dialect, without its line break."""
     buffer = io.StringIO()
-    csv.writer(buffer, Rfc4180).writerow(record)  # a field with CR or LF is quoted: they are the line's end
-    return buffer.getvalue()[: -len(Rfc4180.lineterminator)]
+    # csv quotes a field holding a character of the line terminator: with CRLF, a field with a CR or an LF
+    # is quoted, as both end the line for the reader (Rfc4180's own "\n" would leave a lone CR bare).
+    csv.writer(buffer, Rfc4180, lineterminator="\r\n").writerow(record)
+    return buffer.getvalue()[: -len("\r\n")]
