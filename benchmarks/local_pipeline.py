@@ -23,11 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workflow.local.request import LocalRun  # noqa: E402
+from workflow.local.request import LocalRunRequest  # noqa: E402
 from workflow.local.run import run_local  # noqa: E402
 
 
-def timed_local_run(run: LocalRun):
+def timed_local_run(run: LocalRunRequest):
     start = time.perf_counter()
     result = run_local(run)
     outcome = result.outcome
@@ -60,8 +60,8 @@ def main() -> None:
     try:
         sample_titles(options.onet_dir, options.titles, work_dir / "titles.csv")
         outcomes = {
-            "train": timed_local_run(LocalRun("develop", "train", onet_dir=options.onet_dir, work_dir=work_dir)),
-            "predict": timed_local_run(LocalRun("develop", "predict", input=work_dir / "titles.csv",
+            "train": timed_local_run(LocalRunRequest("develop", "train", onet_dir=options.onet_dir, work_dir=work_dir)),
+            "predict": timed_local_run(LocalRunRequest("develop", "predict", input=work_dir / "titles.csv",
                                                 output=work_dir / "predictions.csv", work_dir=work_dir)),
         }  # fmt: skip
 

@@ -4,6 +4,10 @@
 table applies to every environment and an environment's own table overrides it key by
 key. Any unknown key, missing key or bad value raises `ConfigError` naming the key
 (e.g. `environments.production.emr.core_instance_count`), so a typo never reaches AWS.
+
+Every default value lives in the file's `[defaults]` table, none here: a field without a default in
+`[defaults]` or the environment's table is an error, so a default cannot be written twice and drift.
+Only what may stay unset (an existing VPC, the account, an alarm e-mail, tags) defaults to "unset".
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline_steps.contract import MODEL_APPROVAL_STATUSES, PREDICT_ENGINES, REJECTED
+
 CONFIG_FILE = Path(__file__).with_name("environments.toml")
 
 ClusterMode = Literal["transient", "standing"]
-PredictEngine = Literal["processing", "emr"]
-ApprovalStatus = Literal["Approved", "PendingManualApproval"]
+# A model that passes the quality gate is registered with one of these; the gate alone rejects.
+# Predict instances per execution: the config's default and the predict_instance_count parameter's range.
+MAX_PREDICT_INSTANCES = 100
+REGISTRATION_STATUSES = tuple(status for status in MODEL_APPROVAL_STATUSES if status != REJECTED)
 
 
 class ConfigError(ValueError):
@@ -31,8 +39,8 @@ class ConfigError(ValueError):
 class NetworkConfig:
     """Where EMR and SageMaker jobs run: a VPC the stack owns, or an existing one by ID."""
 
-    vpc_cidr: str = "10.40.0.0/16"
-    max_azs: int = 2
+    vpc_cidr: str
+    max_azs: int
     vpc_id: str | None = None
     private_subnet_ids: tuple[str, ...] = ()
 
@@ -57,11 +65,11 @@ class NetworkConfig:
 class EmrConfig:
     """The EMR cluster that runs the PySpark ETL step."""
 
-    release_label: str = "emr-7.9.0"
-    cluster_mode: ClusterMode = "transient"
-    primary_instance_type: str = "m5.xlarge"
-    core_instance_type: str = "m5.xlarge"
-    core_instance_count: int = 1
+    release_label: str
+    cluster_mode: ClusterMode
+    primary_instance_type: str
+    core_instance_type: str
+    core_instance_count: int
 
     def validate(self, key: str) -> None:
         if not re.fullmatch(r"emr-7\.\d+\.\d+", self.release_label):
@@ -78,11 +86,11 @@ class EmrConfig:
 class SageMakerConfig:
     """Instances and the scikit-learn image of the SageMaker processing and training jobs."""
 
-    sklearn_framework_version: str = "1.2-1"
-    processing_instance_type: str = "ml.m5.large"
-    training_instance_type: str = "ml.m5.xlarge"
-    volume_size_gb: int = 30
-    max_runtime_minutes: int = 120
+    sklearn_framework_version: str
+    processing_instance_type: str
+    training_instance_type: str
+    volume_size_gb: int
+    max_runtime_minutes: int
 
     def validate(self, key: str) -> None:
         if self.sklearn_framework_version != "1.2-1":
@@ -111,22 +119,29 @@ class PredictConfig:
     sagemaker.processing_instance_type); each streams its share of the input files in bounded memory.
     """
 
-    engine: PredictEngine = "processing"
-    instance_count: int = 1
+    engine: str
+    instance_count: int
 
     def validate(self, key: str) -> None:
-        if not 1 <= self.instance_count <= 100:
-            raise ConfigError(f"{key}.instance_count: {self.instance_count} must be from 1 to 100")
+        _check_allowed(self.engine, PREDICT_ENGINES, f"{key}.engine")
+        if not 1 <= self.instance_count <= MAX_PREDICT_INSTANCES:
+            raise ConfigError(f"{key}.instance_count: {self.instance_count} must be from 1 to {MAX_PREDICT_INSTANCES}")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """How a trained model is registered: its approval status and the quality gate."""
+    """How a trained model is registered: its approval status and the quality gate.
 
-    approval_status: ApprovalStatus = "PendingManualApproval"
-    min_macro_f1: float = 0.51  # benchmarks/model_benchmark.py gate_threshold
+    approval_status: "Approved" or "PendingManualApproval", the status of a model that passes the gate
+    (one that misses it is registered "Rejected"). min_macro_f1: the gate's threshold on the
+    unseen-occupation macro-F1.
+    """
+
+    approval_status: str
+    min_macro_f1: float
 
     def validate(self, key: str) -> None:
+        _check_allowed(self.approval_status, REGISTRATION_STATUSES, f"{key}.approval_status")
         if not 0.0 <= self.min_macro_f1 <= 1.0:
             raise ConfigError(f"{key}.min_macro_f1: {self.min_macro_f1} must be between 0 and 1")
 
@@ -135,9 +150,9 @@ class ModelConfig:
 class StorageConfig:
     """Lifecycle of the buckets' objects."""
 
-    intermediate_expiry_days: int = 30
-    noncurrent_version_expiry_days: int = 30
-    access_log_expiry_days: int = 365
+    intermediate_expiry_days: int
+    noncurrent_version_expiry_days: int
+    access_log_expiry_days: int
 
     def validate(self, key: str) -> None:
         for f in dataclasses.fields(self):
@@ -224,6 +239,11 @@ class EnvironmentConfig:
             seen.add(schedule.name)
 
 
+def _check_allowed(value: Any, allowed: tuple, key: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, allowed))}")
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for name, value in override.items():
@@ -244,9 +264,7 @@ def _check_type(value: Any, expected: Any, key: str) -> Any:
         non_none = [o for o in options if o is not type(None)]
         return _check_type(value, non_none[0], key)
     if origin is Literal:
-        allowed = typing.get_args(expected)
-        if value not in allowed:
-            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, allowed))}")
+        _check_allowed(value, typing.get_args(expected), key)
         return value
     if origin is tuple:
         if not isinstance(value, list | tuple):

@@ -14,7 +14,7 @@ import click
 from jobclf_cli import render
 from jobclf_cli.aws import CliError, Deployment
 from jobclf_cli.options import env_option, local_option, param_option, reject_outside_local, work_dir_option
-from workflow.local.request import USE_TYPES
+from pipeline_steps.contract import USE_TYPES
 
 FINAL = render.FINAL_EXECUTION_STATUSES
 
@@ -110,12 +110,12 @@ def _start_local(env, use_type, params, onet_dir, input_, output, work_dir) -> i
     from config import ConfigError
     from workflow.local.expressions import UnsupportedDefinition
     from workflow.local.processes import Interrupted
-    from workflow.local.request import LocalRun, UsageError
+    from workflow.local.request import LocalRunRequest, UsageError
     from workflow.local.run import run_local, summarize
     from workflow.local.runner import ParameterError
     from workflow.local.s3 import NoSpace
 
-    run = LocalRun(env=env, use_type=use_type, params=params, onet_dir=onet_dir, input=input_, output=output,
+    run = LocalRunRequest(env=env, use_type=use_type, params=params, onet_dir=onet_dir, input=input_, output=output,
                    work_dir=work_dir)  # fmt: skip
     try:
         return summarize(run_local(run))

@@ -10,6 +10,7 @@ import click
 from jobclf_cli import render
 from jobclf_cli.aws import CliError, Deployment, metrics_uri_of, one_line
 from jobclf_cli.options import env_option, local_option, work_dir_option
+from pipeline_steps.contract import APPROVED
 
 METRICS_KEY = "multiclass_classification_metrics"
 SHOWN_METRICS = ("macro_f1", "accuracy", "weighted_f1", "weighted_precision", "weighted_recall",
@@ -205,7 +206,7 @@ def _set_status(version: int, env: str, local: bool, work_dir: Path, status: str
 @work_dir_option
 def approve(version, env, reason, local, work_dir) -> None:
     """Approve a model version: the next predict execution uses the latest approved version."""
-    _set_status(version, env, local, work_dir, "Approved", reason)
+    _set_status(version, env, local, work_dir, APPROVED, reason)
 
 
 @models.command()

@@ -20,6 +20,13 @@ PREDICTIONS_PREFIX = "predictions/"  # predictions bucket: execution_date=YYYY-M
 ONET_INPUT_PREFIX = "onet/"  # raw bucket: the O*NET tables
 TITLES_INPUT_PREFIX = "titles/"  # raw bucket: titles to classify
 
+# --- The pipeline's branch and predict-engine choices: the use_type and predict_engine parameters' allowed
+# values, which the config, the definition, the local run and the CLI all offer.
+USE_TYPES = ("train", "predict")
+PROCESSING_ENGINE = "processing"  # a SageMaker processing job prepares the titles
+EMR_ENGINE = "emr"  # the titles ETL on EMR prepares them
+PREDICT_ENGINES = (PROCESSING_ENGINE, EMR_ENGINE)
+
 # --- A rejection reason of both the O*NET ETL and the predict steps: a row whose number of fields is
 # not its header's (for the ETL: more than the header's, or, in .txt, fewer).
 WRONG_FIELD_COUNT = "wrong_field_count"
@@ -28,7 +35,8 @@ WRONG_FIELD_COUNT = "wrong_field_count"
 # by the model registry look-ups. Paths are dot-separated keys, as SageMaker's JsonGet takes them.
 EVALUATION_FILE = "evaluation.json"
 METRICS_KEY = "multiclass_classification_metrics"  # SageMaker's model-quality section for this problem type
-MACRO_F1_PATH = f"{METRICS_KEY}.macro_f1.value"
+# The model-quality section holds the unseen-occupation figure: the one the quality gate judges.
+UNSEEN_OCCUPATIONS_MACRO_F1_PATH = f"{METRICS_KEY}.macro_f1.value"
 BASELINE_MACRO_F1_PATH = "baseline.macro_f1"
 # The two quality figures, both of held-out models (evaluate.py): `figures.<name>.macro_f1` etc.
 FIGURES_KEY = "figures"
@@ -37,8 +45,9 @@ UNSEEN_OCCUPATIONS = "unseen_occupations"  # the stress figure, the quality gate
 UNSEEN_TITLES_MACRO_F1_PATH = f"{FIGURES_KEY}.{UNSEEN_TITLES}.macro_f1"
 # The quality gate's verdict, computed by the evaluate step: RegisterModel takes the model's approval
 # status from it (a model that misses the gate is registered Rejected, with the reason in its metadata).
-MODEL_APPROVAL_STATUSES = ("Approved", "PendingManualApproval", "Rejected")  # CreateModelPackage's enum
+APPROVED = "Approved"
 REJECTED = "Rejected"
+MODEL_APPROVAL_STATUSES = (APPROVED, "PendingManualApproval", REJECTED)  # CreateModelPackage's enum
 QUALITY_GATE_KEY = "quality_gate"
 GATE_APPROVAL_STATUS_PATH = f"{QUALITY_GATE_KEY}.approval_status"
 GATE_REASON_PATH = f"{QUALITY_GATE_KEY}.reason"

@@ -13,7 +13,7 @@ test title has a near-duplicate in training. It measures what users mostly send:
 known occupations (the headline figure). Keys are shuffled within the major group of their first
 row, with the same seeded shuffle and shares as the occupations.
 
-    python -m pipeline_steps preprocess-train --input DIR --output DIR [--seed 1]
+    python -m pipeline_steps preprocess-train --input DIR --output DIR [--seed 42]
         [--validation-fraction 0.1] [--test-fraction 0.2]
 
 writes OUTPUT/<split>/<split>.parquet (the input's columns) for each of SPLITS and TITLE_SPLITS,
@@ -68,6 +68,11 @@ REQUIRED_COLUMNS = ("onet_soc_code", "major_group", "title_normalized")
 SORT_COLUMNS = ("onet_soc_code", "source", "source_file", "source_row", "title_normalized")
 # A major group needs this many occupations before it gives one to validation and test.
 MIN_OCCUPATIONS_TO_HOLD_OUT = 3
+# The split's defaults, which the pipeline's split_seed, validation_fraction and test_fraction parameters
+# declare as theirs (workflow/definition/parameters.py): the step run by hand splits as the pipeline does.
+DEFAULT_SEED = 42
+DEFAULT_VALIDATION_FRACTION = 0.1
+DEFAULT_TEST_FRACTION = 0.2
 
 
 def split_counts(n: int, validation_fraction: float, test_fraction: float) -> tuple[int, int, int]:
@@ -263,9 +268,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="preprocess-train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", default="/opt/ml/processing/input", help="ETL output: a directory of Parquet parts")
     parser.add_argument("--output", default="/opt/ml/processing/output", help="where train/, validation/, test/ go")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--validation-fraction", type=float, default=0.1)
-    parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--validation-fraction", type=float, default=DEFAULT_VALIDATION_FRACTION)
+    parser.add_argument("--test-fraction", type=float, default=DEFAULT_TEST_FRACTION)
     return parser.parse_args(argv)
 
 

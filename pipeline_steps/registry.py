@@ -33,13 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from pipeline_steps.contract import EVALUATION_FILE, MACRO_F1_PATH, value_at
+from pipeline_steps.contract import (
+    APPROVED,
+    EVALUATION_FILE,
+    MODEL_APPROVAL_STATUSES,
+    UNSEEN_OCCUPATIONS_MACRO_F1_PATH,
+    value_at,
+)
 from pipeline_steps.errors import StepError
 
 LOCAL_REGISTRY_ENV = "JOBCLF_LOCAL_REGISTRY"
 LOCAL_S3_ROOT_ENV = "JOBCLF_LOCAL_S3_ROOT"
-APPROVED = "Approved"
-APPROVAL_STATUSES = (APPROVED, "Rejected", "PendingManualApproval")
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ def _json_document(data: bytes, what: str, fix: str) -> Any:
 
 def read_evaluation(data: bytes, source: str) -> dict:
     """The evaluation.json document read from `source` (a path or URI): a JSON object whose macro-F1
-    (MACRO_F1_PATH), when it has one, is a number. RegistryError names the file, the problem and the fix."""
+    (UNSEEN_OCCUPATIONS_MACRO_F1_PATH), when it has one, is a number. RegistryError names the file, the problem and the fix."""
     what = f"evaluation {source}"
     document = _json_document(data, what, _EVALUATION_FIX)
     if not isinstance(document, dict):
@@ -117,7 +121,7 @@ def read_evaluation(data: bytes, source: str) -> dict:
 def macro_f1_of(evaluation: dict, source: str = EVALUATION_FILE) -> Optional[float]:
     """The macro-F1 an evaluation.json reports, None when it reports none."""
     try:
-        value = value_at(evaluation, MACRO_F1_PATH)
+        value = value_at(evaluation, UNSEEN_OCCUPATIONS_MACRO_F1_PATH)
     except KeyError:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -179,8 +183,8 @@ def _entry_problem(entry: Any) -> Optional[str]:
         value = entry[key]
         if not isinstance(value, types) or isinstance(value, bool):
             return f"{key} {value!r} is not a {' or '.join(t.__name__ for t in types if t is not type(None))}"
-    if entry["approval_status"] not in APPROVAL_STATUSES:
-        return f"approval_status {entry['approval_status']!r} is not one of {', '.join(APPROVAL_STATUSES)}"
+    if entry["approval_status"] not in MODEL_APPROVAL_STATUSES:
+        return f"approval_status {entry['approval_status']!r} is not one of {', '.join(MODEL_APPROVAL_STATUSES)}"
     return None
 
 
@@ -274,8 +278,8 @@ class LocalRegistry:
         self, group_name: str, version: int, approval_status: str, description: Optional[str] = None
     ) -> dict:
         """Set a version's approval status (and description), as UpdateModelPackage does; return the entry."""
-        if approval_status not in APPROVAL_STATUSES:
-            raise RegistryError(f"approval status {approval_status!r} is not one of {', '.join(APPROVAL_STATUSES)}")
+        if approval_status not in MODEL_APPROVAL_STATUSES:
+            raise RegistryError(f"approval status {approval_status!r} is not one of {', '.join(MODEL_APPROVAL_STATUSES)}")
         with self._changing() as document:
             for entry in document["model_package_groups"].get(group_name) or []:
                 if entry["version"] == version:

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import re
 import sys
+import tomllib
 import types
 import typing
 from functools import cache
@@ -112,6 +113,14 @@ def config_reference() -> str:
     environments = load_all()
     names = sorted(environments)
     comments = toml_comments()
+    # The Default column is the [defaults] table's value: settings.py writes no default of its own.
+    document = tomllib.loads(CONFIG_FILE.read_text(encoding="utf-8"))
+    defaults_table = {
+        f"{section}.{name}".lstrip("."): value
+        for section, table in [("", document["defaults"]), *((s, t) for s, t in document["defaults"].items() if isinstance(t, dict))]
+        for name, value in table.items()
+        if not isinstance(value, dict | list)
+    }
     hints = typing.get_type_hints(EnvironmentConfig)
     out = [f"Generated from `config/settings.py` (the schema) and `{CONFIG_FILE.relative_to(ROOT)}` (the values) "
            f"when this site was built. Environments: {', '.join(f'`{n}`' for n in names)}."]  # fmt: skip
@@ -126,7 +135,9 @@ def config_reference() -> str:
             if dataclasses.is_dataclass(annotation) or annotation == tuple[ScheduleConfig, ...]:
                 continue
             key = f"{prefix}{f.name}"
-            if f.default is not dataclasses.MISSING:
+            if key in defaults_table:
+                default = cell(defaults_table[key])
+            elif f.default is not dataclasses.MISSING:
                 default = cell(f.default)
             elif f.default_factory is not dataclasses.MISSING:
                 default = cell(f.default_factory())

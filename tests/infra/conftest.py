@@ -10,12 +10,12 @@ import dataclasses
 import pytest
 from infra_support import ALARM_EMAIL, Synth, synthesize
 
-from config import EnvironmentConfig, NetworkConfig
+from config import EnvironmentConfig
 
-EXISTING_VPC = NetworkConfig(
-    vpc_id="vpc-0123456789abcdef0",
-    private_subnet_ids=("subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"),
-)
+EXISTING_VPC = {
+    "vpc_id": "vpc-0123456789abcdef0",
+    "private_subnet_ids": ("subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"),
+}
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,9 @@ def variant_configs(configs: dict[str, EnvironmentConfig]) -> dict[str, Environm
             emr=dataclasses.replace(develop.emr, cluster_mode="standing"),
             alarm_email=ALARM_EMAIL,
         ),
-        "existingvpc": dataclasses.replace(develop, name="existingvpc", network=EXISTING_VPC),
+        "existingvpc": dataclasses.replace(
+            develop, name="existingvpc", network=dataclasses.replace(develop.network, **EXISTING_VPC)
+        ),
     }
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from infra_support import Synth, all_steps
 
-from pipeline_steps import train
+from pipeline_steps import preprocess_train, train
 from pipeline_steps.model import Hyperparameters
 from workflow.local.expressions import EvaluationContext
 
@@ -185,6 +185,20 @@ def test_training_defaults_train_the_benchmarked_model(synth: Synth, env: str) -
         if not name.startswith("sagemaker_"):
             argv += [f"--{name}", str(value)]
     assert train.parse_args(argv).hyperparameters == Hyperparameters()
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_split_defaults_are_the_preprocess_train_steps_own(synth: Synth, env: str) -> None:
+    """The split parameters' defaults are those the step applies when run by hand without them (a seed of
+    42 in the definition and 1 in the step once split the occupations two ways)."""
+    definition = synth.stacks[env].pipeline.fake_definition()
+    defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+    by_hand = preprocess_train.parse_args([])
+    assert (defaults["split_seed"], defaults["validation_fraction"], defaults["test_fraction"]) == (
+        by_hand.seed,
+        by_hand.validation_fraction,
+        by_hand.test_fraction,
+    )
 
 
 def test_step_code_assets_are_deterministic(synth: Synth, variant_synth: Synth) -> None:

@@ -58,6 +58,40 @@ def test_a_bad_value_names_its_key(section, values, message):
         environments_from(develop_with(section, **values))
 
 
+def test_a_default_is_written_only_in_the_defaults_table():
+    """settings.py has no default of its own: without the [defaults] value the key is missing, by name."""
+    document = copy.deepcopy(SHIPPED)
+    del document["defaults"]["model"]["min_macro_f1"]
+    with pytest.raises(ConfigError, match=r"^environments\.develop\.model\.min_macro_f1: missing$"):
+        environments_from(document)
+    del document["defaults"]["emr"]
+    with pytest.raises(ConfigError, match=r"^environments\.develop\.emr\.release_label: missing$"):
+        environments_from(document)
+
+
+def _leaves(table: dict, prefix: str = "") -> dict[str, object]:
+    leaves = {}
+    for name, value in table.items():
+        if isinstance(value, dict):
+            leaves.update(_leaves(value, f"{prefix}{name}."))
+        else:
+            leaves[f"{prefix}{name}"] = value
+    return leaves
+
+
+@pytest.mark.parametrize("env", sorted(SHIPPED["environments"]))
+def test_an_environment_table_lists_only_what_differs_from_the_defaults(env):
+    defaults = _leaves(SHIPPED["defaults"])
+    repeated = {key: value for key, value in _leaves(SHIPPED["environments"][env]).items()
+                if key in defaults and defaults[key] == value}  # fmt: skip
+    assert not repeated, f"environments.{env} repeats [defaults]: {repeated}"
+
+
+def test_an_approval_status_the_gate_alone_gives_is_refused():
+    with pytest.raises(ConfigError, match=r"model\.approval_status: 'Rejected' is not one of 'Approved', 'PendingManualApproval'"):
+        environments_from(develop_with("model", approval_status="Rejected"))
+
+
 def test_schedule_parameters_must_be_strings_and_names_unique():
     schedule = {"name": "x", "expression": "rate(1 day)", "parameters": {"split_seed": 3}}
     with pytest.raises(ConfigError, match=r"develop\.schedules\[0\]\.parameters\.split_seed: 3 must be a string"):

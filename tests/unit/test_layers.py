@@ -18,7 +18,8 @@ PACKAGES = ("pipeline_steps", "workflow", "stacks", "config", "jobclf_cli")
 # What each layer may import of the others (its own package is always allowed).
 ALLOWED = {
     "pipeline_steps": set(),
-    "config": set(),
+    # The allowed values the steps agree on (approval statuses, predict engines): the config checks against them.
+    "config": {"pipeline_steps.contract"},
     "workflow": set(),  # the namespace's docstring only
     "workflow.definition": {"config", "pipeline_steps"},
     # AWS's contracts, checked offline: botocore's models only, nothing of the project.

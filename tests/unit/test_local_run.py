@@ -24,7 +24,7 @@ from workflow.definition import StepCode
 from workflow.definition.builder import build_definition
 from workflow.local.expressions import EvaluationContext
 from workflow.local.processes import RUNNING_STEPS_FILE, StepProcesses
-from workflow.local.request import LocalRun, UsageError
+from workflow.local.request import LocalRunRequest, UsageError
 from workflow.local.run import LOCK_FILE, local_spec, run_local
 from workflow.local.runner import ParameterError, failed_parameter_checks, resolve_parameters
 
@@ -47,32 +47,32 @@ def nothing_ran(work_dir: Path) -> bool:
     ("make_run", "message"),
     [
         pytest.param(
-            lambda t, w: LocalRun("develop", "predict", input=t, output=t.parent, work_dir=w),
+            lambda t, w: LocalRunRequest("develop", "predict", input=t, output=t.parent, work_dir=w),
             "is a folder; name the predictions file",
             id="output-is-a-folder",
         ),
         pytest.param(
-            lambda t, w: LocalRun("develop", "predict", input=t, output=t, work_dir=w),
+            lambda t, w: LocalRunRequest("develop", "predict", input=t, output=t, work_dir=w),
             "is the --input file; the predictions would overwrite the titles",
             id="output-is-the-input",
         ),
         pytest.param(
-            lambda t, w: LocalRun("develop", "predict", input=t, output=t.parent / "." / t.name, work_dir=w),
+            lambda t, w: LocalRunRequest("develop", "predict", input=t, output=t.parent / "." / t.name, work_dir=w),
             "is the --input file",
             id="output-is-the-input-by-another-path",
         ),
         pytest.param(
-            lambda t, w: LocalRun("develop", "predict", params={"use_type": "train"}, input=t, output=t.with_name("p.csv"), work_dir=w),
+            lambda t, w: LocalRunRequest("develop", "predict", params={"use_type": "train"}, input=t, output=t.with_name("p.csv"), work_dir=w),
             "--param use_type=train contradicts --use-type predict",
             id="use-type-twice",
         ),
         pytest.param(
-            lambda t, w: LocalRun("develop", "predict", input=t, output=Path("/proc/version/p.csv"), work_dir=w),
+            lambda t, w: LocalRunRequest("develop", "predict", input=t, output=Path("/proc/version/p.csv"), work_dir=w),
             "--output /proc/version/p.csv: cannot write into /proc/version",
             id="output-under-a-file",
         ),
         pytest.param(
-            lambda t, w: LocalRun("develop", "train", onet_dir=FIXTURE_ONET, work_dir=Path("/proc/jobclf-work")),
+            lambda t, w: LocalRunRequest("develop", "train", onet_dir=FIXTURE_ONET, work_dir=Path("/proc/jobclf-work")),
             "--work-dir /proc/jobclf-work: cannot write there",
             id="work-dir-not-writable",
         ),
@@ -105,7 +105,7 @@ BAD_PARAMETERS = [
 def test_out_of_range_parameters_are_refused_before_anything_runs(tmp_path, overrides, message) -> None:
     work_dir = tmp_path / "work"
     with pytest.raises(ParameterError, match="parameter out of range") as error:
-        run_local(LocalRun("develop", "train", params=overrides, onet_dir=FIXTURE_ONET, work_dir=work_dir), report=lambda _: None)
+        run_local(LocalRunRequest("develop", "train", params=overrides, onet_dir=FIXTURE_ONET, work_dir=work_dir), report=lambda _: None)
     assert message in str(error.value)
     assert not (work_dir / "jobs").exists() and not (work_dir / "s3" / "jobclf-develop-raw").exists()
 
@@ -118,7 +118,7 @@ def test_out_of_range_parameters_are_refused_before_anything_runs(tmp_path, over
     ],
 )
 def test_unparseable_parameters_are_refused_before_anything_runs(tmp_path, titles, overrides, message) -> None:
-    run = LocalRun("develop", "predict", params=overrides, input=titles, output=tmp_path / "p.csv", work_dir=tmp_path / "w")
+    run = LocalRunRequest("develop", "predict", params=overrides, input=titles, output=tmp_path / "p.csv", work_dir=tmp_path / "w")
     with pytest.raises(ParameterError) as error:
         run_local(run, report=lambda _: None)
     assert message in str(error.value)
@@ -176,7 +176,7 @@ def test_a_work_dir_another_run_holds_is_refused(tmp_path) -> None:
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(UsageError, match=r"is in use by another local run \(process 4242\)"):
-            run_local(LocalRun("develop", "train", onet_dir=FIXTURE_ONET, work_dir=work_dir), report=lambda _: None)
+            run_local(LocalRunRequest("develop", "train", onet_dir=FIXTURE_ONET, work_dir=work_dir), report=lambda _: None)
         assert not (work_dir / "s3").exists()
     finally:
         holder.kill()

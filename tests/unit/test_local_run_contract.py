@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 import steps_fixtures as fx
 
-from workflow.local.request import LocalRun, UsageError
+from workflow.local.request import LocalRunRequest, UsageError
 from workflow.local.run import run_local
 from workflow.local.runner import ParameterError
 
@@ -75,7 +75,7 @@ def test_a_file_outside_the_work_dir_survives_every_uri_parameter(tmp_path, para
     value = escape.format(keep=outside)
     # A train run: it stages --onet-dir at onet_input_uri and checks every URI parameter (a local
     # predict run refuses input_titles_uri beside --input before that).
-    run = LocalRun("develop", "train", params={parameter: value}, onet_dir=FIXTURE_ONET, work_dir=work_dir)
+    run = LocalRunRequest("develop", "train", params={parameter: value}, onet_dir=FIXTURE_ONET, work_dir=work_dir)
     with pytest.raises(ParameterError) as error:
         run_local(run, report=quiet)
     assert "\n" not in str(error.value)
@@ -97,7 +97,7 @@ def test_a_file_outside_the_work_dir_survives_every_uri_parameter(tmp_path, para
     ],
 )
 def test_a_uri_parameter_is_refused_in_one_line_naming_it(tmp_path, value, message) -> None:
-    run = LocalRun("develop", "train", params={"onet_input_uri": value}, onet_dir=FIXTURE_ONET, work_dir=tmp_path / "w")
+    run = LocalRunRequest("develop", "train", params={"onet_input_uri": value}, onet_dir=FIXTURE_ONET, work_dir=tmp_path / "w")
     with pytest.raises(ParameterError) as error:
         run_local(run, report=quiet)
     assert str(error.value).startswith(message)
@@ -123,7 +123,7 @@ def test_staging_onet_replaces_the_tables_and_nothing_else(tmp_path) -> None:
 
 
 def test_input_and_input_titles_uri_together_are_a_usage_error(tmp_path, titles) -> None:
-    run = LocalRun("develop", "predict", params={"input_titles_uri": "s3://jobclf-develop-raw/titles/other/"},
+    run = LocalRunRequest("develop", "predict", params={"input_titles_uri": "s3://jobclf-develop-raw/titles/other/"},
                    input=titles, output=tmp_path / "p.csv", work_dir=tmp_path / "w")  # fmt: skip
     with pytest.raises(
         UsageError, match="--param input_titles_uri: a local predict run classifies the titles of --input"
@@ -135,7 +135,7 @@ def test_an_output_that_is_a_hard_link_to_the_input_is_refused(tmp_path, titles)
     output = tmp_path / "predictions.csv"
     os.link(titles, output)
     with pytest.raises(UsageError, match=r"is the --input file \(.*titles\.csv, by another name or a link\)"):
-        run_local(LocalRun("develop", "predict", input=titles, output=output, work_dir=tmp_path / "w"), report=quiet)
+        run_local(LocalRunRequest("develop", "predict", input=titles, output=output, work_dir=tmp_path / "w"), report=quiet)
     assert titles.read_text() == "id,title\n1,Registered Nurse\n"
 
 
@@ -145,12 +145,12 @@ def test_a_file_name_that_is_not_utf8_is_refused(tmp_path, titles) -> None:
     (folder / os.fsdecode(b"caf\xe9.csv")).write_text("title\nNurse\n")
     with pytest.raises(UsageError, match=r"caf\\udce9\.csv: the name is not valid UTF-8; rename it"):
         run_local(
-            LocalRun("develop", "predict", input=folder, output=tmp_path / "p.csv", work_dir=tmp_path / "w"),
+            LocalRunRequest("develop", "predict", input=folder, output=tmp_path / "p.csv", work_dir=tmp_path / "w"),
             report=quiet,
         )
     output = tmp_path / os.fsdecode(b"p\xe9.csv")
     with pytest.raises(UsageError, match=r"--output .*p\\udce9\.csv: the path is not valid UTF-8"):
-        run_local(LocalRun("develop", "predict", input=titles, output=output, work_dir=tmp_path / "w"), report=quiet)
+        run_local(LocalRunRequest("develop", "predict", input=titles, output=output, work_dir=tmp_path / "w"), report=quiet)
 
 
 @pytest.mark.parametrize("name", ["_titles.csv", ".titles.csv"])
@@ -159,7 +159,7 @@ def test_a_single_input_file_named_like_bookkeeping_is_refused_before_anything_r
     single.write_text("title\nNurse\n")
     with pytest.raises(UsageError) as error:
         run_local(
-            LocalRun("develop", "predict", input=single, output=tmp_path / "p.csv", work_dir=tmp_path / "w"),
+            LocalRunRequest("develop", "predict", input=single, output=tmp_path / "p.csv", work_dir=tmp_path / "w"),
             report=quiet,
         )
     assert f"{name}: '{name}' starts with '{name[0]}', which marks Spark's and Hadoop's bookkeeping" in str(error.value)
@@ -192,7 +192,7 @@ def test_the_header_and_first_bytes_are_checked_before_anything_runs_naming_the_
         path.write_bytes(data)
     with pytest.raises(UsageError) as error:
         run_local(
-            LocalRun("develop", "predict", input=path, output=tmp_path / "p.csv", work_dir=tmp_path / "w"), report=quiet
+            LocalRunRequest("develop", "predict", input=path, output=tmp_path / "p.csv", work_dir=tmp_path / "w"), report=quiet
         )
     assert str(error.value).startswith(f"--input: input file {path}{problem}")
     assert "/opt/ml/" not in str(error.value)
@@ -213,7 +213,7 @@ def test_execution_date_reaches_the_steps_as_the_steps_read_it(tmp_path, given) 
 
     code = StepCode("s3://a/steps.zip", "s3://a/etl.py", "s3://a/source.tar.gz", "s3://a/bootstrap.sh")
     definition = build_definition(local_spec(load_environment("develop"), code))
-    run = LocalRun("develop", "predict", params={"execution_date": given})
+    run = LocalRunRequest("develop", "predict", params={"execution_date": given})
     passed = _checked_parameters(run, definition, LocalS3(tmp_path / "s3"))["execution_date"]
     assert passed == execution_date(given) == execution_date(passed)
     assert passed == passed.strip() != ""
@@ -276,9 +276,9 @@ def test_a_damaged_state_file_is_named_with_its_fix_before_any_step(
 ) -> None:
     path = damage(registered, how)
     if use_type == "train":
-        run = LocalRun("develop", "train", onet_dir=FIXTURE_ONET, work_dir=registered)
+        run = LocalRunRequest("develop", "train", onet_dir=FIXTURE_ONET, work_dir=registered)
     else:
-        run = LocalRun("develop", "predict", input=titles, output=tmp_path / "p.csv", work_dir=registered)
+        run = LocalRunRequest("develop", "predict", input=titles, output=tmp_path / "p.csv", work_dir=registered)
     with pytest.raises(UsageError) as error:
         run_local(run, report=quiet)
     text = str(error.value)
@@ -297,7 +297,7 @@ def test_a_damaged_model_archive_is_named_before_a_predict_run_and_no_hindrance_
     from workflow.local.s3 import LocalS3
 
     path = damage_model(registered, how)
-    run = LocalRun("develop", "predict", input=titles, output=tmp_path / "p.csv", work_dir=registered)
+    run = LocalRunRequest("develop", "predict", input=titles, output=tmp_path / "p.csv", work_dir=registered)
     with pytest.raises(UsageError) as error:
         run_local(run, report=quiet)
     assert str(error.value).startswith(f"model archive {path} {message}")

@@ -16,7 +16,7 @@ from workflow.local.expressions import (
     split_property_path,
 )
 from workflow.local.processes import StepProcesses
-from workflow.local.runner import LocalPipelineRun, ParameterError, execution_order, resolve_parameters
+from workflow.local.runner import DefinitionInterpreter, ParameterError, execution_order, resolve_parameters
 from workflow.local.s3 import LocalS3
 
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -85,7 +85,7 @@ def job(tmp_path: Path) -> JobContext:
 
 def run(definition: dict, job: JobContext, **params):
     lines: list[str] = []
-    outcome = LocalPipelineRun(json.dumps(definition), job, params, "emr-7.9.0", report=lines.append).run()
+    outcome = DefinitionInterpreter(json.dumps(definition), job, params, "emr-7.9.0", report=lines.append).run()
     return outcome, lines
 
 

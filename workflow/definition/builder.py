@@ -28,6 +28,7 @@ from sagemaker.workflow.conditions import ConditionEquals
 from sagemaker.workflow.fail_step import FailStep
 from sagemaker.workflow.pipeline import Pipeline
 
+from pipeline_steps.contract import EMR_ENGINE, PROCESSING_ENGINE
 from workflow.definition.offline_sdk import offline_default_boto_session, offline_session
 from workflow.definition.parameters import PipelineParameters
 from workflow.definition.spec import PipelineSpec
@@ -62,7 +63,7 @@ def _pipeline(spec: PipelineSpec) -> Pipeline:
                 conditions=[
                     *in_range,
                     ConditionEquals(left=use_type, right="predict"),
-                    ConditionEquals(left=engine, right="processing"),
+                    ConditionEquals(left=engine, right=PROCESSING_ENGINE),
                 ],
                 if_steps=steps.processing_predict_steps(),
             ),
@@ -72,7 +73,7 @@ def _pipeline(spec: PipelineSpec) -> Pipeline:
                 conditions=[
                     *in_range,
                     ConditionEquals(left=use_type, right="predict"),
-                    ConditionEquals(left=engine, right="emr"),
+                    ConditionEquals(left=engine, right=EMR_ENGINE),
                 ],
                 if_steps=steps.emr_predict_steps(),
             ),

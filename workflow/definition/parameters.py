@@ -18,13 +18,18 @@ from sagemaker.workflow.conditions import (
 from sagemaker.workflow.functions import Join
 from sagemaker.workflow.parameters import Parameter, ParameterFloat, ParameterInteger, ParameterString
 
-from pipeline_steps.contract import ONET_INPUT_PREFIX, TITLES_INPUT_PREFIX
+from config.settings import MAX_PREDICT_INSTANCES
+from pipeline_steps.contract import (
+    MODEL_APPROVAL_STATUSES,
+    ONET_INPUT_PREFIX,
+    PREDICT_ENGINES,
+    TITLES_INPUT_PREFIX,
+    USE_TYPES,
+)
 from pipeline_steps.model import CHOICES, RANGE, pipeline_hyperparameters
+from pipeline_steps.preprocess_train import DEFAULT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION
 from workflow.definition.spec import PipelineSpec
 
-USE_TYPES = ("train", "predict")
-PREDICT_ENGINES = ("processing", "emr")
-MAX_PREDICT_INSTANCES = 100  # config.PredictConfig allows as many
 # Integer parameters stay within a signed 32-bit integer: the SageMaker guide and the definition schema
 # give Integer parameters no range of their own, and this is one every reading of "Integer" accepts
 # (numpy's RandomState, which the split seeds, takes anything below 2**32).
@@ -42,10 +47,17 @@ class PipelineParameters:
         self.onet_input_uri = ParameterString("onet_input_uri", default_value=f"s3://{raw}/{ONET_INPUT_PREFIX}")
         self.input_titles_uri = ParameterString("input_titles_uri", default_value=f"s3://{raw}/{TITLES_INPUT_PREFIX}")
         self.execution_date = ParameterString("execution_date", default_value="")
-        self.split_seed = self._ranged(ParameterInteger("split_seed", default_value=42), 0, MAX_INTEGER_PARAMETER)
+        # The split's parameters default to the preprocess-train step's own defaults.
+        self.split_seed = self._ranged(
+            ParameterInteger("split_seed", default_value=DEFAULT_SEED), 0, MAX_INTEGER_PARAMETER
+        )
         # Each at most 0.45, so that at least 10% of the occupations train whatever both are.
-        self.validation_fraction = self._ranged(ParameterFloat("validation_fraction", default_value=0.1), 0.05, 0.45)
-        self.test_fraction = self._ranged(ParameterFloat("test_fraction", default_value=0.2), 0.05, 0.45)
+        self.validation_fraction = self._ranged(
+            ParameterFloat("validation_fraction", default_value=DEFAULT_VALIDATION_FRACTION), 0.05, 0.45
+        )
+        self.test_fraction = self._ranged(
+            ParameterFloat("test_fraction", default_value=DEFAULT_TEST_FRACTION), 0.05, 0.45
+        )
         # One parameter per tunable hyperparameter, same name, the training step's own default (the
         # model chosen by benchmarks/model_benchmark.py): the pipeline trains exactly what was benchmarked.
         self.hyperparameters = {}
@@ -69,7 +81,7 @@ class PipelineParameters:
         self.model_approval_status = ParameterString(
             "model_approval_status",
             default_value=spec.model.approval_status,
-            enum_values=["Approved", "PendingManualApproval", "Rejected"],
+            enum_values=list(MODEL_APPROVAL_STATUSES),
         )
 
     def _ranged(self, parameter, minimum: float, maximum: float):

@@ -6,8 +6,9 @@ Any string may be a placeholder for a CDK token; the builder treats them as opaq
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, fields
+
+from config.settings import ClusterMode
 
 
 @dataclass(frozen=True)
@@ -42,29 +43,36 @@ class StepCode:
 
 @dataclass(frozen=True)
 class EmrSpec:
-    """How the ETL step reaches EMR: a standing cluster by ID, or a transient cluster per execution."""
+    """How the ETL step reaches EMR: a standing cluster by ID, or a transient cluster per execution.
 
-    mode: Literal["transient", "standing"]
+    The instance types, profile, roles, security configuration, subnet and security groups are a
+    transient cluster's only (SageMaker starts it from them); a standing cluster has them already.
+    """
+
+    mode: ClusterMode
     release_label: str
     log_uri: str
     cluster_id: str | None = None
-    # Transient clusters only: what SageMaker needs to start one.
-    primary_instance_type: str = "m5.xlarge"
-    core_instance_type: str = "m5.xlarge"
-    core_instance_count: int = 1
-    instance_profile_name: str = ""
-    service_role_name: str = ""
-    security_configuration_name: str = ""
-    subnet_id: str = ""
-    primary_security_group_id: str = ""
-    core_security_group_id: str = ""
-    service_access_security_group_id: str = ""
+    primary_instance_type: str | None = None
+    core_instance_type: str | None = None
+    core_instance_count: int | None = None
+    instance_profile_name: str | None = None
+    service_role_name: str | None = None
+    security_configuration_name: str | None = None
+    subnet_id: str | None = None
+    primary_security_group_id: str | None = None
+    core_security_group_id: str | None = None
+    service_access_security_group_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode == "standing" and not self.cluster_id:
             raise ValueError("EmrSpec: a standing cluster needs cluster_id")
-        if self.mode == "transient" and self.cluster_id:
-            raise ValueError("EmrSpec: a transient cluster has no cluster_id")
+        if self.mode == "transient":
+            if self.cluster_id:
+                raise ValueError("EmrSpec: a transient cluster has no cluster_id")
+            unset = [f.name for f in fields(self) if f.name != "cluster_id" and getattr(self, f.name) is None]
+            if unset:
+                raise ValueError(f"EmrSpec: a transient cluster needs {', '.join(unset)}")
 
 
 @dataclass(frozen=True)
@@ -82,23 +90,19 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class ModelDefaults:
-    """Defaults of the pipeline parameters that govern the model and its registration."""
+    """Defaults of the pipeline parameters that govern the model and its registration (config.ModelConfig)."""
 
-    approval_status: str = "PendingManualApproval"
-    min_macro_f1: float = 0.51  # benchmarks/model_benchmark.py gate_threshold
+    approval_status: str
+    min_macro_f1: float
 
 
 @dataclass(frozen=True)
 class PredictDefaults:
-    """Defaults of the pipeline parameters that choose how the predict branch runs (a schedule may override them).
+    """Defaults of the pipeline parameters that choose how the predict branch runs (config.PredictConfig);
+    a schedule may override them per execution."""
 
-    engine: "processing" prepares the titles in a SageMaker processing job (no EMR);
-        "emr" runs the titles ETL on EMR first. Either way BatchPredict classifies them.
-    instance_count: processing instances of the predict steps, each streaming its share of the parts.
-    """
-
-    engine: Literal["processing", "emr"] = "processing"
-    instance_count: int = 1
+    engine: str
+    instance_count: int
 
 
 @dataclass(frozen=True)
@@ -113,9 +117,9 @@ class PipelineSpec:
     emr: EmrSpec
     jobs: JobSpec
     model_package_group_name: str
-    sklearn_framework_version: str = "1.2-1"
-    model: ModelDefaults = field(default_factory=ModelDefaults)
-    predict: PredictDefaults = field(default_factory=PredictDefaults)
+    sklearn_framework_version: str
+    model: ModelDefaults
+    predict: PredictDefaults
 
 
 def declared_parameters(definition: str) -> dict[str, str | int | float]:

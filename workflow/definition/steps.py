@@ -31,9 +31,9 @@ from pipeline_steps.contract import (
     EXECUTIONS_PREFIX,
     GATE_APPROVAL_STATUS_PATH,
     GATE_REASON_PATH,
-    MACRO_F1_PATH,
     MODEL_ARTIFACTS_PREFIX,
     PREDICTIONS_PREFIX,
+    UNSEEN_OCCUPATIONS_MACRO_F1_PATH,
     UNSEEN_TITLES_MACRO_F1_PATH,
 )
 from pipeline_steps.preprocess_train import SPLITS, TITLE_SPLITS
@@ -354,7 +354,7 @@ class PipelineSteps:
                     "fitted_on": "every accepted row: all occupations",
                     "metrics": "held-out: models of the same job and hyperparameters fitted without the scored rows",
                     "held_out_macro_f1_unseen_titles": Join(on="", values=[evaluated(UNSEEN_TITLES_MACRO_F1_PATH)]),
-                    "held_out_macro_f1_unseen_occupations": Join(on="", values=[evaluated(MACRO_F1_PATH)]),
+                    "held_out_macro_f1_unseen_occupations": Join(on="", values=[evaluated(UNSEEN_OCCUPATIONS_MACRO_F1_PATH)]),
                     "quality_gate": evaluated(GATE_REASON_PATH),
                 },
                 description="Job title to SOC major group classifier",

@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 
 from config import ConfigError
+from pipeline_steps.contract import USE_TYPES
 from workflow.local.expressions import UnsupportedDefinition
 from workflow.local.processes import Interrupted
-from workflow.local.request import DEFAULT_WORK_DIR, USE_TYPES, LocalRun, UsageError, parse_param
+from workflow.local.request import DEFAULT_WORK_DIR, LocalRunRequest, UsageError, parse_param
 from workflow.local.run import run_local, summarize
 from workflow.local.runner import ParameterError
 from workflow.local.s3 import NoSpace
@@ -32,7 +33,7 @@ def _param(pair: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def parse_arguments(argv: list[str] | None) -> LocalRun:
+def parse_arguments(argv: list[str] | None) -> LocalRunRequest:
     parser = argparse.ArgumentParser(
         prog="python -m workflow.local",
         description="Run the environment's SageMaker pipeline definition locally (no AWS, no Docker).",
@@ -49,7 +50,7 @@ def parse_arguments(argv: list[str] | None) -> LocalRun:
                         help="train: only if the definition, the O*NET files or the parameters differ from those of the "
                              "latest registered version (else say which version it is and exit 0)")  # fmt: skip
     args = parser.parse_args(argv)
-    return LocalRun(env=args.env, use_type=args.use_type, params=dict(args.param), onet_dir=args.onet_dir,
+    return LocalRunRequest(env=args.env, use_type=args.use_type, params=dict(args.param), onet_dir=args.onet_dir,
                     input=args.input, output=args.output, work_dir=args.work_dir, if_changed=args.if_changed)  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """What a local run is asked to do, checked before anything runs; light to import (no SDK, no Spark).
 
-`python -m workflow.local` and `jobclf executions start --local` build a `LocalRun` from their
+`python -m workflow.local` and `jobclf executions start --local` build a `LocalRunRequest` from their
 options; `workflow.local.run.run_local` executes it.
 """
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline_steps import titles_input
+from pipeline_steps.contract import USE_TYPES
 from pipeline_steps.errors import InputError
 
-USE_TYPES = ("train", "predict")
 DEFAULT_WORK_DIR = Path(".work/local")
 
 
@@ -31,8 +31,9 @@ def parse_param(pair: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class LocalRun:
-    """One local execution: the environment, the branch, parameter overrides and the files it reads and writes."""
+class LocalRunRequest:
+    """What one local execution is asked to do: the environment, the branch, parameter overrides and the files
+    it reads and writes (`run_local` executes it)."""
 
     env: str
     use_type: str

@@ -1,4 +1,4 @@
-"""The local run's one entry point: `run_local(LocalRun(...))`.
+"""The local run's one entry point: `run_local(LocalRunRequest(...))`.
 
 `python -m workflow.local`, `jobclf executions start --local` and the benchmarks all call it. It
 builds the environment's definition with the same builder and configuration as `cdk synth` (only
@@ -52,10 +52,10 @@ from workflow.local.executors import IMAGE_PYTHON, JobContext, Toolchain
 from workflow.local.expressions import UnsupportedDefinition
 from workflow.local.predictions import concatenate_parts, predictions_folder
 from workflow.local.processes import Interrupted, StepProcesses
-from workflow.local.request import LocalRun, UsageError
+from workflow.local.request import LocalRunRequest, UsageError
 from workflow.local.runner import (
+    DefinitionInterpreter,
     ExecutionOutcome,
-    LocalPipelineRun,
     ParameterError,
     failed_parameter_checks,
     resolve_parameters,
@@ -74,9 +74,9 @@ _UNPRINTABLE = re.compile(r"[^\t\x20-\x7e\u00a0-\uffff]")
 
 @dataclass
 class LocalResult:
-    run: LocalRun
+    run: LocalRunRequest
     outcome: ExecutionOutcome
-    execution: LocalPipelineRun
+    execution: DefinitionInterpreter
     s3: LocalS3
     predictions_partition: Path | None = None  # where a successful predict run's predictions are in local S3
 
@@ -192,7 +192,7 @@ def held_work_dir(work_dir: Path, report: Callable[[str], None]) -> Iterator[Ste
             lock.truncate()
 
 
-def run_local(run: LocalRun, report: Callable[[str], None] = print) -> LocalResult | Unchanged:
+def run_local(run: LocalRunRequest, report: Callable[[str], None] = print) -> LocalResult | Unchanged:
     """Check the request, build the environment's definition and execute it; progress goes to `report`.
 
     Every execution is recorded in the work dir (workflow.local.executions). A train run asked
@@ -211,7 +211,7 @@ def run_local(run: LocalRun, report: Callable[[str], None] = print) -> LocalResu
 
 
 def _run_local(
-    run: LocalRun, config: EnvironmentConfig, work_dir: Path, report: Callable[[str], None]
+    run: LocalRunRequest, config: EnvironmentConfig, work_dir: Path, report: Callable[[str], None]
 ) -> LocalResult | Unchanged:
     with held_work_dir(work_dir, report) as processes:
         s3 = LocalS3(work_dir / "s3")
@@ -253,7 +253,7 @@ def _run_local(
             registry_file=work_dir / "registry.json",
             processes=processes,
         )
-        execution = LocalPipelineRun(definition, job, params, standing_emr_release=config.emr.release_label, report=report)
+        execution = DefinitionInterpreter(definition, job, params, standing_emr_release=config.emr.release_label, report=report)
         record = ExecutionRecord(work_dir, execution.context.execution["PipelineExecutionArn"], params,
                                  {"TrainingFingerprint": fingerprint})  # fmt: skip
         execution.on_step = lambda step: record.step_changed(step.name, step.status, step.seconds, step.detail)
@@ -301,7 +301,7 @@ def _registered_from(fingerprint: str, work_dir: Path, group: str) -> Unchanged 
     return None
 
 
-def _checked_parameters(run: LocalRun, definition: str, s3: LocalS3) -> dict[str, str]:
+def _checked_parameters(run: LocalRunRequest, definition: str, s3: LocalS3) -> dict[str, str]:
     """The run's parameters, checked against the definition's declarations and range checks.
 
     A URI parameter (its default is an s3:// URI) must map into the work dir's local S3; execution_date

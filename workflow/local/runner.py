@@ -145,8 +145,9 @@ def execution_order(steps: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return ordered
 
 
-class LocalPipelineRun:
-    """One local execution of a definition."""
+class DefinitionInterpreter:
+    """Interprets one pipeline definition JSON, step by step, as one local execution of it: what
+    `run_local` drives once it has staged a `LocalRunRequest`'s inputs."""
 
     def __init__(
         self,
