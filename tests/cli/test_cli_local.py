@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 from cli_support import FIXTURE_ONET, ROOT, invoke, labelled_values
@@ -54,7 +55,10 @@ def test_local_executions_list_and_show_read_the_work_dir(trained):
     shown = invoke(CliRunner(), "executions", "show", execution_id, *args)
     assert shown.exit_code == 0, shown.output
     assert f"Execution {execution_id} of pipeline jobclf-develop: Succeeded" in shown.stdout
-    assert labelled_values(shown.stdout)["parameters"] == "min_macro_f1=0.0, use_type=train"
+    # What the execution was started with: the overrides, and the partition date the run resolved (today's, UTC).
+    assert re.fullmatch(
+        r"execution_date=\d{4}-\d{2}-\d{2}, min_macro_f1=0\.0, use_type=train", labelled_values(shown.stdout)["parameters"]
+    )
     steps = {line.split()[0]: line.split()[1] for line in shown.stdout.split("STEP", 1)[1].splitlines()[1:]}
     # The steps the run printed, in its order; the skipped predict branch is not listed (nor is it on AWS).
     printed = [line.split()[2] for line in result.stdout.splitlines() if line.startswith("  Succeeded ")]
