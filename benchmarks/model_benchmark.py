@@ -172,7 +172,7 @@ def splits_by_occupation(options: argparse.Namespace, work: Path) -> Iterator[tu
         yield seed, split_dir, etl_dir
 
 
-def test_rows(split_dir: Path, split: str = "test") -> tuple[list[str], list[str], list[str]]:
+def test_rows(split_dir: Path, split: str = "occupation_test") -> tuple[list[str], list[str], list[str]]:
     """(raw titles, normalized titles, major groups) of a test split, as evaluate reads them."""
     table = read_parquet_table(split_dir / split, ("title", "title_normalized", "major_group"))
     rows = [
@@ -202,8 +202,7 @@ def worst_group(metrics: dict) -> tuple[str, float]:
 
 def score_candidate(row: Row, hp, split_dir: Path, occupations_dir: Path, work: Path, throughput_titles: int):
     model_dir = work / "model"
-    splits = ("train", "validation", "test", "title_train", "title_validation")
-    channels = train.Channels(**{name: split_dir / name for name in splits}, occupations=occupations_dir)
+    channels = train.Channels(**{name: split_dir / name for name in train.SPLIT_CHANNELS}, occupations=occupations_dir)
     info = train.train(channels, model_dir, hp)
     by_title, _ = model_lib.load_model(model_dir, model_file=model_lib.EVALUATED_MODELS["by_title"])
     _, normalized, labels = test_rows(split_dir, "title_test")
@@ -318,7 +317,7 @@ def score_peer(row: Row, predict, split_dir: Path, throughput_titles: int) -> No
     row.title_accuracy.append(titles_metrics["accuracy"])
     row.title_macro_f1.append(titles_metrics["macro_f1"])
     row.title_ece.append(titles_metrics["expected_calibration_error"])
-    metrics, seconds, unanswered = peer_metrics(predict, split_dir, "test")
+    metrics, seconds, unanswered = peer_metrics(predict, split_dir, "occupation_test")
     row.accuracy.append(metrics["accuracy"])
     row.macro_f1.append(metrics["macro_f1"])
     group, f1 = worst_group(metrics)

@@ -177,9 +177,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="jobclf-model-ceiling-") as temporary:
         for seed, split_dir, etl_dir in splits_by_occupation(options, Path(temporary)):
             split = Split(
-                rows=train.training_rows(split_dir / "train", etl_dir / "occupations", DEFAULT),
-                validation=read_labeled_titles(split_dir / "validation"),
-                test=read_labeled_titles(split_dir / "test"),
+                rows=train.training_rows(split_dir / "occupation_train", etl_dir / "occupations", DEFAULT),
+                validation=read_labeled_titles(split_dir / "occupation_validation"),
+                test=read_labeled_titles(split_dir / "occupation_test"),
             )
             for name in names:
                 started = time.perf_counter()

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline_steps.errors import InputError
+from pipeline_steps.etl_tables import MAJOR_GROUP, TITLE_NORMALIZED
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -67,7 +68,7 @@ def labeled_rows(table: pa.Table, where: PathLike, extra_columns: Sequence[str] 
 
     InputError names `where` when no row has both.
     """
-    columns = [table.column(name).to_pylist() for name in ("title_normalized", "major_group", *extra_columns)]
+    columns = [table.column(name).to_pylist() for name in (TITLE_NORMALIZED, MAJOR_GROUP, *extra_columns)]
     kept = [(title, str(group), *rest) for title, group, *rest in zip(*columns) if title and title.strip() and group]
     if not kept:
         raise InputError(f"no rows with a title_normalized and a major_group under {where}")
@@ -76,7 +77,7 @@ def labeled_rows(table: pa.Table, where: PathLike, extra_columns: Sequence[str] 
 
 def read_labeled_titles(directory) -> tuple[list[str], list[str]]:
     """(title_normalized, major_group) lists of a split directory, skipping rows without a title."""
-    kept = labeled_rows(read_parquet_table(directory, ("title_normalized", "major_group")), directory)
+    kept = labeled_rows(read_parquet_table(directory, (TITLE_NORMALIZED, MAJOR_GROUP)), directory)
     return [title for title, _ in kept], [group for _, group in kept]
 
 

@@ -34,6 +34,14 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 from pipeline_steps import data_quality
 from pipeline_steps.contract import WRONG_FIELD_COUNT
 from pipeline_steps.errors import AccountingError, InputError
+from pipeline_steps.etl_tables import (
+    ALTERNATE_TITLE_SOURCE,
+    OCCUPATION_COLUMNS,
+    OCCUPATION_TITLE_SOURCE,
+    OCCUPATIONS_DATASET,
+    TITLE_COLUMNS,
+    TITLES_DATASET,
+)
 from pipeline_steps.soc import MAJOR_GROUPS, MALFORMED_CODE, UNKNOWN_MAJOR_GROUP, code_problem, major_group
 from pipeline_steps.spark_files import HadoopFiles, join_uri, run_job
 from pipeline_steps.text import TITLE_REASONS, normalize_title, title_problem
@@ -63,9 +71,6 @@ PROGRAM = "etl"  # how the job names itself in its messages
 # The first bytes of a zip archive, which an .xlsx workbook is.
 ZIP_MAGIC = b"PK\x03\x04"
 
-OCCUPATION_SOURCE = "occupation_title"
-ALTERNATE_SOURCE = "alternate_title"
-
 # Rejection reasons of this step, besides contract.py's WRONG_FIELD_COUNT, the code reasons of soc.py and
 # the title reasons of text.py.
 DUPLICATE_OCCUPATION_CODE = "duplicate_occupation_code"
@@ -82,19 +87,6 @@ REJECTION_REASONS = (
     DUPLICATE_TITLE,
 )
 
-TITLE_COLUMNS = (
-    "onet_soc_code",
-    "occupation_title",
-    "title",
-    "title_normalized",
-    "short_title",
-    "major_group",
-    "source",
-    "source_file",
-    "source_row",
-    "source_count",
-)
-OCCUPATION_COLUMNS = ("onet_soc_code", "title", "description", "major_group")
 
 
 # --- Parsing: file bytes -> rows, on the driver -------------------------------------------------
@@ -261,7 +253,7 @@ def row_problem(code: str | None, title: str | None, fits_header: bool) -> str |
 
 def to_candidates(table: SourceTable, source: str) -> list[Candidate]:
     """The table's rows as candidates: occupation rows titled by `Title`, alternate rows by `Alternate Title`."""
-    is_occupation = source == OCCUPATION_SOURCE
+    is_occupation = source == OCCUPATION_TITLE_SOURCE
     title_column = OCCUPATION_TITLE_COLUMN if is_occupation else ALTERNATE_TITLE_COLUMN
     candidates = []
     for row in table.rows:
@@ -313,7 +305,7 @@ def _sources(value: str | None) -> str | None:
 
 
 def candidates_frame(spark: SparkSession, occupations: SourceTable, alternates: SourceTable) -> DataFrame:
-    rows = to_candidates(occupations, OCCUPATION_SOURCE) + to_candidates(alternates, ALTERNATE_SOURCE)
+    rows = to_candidates(occupations, OCCUPATION_TITLE_SOURCE) + to_candidates(alternates, ALTERNATE_TITLE_SOURCE)
     return spark.createDataFrame(rows, CANDIDATE_SCHEMA)
 
 
@@ -324,12 +316,12 @@ def validate(candidates: DataFrame) -> DataFrame:
     title whose code is not an accepted occupation, and a (normalized title, code) already accepted.
     """
     occupations = _reject_repeated_occupation_codes(
-        candidates.filter(F.col("source") == OCCUPATION_SOURCE).withColumnRenamed("row_problem", "reason")
+        candidates.filter(F.col("source") == OCCUPATION_TITLE_SOURCE).withColumnRenamed("row_problem", "reason")
     ).withColumn("occupation_title", F.col("title"))
     known_occupations = occupations.filter(F.col("reason").isNull()).select("onet_soc_code", "occupation_title")
     # known_occupations has one row per code, so the join keeps one row per alternate title.
     alternates = (
-        candidates.filter(F.col("source") == ALTERNATE_SOURCE)
+        candidates.filter(F.col("source") == ALTERNATE_TITLE_SOURCE)
         .withColumnRenamed("row_problem", "reason")
         .join(known_occupations, on="onet_soc_code", how="left")
         .withColumn("reason", _first_reason(F.col("occupation_title").isNull(), UNKNOWN_OCCUPATION))
@@ -370,7 +362,7 @@ def _with_source_counts(validated: DataFrame) -> DataFrame:
 
 
 def _input_order() -> Column:
-    return F.when(F.col("source") == OCCUPATION_SOURCE, 0).otherwise(1)
+    return F.when(F.col("source") == OCCUPATION_TITLE_SOURCE, 0).otherwise(1)
 
 
 def accepted_titles(validated: DataFrame) -> DataFrame:
@@ -378,7 +370,7 @@ def accepted_titles(validated: DataFrame) -> DataFrame:
 
 
 def accepted_occupations(validated: DataFrame) -> DataFrame:
-    occupations = validated.filter(F.col("reason").isNull() & (F.col("source") == OCCUPATION_SOURCE))
+    occupations = validated.filter(F.col("reason").isNull() & (F.col("source") == OCCUPATION_TITLE_SOURCE))
     return _single_file_in_input_order(occupations).select(*OCCUPATION_COLUMNS)
 
 
@@ -492,8 +484,8 @@ def run(
             input_uri, validated, max_shares or data_quality.DEFAULT_MAX_SHARES
         )
         for name, frame in (
-            ("titles", accepted_titles(validated)),
-            ("occupations", accepted_occupations(validated)),
+            (TITLES_DATASET, accepted_titles(validated)),
+            (OCCUPATIONS_DATASET, accepted_occupations(validated)),
             ("quarantine", quarantined_rows(validated)),
         ):
             frame.write.mode("overwrite").parquet(join_uri(output_uri, name))

@@ -1,6 +1,6 @@
 """Evaluate a training job's held-out models and compare with the latest approved model.
 
-    python -m pipeline_steps evaluate --model DIR --test DIR --title-test DIR --output DIR --model-package-group NAME
+    python -m pipeline_steps evaluate --model DIR --occupation-test DIR --title-test DIR --output DIR --model-package-group NAME
         --min-macro-f1 THRESHOLD --approval-status STATUS
 
 DIR of --model holds model.tar.gz as SageMaker delivers a training job's output (or its extracted
@@ -8,7 +8,7 @@ folder). The served model.joblib in it is fitted on every accepted row, so it ha
 its quality is measured on the two evaluated models the same job fitted with the same
 hyperparameters (train.train):
 - unseen titles of known occupations (the headline): the by-title model on --title-test;
-- unseen occupations (the stress figure and the quality gate's): the by-occupation model on --test.
+- unseen occupations (the stress figure and the quality gate's): the by-occupation model on --occupation-test.
 Each evaluated model answers as the served one does: the titles of its own training rows from their
 O*NET evidence, the others by its statistical model (known_titles.py), and each figure says which
 share each path answered. `training_titles` measures the served model on the titles it was fitted on:
@@ -466,14 +466,14 @@ def _share_in(groups: Sequence[str], allowed: Sequence[set]) -> float:
 
 def run(
     model_path,
-    test_dir,
+    occupation_test_dir,
     title_test_dir,
     output_dir,
     model_package_group: str,
     min_macro_f1: float,
     approval_status: str,
 ) -> dict:
-    titles, labels = read_labeled_titles(test_dir)
+    titles, labels = read_labeled_titles(occupation_test_dir)
     title_titles, title_labels = read_labeled_titles(title_test_dir)
     with tempfile.TemporaryDirectory(prefix="jobclf-model-") as work_dir:
         by_occupation, info = load_model(model_path, work_dir, EVALUATED_MODELS["by_occupation"])
@@ -495,7 +495,9 @@ def run(
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="/opt/ml/processing/model", help="directory with model.tar.gz")
-    parser.add_argument("--test", default="/opt/ml/processing/test", help="test split by occupation (Parquet)")
+    parser.add_argument(
+        "--occupation-test", default="/opt/ml/processing/occupation_test", help="test split by occupation (Parquet)"
+    )
     parser.add_argument("--title-test", default="/opt/ml/processing/title_test", help="test split by title (Parquet)")
     parser.add_argument("--output", default="/opt/ml/processing/evaluation")
     parser.add_argument(
@@ -517,7 +519,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     document = run(
         args.model,
-        args.test,
+        args.occupation_test,
         args.title_test,
         args.output,
         args.model_package_group,

@@ -16,7 +16,7 @@ row, with the same seeded shuffle and shares as the occupations.
     python -m pipeline_steps preprocess-train --input DIR --output DIR [--seed 42]
         [--validation-fraction 0.1] [--test-fraction 0.2]
 
-writes OUTPUT/<split>/<split>.parquet (the input's columns) for each of SPLITS and TITLE_SPLITS,
+writes OUTPUT/<split>/<split>.parquet (the input's columns) for each of OCCUPATION_SPLITS and TITLE_SPLITS,
 and OUTPUT/split_report.json.
 """
 
@@ -33,11 +33,20 @@ import numpy as np
 
 from pipeline_steps.dataio import count_by, read_parquet_table, write_json, write_parquet
 from pipeline_steps.errors import InputError
+from pipeline_steps.etl_tables import (
+    MAJOR_GROUP,
+    OCCUPATION_TITLE_SOURCE,
+    ONET_SOC_CODE,
+    SOURCE,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    TITLE_NORMALIZED,
+)
 
-SPLITS = ("train", "validation", "test")
-TITLE_SPLITS = ("title_train", "title_validation", "title_test")
-# The ETL's `source` of an occupation's own O*NET title (etl.OCCUPATION_SOURCE; etl imports Spark).
-OCCUPATION_TITLE_SOURCE = "occupation_title"
+# What a split's rows are for; the data are split twice, so each split is named by what it splits on.
+ROLES = ("train", "validation", "test")
+OCCUPATION_SPLITS = tuple(f"occupation_{role}" for role in ROLES)  # unseen occupations: the quality gate's
+TITLE_SPLITS = tuple(f"title_{role}" for role in ROLES)  # unseen titles of known occupations: the headline
 # Words that say how senior, not what the job is: "Senior Accountant" is a near-duplicate of "Accountant".
 SENIORITY_WORDS = frozenset(
     [
@@ -63,9 +72,9 @@ SENIORITY_WORDS = frozenset(
         "3",
     ]
 )
-REQUIRED_COLUMNS = ("onet_soc_code", "major_group", "title_normalized")
+REQUIRED_COLUMNS = (ONET_SOC_CODE, MAJOR_GROUP, TITLE_NORMALIZED)
 # Output rows are sorted by these (the ones present) so the files do not depend on part order.
-SORT_COLUMNS = ("onet_soc_code", "source", "source_file", "source_row", "title_normalized")
+SORT_COLUMNS = (ONET_SOC_CODE, SOURCE, SOURCE_FILE, SOURCE_ROW, TITLE_NORMALIZED)
 # A major group needs this many occupations before it gives one to validation and test.
 MIN_OCCUPATIONS_TO_HOLD_OUT = 3
 # The split's defaults, which the pipeline's split_seed, validation_fraction and test_fraction parameters
@@ -106,7 +115,7 @@ def assign_splits(
     validation_fraction: float,
     test_fraction: float,
 ) -> dict[str, str]:
-    """{onet_soc_code: split} for every code; depends only on the code sets and the seed."""
+    """{code: role} for every code (a role of ROLES); depends only on the code sets and the seed."""
     check_fractions(validation_fraction, test_fraction)
     assignment: dict[str, str] = {}
     for group in sorted(codes_by_group):
@@ -116,14 +125,14 @@ def assign_splits(
         _, n_validation, n_test = split_counts(len(codes), validation_fraction, test_fraction)
         for position, code in enumerate(shuffled):
             if position < n_test:
-                split = "test"
+                role = "test"
             elif position < n_test + n_validation:
-                split = "validation"
+                role = "validation"
             else:
-                split = "train"
+                role = "train"
             if code in assignment:
                 raise InputError(f"onet_soc_code {code} is listed under two major groups")
-            assignment[code] = split
+            assignment[code] = role
     return assignment
 
 
@@ -188,18 +197,18 @@ def codes_by_major_group(codes: Sequence[str], groups: Sequence[str]) -> dict[st
     return result
 
 
-def split_table(table, seed: int, validation_fraction: float, test_fraction: float):
-    """{split: pyarrow Table} (rows sorted by SORT_COLUMNS) and the {code: split} assignment."""
+def split_table_by_occupation(table, seed: int, validation_fraction: float, test_fraction: float):
+    """{occupation split: pyarrow Table} (rows sorted by SORT_COLUMNS) and the {code: role} assignment."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    codes = table.column("onet_soc_code").to_pylist()
-    groups = table.column("major_group").to_pylist()
+    codes = table.column(ONET_SOC_CODE).to_pylist()
+    groups = table.column(MAJOR_GROUP).to_pylist()
     assignment = assign_splits(codes_by_major_group(codes, groups), seed, validation_fraction, test_fraction)
-    labels = pa.array([assignment[code] for code in codes])
+    labels = pa.array(["occupation_" + assignment[code] for code in codes])
     sort_keys = [(name, "ascending") for name in SORT_COLUMNS if name in table.column_names]
     parts = {}
-    for split in SPLITS:
+    for split in OCCUPATION_SPLITS:
         part = table.filter(pc.equal(labels, split))
         indices = pc.sort_indices(part, sort_keys=sort_keys, null_placement="at_end")
         parts[split] = part.take(indices)
@@ -211,10 +220,10 @@ def split_table_by_title(table, seed: int, validation_fraction: float, test_frac
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    titles = table.column("title_normalized").to_pylist()
+    titles = table.column(TITLE_NORMALIZED).to_pylist()
     keys = [near_duplicate_key(title or "") for title in titles]
-    groups = table.column("major_group").to_pylist()
-    sources = table.column("source").to_pylist() if "source" in table.column_names else [None] * len(keys)
+    groups = table.column(MAJOR_GROUP).to_pylist()
+    sources = table.column(SOURCE).to_pylist() if SOURCE in table.column_names else [None] * len(keys)
     labels = pa.array(assign_title_splits(keys, groups, sources, seed, validation_fraction, test_fraction))
     sort_keys = [(name, "ascending") for name in SORT_COLUMNS if name in table.column_names]
     parts = {}
@@ -229,13 +238,13 @@ def split_report(parts, seed: int, validation_fraction: float, test_fraction: fl
         "seed": seed,
         "validation_fraction": validation_fraction,
         "test_fraction": test_fraction,
-        "input_rows": sum(parts[split].num_rows for split in SPLITS),
+        "input_rows": sum(parts[split].num_rows for split in OCCUPATION_SPLITS),
         "input_occupations": 0,
         "splits": {},
     }
     for split, part in parts.items():
-        codes = part.column("onet_soc_code").to_pylist()
-        groups = part.column("major_group").to_pylist()
+        codes = part.column(ONET_SOC_CODE).to_pylist()
+        groups = part.column(MAJOR_GROUP).to_pylist()
         rows_by_group = count_by(groups)
         occupations_by_group = count_by(group for _, group in set(zip(codes, groups)))
         report["splits"][split] = {
@@ -246,7 +255,7 @@ def split_report(parts, seed: int, validation_fraction: float, test_fraction: fl
                 for group in rows_by_group
             },
         }
-        if split in SPLITS:
+        if split in OCCUPATION_SPLITS:
             report["input_occupations"] += len(set(codes))
     return report
 
@@ -254,7 +263,7 @@ def split_report(parts, seed: int, validation_fraction: float, test_fraction: fl
 def run(input_dir, output_dir, seed: int, validation_fraction: float, test_fraction: float) -> dict:
     check_fractions(validation_fraction, test_fraction)
     table = read_parquet_table(input_dir, REQUIRED_COLUMNS)
-    parts, _ = split_table(table, seed, validation_fraction, test_fraction)
+    parts, _ = split_table_by_occupation(table, seed, validation_fraction, test_fraction)
     parts.update(split_table_by_title(table, seed, validation_fraction, test_fraction))
     output = Path(output_dir)
     for split, part in parts.items():
@@ -267,7 +276,7 @@ def run(input_dir, output_dir, seed: int, validation_fraction: float, test_fract
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="preprocess-train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", default="/opt/ml/processing/input", help="ETL output: a directory of Parquet parts")
-    parser.add_argument("--output", default="/opt/ml/processing/output", help="where train/, validation/, test/ go")
+    parser.add_argument("--output", default="/opt/ml/processing/output", help="where the splits' folders go")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--validation-fraction", type=float, default=DEFAULT_VALIDATION_FRACTION)
     parser.add_argument("--test-fraction", type=float, default=DEFAULT_TEST_FRACTION)
@@ -277,7 +286,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     report = run(args.input, args.output, args.seed, args.validation_fraction, args.test_fraction)
-    for split in SPLITS + TITLE_SPLITS:
+    for split in OCCUPATION_SPLITS + TITLE_SPLITS:
         part = report["splits"][split]
         print(
             f"{split}: {part['rows']} rows, {part['occupations']} occupations, {len(part['major_groups'])} major groups"

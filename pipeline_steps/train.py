@@ -4,7 +4,8 @@
         [--min_df 1] [--classifier linearsvc|logreg] [--class_weight none|balanced]
         [--max_iter 2000] [--random_state 0] [--occupation_descriptions 1|0] [--short_titles 1|0]
         [--occupation_title_weight 5.0]
-        [--train DIR] [--validation DIR] [--test DIR] [--title-train DIR] [--title-validation DIR]
+        [--occupation-train DIR] [--occupation-validation DIR] [--occupation-test DIR]
+        [--title-train DIR] [--title-validation DIR]
         [--occupations DIR] [--model-dir DIR]
 
 Hyperparameters arrive as CLI arguments (underscored names); the data directories default to
@@ -40,7 +41,18 @@ from pipeline_steps import known_titles
 from pipeline_steps import model as model_lib
 from pipeline_steps.dataio import labeled_rows, read_labeled_titles, read_parquet_table, write_json
 from pipeline_steps.errors import InputError
-from pipeline_steps.preprocess_train import OCCUPATION_TITLE_SOURCE
+from pipeline_steps.etl_tables import (
+    DESCRIPTION,
+    MAJOR_GROUP,
+    OCCUPATION_TITLE_SOURCE,
+    OCCUPATIONS_DATASET,
+    ONET_SOC_CODE,
+    SHORT_TITLE,
+    SOURCE,
+    SOURCE_COUNT,
+    TITLE_NORMALIZED,
+)
+from pipeline_steps.preprocess_train import OCCUPATION_SPLITS, TITLE_SPLITS
 from pipeline_steps.soc import MAJOR_GROUPS
 from pipeline_steps.text import normalize_title
 
@@ -140,10 +152,10 @@ def training_rows(
     """
     directories = [train_dirs] if isinstance(train_dirs, (str, Path)) else list(train_dirs)
     rows = TrainingRows()
-    table = _table(directories, ("title_normalized", "onet_soc_code", "major_group", "source_count"))
-    codes = table.column("onet_soc_code").to_pylist()
-    groups = table.column("major_group").to_pylist()
-    extra = ("onet_soc_code", "source_count") + (("source",) if "source" in table.column_names else ())
+    table = _table(directories, (TITLE_NORMALIZED, ONET_SOC_CODE, MAJOR_GROUP, SOURCE_COUNT))
+    codes = table.column(ONET_SOC_CODE).to_pylist()
+    groups = table.column(MAJOR_GROUP).to_pylist()
+    extra = (ONET_SOC_CODE, SOURCE_COUNT) + ((SOURCE,) if SOURCE in table.column_names else ())
     evidence: list[float] = []
     for text, group, code, source_count, *source in labeled_rows(table, directories[0], extra):
         own_title = source == [OCCUPATION_TITLE_SOURCE]
@@ -151,18 +163,18 @@ def training_rows(
         evidence.append(weight)
         rows.add("titles", text, group, code, weight if hp.source_weights == "count" or own_title else 1.0)
     rows.known = known_titles.KnownTitles.from_rows(rows.texts, rows.labels, evidence)
-    if hp.short_titles and "short_title" in table.column_names:
-        for short, code, group in zip(table.column("short_title").to_pylist(), codes, groups):
+    if hp.short_titles and SHORT_TITLE in table.column_names:
+        for short, code, group in zip(table.column(SHORT_TITLE).to_pylist(), codes, groups):
             text = normalize_title(short) if short and group else ""
             if text:
                 rows.add("short_titles", text, str(group), code)
     if hp.occupation_descriptions and occupations_dir:
         trained = set(codes) if described is None else described
-        occupations = read_parquet_table(occupations_dir, ("onet_soc_code", "description", "major_group"))
+        occupations = read_parquet_table(occupations_dir, (ONET_SOC_CODE, DESCRIPTION, MAJOR_GROUP))
         for code, description, group in zip(
-            occupations.column("onet_soc_code").to_pylist(),
-            occupations.column("description").to_pylist(),
-            occupations.column("major_group").to_pylist(),
+            occupations.column(ONET_SOC_CODE).to_pylist(),
+            occupations.column(DESCRIPTION).to_pylist(),
+            occupations.column(MAJOR_GROUP).to_pylist(),
         ):
             text = normalize_title(description) if code in trained and description and group else ""
             if text:
@@ -174,17 +186,17 @@ def training_rows(
 class Channels:
     """The training job's input directories (PreprocessTrain's splits; the ETL's occupations)."""
 
-    train: PathLike  # by occupation: the evaluated model's rows
-    validation: PathLike  # by occupation: calibrates the evaluated model
-    test: PathLike  # by occupation: Evaluate scores the by-occupation model on it; here, part of every row
+    occupation_train: PathLike  # by occupation: the gated model's rows
+    occupation_validation: PathLike  # by occupation: calibrates the gated model
+    occupation_test: PathLike  # by occupation: Evaluate scores the gated model on it; here, part of every row
     title_train: PathLike  # by title (every occupation): the headline model's rows
     title_validation: PathLike  # by title: calibrates the headline model, and through it the served model
     occupations: Optional[PathLike] = None
 
     def check(self) -> None:
-        for name in ("train", "validation", "test", "title_train", "title_validation", "occupations"):
+        for name in CHANNELS:
             directory = getattr(self, name)
-            if name != "occupations" and not directory:
+            if name != OCCUPATIONS_DATASET and not directory:
                 raise InputError(f"no {name} channel")
             if directory and not Path(directory).is_dir():
                 raise InputError(f"{name} directory {directory} does not exist")
@@ -225,10 +237,10 @@ def train(channels: Channels, model_dir, hp: model_lib.Hyperparameters) -> dict:
     import sklearn
 
     channels.check()
-    every_split = [channels.train, channels.validation, channels.test]
-    all_occupations = set(_table(every_split, ("onet_soc_code",)).column("onet_soc_code").to_pylist())
+    every_split = [channels.occupation_train, channels.occupation_validation, channels.occupation_test]
+    all_occupations = set(_table(every_split, (ONET_SOC_CODE,)).column(ONET_SOC_CODE).to_pylist())
     rows = {
-        "by_occupation": training_rows(channels.train, channels.occupations, hp),
+        "by_occupation": training_rows(channels.occupation_train, channels.occupations, hp),
         "by_title": training_rows(channels.title_train, channels.occupations, hp, all_occupations),
         "served": training_rows(every_split, channels.occupations, hp, all_occupations),
     }
@@ -237,7 +249,7 @@ def train(channels: Channels, model_dir, hp: model_lib.Hyperparameters) -> dict:
         joblib.delayed(model_lib.fit)(hp, part.texts, part.labels, part.weights) for part in rows.values()
     )
     models = dict(zip(rows, fitted))
-    by_occupation, by_occupation_validation = _scored_calibration(models["by_occupation"], channels.validation)
+    by_occupation, by_occupation_validation = _scored_calibration(models["by_occupation"], channels.occupation_validation)
     by_title, by_title_validation = _scored_calibration(models["by_title"], channels.title_validation)
     served = model_lib.calibrated_like(models["served"], by_title)
     training_seconds = time.perf_counter() - started
@@ -289,7 +301,9 @@ def train(channels: Channels, model_dir, hp: model_lib.Hyperparameters) -> dict:
     return info
 
 
-CHANNELS = ("train", "validation", "test", "title_train", "title_validation", "occupations")
+# PreprocessTrain's splits the job reads (title_test is Evaluate's alone), and the ETL's occupations.
+SPLIT_CHANNELS = (*OCCUPATION_SPLITS, *TITLE_SPLITS[:2])
+CHANNELS = (*SPLIT_CHANNELS, OCCUPATIONS_DATASET)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -343,8 +357,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"train rows by source: {json.dumps(info['train_rows_by_source'], sort_keys=True)}")
     if hp.occupation_descriptions and not args.occupations:
         print("note: no occupations channel: occupation descriptions not used")
-    # One line per evaluated model that SageMaker metric definitions can match, e.g. "validation_macro_f1=([0-9.]+)".
-    for name, prefix in (("by_occupation", "validation"), ("by_title", "title_validation")):
+    # One line per evaluated model that SageMaker metric definitions can match, e.g. "occupation_validation_macro_f1=([0-9.]+)".
+    for name, prefix in (("by_occupation", "occupation_validation"), ("by_title", "title_validation")):
         validation = info["evaluated_models"][name]["validation"]
         print(
             f"{prefix}_rows={validation['rows']}; {prefix}_accuracy={validation['accuracy']:.4f}; "

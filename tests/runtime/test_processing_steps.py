@@ -47,7 +47,7 @@ def test_the_jobs_results_are_those_of_the_step_code(image_jobs: ImageJobs) -> N
         for name in PROCESSING_STEPS
         for o in image_jobs.arguments[name]["ProcessingOutputConfig"]["Outputs"]
     }
-    assert {p.name for p in outputs["PreprocessTrain", "train"].rglob("*.parquet")} == {"train.parquet"}
+    assert {p.name for p in outputs["PreprocessTrain", "occupation_train"].rglob("*.parquet")} == {"occupation_train.parquet"}
     evaluation = json.loads((outputs["Evaluate", "evaluation"] / "evaluation.json").read_text())
     assert 0.0 <= evaluation["multiclass_classification_metrics"]["macro_f1"]["value"] <= 1.0
     [predictions] = outputs["BatchPredict", "predictions"].rglob("execution_id=*/titles.csv")

@@ -157,7 +157,7 @@ def test_missing_column_error_names_the_file_the_column_and_the_header(
 def test_extra_columns_are_ignored_and_columns_are_matched_by_name() -> None:
     data = b"Extra\tDescription\tTitle\tO*NET-SOC Code\nx\tWrites code.\tProgrammers\t15-1251.00\n"
     (row,) = etl.parse_table(etl.OCCUPATION_TABLE, OCCUPATIONS_TXT, data).rows
-    (candidate,) = etl.to_candidates(etl.SourceTable(OCCUPATIONS_TXT, "txt", (row,), 0), etl.OCCUPATION_SOURCE)
+    (candidate,) = etl.to_candidates(etl.SourceTable(OCCUPATIONS_TXT, "txt", (row,), 0), etl.OCCUPATION_TITLE_SOURCE)
     assert (candidate.onet_soc_code, candidate.title, candidate.description) == (
         "15-1251.00",
         "Programmers",
@@ -223,7 +223,7 @@ def test_a_txt_row_with_too_few_or_too_many_fields_is_rejected_as_wrong_field_co
         b"15-1252.00\tDeveloper\tEngineer\tn/a\t08\n"
     )
     table = etl.parse_table(etl.ALTERNATE_TABLE, ALTERNATES_TXT, data)
-    problems = [candidate.row_problem for candidate in etl.to_candidates(table, etl.ALTERNATE_SOURCE)]
+    problems = [candidate.row_problem for candidate in etl.to_candidates(table, etl.ALTERNATE_TITLE_SOURCE)]
     assert problems == [None, etl.WRONG_FIELD_COUNT, etl.WRONG_FIELD_COUNT]
 
 
@@ -231,7 +231,7 @@ def test_an_xlsx_row_may_end_early_but_not_run_past_the_header() -> None:
     header = ["O*NET-SOC Code", "Alternate Title", "Short Title", "Source(s)"]
     data = fx.xlsx_bytes([header, ["15-1252.00", "Coder"], ["15-1252.00", "Hacker", None, "08", "stray"]])
     table = etl.parse_table(etl.ALTERNATE_TABLE, "Alternate Titles.xlsx", data)
-    problems = [candidate.row_problem for candidate in etl.to_candidates(table, etl.ALTERNATE_SOURCE)]
+    problems = [candidate.row_problem for candidate in etl.to_candidates(table, etl.ALTERNATE_TITLE_SOURCE)]
     assert problems == [None, etl.WRONG_FIELD_COUNT]
 
 
@@ -246,7 +246,7 @@ def test_xlsx_cells_that_are_not_text_are_read_as_text() -> None:
 def test_any_title_bytes_give_one_candidate_accepted_or_with_a_reason(title: bytes) -> None:
     data = b"O*NET-SOC Code\tAlternate Title\tShort Title\tSource(s)\n15-1252.00\t" + title + b"\tn/a\t08\n"
     table = etl.parse_table(etl.ALTERNATE_TABLE, ALTERNATES_TXT, data)
-    (candidate,) = etl.to_candidates(table, etl.ALTERNATE_SOURCE)
+    (candidate,) = etl.to_candidates(table, etl.ALTERNATE_TITLE_SOURCE)
     assert candidate.row_problem in (None, *etl.REJECTION_REASONS)
     assert (candidate.row_problem is None) == (candidate.title_normalized is not None)
 
@@ -255,7 +255,7 @@ def test_any_title_bytes_give_one_candidate_accepted_or_with_a_reason(title: byt
 
 
 def test_short_titles_are_null_for_n_a_and_empty() -> None:
-    candidates = etl.to_candidates(fixture_table(etl.ALTERNATE_TABLE), etl.ALTERNATE_SOURCE)
+    candidates = etl.to_candidates(fixture_table(etl.ALTERNATE_TABLE), etl.ALTERNATE_TITLE_SOURCE)
     short_titles = {candidate.source_row: candidate.short_title for candidate in candidates}
     assert short_titles[2] == "CEO"
     assert short_titles[3] is None  # `n/a`
@@ -264,7 +264,7 @@ def test_short_titles_are_null_for_n_a_and_empty() -> None:
 
 
 def test_major_group_is_the_first_two_digits_of_a_valid_code() -> None:
-    candidates = etl.to_candidates(fixture_table(etl.OCCUPATION_TABLE), etl.OCCUPATION_SOURCE)
+    candidates = etl.to_candidates(fixture_table(etl.OCCUPATION_TABLE), etl.OCCUPATION_TITLE_SOURCE)
     groups = {candidate.onet_soc_code: candidate.major_group for candidate in candidates}
     assert groups["11-3031.01"] == "11"
     assert groups["29-2061.00"] == "29"
@@ -274,7 +274,7 @@ def test_major_group_is_the_first_two_digits_of_a_valid_code() -> None:
 
 
 def test_titles_are_stripped_and_normalized_with_the_shared_function() -> None:
-    candidates = etl.to_candidates(fixture_table(etl.ALTERNATE_TABLE), etl.ALTERNATE_SOURCE)
+    candidates = etl.to_candidates(fixture_table(etl.ALTERNATE_TABLE), etl.ALTERNATE_TITLE_SOURCE)
     by_row = {candidate.source_row: candidate for candidate in candidates}
     assert (by_row[16].raw_title, by_row[16].title) == (" Software  Engineer ", "Software  Engineer")
     assert by_row[16].title_normalized == "software engineer"
@@ -332,7 +332,7 @@ def test_each_accepted_title_counts_the_distinct_sources_of_every_row_that_lists
 )
 def test_a_sources_cell_becomes_its_distinct_codes(cell: str | None, sources: str | None) -> None:
     row = etl.SourceRow(2, {etl.CODE_COLUMN: "15-1252.00", etl.ALTERNATE_TITLE_COLUMN: "Coder", "Source(s)": cell}, True)
-    (candidate,) = etl.to_candidates(etl.SourceTable(ALTERNATES_TXT, "txt", (row,), 0), etl.ALTERNATE_SOURCE)
+    (candidate,) = etl.to_candidates(etl.SourceTable(ALTERNATES_TXT, "txt", (row,), 0), etl.ALTERNATE_TITLE_SOURCE)
     assert candidate.sources == sources
 
 
@@ -428,7 +428,7 @@ def test_validate_matches_the_rules_and_every_row_is_out_or_rejected(
     alternate_table = source_table(ALTERNATES_TXT, "Alternate Title", alternates)
     rows = validated_rows(spark, occupation_table, alternate_table)
 
-    ordered = sorted(rows, key=lambda row: (row["source"] != etl.OCCUPATION_SOURCE, row["source_row"]))
+    ordered = sorted(rows, key=lambda row: (row["source"] != etl.OCCUPATION_TITLE_SOURCE, row["source_row"]))
     assert [row["reason"] for row in ordered] == reference_reasons(occupations, alternates)
     counts: dict = {}
     for row in rows:

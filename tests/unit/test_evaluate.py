@@ -41,8 +41,8 @@ def run_main(built, output, group=GROUP, min_macro_f1=0.0, approval_status="Appr
         [
             "--model",
             str(built["delivered"]),
-            "--test",
-            str(built["split"] / "test"),
+            "--occupation-test",
+            str(built["split"] / "occupation_test"),
             "--title-test",
             str(built["split"] / "title_test"),
             "--output",
@@ -98,7 +98,7 @@ def test_both_figures_are_of_held_out_models_and_say_so(built, local_registry, t
     figures = document["figures"]
     assert set(figures) == {"unseen_titles", "unseen_occupations"}
     for name, split, model_file in (
-        ("unseen_occupations", "test", "evaluated/by_occupation.joblib"),
+        ("unseen_occupations", "occupation_test", "evaluated/by_occupation.joblib"),
         ("unseen_titles", "title_test", "evaluated/by_title.joblib"),
     ):
         titles, labels = read_labeled_titles(built["split"] / split)
@@ -107,7 +107,7 @@ def test_both_figures_are_of_held_out_models_and_say_so(built, local_registry, t
         assert figures[name]["rows"] == len(titles)
         assert figures[name]["answered_by"] == expected["answered_by"]
         assert sum(figures[name]["answered_by"].values()) == pytest.approx(1.0)
-    served = evaluate.evaluate(load(built["model_dir"]), *read_labeled_titles(built["split"] / "test"))
+    served = evaluate.evaluate(load(built["model_dir"]), *read_labeled_titles(built["split"] / "occupation_test"))
     assert document["multiclass_classification_metrics"]["macro_f1"]["value"] == figures["unseen_occupations"]["macro_f1"]
     assert served["macro_f1"] > figures["unseen_occupations"]["macro_f1"]  # the served model has seen the test rows
     assert document["held_out"].startswith("held-out metrics")
@@ -121,7 +121,7 @@ def test_the_evaluated_models_know_only_their_own_training_titles(built):
     from pipeline_steps.known_titles import load
 
     for model_file, trained, tested in (
-        ("evaluated/by_occupation.joblib", "train", "test"),
+        ("evaluated/by_occupation.joblib", "occupation_train", "occupation_test"),
         ("evaluated/by_title.joblib", "title_train", "title_test"),
     ):
         known = load(built["model_dir"], model_file).known
@@ -181,7 +181,7 @@ def test_approved_model_without_metrics_compares_against_zero(built, local_regis
 
 def test_an_extracted_model_directory_works_too(built, local_registry, tmp_path):
     document = evaluate.run(
-        built["model_dir"], built["split"] / "test", built["split"] / "title_test", tmp_path / "out", GROUP, 0.5, "Approved"
+        built["model_dir"], built["split"] / "occupation_test", built["split"] / "title_test", tmp_path / "out", GROUP, 0.5, "Approved"
     )
     assert document["test_rows"] > 0
 
@@ -190,7 +190,7 @@ def test_missing_model_archive_is_named(built, local_registry, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="model.tar.gz"):
         evaluate.run(
-            tmp_path / "empty", built["split"] / "test", built["split"] / "title_test", tmp_path / "out", GROUP, 0.5, "Approved"
+            tmp_path / "empty", built["split"] / "occupation_test", built["split"] / "title_test", tmp_path / "out", GROUP, 0.5, "Approved"
         )
 
 

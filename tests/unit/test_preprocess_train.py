@@ -25,35 +25,36 @@ def test_split_keeps_every_row_and_each_occupation_in_one_split(tmp_path):
     fx.write_etl(tmp_path / "etl")
     report = pt.run(tmp_path / "etl", tmp_path / "out", seed=1, validation_fraction=0.25, test_fraction=0.25)
 
-    tables = {split: read_split(tmp_path / "out", split) for split in pt.SPLITS}
+    tables = {split: read_split(tmp_path / "out", split) for split in pt.OCCUPATION_SPLITS}
     codes = {split: set(t.column("onet_soc_code").to_pylist()) for split, t in tables.items()}
-    assert not (codes["train"] & codes["test"]) and not (codes["train"] & codes["validation"])
-    assert not (codes["validation"] & codes["test"])
+    assert not (codes["occupation_train"] & codes["occupation_test"])
+    assert not (codes["occupation_train"] & codes["occupation_validation"])
+    assert not (codes["occupation_validation"] & codes["occupation_test"])
     assert set().union(*codes.values()) == set(fx.OCCUPATIONS)
     assert sum(t.num_rows for t in tables.values()) == len(fx.etl_rows()["title"])
     for table in tables.values():
         assert table.column_names == list(fx.COLUMNS)
     # Every major group (4 occupations each) has an occupation in test and in validation.
     groups = {code[:2] for code in fx.OCCUPATIONS}
-    for split in ("test", "validation", "train"):
+    for split in pt.OCCUPATION_SPLITS:
         assert {c[:2] for c in codes[split]} == groups
 
     saved = json.loads((tmp_path / "out" / "split_report.json").read_text())
     assert saved == report
     assert saved["input_rows"] == sum(t.num_rows for t in tables.values())
     assert saved["input_occupations"] == len(fx.OCCUPATIONS)
-    assert saved["splits"]["test"]["occupations"] == len(codes["test"])
-    assert saved["splits"]["test"]["major_groups"]["15"]["occupations"] == 1
+    assert saved["splits"]["occupation_test"]["occupations"] == len(codes["occupation_test"])
+    assert saved["splits"]["occupation_test"]["major_groups"]["15"]["occupations"] == 1
 
 
 def test_same_seed_same_files_other_seed_other_split(tmp_path):
     fx.write_etl(tmp_path / "etl", parts=3)
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
         pt.run(tmp_path / "etl", tmp_path / name, seed=seed, validation_fraction=0.25, test_fraction=0.25)
-    for split in pt.SPLITS:
+    for split in pt.OCCUPATION_SPLITS:
         assert read_split(tmp_path / "a", split).equals(read_split(tmp_path / "b", split))
-    test_a = set(read_split(tmp_path / "a", "test").column("onet_soc_code").to_pylist())
-    test_c = set(read_split(tmp_path / "c", "test").column("onet_soc_code").to_pylist())
+    test_a = set(read_split(tmp_path / "a", "occupation_test").column("onet_soc_code").to_pylist())
+    test_c = set(read_split(tmp_path / "c", "occupation_test").column("onet_soc_code").to_pylist())
     assert test_a != test_c
 
 
@@ -64,7 +65,7 @@ def test_split_does_not_depend_on_part_order(tmp_path):
     fx.write_etl(tmp_path / "two", rows=reversed_rows, parts=4)
     pt.run(tmp_path / "one", tmp_path / "a", seed=3, validation_fraction=0.1, test_fraction=0.2)
     pt.run(tmp_path / "two", tmp_path / "b", seed=3, validation_fraction=0.1, test_fraction=0.2)
-    for split in pt.SPLITS:
+    for split in pt.OCCUPATION_SPLITS:
         assert read_split(tmp_path / "a", split).equals(read_split(tmp_path / "b", split))
 
 
@@ -110,7 +111,7 @@ def test_assignment_properties(codes, seed):
         by_group.setdefault(code[:2], []).append(code)
     assignment = pt.assign_splits(by_group, seed, 0.1, 0.2)
     assert set(assignment) == set(codes)  # every occupation in exactly one split
-    assert set(assignment.values()) <= set(pt.SPLITS)
+    assert set(assignment.values()) <= set(pt.ROLES)
     # Deterministic, and independent of the order the codes come in.
     shuffled = {group: list(reversed(group_codes)) for group, group_codes in by_group.items()}
     assert pt.assign_splits(shuffled, seed, 0.1, 0.2) == assignment

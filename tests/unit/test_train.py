@@ -27,7 +27,7 @@ def split_dir(tmp_path_factory):
     return root / "out"
 
 
-CHANNEL_NAMES = ("train", "validation", "test", "title_train", "title_validation")
+CHANNEL_NAMES = ("occupation_train", "occupation_validation", "occupation_test", "title_train", "title_validation")
 
 
 def channel_args(split_dir) -> list[str]:
@@ -81,7 +81,8 @@ def test_main_prints_validation_metrics(split_dir, tmp_path, capsys, monkeypatch
     monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "m"))
     assert train.main(["--classifier", "logreg", "--model_c", "5"]) == 0  # data and model dirs from the env
     out = capsys.readouterr().out
-    assert "validation_macro_f1=" in out and "validation_accuracy=" in out and "title_validation_macro_f1=" in out
+    assert "occupation_validation_macro_f1=" in out and "occupation_validation_accuracy=" in out
+    assert "title_validation_macro_f1=" in out
     assert (tmp_path / "m" / "model.joblib").is_file()
 
 
@@ -94,14 +95,14 @@ def test_the_served_model_is_fitted_on_every_occupation_and_evaluated_ones_are_n
     def read(name, column):
         return set(pq.read_table(str(split_dir / name)).column(column).to_pylist())
 
-    every_occupation = set().union(*(read(name, "onet_soc_code") for name in ("train", "validation", "test")))
+    every_occupation = set().union(*(read(name, "onet_soc_code") for name in preprocess_train.OCCUPATION_SPLITS))
     info = json.loads((model_dir / "model_info.json").read_text())
     assert info["occupations"] == len(every_occupation) == len(fx.OCCUPATIONS)
     assert info["train_rows_by_source"]["titles"] == sum(
-        pq.read_table(str(split_dir / name)).num_rows for name in ("train", "validation", "test")
+        pq.read_table(str(split_dir / name)).num_rows for name in preprocess_train.OCCUPATION_SPLITS
     )
     by_occupation = info["evaluated_models"]["by_occupation"]
-    assert by_occupation["occupations"] == len(read("train", "onet_soc_code")) < len(every_occupation)
+    assert by_occupation["occupations"] == len(read("occupation_train", "onet_soc_code")) < len(every_occupation)
     assert info["evaluated_models"]["by_title"]["occupations"] == len(every_occupation)
     # Each occupation's own title comes back in its major group from the served model.
     served = joblib.load(str(model_dir / "model.joblib"))
@@ -117,18 +118,18 @@ def test_every_split_is_a_required_channel(split_dir, tmp_path, monkeypatch, cap
     for name in CHANNEL_NAMES:
         monkeypatch.delenv(f"SM_CHANNEL_{name.upper()}", raising=False)
     with pytest.raises(SystemExit):
-        train.parse_args(["--train", str(split_dir / "train"), "--model-dir", str(tmp_path / "m")])
-    assert "no validation, test, title_train, title_validation data" in capsys.readouterr().err
+        train.parse_args(["--occupation-train", str(split_dir / "occupation_train"), "--model-dir", str(tmp_path / "m")])
+    assert "no occupation_validation, occupation_test, title_train, title_validation data" in capsys.readouterr().err
 
 
 def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir, tmp_path):
     descriptions = fx.write_occupations(tmp_path / "occupations")
     hp = model_lib.Hyperparameters()
-    rows = train.training_rows(split_dir / "train", tmp_path / "occupations", hp)
+    rows = train.training_rows(split_dir / "occupation_train", tmp_path / "occupations", hp)
     titles, labels, counts = rows.texts, rows.labels, rows.counts
     import pyarrow.parquet as pq
 
-    train_codes = set(pq.read_table(str(split_dir / "train")).column("onet_soc_code").to_pylist())
+    train_codes = set(pq.read_table(str(split_dir / "occupation_train")).column("onet_soc_code").to_pylist())
     held_out = set(descriptions) - train_codes
     assert held_out, "the fixture split holds occupations out"
     assert counts["occupation_descriptions"] == len(train_codes)
@@ -145,7 +146,7 @@ def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir
     # the fixture's titles of four letters or fewer are also short titles ("RN", "DBA")
     assert counts["short_titles"] > 0
     plain = train.training_rows(
-        split_dir / "train",
+        split_dir / "occupation_train",
         tmp_path / "occupations",
         model_lib.Hyperparameters(occupation_descriptions=0, short_titles=0),
     )
@@ -207,15 +208,15 @@ def test_without_an_occupations_channel_training_says_so(split_dir, tmp_path, mo
 )
 def test_bad_hyperparameters_are_refused(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        train.parse_args(argv + ["--train", str(tmp_path), "--model-dir", str(tmp_path)])
+        train.parse_args(argv + ["--occupation-train", str(tmp_path), "--model-dir", str(tmp_path)])
     assert message in capsys.readouterr().err
 
 
 def test_missing_train_channel_is_explained(monkeypatch, capsys, tmp_path):
-    monkeypatch.delenv("SM_CHANNEL_TRAIN", raising=False)
+    monkeypatch.delenv("SM_CHANNEL_OCCUPATION_TRAIN", raising=False)
     with pytest.raises(SystemExit):
         train.parse_args(["--model-dir", str(tmp_path)])
-    assert "SM_CHANNEL_TRAIN" in capsys.readouterr().err
+    assert "SM_CHANNEL_OCCUPATION_TRAIN" in capsys.readouterr().err
 
 
 def test_serving_modules_cover_the_imports_of_inference():
@@ -333,7 +334,7 @@ def test_train_runs_from_the_published_training_source(split_dir, tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "validation_macro_f1=" in result.stdout
+    assert "occupation_validation_macro_f1=" in result.stdout
     info = json.loads((tmp_path / "model" / "model_info.json").read_text())
     assert info["hyperparameters"]["char_ngram_max"] == 4
     assert (tmp_path / "model" / "code" / "pipeline_steps" / "text.py").is_file()

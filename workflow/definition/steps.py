@@ -36,7 +36,9 @@ from pipeline_steps.contract import (
     UNSEEN_OCCUPATIONS_MACRO_F1_PATH,
     UNSEEN_TITLES_MACRO_F1_PATH,
 )
-from pipeline_steps.preprocess_train import SPLITS, TITLE_SPLITS
+from pipeline_steps.etl_tables import OCCUPATIONS_DATASET, TITLES_DATASET
+from pipeline_steps.preprocess_train import OCCUPATION_SPLITS, TITLE_SPLITS
+from pipeline_steps.train import SPLIT_CHANNELS
 from workflow.definition.bundles import TRAINING_ENTRY_POINT
 from workflow.definition.offline_sdk import telemetry_opted_out
 from workflow.definition.parameters import PipelineParameters
@@ -211,7 +213,7 @@ class PipelineSteps:
         )
         preprocess = self.processing_step(
             name="PreprocessTrain",
-            description="Split the ETL titles into train/validation/test twice: by O*NET-SOC occupation, and by title.",
+            description="Split the ETL titles into train, validation and test twice: by O*NET-SOC occupation and by title.",
             step="preprocess-train",
             arguments=[
                 "--input", f"{_INPUT}/titles",
@@ -220,14 +222,16 @@ class PipelineSteps:
                 "--validation-fraction", p.validation_fraction.to_string(),
                 "--test-fraction", p.test_fraction.to_string(),
             ],  # fmt: skip
-            inputs=[ProcessingInput(source=self.execution_uri("etl", "titles"), destination=f"{_INPUT}/titles")],
+            inputs=[
+                ProcessingInput(source=self.execution_uri("etl", TITLES_DATASET), destination=f"{_INPUT}/titles")
+            ],
             outputs=[
                 ProcessingOutput(
                     output_name=split,
                     source=f"{_OUTPUT}/{split}",
                     destination=self.execution_uri("preprocess", split),
                 )
-                for split in SPLITS + TITLE_SPLITS
+                for split in OCCUPATION_SPLITS + TITLE_SPLITS
             ],
             depends_on=[etl],
         )
@@ -239,7 +243,7 @@ class PipelineSteps:
             step="evaluate",
             arguments=[
                 "--model", f"{_INPUT}/model",
-                "--test", f"{_INPUT}/test",
+                "--occupation-test", f"{_INPUT}/occupation_test",
                 "--title-test", f"{_INPUT}/title_test",
                 "--output", f"{_OUTPUT}/evaluation",
                 "--model-package-group", self.spec.model_package_group_name,
@@ -255,7 +259,7 @@ class PipelineSteps:
                         source=preprocess.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri,
                         destination=f"{_INPUT}/{split}",
                     )
-                    for split in ("test", "title_test")
+                    for split in (OCCUPATION_SPLITS[-1], TITLE_SPLITS[-1])
                 ),
             ],
             outputs=[
@@ -300,10 +304,10 @@ class PipelineSteps:
             step_args = estimator.fit(
                 inputs={
                     # The held-out models' rows and calibration rows; the served model is fitted on every
-                    # split by occupation (train, validation and test together are every accepted row).
-                    **{split: outputs[split].S3Output.S3Uri for split in SPLITS + TITLE_SPLITS if split != "title_test"},
+                    # split by occupation (together they are every accepted row).
+                    **{channel: outputs[channel].S3Output.S3Uri for channel in SPLIT_CHANNELS},
                     # Descriptions of the occupations: extra training text.
-                    "occupations": self.execution_uri("etl", "occupations"),
+                    OCCUPATIONS_DATASET: self.execution_uri("etl", OCCUPATIONS_DATASET),
                 }
             )
         return TrainingStep(
