@@ -25,9 +25,9 @@ from pipeline_steps.contract import MODEL_APPROVAL_STATUSES, PREDICT_ENGINES, RE
 CONFIG_FILE = Path(__file__).with_name("environments.toml")
 
 ClusterMode = Literal["transient", "standing"]
-# A model that passes the quality gate is registered with one of these; the gate alone rejects.
-# Predict instances per execution: the config's default and the predict_instance_count parameter's range.
+# Predict instances per execution: the config's bound and the predict_instance_count parameter's range.
 MAX_PREDICT_INSTANCES = 100
+# A model that passes the quality gate is registered with one of these; the gate alone rejects.
 REGISTRATION_STATUSES = tuple(status for status in MODEL_APPROVAL_STATUSES if status != REJECTED)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 
 import pytest
 from aws_cdk.assertions import Template
@@ -153,8 +154,6 @@ def test_environments_toml_shows_alarm_email_as_a_commented_example() -> None:
     example = re.search(r'^# alarm_email = "([^"]+)"', text, flags=re.MULTILINE)
     assert example, "a commented alarm_email example"
     # Uncommented, the example is a valid value.
-    document = {
-        "defaults": {"project": "jobclf", "region": "eu-west-1", "alarm_email": example.group(1)},
-        "environments": {"develop": {}},
-    }
+    document = tomllib.loads(text)
+    document["defaults"]["alarm_email"] = example.group(1)
     assert environments_from(document)["develop"].alarm_email == example.group(1)
