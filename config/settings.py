@@ -21,6 +21,13 @@ CONFIG_FILE = Path(__file__).with_name("environments.toml")
 ClusterMode = Literal["transient", "standing"]
 PredictEngine = Literal["processing", "emr"]
 ApprovalStatus = Literal["Approved", "PendingManualApproval"]
+EndpointType = Literal["serverless", "provisioned"]
+
+# SageMaker API reference, ProductionVariantServerlessConfig: "MemorySizeInMB ... Valid values are in 1 GB
+# increments: 1024 MB, 2048 MB, 3072 MB, 4096 MB, 5120 MB, or 6144 MB"; "MaxConcurrency ... Valid Range:
+# Minimum value of 1. Maximum value of 200." (botocore's model states the same bounds.)
+SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY = 200
 
 
 class ConfigError(ValueError):
@@ -132,6 +139,39 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class EndpointConfig:
+    """The real-time endpoint that serves the group's latest approved model (named like the pipeline).
+
+    type "serverless" (the default) costs nothing while idle and scales with requests up to
+    max_concurrency, each instance with memory_size_mb; SageMaker updates it blue/green, all at once, with
+    no baking period and no alarm rollback (serverless endpoints do not take deployment guardrails).
+    type "provisioned" runs instance_count x instance_type all the time; an update is blue/green with a
+    baking period watched by the 5xx and latency alarms, which roll it back. The latency alarm fires when
+    the average ModelLatency over 5 minutes exceeds max_model_latency_ms.
+    """
+
+    type: EndpointType = "serverless"
+    memory_size_mb: int = 2048
+    max_concurrency: int = 10
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    max_model_latency_ms: int = 1000
+
+    def validate(self, key: str) -> None:
+        if self.memory_size_mb not in SERVERLESS_MEMORY_SIZES_MB:
+            sizes = ", ".join(map(str, SERVERLESS_MEMORY_SIZES_MB))
+            raise ConfigError(f"{key}.memory_size_mb: {self.memory_size_mb} must be one of {sizes} (MB)")
+        if not 1 <= self.max_concurrency <= SERVERLESS_MAX_CONCURRENCY:
+            raise ConfigError(f"{key}.max_concurrency: {self.max_concurrency} must be from 1 to {SERVERLESS_MAX_CONCURRENCY}")
+        if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", self.instance_type):
+            raise ConfigError(f"{key}.instance_type: {self.instance_type!r} is not a SageMaker instance type (ml.*)")
+        if not 1 <= self.instance_count <= 10:
+            raise ConfigError(f"{key}.instance_count: {self.instance_count} must be from 1 to 10")
+        if not 10 <= self.max_model_latency_ms <= 60000:
+            raise ConfigError(f"{key}.max_model_latency_ms: {self.max_model_latency_ms} must be from 10 to 60000")
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     """Lifecycle of the buckets' objects."""
 
@@ -179,6 +219,7 @@ class EnvironmentConfig:
     model: ModelConfig
     storage: StorageConfig
     predict: PredictConfig
+    endpoint: EndpointConfig
     schedules: tuple[ScheduleConfig, ...] = ()
     account: str | None = None
     alarm_email: str | None = None
@@ -201,6 +242,10 @@ class EnvironmentConfig:
     def model_package_group_name(self) -> str:
         return self.resource_prefix
 
+    @property
+    def endpoint_name(self) -> str:
+        return self.resource_prefix
+
     def validate(self, key: str) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9]{1,15}", self.project):
             raise ConfigError(f"{key}.project: {self.project!r} must be 2-16 lowercase letters or digits")
@@ -215,6 +260,7 @@ class EnvironmentConfig:
         self.sagemaker.validate(f"{key}.sagemaker")
         self.model.validate(f"{key}.model")
         self.predict.validate(f"{key}.predict")
+        self.endpoint.validate(f"{key}.endpoint")
         self.storage.validate(f"{key}.storage")
         seen: set[str] = set()
         for i, schedule in enumerate(self.schedules):
