@@ -13,7 +13,7 @@ from pathlib import Path
 
 import botocore.handlers
 import pytest
-from cli_support import LOCAL_TRAIN, MotoEndpoint, add_missing_actions, free_port, invoke
+from cli_support import LOCAL_TRAIN, MotoEndpoint, add_missing_actions, free_port, invoke, remove_added_actions
 from click.testing import CliRunner
 
 from workflow.contracts.validator import ContractError, Violation, validate_value
@@ -31,10 +31,7 @@ def moto_endpoint() -> Iterator[MotoEndpoint]:
     try:
         yield endpoint
     finally:
-        from moto.sagemaker.responses import SageMakerResponse
-
-        for name in added:
-            delattr(SageMakerResponse, name)
+        remove_added_actions(added)
         server.stop()
 
 
