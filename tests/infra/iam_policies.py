@@ -55,6 +55,9 @@ class Resolver:
             "AWS::EMR::SecurityConfiguration": lambda logical: logical,
             "AWS::SageMaker::ModelPackageGroup": lambda logical: arn.format("sagemaker", f"model-package-group/{logical.lower()}"),
             "AWS::SageMaker::Pipeline": lambda logical: logical.lower(),
+            "AWS::Events::Rule": lambda logical: logical,
+            "AWS::Logs::LogGroup": lambda logical: f"/aws/{logical.lower()}",
+            "AWS::Lambda::Function": lambda logical: logical.lower(),
         }  # fmt: skip
         self.attribute_shapes: dict[tuple[str, str], Callable[[str], str]] = {
             ("AWS::S3::Bucket", "Arn"): lambda logical: f"arn:aws:s3:::{self.ref(logical)}",
@@ -67,6 +70,9 @@ class Resolver:
             ("AWS::EC2::VPC", "DefaultSecurityGroup"): lambda logical: "sg-0fedcba9876543210",
             ("AWS::SageMaker::ModelPackageGroup", "ModelPackageGroupArn"): lambda logical: self.ref(logical),
             ("AWS::SageMaker::Pipeline", "PipelineName"): lambda logical: self.ref(logical),
+            ("AWS::Events::Rule", "Arn"): lambda logical: arn.format("events", f"rule/{logical}"),
+            ("AWS::Logs::LogGroup", "Arn"): lambda logical: arn.format("logs", f"log-group:{self.ref(logical)}:*"),
+            ("AWS::Lambda::Function", "Arn"): lambda logical: arn.format("lambda", f"function:{self.ref(logical)}"),
         }  # fmt: skip
 
     def type_of(self, logical: str) -> str:
