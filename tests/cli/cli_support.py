@@ -34,7 +34,6 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import socket
 import threading
 import urllib.request
 from dataclasses import dataclass, field
@@ -66,10 +65,6 @@ DEFINITION = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -329,6 +324,14 @@ def invoke(runner: CliRunner, *args: str):
     from jobclf_cli.main import cli
 
     return runner.invoke(cli, list(args), catch_exceptions=False)
+
+
+def one_error_line(result) -> str:
+    """The one line a failed command prints on stderr (asserting it is one line, without a traceback)."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.exit_code != 0
+    return lines[0]
 
 
 _LABELLED_LINE = re.compile(r"\s*(?P<label>.+?)(?::\s+|\s{2,})(?P<value>\S.*)")

@@ -13,6 +13,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from cli_support import FIXTURE_ONET, ROOT, invoke, labelled_values
 from click.testing import CliRunner
 
@@ -114,3 +115,99 @@ def test_local_usage_errors_are_one_line(tmp_path):
     assert predict.exit_code == 2 and "needs --input titles.csv and --output predictions.csv" in predict.stderr
     no_version = invoke(runner, "models", "show", "7", "--local", "--env", "develop", "--work-dir", str(tmp_path))
     assert no_version.exit_code == 1
+
+
+# -- serve --local and classify --local ---------------------------------------------------------------
+
+
+def _ping(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/ping", timeout=5) as response:  # noqa: S310 (loopback)
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
+class Serve:
+    """`jobclf serve --local` as a user starts it, in a subprocess, on a free loopback port; `stop` is Ctrl-C."""
+
+    def __init__(self, work_dir: Path):
+        import subprocess
+        import sys
+        import time
+
+        from workflow.local.serving import free_loopback_port
+
+        self.url = f"http://127.0.0.1:{free_loopback_port()}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jobclf_cli", "serve", "--local", "--env", "develop", "--work-dir", str(work_dir),
+             "--port", self.url.rsplit(":", 1)[1], "--workers", "1"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not _ping(self.url) and self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def stop(self) -> tuple[int, str, str]:
+        import signal
+
+        self.process.send_signal(signal.SIGINT)
+        stdout, stderr = self.process.communicate(timeout=60)
+        return self.process.returncode, stdout, stderr
+
+
+@pytest.fixture(scope="module")
+def served(trained):
+    work_dir, result = trained
+    assert result.exit_code == 0, result.output
+    server = Serve(work_dir)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def test_classify_local_answers_from_the_local_server_with_the_contracts_fields(served):
+    url = served
+    assert _ping(url), "jobclf serve --local did not come up"
+    result = invoke(CliRunner(), "classify", "--local", "--url", url, "Registered Nurse", "Truck Driver", "", "--json")
+    assert result.exit_code == 0, result.output
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["title"] for a in answers] == ["Registered Nurse", "Truck Driver", ""]
+    for answer in answers[:2]:
+        assert len(answer["top3"]) == 3 and answer["rejection_reason"] is None
+        assert answer["major_group"] == answer["top3"][0]["major_group"]
+        probabilities = [group["probability"] for group in answer["top3"]]
+        assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0 + 1e-6
+    assert answers[2]["rejection_reason"] == "empty_title"
+    table = invoke(CliRunner(), "classify", "--local", "--url", url, "Registered Nurse")
+    lines = table.stdout.splitlines()
+    assert lines[0] == "Registered Nurse" and [line.split(".")[0].strip() for line in lines[1:4]] == ["1", "2", "3"]
+    assert lines[1].split()[1] == answers[0]["top3"][0]["major_group"]
+
+
+def test_serve_local_names_the_version_it_serves_and_ctrl_c_stops_it(work_copy):
+    server = Serve(work_copy)
+    assert _ping(server.url), "jobclf serve --local did not come up"
+    returncode, stdout, stderr = server.stop()
+    assert returncode == 0, stderr[-2000:]
+    assert f"Serving model version 1 of group jobclf-develop (arn:aws:sagemaker:eu-west-1:000000000000:model-package/jobclf-develop/1) at {server.url}" in stdout
+    assert "Stopping the server." in stderr and not _ping(server.url)
+
+
+def test_serve_local_without_an_approved_version_is_one_line(work_copy):
+    args = ("--local", "--env", "develop", "--work-dir", str(work_copy))
+    invoke(CliRunner(), "models", "reject", "1", *args, "--reason", "fixture model")
+    result = invoke(CliRunner(), "serve", *args, "--port", "1")
+    assert result.exit_code == 1
+    assert "group jobclf-develop has no approved model version" in result.stderr
+
+
+def test_classify_local_without_a_server_says_how_to_start_one():
+    from workflow.local.serving import free_loopback_port
+
+    result = invoke(CliRunner(), "classify", "--local", "--url", f"http://127.0.0.1:{free_loopback_port()}", "Nurse")
+    assert result.exit_code == 1 and "start one with `jobclf serve --local --env <env>`" in result.stderr

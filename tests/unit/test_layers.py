@@ -30,7 +30,8 @@ ALLOWED = {
     # write (pipeline_steps.contract), never a step's internals; and the endpoint deployer's settings and event
     # names, so that the function's environment and rule are the ones its code reads.
     "stacks": {"config", "pipeline_steps.contract", "workflow.definition", "endpoint_deployer.deployer"},
-    "jobclf_cli": {"config", "pipeline_steps", "workflow.local", "workflow.contracts"},
+    # The CLI reads what the endpoint serves the way the deployer reads it (endpoint_deployer.deployer).
+    "jobclf_cli": {"config", "pipeline_steps", "workflow.local", "workflow.contracts", "endpoint_deployer.deployer"},
     "app": {"config", "stacks", "jsii_node"},
     # Which Node.js the CDK's jsii runtime runs on: app.py calls it before importing aws_cdk.
     "jsii_node": set(),
