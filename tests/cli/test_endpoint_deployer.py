@@ -13,6 +13,8 @@ What moto cannot prove here:
   documented (moto records the DeploymentConfig; it runs no deployment and no alarm);
 - SageMaker's real timings and messages (the deployer keys on error codes and on what DescribeEndpoint
   says, never on message text, except "Could not find" for a missing resource);
+- ListModelPackages' eventual consistency: moto's listing is never stale, so two tests put a stale listing
+  (LaggingListing) in front of moto's client to show that the trigger's own package decides;
 - Lambda itself: that reserved concurrency 1 serializes invocations, that a failed invocation is retried
   twice and then lands in the dead-letter queue (tests/infra checks the function is configured so), and
   EventBridge's delivery (test_the_rule_pattern_* checks the rule's pattern with moto's pattern matcher);
@@ -220,6 +222,46 @@ def test_rolling_back_to_a_package_served_before_reuses_its_model_and_configurat
     deployer(registry).handle(state_change(registry.set_status(v2, "Rejected")))
     assert registry.served() == v1["ModelPackageArn"]
     assert (len(registry.calls("CreateModel")), len(registry.calls("CreateEndpointConfig"))) == created
+
+
+class LaggingListing:
+    """The SageMaker client, except that ListModelPackages answers what it answered before a change: what an
+    eventually consistent listing can do right after UpdateModelPackage (moto's listing is never stale)."""
+
+    def __init__(self, sagemaker):
+        self._sagemaker = sagemaker
+        self._pages = list(sagemaker.get_paginator("list_model_packages").paginate(
+            ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending"))  # fmt: skip
+
+    def get_paginator(self, operation: str):
+        assert operation == "list_model_packages"
+        pages = self._pages
+
+        class Stale:
+            def paginate(self, **_):
+                return iter(pages)
+
+        return Stale()
+
+    def __getattr__(self, name: str):
+        return getattr(self._sagemaker, name)
+
+
+def test_a_listing_that_lags_behind_a_rejection_cannot_keep_the_rejected_package(registry):
+    v1, v2 = registry.register("Approved"), registry.register("Approved")
+    deployer(registry).handle(state_change(v2))
+    stale = LaggingListing(registry.sagemaker)  # still lists v2 as Approved
+    outcome = Deployer(stale, settings()).handle(state_change(registry.set_status(v2, "Rejected")))
+    assert (outcome.action, outcome.package_arn) == ("updating", v1["ModelPackageArn"])
+
+
+def test_a_listing_that_lags_behind_an_approval_cannot_hide_the_new_package(registry):
+    v1 = registry.register("Approved")
+    deployer(registry).handle(state_change(v1))
+    stale = LaggingListing(registry.sagemaker)  # does not list v2 yet
+    v2 = registry.register("Approved")
+    outcome = Deployer(stale, settings()).handle(state_change(v2))
+    assert (outcome.action, outcome.package_arn) == ("updating", v2["ModelPackageArn"])
 
 
 def test_rejecting_a_package_that_is_not_served_changes_nothing(registry):

@@ -67,7 +67,14 @@ def answers(image_jobs: ImageJobs, image_python: Path, tmp_path_factory: pytest.
     [container] = image_jobs.arguments["RegisterModel-RegisterModel"]["InferenceSpecification"]["Containers"]
     log = base_dir.parent / "server.log"
     with LocalServer(base_dir, container["Environment"], port=free_loopback_port(), workers=1, log=log, image_python=image_python) as server:
-        return {name: post(server.port, request) for name, request in REQUESTS.items()}
+        answered = {name: post(server.port, request) for name, request in REQUESTS.items()}
+    return {**answered, "log": {"port": server.port, "text": log.read_text("utf-8", errors="replace")}}
+
+
+def test_the_server_listens_on_loopback_only_with_the_images_gevent_workers(answers: dict[str, dict]) -> None:
+    log = answers["log"]["text"]
+    assert f"Listening at: http://127.0.0.1:{answers['log']['port']} " in log
+    assert "Using worker: gevent" in log
 
 
 def test_json_request_gets_a_prediction_per_title(answers: dict[str, dict]) -> None:
