@@ -143,10 +143,11 @@ class EndpointConfig:
     """The real-time endpoint that serves the group's latest approved model (named like the pipeline).
 
     type "serverless" (the default) costs nothing while idle and scales with requests up to
-    max_concurrency, each instance with memory_size_mb; SageMaker updates it blue/green, all at once, with
-    no baking period and no alarm rollback (serverless endpoints do not take deployment guardrails).
+    max_concurrency concurrent invocations, each with memory_size_mb; an update is blue/green, all at
+    once, with no baking period and no alarm rollback (see "Deploying" > "The endpoint" for why).
     type "provisioned" runs instance_count x instance_type all the time; an update is blue/green with a
-    baking period watched by the 5xx and latency alarms, which roll it back. The latency alarm fires when
+    baking period watched by the 5xx and latency alarms, which roll it back. An endpoint on instances
+    cannot become serverless again (SageMaker refuses it): delete it first. The latency alarm fires when
     the average ModelLatency over 5 minutes exceeds max_model_latency_ms.
     """
 
