@@ -42,6 +42,7 @@ from stacks import nag
 from stacks.alerts import Alerts
 from stacks.iam import RolePermissions, service_role
 from stacks.registry import ModelRegistry
+from stacks.roles import allow_pull_sklearn_image, allow_sagemaker_metrics
 from stacks.step_code import PROJECT_ROOT
 from stacks.storage import Storage
 
@@ -225,17 +226,7 @@ class ServingEndpoint(Construct):
 
     def _allow_model(self, to: RolePermissions, image_repository_arn: str) -> None:
         """What SageMaker does as the endpoint's model: pull the image, write the endpoint's logs and metrics."""
-        to.allow(
-            "PullSklearnImage",
-            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            [image_repository_arn],
-        )
-        to.allow(
-            "EcrLogin",
-            ["ecr:GetAuthorizationToken"],
-            ["*"],
-            wildcard_reason="ecr:GetAuthorizationToken supports no resource-level permissions (it returns a registry login token).",
-        )
+        allow_pull_sklearn_image(to, image_repository_arn)
         to.allow(
             "EndpointLogs",
             ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
@@ -245,16 +236,7 @@ class ServingEndpoint(Construct):
                 "only the streams of that one group are wildcarded."
             ),
         )
-        to.allow(
-            "EndpointMetrics",
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            wildcard_reason=(
-                "cloudwatch:PutMetricData supports no resource-level permissions; the statement is limited to the "
-                "/aws/sagemaker/* metric namespaces by condition."
-            ),
-        )
+        allow_sagemaker_metrics(to, "EndpointMetrics")
 
     def _allow_deployer(self, to: RolePermissions) -> None:
         stack = Stack.of(self)
