@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -191,6 +192,8 @@ def serve(env, local, work_dir, port, workers) -> None:
     registry = LocalRegistry(Path(work_dir) / "registry.json", str(Path(work_dir) / "s3"))
     model = latest_approved_local_model(registry, group)
     server = serve_local_model(model, Path(work_dir), port=port, workers=workers)
+    # SIGTERM (kill, a service manager) stops the server as Ctrl-C does, through the `finally` below.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         server.start()
         server.wait_until_ready()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -135,27 +137,32 @@ class Serve:
     """`jobclf serve --local` as a user starts it, in a subprocess, on a free loopback port; `stop` is Ctrl-C."""
 
     def __init__(self, work_dir: Path):
-        import subprocess
         import sys
         import time
 
         from workflow.local.serving import free_loopback_port
 
         self.url = f"http://127.0.0.1:{free_loopback_port()}"
+        # As from a terminal: Ctrl-C interrupts (a test run started in the background inherits SIGINT ignored,
+        # and Python then installs no KeyboardInterrupt).
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jobclf_cli", "serve", "--local", "--env", "develop", "--work-dir", str(work_dir),
              "--port", self.url.rsplit(":", 1)[1], "--workers", "1"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
         deadline = time.monotonic() + 120
         while not _ping(self.url) and self.process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
 
     def stop(self) -> tuple[int, str, str]:
-        import signal
-
         self.process.send_signal(signal.SIGINT)
-        stdout, stderr = self.process.communicate(timeout=60)
+        try:
+            stdout, stderr = self.process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # its server gets SIGTERM with it (PR_SET_PDEATHSIG)
+            stdout, stderr = self.process.communicate()
+            return -1, stdout, stderr
         return self.process.returncode, stdout, stderr
 
 
