@@ -437,3 +437,13 @@ def test_settings_survive_the_function_environment():
     assert EndpointSettings.from_environment(original.environment()) == original
     with pytest.raises(KeyError, match="JOBCLF_ENDPOINT_ROLE_ARN"):
         EndpointSettings.from_environment({k: v for k, v in original.environment().items() if k != "JOBCLF_ENDPOINT_ROLE_ARN"})
+
+
+def test_a_package_the_quality_gate_registers_rejected_changes_nothing(registry):
+    """A model that misses the gate is registered Rejected (issue 19): its event reaches the deployer too."""
+    v1 = registry.register("Approved")
+    deployer(registry).handle(state_change(v1))
+    calls = list(registry.endpoint.endpoint_calls)
+    outcome = deployer(registry).handle(state_change(registry.register("Rejected")))
+    assert outcome.action == "unchanged" and registry.endpoint.endpoint_calls == calls
+    assert registry.served() == v1["ModelPackageArn"]
