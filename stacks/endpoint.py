@@ -229,7 +229,9 @@ class ServingEndpoint(Construct):
         allow_pull_sklearn_image(to, image_repository_arn)
         to.allow(
             "EndpointLogs",
-            ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            # As "SageMaker Roles" > CreateModel API: Execution Role Permissions lists them (the group exists
+            # already: the stack made it, with its retention and key).
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             [f"{self.endpoint_log_group.log_group_arn}"],
             wildcard_reason=(
                 "The endpoint writes one log stream per instance (named by SageMaker at start) into its own log group; "
