@@ -1,14 +1,15 @@
 """Load test of the local server on loopback: latency percentiles and errors of N requests at concurrency C.
 
     .venv/bin/python benchmarks/endpoint_load.py [--work-dir .work/local] [--requests 10000] [--concurrency 16]
-        [--titles-per-request 1 10] [--workers N] [--onet-dir DIR]
+        [--titles-per-request 1 10] [--workers N] [--onet-dir DIR] [--known-share 0.5]
 
 Serves the latest approved model of the local registry in --work-dir (train one first: `make run`, or
 `python -m workflow.local --use-type train ...`) exactly as `jobclf serve --local` does
 (workflow/local/serving.py: the scikit-learn image's serving stack behind gunicorn with gevent workers,
 in .venv-image, on 127.0.0.1), then sends it --requests POST /invocations from --concurrency threads,
-each with its own keep-alive connection, JSON bodies of --titles-per-request titles (O*NET alternate
-titles from --onet-dir, drawn with a fixed seed; examples/titles.csv when there is none). 200 warm-up
+each with its own keep-alive connection, JSON bodies of --titles-per-request titles drawn with a fixed seed:
+--known-share of them titles O*NET lists (answered from their evidence), the rest titles it does not (the
+model's path), the same mix as benchmarks/predict_scale.py (examples/titles.csv when there are no O*NET files). 200 warm-up
 requests come first and are not counted. A request is an error when it is not a 200 whose predictions
 match its titles one for one.
 
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from predict_scale import DEFAULT_ONET, onet_titles  # noqa: E402
+from predict_scale import DEFAULT_ONET, DEFAULT_UNLISTED, onet_titles, unlisted_titles  # noqa: E402
 
 from config import load_environment  # noqa: E402
 from pipeline_steps.registry import LocalRegistry  # noqa: E402
@@ -45,13 +46,16 @@ WARM_UP_REQUESTS = 200
 EXAMPLE_TITLES = ROOT / "examples" / "titles.csv"
 
 
-def titles_to_send(onet_dir: Path) -> list[str]:
+def title_pools(onet_dir: Path) -> tuple[list[str], list[str]]:
+    """(titles O*NET lists, titles it does not); the example titles for both without the O*NET files."""
     if (onet_dir / "Alternate Titles.xlsx").is_file():
-        return onet_titles(onet_dir)
+        known = onet_titles(onet_dir)
+        return known, unlisted_titles(known, DEFAULT_UNLISTED)
     import csv
 
     with EXAMPLE_TITLES.open(newline="", encoding="utf-8") as handle:
-        return [row["title"] for row in csv.DictReader(handle)]
+        examples = [row["title"] for row in csv.DictReader(handle)]
+    return examples, examples
 
 
 def percentile(sorted_values: list[float], share: float) -> float:
@@ -129,21 +133,24 @@ def main() -> None:
     parser.add_argument("--titles-per-request", type=int, nargs="+", default=[1])
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: the image's, one per CPU)")
     parser.add_argument("--onet-dir", type=Path, default=DEFAULT_ONET)
+    parser.add_argument("--known-share", type=float, default=0.5, help="share of titles O*NET lists")
     options = parser.parse_args()
 
     group = load_environment(options.env).model_package_group_name
     model = latest_approved_local_model(LocalRegistry(options.work_dir / "registry.json", str(options.work_dir / "s3")), group)
-    pool = titles_to_send(options.onet_dir)
+    known, unlisted = title_pools(options.onet_dir)
     rng = random.Random(0)
     log = options.work_dir / "serving" / "endpoint_load.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     server = serve_local_model(model, options.work_dir, port=free_loopback_port(), workers=options.workers, log=log)
-    print(f"Model version {model.version} of {group} ({model.archive}), {len(pool):,} distinct titles to draw from")
+    print(f"Model version {model.version} of {group} ({model.archive}); titles drawn {options.known_share:.0%} from "
+          f"{len(known):,} O*NET lists and the rest from {len(unlisted):,} it does not")
     print(f"Server log: {log}")
     rows = []
     with server:
         for size in options.titles_per_request:
-            batches = [rng.choices(pool, k=size) for _ in range(1000)]
+            batches = [[rng.choice(known if rng.random() < options.known_share else unlisted) for _ in range(size)]
+                       for _ in range(1000)]
             load = Load(server.port, [json.dumps({"titles": batch}).encode("utf-8") for batch in batches], [size] * len(batches))
             load.run(WARM_UP_REQUESTS, options.concurrency)
             wall, latencies, errors = load.run(options.requests, options.concurrency, offset=WARM_UP_REQUESTS)
