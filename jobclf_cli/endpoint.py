@@ -117,5 +117,5 @@ def show(env, hours) -> None:
     uri = metrics_uri_of(package) if package else None
     if uri:
         lines.append(f"  model metrics:   {uri}")
-        lines.extend(metric_lines(deployment.read_json(uri)))
+        lines.extend(metric_lines(deployment.read_evaluation(uri)))
     click.echo("\n".join(lines))
