@@ -10,12 +10,13 @@ rejection_reason. The client reads those fields and ignores any other (a model m
 from __future__ import annotations
 
 import csv
+import io
 import json
 import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import click
 
@@ -32,20 +33,49 @@ LOCAL_URL = "http://127.0.0.1:8080"
 # -- reading titles ---------------------------------------------------------------------------------
 
 
-def read_titles(arguments: Sequence[str], file: TextIO | None, stdin: TextIO) -> list[str]:
-    """Titles from the arguments, else from --file (one per line, or a CSV with a `title` column), else stdin."""
+def read_titles(arguments: Sequence[str], file: BinaryIO | None, stdin: BinaryIO) -> list[str]:
+    """Titles from the arguments, else from --file, else standard input (both read as bytes).
+
+    A file is one title a line, unless its first line is a header that names a `title` column: then it is a
+    CSV read as a predict input is (pipeline_steps/titles_input.py: csv_dialect's RFC 4180 and UTF-8, the
+    header rules, an empty title kept), and a record whose field count is not the header's is refused with
+    its row, since its title would be a guess. CliError names the source and what is wrong.
+    """
+    from pipeline_steps import csv_dialect, titles_input
+    from pipeline_steps.errors import InputError
+
     if arguments:
         if file is not None:
             raise click.UsageError("give titles as arguments or with --file, not both")
         return list(arguments)
     if file is None and stdin.isatty():
         raise click.UsageError("give titles as arguments, with --file, or on standard input")
-    lines = [line for line in (file or stdin).read().splitlines() if line.strip()]
-    names = [name.strip().lower() for name in next(csv.reader(lines[:1]), [])]
-    if "title" in names:  # a CSV with a header: its title column, every row (an empty title is answered as such)
-        column = names.index("title")
-        return [row[column] if column < len(row) else "" for row in csv.reader(lines[1:])]
-    return lines
+    source = file or stdin
+    name = "standard input" if source is stdin or getattr(source, "name", "-") in ("-", "<stdin>") else source.name
+    data = source.read()
+    problem = csv_dialect.encoding_problem(data[: titles_input.START_BYTES])
+    if problem:
+        raise CliError(f"{name} {problem}")
+    lines = list(csv_dialect.file_lines(io.BytesIO(data)))
+    while lines and not lines[0].strip():
+        del lines[0]
+    try:
+        header = next(csv_dialect.reader(lines[:1]), [])
+    except csv.Error:  # a first title with a stray quote: no header
+        header = []
+    if titles_input.TITLE_COLUMN not in (cell.strip().lower() for cell in header):
+        return [line.rstrip("\r\n") for line in lines if line.strip()]
+    titles: list[str] = []
+    try:
+        for batch in titles_input.csv_row_batches(lines, name, batch_rows=BATCH_SIZE):
+            for row, problem in enumerate(batch.problems, start=len(titles) + 1):
+                if problem:
+                    raise CliError(f"{name}, row {row}: {problem}: the record's field count is not the header's "
+                                   "(quote a title that holds a comma)")  # fmt: skip
+            titles.extend(batch.titles)
+    except InputError as error:
+        raise CliError(str(error)) from None
+    return titles
 
 
 def batches(titles: Sequence[str], size: int = BATCH_SIZE) -> Iterator[list[str]]:
@@ -135,8 +165,8 @@ def render_prediction(prediction: dict[str, Any]) -> list[str]:
 
 @click.command()
 @click.argument("titles", nargs=-1)
-@click.option("--file", "file", type=click.File("r", encoding="utf-8"),
-              help="Titles, one per line, or a CSV with a title column ('-' for standard input).")  # fmt: skip
+@click.option("--file", "file", type=click.File("rb"),
+              help="Titles, one per line, or a CSV with a title column, read as a predict input ('-' for standard input).")  # fmt: skip
 @click.option("--env", "env", envvar="JOBCLF_ENV", show_envvar=True, metavar="NAME",
               help="Environment of config/environments.toml whose endpoint answers (not needed with --local).")  # fmt: skip
 @local_option
@@ -156,7 +186,7 @@ def classify(titles, file, env, local, url, as_json) -> None:
     """
     if not local and not env:
         raise click.UsageError("give --env (the environment whose endpoint answers), or --local")
-    wanted = read_titles(titles, file, sys.stdin)
+    wanted = read_titles(titles, file, sys.stdin.buffer)
     if not wanted:
         raise click.UsageError("no titles to classify")
     deployment = None if local else Deployment(env)

@@ -161,20 +161,48 @@ def test_classify_needs_an_environment_or_local(runner):
     assert result.exit_code == 2 and "give --env" in result.stderr
 
 
+class Pipe(io.BytesIO):
+    """Standard input that is not a terminal."""
+
+    def isatty(self) -> bool:
+        return False
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("Registered Nurse\n\nTruck Driver\n", ["Registered Nurse", "Truck Driver"]),
+        ("Registered Nurse\r\nTruck Driver\rLine Cook", ["Registered Nurse", "Truck Driver", "Line Cook"]),
         ("id,title\n1,Registered Nurse\n2,\"Manager, Sales\"\n3,\n", ["Registered Nurse", "Manager, Sales", ""]),
         ("Title\nLine Cook\n", ["Line Cook"]),
+        ("\ufeffid, Title \r\n1,\"Chef\r\nde Cuisine\"\r\n", ["Chef\r\nde Cuisine"]),
         ("Manager, Sales\n", ["Manager, Sales"]),
+        ('5" Pipe Fitter\n"Quoted" Nurse\n', ['5" Pipe Fitter', '"Quoted" Nurse']),
     ],
-    ids=["lines", "csv with a title column", "a title header", "a comma in a plain title"],
+    ids=["lines", "any line break", "csv with a title column", "a title header", "bom, spaces, crlf, quoted line break",
+         "a comma in a plain title", "quotes in plain titles"],  # fmt: skip
 )
-def test_titles_come_from_lines_or_a_csv_title_column(text, expected):
-    class Pipe(io.StringIO):
-        def isatty(self) -> bool:
-            return False
+def test_titles_come_from_lines_or_a_csv_title_column(text, expected, tmp_path):
+    """A CSV reads as a predict input reads (titles_input.py, csv_dialect.py); other text, a title a line."""
+    assert read_titles((), None, Pipe(text.encode("utf-8"))) == expected
+    (tmp_path / "titles").write_bytes(text.encode("utf-8"))
+    with open(tmp_path / "titles", "rb") as file:
+        assert read_titles((), file, Pipe(b"")) == expected
 
-    assert read_titles((), None, Pipe(text)) == expected
-    assert read_titles((), io.StringIO(text), Pipe("")) == expected
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"id,title\n1,Registered Nurse\n2,Manager, Sales\n",
+         "row 2: wrong_field_count: the record's field count is not the header's (quote a title that holds a comma)"),
+        (b"title,Title \nNurse,Nurse\n", "has 2 'title' columns"),
+        (b'id,title\n1,"Nurse\n', "is not valid CSV (line 2): unexpected end of data"),
+        ("title\nNurse\n".encode("utf-16"), "is UTF-16 encoded; save it as UTF-8"),
+    ],
+    ids=["wrong field count", "two title columns", "unclosed quote", "utf-16"],
+)
+def test_a_csv_the_predict_input_contract_refuses_is_refused_naming_the_file(data, message, runner, tmp_path):
+    path = tmp_path / "titles.csv"
+    path.write_bytes(data)
+    line = one_error_line(invoke(runner, "classify", "--local", "--file", str(path)))
+    assert str(path) in line and message in line
