@@ -34,7 +34,12 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +68,6 @@ DEFINITION = {
     ],
     "Steps": [{"Name": "Nothing", "Type": "Fail", "Arguments": {"ErrorMessage": "moto runs no step"}}],
 }
-
-
 
 
 @dataclass
@@ -340,3 +343,66 @@ _LABELLED_LINE = re.compile(r"\s*(?P<label>.+?)(?::\s+|\s{2,})(?P<value>\S.*)")
 def labelled_values(output: str) -> dict[str, str]:
     """The CLI's "label:   value" and indented "name   value" lines as a mapping, whatever the column widths."""
     return {m["label"]: m["value"] for m in map(_LABELLED_LINE.fullmatch, output.splitlines()) if m}
+
+
+# -- the endpoint's answers ---------------------------------------------------------------------------
+
+
+def prediction(title: str, groups: list[tuple[str, str, float]], **extra) -> dict:
+    """A record of the endpoint's answer (pipeline_steps/ranking.py) with `groups` as its top3."""
+    top3 = [{"major_group": code, "major_group_title": name, "probability": p} for code, name, p in groups]
+    return {"title": title, "major_group": groups[0][0], "major_group_title": groups[0][1], "confidence": groups[0][2],
+            "top3": top3, "rejection_reason": None, **extra}  # fmt: skip
+
+
+def queue_answers(endpoint: MotoEndpoint, *bodies: dict) -> None:
+    """moto's sagemaker-runtime answers InvokeEndpoint with these bodies, in order (its documented test API)."""
+    results = [{"Body": json.dumps(body), "ContentType": "application/json"} for body in bodies]
+    request = urllib.request.Request(f"{endpoint.url}/moto-api/static/sagemaker/endpoint-results", method="POST",
+                                     data=json.dumps({"account_id": ACCOUNT, "region": REGION, "results": results}).encode())  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+        response.read()
+
+
+# -- jobclf serve --local -------------------------------------------------------------------------------
+
+
+def server_answers(url: str) -> bool:
+    """Whether GET /ping of a local server answers 200."""
+    try:
+        with urllib.request.urlopen(f"{url}/ping", timeout=5) as response:  # noqa: S310 (loopback)
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
+class LocalServe:
+    """`jobclf <arguments> --port P` (a `serve --local` command) as a user starts it: in a subprocess, on a free
+    loopback port P, waited for until it answers (or exits); `stop` is Ctrl-C."""
+
+    def __init__(self, *arguments: str):
+        from workflow.local.serving import free_loopback_port
+
+        port = free_loopback_port()
+        self.url = f"http://127.0.0.1:{port}"
+        # As from a terminal: Ctrl-C interrupts (a test run started in the background inherits SIGINT ignored,
+        # and Python then installs no KeyboardInterrupt).
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jobclf_cli", *arguments, "--port", str(port)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not server_answers(self.url) and self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def stop(self) -> tuple[int, str, str]:
+        """Ctrl-C; the exit status (-1 when it had to be killed), stdout and stderr."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = self.process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # its server gets SIGTERM with it (PR_SET_PDEATHSIG)
+            stdout, stderr = self.process.communicate()
+            return -1, stdout, stderr
+        return self.process.returncode, stdout, stderr

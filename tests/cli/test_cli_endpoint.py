@@ -16,10 +16,9 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import urllib.request
 
 import pytest
-from cli_support import ACCOUNT, REGION, invoke, labelled_values, one_error_line, seed
+from cli_support import ACCOUNT, REGION, invoke, labelled_values, one_error_line, prediction, queue_answers, seed
 
 from endpoint_deployer.deployer import Deployer, EndpointSettings
 from jobclf_cli.serving import read_titles
@@ -90,26 +89,11 @@ def test_show_without_an_endpoint_says_when_it_is_created(aws_env, runner):
 # -- classify --env ---------------------------------------------------------------------------------
 
 
-def prediction(title: str, groups: list[tuple[str, str, float]], **extra) -> dict:
-    top3 = [{"major_group": code, "major_group_title": name, "probability": p} for code, name, p in groups]
-    return {"title": title, "major_group": groups[0][0], "major_group_title": groups[0][1], "confidence": groups[0][2],
-            "top3": top3, "rejection_reason": None, **extra}  # fmt: skip
-
-
 NURSE = prediction("Registered Nurse", [("29", "Healthcare Practitioners and Technical Occupations", 0.91),
                                         ("31", "Healthcare Support Occupations", 0.05),
                                         ("11", "Management Occupations", 0.01)], answered_by="known_title")  # fmt: skip
 EMPTY = {"title": "", "major_group": None, "major_group_title": None, "confidence": None, "top3": [],
          "rejection_reason": "empty_title"}  # fmt: skip
-
-
-def queue_answers(endpoint, *bodies: dict) -> None:
-    """moto's sagemaker-runtime answers InvokeEndpoint with these bodies, in order (its documented test API)."""
-    results = [{"Body": json.dumps(body), "ContentType": "application/json"} for body in bodies]
-    request = urllib.request.Request(f"{endpoint.url}/moto-api/static/sagemaker/endpoint-results", method="POST",
-                                     data=json.dumps({"account_id": ACCOUNT, "region": REGION, "results": results}).encode())  # fmt: skip
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
-        response.read()
 
 
 def test_classify_prints_the_top_3_and_tolerates_fields_the_contract_does_not_name(aws_env, runner, aws_requests):

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import csv
 import json
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
-from cli_support import FIXTURE_ONET, ROOT, invoke, labelled_values
+from cli_support import FIXTURE_ONET, ROOT, LocalServe, invoke, labelled_values, server_answers
 from click.testing import CliRunner
 
 from workflow.local.executions import LOCK_FILE
@@ -122,55 +120,15 @@ def test_local_usage_errors_are_one_line(tmp_path):
 # -- serve --local and classify --local ---------------------------------------------------------------
 
 
-def _ping(url: str) -> bool:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{url}/ping", timeout=5) as response:  # noqa: S310 (loopback)
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError):
-        return False
-
-
-class Serve:
-    """`jobclf serve --local` as a user starts it, in a subprocess, on a free loopback port; `stop` is Ctrl-C."""
-
-    def __init__(self, work_dir: Path):
-        import sys
-        import time
-
-        from workflow.local.serving import free_loopback_port
-
-        self.url = f"http://127.0.0.1:{free_loopback_port()}"
-        # As from a terminal: Ctrl-C interrupts (a test run started in the background inherits SIGINT ignored,
-        # and Python then installs no KeyboardInterrupt).
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jobclf_cli", "serve", "--local", "--env", "develop", "--work-dir", str(work_dir),
-             "--port", self.url.rsplit(":", 1)[1], "--workers", "1"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while not _ping(self.url) and self.process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-
-    def stop(self) -> tuple[int, str, str]:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            stdout, stderr = self.process.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()  # its server gets SIGTERM with it (PR_SET_PDEATHSIG)
-            stdout, stderr = self.process.communicate()
-            return -1, stdout, stderr
-        return self.process.returncode, stdout, stderr
+def serve_develop(work_dir: Path) -> LocalServe:
+    return LocalServe("serve", "--local", "--env", "develop", "--work-dir", str(work_dir), "--workers", "1")
 
 
 @pytest.fixture(scope="module")
 def served(trained):
     work_dir, result = trained
     assert result.exit_code == 0, result.output
-    server = Serve(work_dir)
+    server = serve_develop(work_dir)
     try:
         yield server.url
     finally:
@@ -179,7 +137,7 @@ def served(trained):
 
 def test_classify_local_answers_from_the_local_server_with_the_contracts_fields(served):
     url = served
-    assert _ping(url), "jobclf serve --local did not come up"
+    assert server_answers(url), "jobclf serve --local did not come up"
     result = invoke(CliRunner(), "classify", "--local", "--url", url, "Registered Nurse", "Truck Driver", "", "--json")
     assert result.exit_code == 0, result.output
     answers = [json.loads(line) for line in result.stdout.splitlines()]
@@ -198,12 +156,12 @@ def test_classify_local_answers_from_the_local_server_with_the_contracts_fields(
 
 
 def test_serve_local_names_the_version_it_serves_and_ctrl_c_stops_it(work_copy):
-    server = Serve(work_copy)
-    assert _ping(server.url), "jobclf serve --local did not come up"
+    server = serve_develop(work_copy)
+    assert server_answers(server.url), "jobclf serve --local did not come up"
     returncode, stdout, stderr = server.stop()
     assert returncode == 0, stderr[-2000:]
     assert f"Serving model version 1 of group jobclf-develop (arn:aws:sagemaker:eu-west-1:000000000000:model-package/jobclf-develop/1) at {server.url}" in stdout
-    assert "Stopping the server." in stderr and not _ping(server.url)
+    assert "Stopping the server." in stderr and not server_answers(server.url)
 
 
 def test_serve_local_without_an_approved_version_is_one_line(work_copy):
