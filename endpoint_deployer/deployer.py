@@ -237,6 +237,16 @@ def _not_found(error: BaseException) -> bool:
     return _error_code(error) in ("ValidationException", "ValidationError") and "Could not find" in str(error)
 
 
+def _described(describe: Callable[..., dict], **name: str) -> dict | None:
+    """What a SageMaker Describe* call answers for the named resource, None when it does not exist."""
+    try:
+        return describe(**name)
+    except Exception as error:
+        if _not_found(error):
+            return None
+        raise
+
+
 def served_package_arn(sagemaker, endpoint_config_name: str) -> str | None:
     """The model package an endpoint configuration serves: its variant's model's container's ModelPackageName."""
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint_config_name)
@@ -382,12 +392,8 @@ class Deployer:
         return Outcome("deleted", message, served, endpoint["EndpointConfigName"])
 
     def _ensure_model(self, target: Target) -> None:
-        try:
-            self.sagemaker.describe_model(ModelName=target.model_name)
+        if _described(self.sagemaker.describe_model, ModelName=target.model_name) is not None:
             return
-        except Exception as error:
-            if not _not_found(error):
-                raise
         container: dict[str, Any] = {"ModelPackageName": target.package.arn}
         if self.settings.variant.type == SERVERLESS:
             # The package's own environment (SAGEMAKER_PROGRAM, ...) plus one worker, so that the result is the
@@ -399,12 +405,8 @@ class Deployer:
                                     PrimaryContainer=container)  # fmt: skip
 
     def _ensure_endpoint_config(self, target: Target) -> None:
-        try:
-            self.sagemaker.describe_endpoint_config(EndpointConfigName=target.config_name)
+        if _described(self.sagemaker.describe_endpoint_config, EndpointConfigName=target.config_name) is not None:
             return
-        except Exception as error:
-            if not _not_found(error):
-                raise
         # No KmsKeyId: instance types with local NVMe storage refuse one (API reference, CreateEndpointConfig), and
         # the instances hold only the model archive, which is encrypted at rest in S3 with the data key.
         self.sagemaker.create_endpoint_config(
@@ -415,12 +417,7 @@ class Deployer:
     # -- reading ------------------------------------------------------------------------------------
 
     def _describe_endpoint(self) -> dict | None:
-        try:
-            return self.sagemaker.describe_endpoint(EndpointName=self.settings.endpoint_name)
-        except Exception as error:
-            if _not_found(error):
-                return None
-            raise
+        return _described(self.sagemaker.describe_endpoint, EndpointName=self.settings.endpoint_name)
 
     @staticmethod
     def _in_flight_config(endpoint: Mapping[str, Any]) -> str | None:
