@@ -92,14 +92,6 @@ class Alerts(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="EventBridgePublishesToTheEncryptedAlertsTopic",
-                principals=[iam.ServicePrincipal(EVENTS_PRINCIPAL)],
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=["*"],  # in a key policy, "*" is this key
-            )
-        )
         self.topic = sns.Topic(
             self,
             "Topic",
@@ -121,17 +113,15 @@ class Alerts(Construct):
             f"{name_prefix}: model packages registered or changed as Rejected (quality gate or a person)",
             model_rejected_pattern(model_package_group_name),
         )
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyThisAccountsAlertRulesPublish",
-                principals=[iam.ServicePrincipal(EVENTS_PRINCIPAL)],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnEquals": {"aws:SourceArn": self.rule_arns},
-                },
-            )
+        # EventBridge's requests to the key carry no source, so only the topic's statement names the rules.
+        self._let_publish(
+            EVENTS_PRINCIPAL,
+            topic_sid="OnlyThisAccountsAlertRulesPublish",
+            topic_conditions={
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnEquals": {"aws:SourceArn": self.rule_arns},
+            },
+            key_sid="EventBridgePublishesToTheEncryptedAlertsTopic",
         )
         # The topic policy (and the key policy) must be in place before a rule delivers anything.
         policy = self.topic.node.try_find_child("Policy")
@@ -178,23 +168,26 @@ class Alerts(Construct):
         CloudWatch needs kms:Decrypt and kms:GenerateDataKey* on an encrypted topic's key; unlike EventBridge's,
         its requests carry aws:SourceAccount and aws:SourceArn, so both statements name the alarms)."""
         conditions = {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}, "ArnLike": {"aws:SourceArn": alarm_arns}}
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyThisAccountsAlarmsPublish",
-                principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions=conditions,
-            )
+        self._let_publish(
+            CLOUDWATCH_PRINCIPAL,
+            topic_sid="OnlyThisAccountsAlarmsPublish",
+            topic_conditions=conditions,
+            key_sid="AlarmsPublishToTheEncryptedAlertsTopic",
+            key_conditions=conditions,
         )
+
+    def _let_publish(self, service_principal: str, *, topic_sid: str, topic_conditions: dict, key_sid: str,
+                     key_conditions: dict | None = None) -> None:  # fmt: skip
+        """A service may publish to the topic, and use its key as SSE-KMS needs (kms:GenerateDataKey*, kms:Decrypt)."""
+        principal = iam.ServicePrincipal(service_principal)
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(sid=topic_sid, principals=[principal], actions=["sns:Publish"],
+                                resources=[self.topic.topic_arn], conditions=topic_conditions)  # fmt: skip
+        )
+        # In a key policy, "*" is this key.
         self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AlarmsPublishToTheEncryptedAlertsTopic",
-                principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=["*"],  # in a key policy, "*" is this key
-                conditions=conditions,
-            )
+            iam.PolicyStatement(sid=key_sid, principals=[principal], actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                                resources=["*"], conditions=key_conditions)  # fmt: skip
         )
 
     def grant_publish(self, to: RolePermissions) -> None:
