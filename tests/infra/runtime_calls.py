@@ -262,20 +262,27 @@ class Calls:
                  origin=origin)  # fmt: skip
         return pipelines
 
+    def image_pull(self, principal: str, image: str, *, why: str, origin: str) -> None:
+        """A SageMaker role pulling its container image from ECR (here AWS's scikit-learn repository)."""
+        registry, _, repository = image.partition("/")
+        repository_arn = self.arn("ecr", f"repository/{repository.split(':', 1)[0]}", registry.split(".", 1)[0])
+        self.add(principal, "ecr:GetAuthorizationToken", "*", why=why, origin=origin)
+        for action in ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"):
+            self.add(principal, action, repository_arn, why=why, origin=origin, foreign=AWS_IMAGE)
+
+    def container_logs(self, principal: str, log_group: str, stream: str, *, why: str, origin: str) -> None:
+        """A SageMaker role writing its container's output to CloudWatch Logs, in `stream` of `log_group`."""
+        group = self.arn("logs", f"log-group:{log_group}")
+        for action in ("logs:CreateLogGroup", "logs:DescribeLogStreams"):
+            self.add(principal, action, f"{group}:log-stream:", why=why, origin=origin)
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            self.add(principal, action, f"{group}:log-stream:{stream}", why=why, origin=origin)
+
     def job_runtime(self, principal: str, image: str, job_name: str, log_group: str, origin: str, *,
                     volume_key: str | None, vpc: Mapping[str, Any] | None) -> None:  # fmt: skip
         """What every SageMaker job does as its role: pull the image, log, put metrics, key its volume, use the VPC."""
-        registry, _, repository = image.partition("/")
-        repository_arn = self.arn("ecr", f"repository/{repository.split(':', 1)[0]}", registry.split(".", 1)[0])
-        self.add(principal, "ecr:GetAuthorizationToken", "*", why=SAGEMAKER_ROLES, origin=origin)
-        for action in ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"):
-            self.add(principal, action, repository_arn, why=SAGEMAKER_ROLES, origin=origin, foreign=AWS_IMAGE)
-        group = self.arn("logs", f"log-group:{log_group}")
-        for action in ("logs:CreateLogGroup", "logs:DescribeLogStreams"):
-            self.add(principal, action, f"{group}:log-stream:", why=JOB_LOGS, origin=origin)
-        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
-            self.add(principal, action, f"{group}:log-stream:{job_name}/{LOG_STREAM_SUFFIX}", why=JOB_LOGS,
-                     origin=origin)  # fmt: skip
+        self.image_pull(principal, image, why=SAGEMAKER_ROLES, origin=origin)
+        self.container_logs(principal, log_group, f"{job_name}/{LOG_STREAM_SUFFIX}", why=JOB_LOGS, origin=origin)
         self.add(principal, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": log_group}, why=JOB_METRICS,
                  origin=origin)  # fmt: skip
         self.kms(principal, ["kms:CreateGrant"], volume_key, context={"kms:GrantIsForAWSResource": "true"},
@@ -611,19 +618,11 @@ class Calls:
         model_role = assumed(settings.model_role_arn, "SageMaker")
         register = self.register_model_request()
         [container] = register["InferenceSpecification"]["Containers"]
-        registry, _, repository = container["Image"].partition("/")
-        repository_arn = self.arn("ecr", f"repository/{repository.split(':', 1)[0]}", registry.split(".", 1)[0])
-        self.add(model_role, "ecr:GetAuthorizationToken", "*", why=ENDPOINT_MODEL_ROLE, origin=origin)
-        for action in ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"):
-            self.add(model_role, action, repository_arn, why=ENDPOINT_MODEL_ROLE, origin=origin, foreign=AWS_IMAGE)
+        self.image_pull(model_role, container["Image"], why=ENDPOINT_MODEL_ROLE, origin=origin)
         self.read(model_role, container["ModelDataUrl"], listed=False, why=ENDPOINT_MODEL_ROLE + ": the model archive",
                   origin=origin)  # fmt: skip
-        group = self.arn("logs", f"log-group:/aws/sagemaker/Endpoints/{settings.endpoint_name}")
-        for action in ("logs:CreateLogGroup", "logs:DescribeLogStreams"):
-            self.add(model_role, action, f"{group}:log-stream:", why=ENDPOINT_MODEL_ROLE, origin=origin)
-        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
-            self.add(model_role, action, f"{group}:log-stream:AllTraffic/i-0123456789abcdef0", why=ENDPOINT_MODEL_ROLE,
-                     origin=origin)  # fmt: skip
+        self.container_logs(model_role, f"/aws/sagemaker/Endpoints/{settings.endpoint_name}", "AllTraffic/i-0123456789abcdef0",
+                            why=ENDPOINT_MODEL_ROLE, origin=origin)  # fmt: skip
         self.add(model_role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"},
                  why=ENDPOINT_MODEL_ROLE, origin=origin)  # fmt: skip
 
