@@ -3,6 +3,7 @@
 from config.settings import (
     ConfigError,
     EmrConfig,
+    EndpointConfig,
     EnvironmentConfig,
     ModelConfig,
     NetworkConfig,
@@ -17,6 +18,7 @@ from config.settings import (
 __all__ = [
     "ConfigError",
     "EmrConfig",
+    "EndpointConfig",
     "EnvironmentConfig",
     "ModelConfig",
     "NetworkConfig",

@@ -29,6 +29,13 @@ ClusterMode = Literal["transient", "standing"]
 MAX_PREDICT_INSTANCES = 100
 # A model that passes the quality gate is registered with one of these; the gate alone rejects.
 REGISTRATION_STATUSES = tuple(status for status in MODEL_APPROVAL_STATUSES if status != REJECTED)
+EndpointType = Literal["serverless", "provisioned"]
+
+# SageMaker API reference, ProductionVariantServerlessConfig: "MemorySizeInMB ... Valid values are in 1 GB
+# increments: 1024 MB, 2048 MB, 3072 MB, 4096 MB, 5120 MB, or 6144 MB"; "MaxConcurrency ... Valid Range:
+# Minimum value of 1. Maximum value of 200." (botocore's model states the same bounds.)
+SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY = 200
 
 
 class ConfigError(ValueError):
@@ -147,6 +154,40 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class EndpointConfig:
+    """The real-time endpoint that serves the group's latest approved model (named like the pipeline).
+
+    type "serverless" costs nothing while idle and scales with requests up to
+    max_concurrency concurrent invocations, each with memory_size_mb; an update is blue/green, all at
+    once, with no baking period and no alarm rollback (see "Deploying" > "The endpoint" for why).
+    type "provisioned" runs instance_count x instance_type all the time; an update is blue/green with a
+    baking period watched by the 5xx and latency alarms, which roll it back. An endpoint on instances
+    cannot become serverless again (SageMaker refuses it): delete it first. The latency alarm fires when
+    the average ModelLatency over 5 minutes exceeds max_model_latency_ms.
+    """
+
+    type: EndpointType
+    memory_size_mb: int
+    max_concurrency: int
+    instance_type: str
+    instance_count: int
+    max_model_latency_ms: int
+
+    def validate(self, key: str) -> None:
+        if self.memory_size_mb not in SERVERLESS_MEMORY_SIZES_MB:
+            sizes = ", ".join(map(str, SERVERLESS_MEMORY_SIZES_MB))
+            raise ConfigError(f"{key}.memory_size_mb: {self.memory_size_mb} must be one of {sizes} (MB)")
+        if not 1 <= self.max_concurrency <= SERVERLESS_MAX_CONCURRENCY:
+            raise ConfigError(f"{key}.max_concurrency: {self.max_concurrency} must be from 1 to {SERVERLESS_MAX_CONCURRENCY}")
+        if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", self.instance_type):
+            raise ConfigError(f"{key}.instance_type: {self.instance_type!r} is not a SageMaker instance type (ml.*)")
+        if not 1 <= self.instance_count <= 10:
+            raise ConfigError(f"{key}.instance_count: {self.instance_count} must be from 1 to 10")
+        if not 10 <= self.max_model_latency_ms <= 60000:
+            raise ConfigError(f"{key}.max_model_latency_ms: {self.max_model_latency_ms} must be from 10 to 60000")
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     """Lifecycle of the buckets' objects."""
 
@@ -194,6 +235,7 @@ class EnvironmentConfig:
     model: ModelConfig
     storage: StorageConfig
     predict: PredictConfig
+    endpoint: EndpointConfig
     schedules: tuple[ScheduleConfig, ...] = ()
     account: str | None = None
     alarm_email: str | None = None
@@ -216,6 +258,10 @@ class EnvironmentConfig:
     def model_package_group_name(self) -> str:
         return self.resource_prefix
 
+    @property
+    def endpoint_name(self) -> str:
+        return self.resource_prefix
+
     def validate(self, key: str) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9]{1,15}", self.project):
             raise ConfigError(f"{key}.project: {self.project!r} must be 2-16 lowercase letters or digits")
@@ -230,6 +276,7 @@ class EnvironmentConfig:
         self.sagemaker.validate(f"{key}.sagemaker")
         self.model.validate(f"{key}.model")
         self.predict.validate(f"{key}.predict")
+        self.endpoint.validate(f"{key}.endpoint")
         self.storage.validate(f"{key}.storage")
         seen: set[str] = set()
         for i, schedule in enumerate(self.schedules):

@@ -1,4 +1,5 @@
-"""`jobclf`: start, follow and stop pipeline executions; list, inspect, approve and reject models.
+"""`jobclf`: start, follow and stop pipeline executions; list, inspect, approve and reject models; show the
+endpoint and classify titles with it (or with a local server).
 
 Every command takes `--env` (an environment of config/environments.toml). Against AWS it finds
 the pipeline and the model package group from the outputs of the environment's CloudFormation

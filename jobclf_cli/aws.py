@@ -3,7 +3,7 @@
 Names come from the outputs of the environment's stack (`JobClf-<env>`, keys as in
 stacks/jobclf_stack.py `_add_outputs`). When the stack cannot be read (not deployed in the
 region, or no `cloudformation:DescribeStacks` permission) the names the configuration derives
-are used: the pipeline and the model package group are both named `jobclf-<env>`.
+are used: the pipeline, the model package group and the endpoint are all named `jobclf-<env>`.
 Boto3 honours AWS_ENDPOINT_URL, AWS_PROFILE and the other standard variables.
 """
 
@@ -19,7 +19,8 @@ from config import EnvironmentConfig, load_environment
 OUTPUT_PIPELINE_NAME = "PipelineName"
 OUTPUT_MODEL_PACKAGE_GROUP_NAME = "ModelPackageGroupName"
 OUTPUT_MODELS_BUCKET_NAME = "ModelsBucketName"
-STACK_OUTPUT_KEYS = (OUTPUT_PIPELINE_NAME, OUTPUT_MODEL_PACKAGE_GROUP_NAME, OUTPUT_MODELS_BUCKET_NAME)
+OUTPUT_ENDPOINT_NAME = "EndpointName"
+STACK_OUTPUT_KEYS = (OUTPUT_PIPELINE_NAME, OUTPUT_MODEL_PACKAGE_GROUP_NAME, OUTPUT_MODELS_BUCKET_NAME, OUTPUT_ENDPOINT_NAME)
 
 THROTTLING_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
                     "SlowDown", "ProvisionedThroughputExceededException"}  # fmt: skip
@@ -125,6 +126,10 @@ class Deployment:
     @property
     def model_package_group_name(self) -> str:
         return self.outputs.get(OUTPUT_MODEL_PACKAGE_GROUP_NAME) or self.config.model_package_group_name
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.outputs.get(OUTPUT_ENDPOINT_NAME) or self.config.endpoint_name
 
     def not_found(self, what: str) -> CliError:
         # `outputs` has been read by now (the name came from it), so names_from says where the name came from.

@@ -37,7 +37,7 @@ class JobClfGroup(click.Group):
 @click.group("jobclf", cls=JobClfGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="jobclf")
 def cli() -> None:
-    """Operate the JobClf pipeline and its model registry, on AWS or locally (--local).
+    """Operate the JobClf pipeline, its model registry and its endpoint, on AWS or locally (--local).
 
     \b
     Examples:
@@ -45,7 +45,10 @@ def cli() -> None:
       jobclf executions show 1a2b3c4d5e6f --env develop --watch
       jobclf models list --env develop
       jobclf models approve 3 --env production
+      jobclf endpoint show --env production
+      jobclf classify "Registered Nurse" "Truck Driver" --env develop
       jobclf executions start --local --env develop --use-type train --onet-dir DIR
+      jobclf serve --local --env develop      (then: jobclf classify --local "Line Cook")
 
     On AWS, credentials and region come from the usual places (AWS_PROFILE, environment,
     SSO); the region defaults to the environment's configured one. Names are read from the
@@ -59,11 +62,16 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register() -> None:
+    from jobclf_cli.endpoint import endpoint
     from jobclf_cli.executions import executions
     from jobclf_cli.models import models
+    from jobclf_cli.serving import classify, serve
 
     cli.add_command(executions)
     cli.add_command(models)
+    cli.add_command(endpoint)
+    cli.add_command(classify)
+    cli.add_command(serve)
 
 
 _register()

@@ -53,7 +53,7 @@ def _macro_f1(evaluation: dict[str, Any] | None) -> float | None:
     return macro_f1_of(evaluation) if evaluation else None
 
 
-def _metric_lines(evaluation: dict[str, Any]) -> list[str]:
+def metric_lines(evaluation: dict[str, Any]) -> list[str]:
     from pipeline_steps.contract import FIGURES_KEY, UNSEEN_TITLES
 
     metrics = evaluation.get(METRICS_KEY) or {}
@@ -170,7 +170,7 @@ def show(version, env, local, work_dir) -> None:
         lines.append("  metrics:         none registered")
     else:
         lines.append(f"  metrics:         {metrics_where}")
-        lines.extend(_metric_lines(evaluation))
+        lines.extend(metric_lines(evaluation))
         lines.append(f"  report:          {report}")
         if not local:
             lines.append(f"                   (read it: aws s3 cp {report} report.html)")

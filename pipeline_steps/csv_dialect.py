@@ -3,8 +3,8 @@ Python's csv module reads it with `Rfc4180`.
 
 Both predict engines (PreprocessPredict, and the EMR titles job, which parses its CSV files with this
 module in Spark's Python workers instead of Spark's own CSV reader), the endpoint's `text/csv` bodies
-(inference.py) and the CSVs JobClf writes (csv_cells.write_csv) go through here, so that the same bytes
-give the same fields everywhere:
+(inference.py), `jobclf classify --file` and the CSVs JobClf writes (csv_cells.write_csv) go through
+here, so that the same bytes give the same fields everywhere:
 
 - Fields are separated by `,`; a field may be enclosed in `"`, and then holds commas, line breaks and
   quotes, a quote written twice (`"a ""b"" c"` is `a "b" c`). A backslash is an ordinary character.

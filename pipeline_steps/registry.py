@@ -5,7 +5,8 @@ Two backends, chosen by the environment at call time:
   (a missing file is an empty registry), and s3://bucket/key maps to $JOBCLF_LOCAL_S3_ROOT/bucket/key.
       {"model_package_groups": {"<group>": [{"model_package_arn": ..., "version": 1,
         "approval_status": "Approved", "model_data_uri": "s3://.../model.tar.gz",
-        "metrics_uri": "s3://.../evaluation.json", "created": "2026-11-23T10:00:00Z"}, ...]}}
+        "metrics_uri": "s3://.../evaluation.json", "environment": {"SAGEMAKER_PROGRAM": ...},
+        "created": "2026-11-23T10:00:00Z"}, ...]}}
   Entries are in registration order: the latest approved model is the last "Approved" entry.
 - SAGEMAKER otherwise: the SageMaker model registry and S3 through boto3.
 
@@ -142,6 +143,7 @@ _ENTRY_FIELDS = {
     "model_data_uri": ((str,), True),
     "metrics_uri": ((str, type(None)), False),
     "customer_metadata_properties": ((dict,), False),
+    "environment": ((dict,), False),
     "created": ((str,), False),
     "approval_description": ((str,), False),
 }
@@ -252,11 +254,13 @@ class LocalRegistry:
         approval_status: str,
         region: str,
         customer_metadata: Optional[dict] = None,
+        environment: Optional[dict] = None,
     ) -> str:
         """Append a version to the group, as the local run's RegisterModel step; return its ARN (versions from 1).
 
         `customer_metadata` is the step's CustomerMetadataProperties (what the model is fitted on, and
-        that its metrics are held-out), kept as SageMaker keeps them on the model package."""
+        that its metrics are held-out), kept as SageMaker keeps them on the model package; `environment` is its
+        inference container's Environment, which the endpoint (and `jobclf serve --local`) serves it with."""
         with self._changing() as document:
             packages = document["model_package_groups"].setdefault(group_name, [])
             version = len(packages) + 1
@@ -269,6 +273,7 @@ class LocalRegistry:
                     "model_data_uri": model_data_uri,
                     "metrics_uri": metrics_uri,
                     "customer_metadata_properties": dict(customer_metadata or {}),
+                    "environment": dict(environment or {}),
                     "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 }
             )

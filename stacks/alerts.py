@@ -12,13 +12,17 @@
 
 The event goes to the environment's SNS topic; with `alarm_email` configured, the topic has an
 e-mail subscription (AWS sends a confirmation e-mail first; nothing arrives until it is confirmed).
+The endpoint's CloudWatch alarms (stacks/endpoint.py) publish to the same topic (`allow_alarms`), and
+its deployer function publishes when it deletes the endpoint (`grant_publish`).
 
 The topic is encrypted with its own KMS key, not the data key. EventBridge must be allowed to
 use the key of an encrypted target topic, and SNS does not support `aws:SourceAccount` or
 `aws:SourceArn` conditions in that key policy statement for EventBridge (Amazon SNS Developer
 Guide, "Key management"), so the statement cannot be narrowed to this rule; on a key that only
-this topic uses, that grants nothing beyond publishing alerts. The topic policy allows only
-EventBridge, only from this account and only for this rule, and denies requests without TLS.
+this topic uses, that grants nothing beyond publishing alerts (and writing the endpoint deployer's
+dead letters, which the same key encrypts). The topic policy allows only EventBridge, only from this
+account and only for these rules, and CloudWatch only for the endpoint's alarms; it denies requests
+without TLS.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from pipeline_steps.contract import REJECTED
+from stacks.iam import RolePermissions
 
 PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
 ALERT_STATUSES = ("Failed", "Stopped")
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 EVENTS_PRINCIPAL = "events.amazonaws.com"
+CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
 # EventBridge retries a failed delivery to the topic; past this age an alert is stale anyway.
 TARGET_MAXIMUM_EVENT_AGE = Duration.hours(6)
 TARGET_RETRY_ATTEMPTS = 20
@@ -80,19 +86,11 @@ class Alerts(Construct):
         self.key = kms.Key(
             self,
             "Key",
-            description=f"{name_prefix}: encrypts the pipeline failure alerts topic",
+            description=f"{name_prefix}: encrypts the alerts topic and the endpoint deployer's dead-letter queue",
             alias=f"alias/{name_prefix}-alerts",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
-        )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="EventBridgePublishesToTheEncryptedAlertsTopic",
-                principals=[iam.ServicePrincipal(EVENTS_PRINCIPAL)],
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=["*"],  # in a key policy, "*" is this key
-            )
         )
         self.topic = sns.Topic(
             self,
@@ -115,17 +113,15 @@ class Alerts(Construct):
             f"{name_prefix}: model packages registered or changed as Rejected (quality gate or a person)",
             model_rejected_pattern(model_package_group_name),
         )
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyThisAccountsAlertRulesPublish",
-                principals=[iam.ServicePrincipal(EVENTS_PRINCIPAL)],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnEquals": {"aws:SourceArn": self.rule_arns},
-                },
-            )
+        # EventBridge's requests to the key carry no source, so only the topic's statement names the rules.
+        self._let_publish(
+            EVENTS_PRINCIPAL,
+            topic_sid="OnlyThisAccountsAlertRulesPublish",
+            topic_conditions={
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnEquals": {"aws:SourceArn": self.rule_arns},
+            },
+            key_sid="EventBridgePublishesToTheEncryptedAlertsTopic",
         )
         # The topic policy (and the key policy) must be in place before a rule delivers anything.
         policy = self.topic.node.try_find_child("Policy")
@@ -166,3 +162,35 @@ class Alerts(Construct):
                 )
             ],
         )
+
+    def allow_alarms(self, alarm_arns: list[str]) -> None:
+        """Let these CloudWatch alarms of this account publish to the topic (SNS Developer Guide, "Key management":
+        CloudWatch needs kms:Decrypt and kms:GenerateDataKey* on an encrypted topic's key; unlike EventBridge's,
+        its requests carry aws:SourceAccount and aws:SourceArn, so both statements name the alarms)."""
+        conditions = {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}, "ArnLike": {"aws:SourceArn": alarm_arns}}
+        self._let_publish(
+            CLOUDWATCH_PRINCIPAL,
+            topic_sid="OnlyThisAccountsAlarmsPublish",
+            topic_conditions=conditions,
+            key_sid="AlarmsPublishToTheEncryptedAlertsTopic",
+            key_conditions=conditions,
+        )
+
+    def _let_publish(self, service_principal: str, *, topic_sid: str, topic_conditions: dict, key_sid: str,
+                     key_conditions: dict | None = None) -> None:  # fmt: skip
+        """A service may publish to the topic, and use its key as SSE-KMS needs (kms:GenerateDataKey*, kms:Decrypt)."""
+        principal = iam.ServicePrincipal(service_principal)
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(sid=topic_sid, principals=[principal], actions=["sns:Publish"],
+                                resources=[self.topic.topic_arn], conditions=topic_conditions)  # fmt: skip
+        )
+        # In a key policy, "*" is this key.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(sid=key_sid, principals=[principal], actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                                resources=["*"], conditions=key_conditions)  # fmt: skip
+        )
+
+    def grant_publish(self, to: RolePermissions) -> None:
+        """Publish an alert to the topic (SNS with SSE-KMS: the publisher needs the key's GenerateDataKey and Decrypt)."""
+        to.allow("PublishAlerts", ["sns:Publish"], [self.topic.topic_arn])
+        to.allow("EncryptAlerts", ["kms:GenerateDataKey", "kms:Decrypt"], [self.key.key_arn])

@@ -11,6 +11,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from stacks.alerts import Alerts
 from stacks.emr import Emr
+from stacks.endpoint import ServingEndpoint
 from stacks.network import Network
 from stacks.pipeline import SageMakerPipeline
 from stacks.registry import ModelRegistry
@@ -25,7 +26,8 @@ DEFINITION_CACHE_DIR = PROJECT_ROOT / "build" / "definition-cache"
 
 
 class JobClfStack(Stack):
-    """Storage, network, roles, EMR, model registry, pipeline, schedules and failure alerts of one environment."""
+    """Storage, network, roles, EMR, model registry, pipeline, schedules, failure alerts and the serving endpoint
+    of one environment."""
 
     def __init__(
         self,
@@ -59,17 +61,13 @@ class JobClfStack(Stack):
         self.registry = ModelRegistry(
             self, "Registry", group_name=config.model_package_group_name, pipeline_name=config.pipeline_name
         )
-        self.pipeline_role = PipelineRole(
-            self,
-            "PipelineRole",
-            name_prefix=prefix,
-            image_repository_arn=sklearn_image_repository_arn(
-                definition_cache.sklearn_image_uri(
-                    config.region, config.sagemaker.sklearn_framework_version, config.sagemaker.processing_instance_type
-                ),
-                config.region,
+        image_repository_arn = sklearn_image_repository_arn(
+            definition_cache.sklearn_image_uri(
+                config.region, config.sagemaker.sklearn_framework_version, config.sagemaker.processing_instance_type
             ),
+            config.region,
         )
+        self.pipeline_role = PipelineRole(self, "PipelineRole", name_prefix=prefix, image_repository_arn=image_repository_arn)
         self._grant_pipeline_role()
         self.pipeline = SageMakerPipeline(
             self,
@@ -103,6 +101,17 @@ class JobClfStack(Stack):
             alarm_email=config.alarm_email,
             pipeline_arn=self.pipeline.arn,
             model_package_group_name=self.registry.group_name,
+        )
+        self.endpoint = ServingEndpoint(
+            self,
+            "Endpoint",
+            name_prefix=prefix,
+            endpoint_name=config.endpoint_name,
+            settings=config.endpoint,
+            storage=self.storage,
+            registry=self.registry,
+            alerts=self.alerts,
+            image_repository_arn=image_repository_arn,
         )
         self._add_outputs()
 
@@ -142,6 +151,9 @@ class JobClfStack(Stack):
             "SchedulerRoleArn": self.schedules.role.role_arn,
             "EmrLogUri": self.emr.log_uri,
             "AlertsTopicArn": self.alerts.topic.topic_arn,
+            "EndpointName": self.endpoint.endpoint_name,
+            "EndpointDeployerFunctionName": self.endpoint.function.function_name,
+            "EndpointModelRoleArn": self.endpoint.model_role.role_arn,
         }
         if self.emr.cluster is not None:
             outputs["EmrClusterId"] = self.emr.cluster.ref

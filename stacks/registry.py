@@ -27,11 +27,16 @@ class ModelRegistry(Construct):
         # when the first create fails (a retained, named group would make every retry fail as a duplicate).
         self.group.apply_removal_policy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
 
+    @property
+    def packages_arn(self) -> str:
+        """The ARN pattern of the group's versions (model-package/<group>/<version>)."""
+        return Stack.of(self).format_arn(service="sagemaker", resource="model-package", resource_name=f"{self.group_name}/*")
+
     def grant_register_and_find(self, to: RolePermissions) -> None:
         """Register model versions in the group and find its latest approved one."""
         stack = Stack.of(self)
         group = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=self.group_name)
-        packages = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{self.group_name}/*")
+        packages = self.packages_arn
         to.allow(
             "RegisterAndReadModels",
             [
@@ -53,5 +58,26 @@ class ModelRegistry(Construct):
             wildcard_reason=(
                 "sagemaker:ListModelPackages supports no resource-level permissions; the evaluate and predict steps "
                 "list the versions of this environment's group to find the latest approved model."
+            ),
+        )
+
+    def grant_find_approved(self, to: RolePermissions) -> None:
+        """List the group's versions and read them (the endpoint deployer; it registers nothing)."""
+        to.allow(
+            "ReadModelVersions",
+            ["sagemaker:DescribeModelPackage"],
+            [self.packages_arn],
+            wildcard_reason=(
+                f"Model package versions of the {self.group_name} group are numbered by SageMaker on registration; "
+                "the statement covers only that group's versions."
+            ),
+        )
+        to.allow(
+            "ListModelVersions",
+            ["sagemaker:ListModelPackages"],
+            ["*"],
+            wildcard_reason=(
+                "sagemaker:ListModelPackages supports no resource-level permissions; the endpoint deployer lists the "
+                "approved versions of this environment's group to find the latest."
             ),
         )

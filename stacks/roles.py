@@ -28,6 +28,35 @@ def sklearn_image_repository_arn(uri: str, region: str) -> str:
     return f"arn:{Aws.PARTITION}:ecr:{region}:{account}:repository/{repository}"
 
 
+def allow_pull_sklearn_image(to: RolePermissions, image_repository_arn: str) -> None:
+    """What SageMaker does with a role to run the scikit-learn image: log in to ECR and pull from its repository."""
+    to.allow(
+        "PullSklearnImage",
+        ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+        [image_repository_arn],
+    )
+    to.allow(
+        "EcrLogin",
+        ["ecr:GetAuthorizationToken"],
+        ["*"],
+        wildcard_reason="ecr:GetAuthorizationToken supports no resource-level permissions (it returns a registry login token).",
+    )
+
+
+def allow_sagemaker_metrics(to: RolePermissions, sid: str) -> None:
+    """Publish metrics in SageMaker's namespaces (jobs and endpoints put theirs with the role they run as)."""
+    to.allow(
+        sid,
+        ["cloudwatch:PutMetricData"],
+        ["*"],
+        conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+        wildcard_reason=(
+            "cloudwatch:PutMetricData supports no resource-level permissions; the statement is limited to the "
+            "/aws/sagemaker/* metric namespaces by condition."
+        ),
+    )
+
+
 class PipelineRole(Construct):
     """The execution role of the pipeline and of its processing and training jobs."""
 
@@ -84,17 +113,7 @@ class PipelineRole(Construct):
             [self.role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
-        allow(
-            "PullSklearnImage",
-            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            [image_repository_arn],
-        )
-        allow(
-            "EcrLogin",
-            ["ecr:GetAuthorizationToken"],
-            ["*"],
-            wildcard_reason="ecr:GetAuthorizationToken supports no resource-level permissions (it returns a registry login token).",
-        )
+        allow_pull_sklearn_image(self.permissions, image_repository_arn)
         allow(
             "JobLogs",
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
@@ -107,13 +126,4 @@ class PipelineRole(Construct):
                 "/aws/sagemaker/TrainingJobs groups; stream names are created per job, so only the streams are wildcarded."
             ),
         )
-        allow(
-            "JobMetrics",
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            wildcard_reason=(
-                "cloudwatch:PutMetricData supports no resource-level permissions; the statement is limited to the "
-                "/aws/sagemaker/* metric namespaces by condition."
-            ),
-        )
+        allow_sagemaker_metrics(self.permissions, "JobMetrics")

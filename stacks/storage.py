@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -161,6 +162,46 @@ class Storage(Construct):
                 "Evaluation and batch prediction load the artifacts of registered model versions from the models "
                 "bucket; which version is latest approved is only known at execution time."
             ),
+        )
+
+    def grant_read_model_archives(self, to: RolePermissions) -> None:
+        """Read the model archives training jobs write (training/<job>/output/model.tar.gz), and decrypt them."""
+        to.allow(
+            "ReadModelArchives",
+            S3_READ,
+            [objects(self.models, MODEL_ARTIFACTS_PREFIX)],
+            wildcard_reason=(
+                "A registered model's archive lies under training/<training job name>/ of the models bucket; the job "
+                "names are generated per execution, so the keys are scoped by that prefix only."
+            ),
+        )
+        to.allow("DecryptModelArchives", ["kms:Decrypt"], [self.key.key_arn])
+
+    def encrypt_log_groups(self, *log_group_names: str) -> None:
+        """Let CloudWatch Logs use the data key for exactly these log groups (CloudWatch Logs User Guide,
+        "Encrypt log data in CloudWatch Logs using AWS KMS": the key policy names the service principal of the
+        region, and the kms:EncryptionContext:aws:logs:arn condition limits it to the groups' ARNs)."""
+        stack = Stack.of(self)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsEncryptsTheseLogGroups",
+                principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+                # The guide's statement also lists kms:Describe*, which its condition never lets through: DescribeKey
+                # carries no encryption context.
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+                         "kms:GenerateDataKeyWithoutPlaintext"],  # fmt: skip
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={
+                    # An encryption context value is a string (the IAM catalogue types the key String): exact match.
+                    "StringEquals": {
+                        "kms:EncryptionContext:aws:logs:arn": [
+                            stack.format_arn(service="logs", resource="log-group", resource_name=name,
+                                             arn_format=ArnFormat.COLON_RESOURCE_NAME)  # fmt: skip
+                            for name in log_group_names
+                        ]
+                    }
+                },
+            )
         )
 
     def grant_write_predictions(self, to: RolePermissions) -> None:

@@ -18,6 +18,15 @@ execution is Stopped, or Failed. Here the stop sets the execution and its runnin
 and completes (Stopped) when the steps are listed the second time after it: a watcher, which
 describes the execution and then lists its steps on each poll, sees Stopping on one whole poll and
 Stopped on a later one, whatever the machine's speed.
+
+For the endpoint deployer, moto 5.2 lacks UpdateEndpoint and differs from SageMaker's API reference in
+three ways that matter: its CreateModel and CreateEndpointConfig overwrite an existing resource of the
+same name (SageMaker refuses a name that exists), its CreateEndpoint overwrites an existing endpoint, and
+its endpoints are InService at once. `moto_endpoint` adds UpdateEndpoint and makes those three refuse an
+existing name with a ValidationException, as SageMaker does. With `MotoEndpoint.hold_endpoint_operations`
+set, a created endpoint stays Creating and an updated one Updating (with its PendingDeploymentSummary)
+until `finish_endpoint_operation`, and an UpdateEndpoint meanwhile is refused: SageMaker's one update at a
+time. Every endpoint action the server performs is recorded in `MotoEndpoint.endpoint_calls`.
 """
 
 from __future__ import annotations
@@ -25,8 +34,12 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import socket
+import signal
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,12 +70,6 @@ DEFINITION = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class MotoEndpoint:
     url: str
@@ -73,6 +80,9 @@ class MotoEndpoint:
     stop_requests: list[str] = field(default_factory=list)
     # Stopping executions: how many times their steps have been listed since the stop.
     listed_while_stopping: dict[str, int] = field(default_factory=dict)
+    # Endpoint operations: (action, endpoint or resource name, endpoint config name) as the server performed them.
+    endpoint_calls: list[tuple[str, str, str | None]] = field(default_factory=list)
+    hold_endpoint_operations: bool = False
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
@@ -82,6 +92,8 @@ class MotoEndpoint:
         self.steps_listed.clear()
         self.stop_requests.clear()
         self.listed_while_stopping.clear()
+        self.endpoint_calls.clear()
+        self.hold_endpoint_operations = False
 
     def client(self, service: str):
         return boto3.client(service, region_name=REGION, endpoint_url=self.url,
@@ -98,9 +110,43 @@ class MotoEndpoint:
             self.steps[arn] = steps
 
 
+    def finish_endpoint_operation(self, name: str, *, fail: str | None = None) -> None:
+        """Server-side: a held Creating or Updating endpoint reaches InService on its new configuration; with
+        `fail`, an update is rolled back (InService on the old configuration) and a creation ends Failed,
+        with `fail` as the FailureReason."""
+        from moto.sagemaker.models import sagemaker_backends
+
+        backend = sagemaker_backends[ACCOUNT][REGION]
+        endpoint = backend.endpoints[name]
+        pending = getattr(endpoint, "pending_deployment_summary", None)
+        if pending and not fail:
+            switch_endpoint_config(endpoint, backend, pending["EndpointConfigName"])
+        endpoint.pending_deployment_summary = None
+        endpoint.endpoint_status = "Failed" if fail and not pending else "InService"
+        endpoint.failure_reason = fail
+        endpoint.last_modified_time = datetime.datetime.now(datetime.UTC)
+
+    def endpoint_status(self, name: str) -> str | None:
+        from moto.sagemaker.models import sagemaker_backends
+
+        endpoint = sagemaker_backends[ACCOUNT][REGION].endpoints.get(name)
+        return endpoint.endpoint_status if endpoint is not None else None
+
+
+def switch_endpoint_config(endpoint, backend, config_name: str) -> None:
+    """What an update does once it has finished: the endpoint runs the new configuration's variants."""
+    endpoint.endpoint_config_name = config_name
+    variants = backend.describe_endpoint_config(config_name)["ProductionVariants"]
+    endpoint.production_variants = endpoint._process_production_variants(variants)
+
+
 def add_missing_actions(endpoint: MotoEndpoint) -> dict[str, Any]:
-    """ListPipelineExecutionSteps and StopPipelineExecution, as moto's other actions are written."""
+    """ListPipelineExecutionSteps, StopPipelineExecution and UpdateEndpoint, as moto's other actions are written,
+    and SageMaker's refusal of an existing name in CreateModel, CreateEndpointConfig and CreateEndpoint.
+    Returns moto's own methods that were replaced (None for the added ones), for `remove_added_actions`."""
     from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpoint
     from moto.sagemaker.responses import SageMakerResponse
     from moto.sagemaker.utils import get_pipeline_execution_from_arn
 
@@ -136,12 +182,77 @@ def add_missing_actions(endpoint: MotoEndpoint) -> dict[str, Any]:
         set_running_steps(arn, "Stopping")
         return ActionResult({"PipelineExecutionArn": arn})
 
+    def update_endpoint(self) -> ActionResult:
+        name, config_name = self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+        backend = self.sagemaker_backend
+        if name not in backend.endpoints:
+            raise ValidationError(message=f'Could not find endpoint "{FakeEndpoint.arn_formatter(name, ACCOUNT, REGION)}".')
+        backend.describe_endpoint_config(config_name)  # ValidationError when it does not exist
+        target = backend.endpoints[name]
+        if target.endpoint_status != "InService":
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{target.arn}".')
+        endpoint.endpoint_calls.append(("UpdateEndpoint", name, config_name))
+        target.deployment_config = self._get_param("DeploymentConfig")
+        if endpoint.hold_endpoint_operations:
+            target.endpoint_status = "Updating"
+            target.pending_deployment_summary = {"EndpointConfigName": config_name}
+        else:
+            switch_endpoint_config(target, backend, config_name)
+        target.last_modified_time = datetime.datetime.now(datetime.UTC)
+        return ActionResult({"EndpointArn": target.arn})
+
+    def refusing_existing(action: str, original, name_param: str, existing):
+        noun = {"CreateModel": "model", "CreateEndpointConfig": "endpoint configuration", "CreateEndpoint": "endpoint"}[action]
+
+        def create(self) -> ActionResult:
+            name = self._get_param(name_param)
+            if name in existing(self.sagemaker_backend):
+                raise ValidationError(message=f'Cannot create already existing {noun} "{name}".')
+            result = original(self)
+            endpoint.endpoint_calls.append((action, name, self._get_param("EndpointConfigName")))
+            if action == "CreateEndpoint" and endpoint.hold_endpoint_operations:
+                self.sagemaker_backend.endpoints[name].endpoint_status = "Creating"
+            return result
+
+        return create
+
     added = {"list_pipeline_execution_steps": list_pipeline_execution_steps,
-             "stop_pipeline_execution": stop_pipeline_execution}  # fmt: skip
+             "stop_pipeline_execution": stop_pipeline_execution,
+             "update_endpoint": update_endpoint}  # fmt: skip
     for name, function in added.items():
         assert not hasattr(SageMakerResponse, name), f"moto now implements {name}: drop the test's own"
         setattr(SageMakerResponse, name, function)
-    return added
+
+    def recording_delete(original):
+        def delete_endpoint(self) -> ActionResult:
+            result = original(self)
+            endpoint.endpoint_calls.append(("DeleteEndpoint", self._get_param("EndpointName"), None))
+            return result
+
+        return delete_endpoint
+
+    replaced = {name: getattr(SageMakerResponse, name)
+                for name in ("create_model", "create_endpoint_config", "create_endpoint", "delete_endpoint")}  # fmt: skip
+    SageMakerResponse.delete_endpoint = recording_delete(replaced["delete_endpoint"])
+    SageMakerResponse.create_model = refusing_existing("CreateModel", replaced["create_model"], "ModelName",
+                                                       lambda backend: backend._models)  # fmt: skip
+    SageMakerResponse.create_endpoint_config = refusing_existing(
+        "CreateEndpointConfig", replaced["create_endpoint_config"], "EndpointConfigName", lambda backend: backend.endpoint_configs
+    )
+    SageMakerResponse.create_endpoint = refusing_existing("CreateEndpoint", replaced["create_endpoint"], "EndpointName",
+                                                          lambda backend: backend.endpoints)  # fmt: skip
+    return {**dict.fromkeys(added), **replaced}
+
+
+def remove_added_actions(added: dict[str, Any]) -> None:
+    """Undo `add_missing_actions`: drop the added actions, put moto's own back."""
+    from moto.sagemaker.responses import SageMakerResponse
+
+    for name, original in added.items():
+        if original is None:
+            delattr(SageMakerResponse, name)
+        else:
+            setattr(SageMakerResponse, name, original)
 
 
 def evaluation(macro_f1: float) -> dict[str, Any]:
@@ -218,9 +329,80 @@ def invoke(runner: CliRunner, *args: str):
     return runner.invoke(cli, list(args), catch_exceptions=False)
 
 
+def one_error_line(result) -> str:
+    """The one line a failed command prints on stderr (asserting it is one line, without a traceback)."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.exit_code != 0
+    return lines[0]
+
+
 _LABELLED_LINE = re.compile(r"\s*(?P<label>.+?)(?::\s+|\s{2,})(?P<value>\S.*)")
 
 
 def labelled_values(output: str) -> dict[str, str]:
     """The CLI's "label:   value" and indented "name   value" lines as a mapping, whatever the column widths."""
     return {m["label"]: m["value"] for m in map(_LABELLED_LINE.fullmatch, output.splitlines()) if m}
+
+
+# -- the endpoint's answers ---------------------------------------------------------------------------
+
+
+def prediction(title: str, groups: list[tuple[str, str, float]], **extra) -> dict:
+    """A record of the endpoint's answer (pipeline_steps/ranking.py) with `groups` as its top3."""
+    top3 = [{"major_group": code, "major_group_title": name, "probability": p} for code, name, p in groups]
+    return {"title": title, "major_group": groups[0][0], "major_group_title": groups[0][1], "confidence": groups[0][2],
+            "top3": top3, "rejection_reason": None, **extra}  # fmt: skip
+
+
+def queue_answers(endpoint: MotoEndpoint, *bodies: dict) -> None:
+    """moto's sagemaker-runtime answers InvokeEndpoint with these bodies, in order (its documented test API)."""
+    results = [{"Body": json.dumps(body), "ContentType": "application/json"} for body in bodies]
+    request = urllib.request.Request(f"{endpoint.url}/moto-api/static/sagemaker/endpoint-results", method="POST",
+                                     data=json.dumps({"account_id": ACCOUNT, "region": REGION, "results": results}).encode())  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+        response.read()
+
+
+# -- jobclf serve --local -------------------------------------------------------------------------------
+
+
+def server_answers(url: str) -> bool:
+    """Whether GET /ping of a local server answers 200."""
+    try:
+        with urllib.request.urlopen(f"{url}/ping", timeout=5) as response:  # noqa: S310 (loopback)
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
+class LocalServe:
+    """`jobclf <arguments> --port P` (a `serve --local` command) as a user starts it: in a subprocess, on a free
+    loopback port P, waited for until it answers (or exits); `stop` is Ctrl-C."""
+
+    def __init__(self, *arguments: str):
+        from workflow.local.serving import free_loopback_port
+
+        port = free_loopback_port()
+        self.url = f"http://127.0.0.1:{port}"
+        # As from a terminal: Ctrl-C interrupts (a test run started in the background inherits SIGINT ignored,
+        # and Python then installs no KeyboardInterrupt).
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jobclf_cli", *arguments, "--port", str(port)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not server_answers(self.url) and self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def stop(self) -> tuple[int, str, str]:
+        """Ctrl-C; the exit status (-1 when it had to be killed), stdout and stderr."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = self.process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # its server gets SIGTERM with it (PR_SET_PDEATHSIG)
+            stdout, stderr = self.process.communicate()
+            return -1, stdout, stderr
+        return self.process.returncode, stdout, stderr

@@ -13,17 +13,18 @@ from pathlib import Path
 
 import botocore.handlers
 import pytest
-from cli_support import LOCAL_TRAIN, MotoEndpoint, add_missing_actions, free_port, invoke
+from cli_support import LOCAL_TRAIN, MotoEndpoint, add_missing_actions, invoke, remove_added_actions
 from click.testing import CliRunner
 
 from workflow.contracts.validator import ContractError, Violation, validate_value
+from workflow.local.serving import free_loopback_port
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[MotoEndpoint]:
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_loopback_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = MotoEndpoint(url=f"http://{host}:{port}")
@@ -31,10 +32,7 @@ def moto_endpoint() -> Iterator[MotoEndpoint]:
     try:
         yield endpoint
     finally:
-        from moto.sagemaker.responses import SageMakerResponse
-
-        for name in added:
-            delattr(SageMakerResponse, name)
+        remove_added_actions(added)
         server.stop()
 
 
@@ -98,3 +96,22 @@ def work_copy(trained, tmp_path) -> Path:
     copy = tmp_path / "work"
     shutil.copytree(work_dir, copy)
     return copy
+
+
+@pytest.fixture
+def aws_requests(monkeypatch) -> list[tuple[str, str, dict]]:
+    """Every AWS request this process's boto3 clients send during the test: (service, operation, parameters as
+    the caller gave them), for checks against AWS's contracts (test_aws_contracts.py)."""
+    import copy
+
+    import botocore.client
+
+    recorded: list[tuple[str, str, dict]] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(client, operation_name, api_params):
+        recorded.append((client.meta.service_model.service_name, operation_name, copy.deepcopy(api_params)))
+        return original(client, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    return recorded

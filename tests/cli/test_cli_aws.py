@@ -30,18 +30,11 @@ import time
 import boto3
 import click
 import pytest
-from cli_support import ROOT, evaluation, invoke, labelled_values, seed
+from cli_support import ROOT, evaluation, invoke, labelled_values, one_error_line, seed
 
 from jobclf_cli.aws import STACK_OUTPUT_KEYS
 from jobclf_cli.main import cli
 from workflow.contracts.validator import ContractError
-
-
-def one_error_line(result) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr and result.exit_code != 0
-    return lines[0]
 
 
 def executions_of(endpoint, pipeline: str) -> list[dict]:

@@ -14,7 +14,8 @@ import json
 import re
 from pathlib import Path
 
-from cli_support import FIXTURE_ONET, ROOT, invoke, labelled_values
+import pytest
+from cli_support import FIXTURE_ONET, ROOT, LocalServe, invoke, labelled_values, server_answers
 from click.testing import CliRunner
 
 from workflow.local.executions import LOCK_FILE
@@ -118,3 +119,65 @@ def test_local_usage_errors_are_one_line(tmp_path):
     assert predict.exit_code == 2 and "needs --input titles.csv and --output predictions.csv" in predict.stderr
     no_version = invoke(runner, "models", "show", "7", "--local", "--env", "develop", "--work-dir", str(tmp_path))
     assert no_version.exit_code == 1
+
+
+# -- serve --local and classify --local ---------------------------------------------------------------
+
+
+def serve_develop(work_dir: Path) -> LocalServe:
+    return LocalServe("serve", "--local", "--env", "develop", "--work-dir", str(work_dir), "--workers", "1")
+
+
+@pytest.fixture(scope="module")
+def served(trained):
+    work_dir, result = trained
+    assert result.exit_code == 0, result.output
+    server = serve_develop(work_dir)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def test_classify_local_answers_from_the_local_server_with_the_contracts_fields(served):
+    url = served
+    assert server_answers(url), "jobclf serve --local did not come up"
+    result = invoke(CliRunner(), "classify", "--local", "--url", url, "Registered Nurse", "Truck Driver", "", "--json")
+    assert result.exit_code == 0, result.output
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["title"] for a in answers] == ["Registered Nurse", "Truck Driver", ""]
+    for answer in answers[:2]:
+        # A group with probability 0 is not ranked (ranking.py): a title O*NET lists under one group has a top3 of one.
+        assert answer["rejection_reason"] is None and (len(answer["top3"]) == 3 or answer["answered_by"] == "known_title")
+        assert answer["major_group"] == answer["top3"][0]["major_group"]
+        probabilities = [group["probability"] for group in answer["top3"]]
+        assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0 + 1e-6
+    assert answers[2]["rejection_reason"] == "empty_title"
+    table = invoke(CliRunner(), "classify", "--local", "--url", url, "Registered Nurse")
+    lines = table.stdout.splitlines()
+    assert lines[0] == "Registered Nurse" and [line.split(".")[0].strip() for line in lines[1:4]] == ["1", "2", "3"]
+    assert lines[1].split()[1] == answers[0]["top3"][0]["major_group"]
+
+
+def test_serve_local_names_the_version_it_serves_and_ctrl_c_stops_it(work_copy):
+    server = serve_develop(work_copy)
+    assert server_answers(server.url), "jobclf serve --local did not come up"
+    returncode, stdout, stderr = server.stop()
+    assert returncode == 0, stderr[-2000:]
+    assert f"Serving model version 1 of group jobclf-develop (arn:aws:sagemaker:eu-west-1:000000000000:model-package/jobclf-develop/1) at {server.url}" in stdout
+    assert "Stopping the server." in stderr and not server_answers(server.url)
+
+
+def test_serve_local_without_an_approved_version_is_one_line(work_copy):
+    args = ("--local", "--env", "develop", "--work-dir", str(work_copy))
+    invoke(CliRunner(), "models", "reject", "1", *args, "--reason", "fixture model")
+    result = invoke(CliRunner(), "serve", *args, "--port", "1")
+    assert result.exit_code == 1
+    assert "group jobclf-develop has no approved model version" in result.stderr
+
+
+def test_classify_local_without_a_server_says_how_to_start_one():
+    from workflow.local.serving import free_loopback_port
+
+    result = invoke(CliRunner(), "classify", "--local", "--url", f"http://127.0.0.1:{free_loopback_port()}", "Nurse")
+    assert result.exit_code == 1 and "start one with `jobclf serve --local --env <env>`" in result.stderr

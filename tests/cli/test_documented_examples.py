@@ -3,10 +3,12 @@
 The command lines are read from the documents, fenced code blocks and inline code that names an
 environment (or asks for --help), so a new or changed example is tested as written. Placeholders get
 real values (`concrete`). Commands for AWS run against moto's server on loopback, seeded with both
-environments' pipelines and model package groups and an execution of each; `--local` commands and
-`python -m workflow.local` run in a local work folder, trained on the fixture O*NET files with the
-quality gate lowered (their few dozen titles cannot pass it). Each must succeed (exit 0). And every
-`make` target the documents name is one that `make help` lists.
+environments' pipelines and model package groups and an execution of each, and each environment's
+endpoint made by the deployer from its approved version (moto answers InvokeEndpoint with queued
+bodies, one record per title); `--local` commands and `python -m workflow.local` run in a local work
+folder, trained on the fixture O*NET files with the quality gate lowered (their few dozen titles cannot
+pass it); `jobclf serve --local` runs until Ctrl-C, on a free port, and `jobclf classify --local` asks
+it. Each must succeed (exit 0). And every `make` target the documents name is one that `make help` lists.
 
 What this cannot prove: what test_cli_aws.py and test_cli_local.py say they cannot (moto is not
 SageMaker; a fixture-trained model is not a good one), nor that the prose around an example is right.
@@ -14,6 +16,7 @@ SageMaker; a fixture-trained model is not a good one), nor that the prose around
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shlex
@@ -26,7 +29,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_support import ACCOUNT, FIXTURE_ONET, LOCAL_TRAIN, REGION, ROOT, evaluation, invoke, seed
+from cli_support import (
+    ACCOUNT,
+    FIXTURE_ONET,
+    LOCAL_TRAIN,
+    REGION,
+    ROOT,
+    LocalServe,
+    evaluation,
+    invoke,
+    prediction,
+    queue_answers,
+    seed,
+)
 from click.testing import CliRunner
 
 from workflow.local.executions import LOCK_FILE
@@ -39,6 +54,8 @@ _INLINE = re.compile(r"`([^`\n]+)`")
 _COMMAND = re.compile(r"^(?:\.venv/bin/)?(?:jobclf\b|python -m (?:jobclf_cli|workflow\.local)\b)")
 _MAKE = re.compile(r"(?:^|`)make ([a-z][\w-]*)", re.MULTILINE)
 _LOCAL_EXECUTION_ID = re.compile(r"^local-\d{8}T\d{6}-[0-9a-f]{6}$")
+# What the user's shell does with the rest of the line, not the command: `> answers.jsonl`, `| head`.
+_SHELL_OPERATORS = {">", ">>", "|", "2>", "&&", ";"}
 
 
 @dataclass(frozen=True)
@@ -56,8 +73,11 @@ class Example:
 
     @property
     def arguments(self) -> list[str]:
-        """What follows the program's name: `jobclf`, `python -m jobclf_cli` or `python -m workflow.local`."""
-        return self.words[3:] if self.words[1:2] == ["-m"] else self.words[1:]
+        """What follows the program's name (`jobclf`, `python -m jobclf_cli` or `python -m workflow.local`), up to
+        a redirection or pipe of the shell's."""
+        words = self.words[3:] if self.words[1:2] == ["-m"] else self.words[1:]
+        ends = [position for position, word in enumerate(words) if word in _SHELL_OPERATORS]
+        return words[: ends[0]] if ends else words
 
     @property
     def local(self) -> bool:
@@ -88,7 +108,8 @@ def test_the_documents_have_the_examples_this_test_expects():
     assert {e.document for e in EXAMPLES} >= {"README.md", "docs/operating.md", "docs/quickstart.md"}
     commands = {" ".join(e.arguments[:2]) for e in EXAMPLES if e.program == "jobclf"}
     assert commands >= {"executions start", "executions list", "executions show", "executions stop", "models list",
-                        "models show", "models approve", "models reject"}  # fmt: skip
+                        "models show", "models approve", "models reject", "endpoint show"}  # fmt: skip
+    assert {"classify", "serve"} <= {e.arguments[0] for e in EXAMPLES if e.program == "jobclf"}
     for command in ("executions list", "executions show", "executions stop", "models list", "models show"):
         assert any(" ".join(e.arguments[:2]) == command and e.local for e in EXAMPLES), f"no local example of {command}"
     assert any(e.program == "workflow.local" for e in EXAMPLES)
@@ -115,6 +136,7 @@ def concrete(example: Example, values: Values) -> list[str]:
         "../shared/onet/db_28_1_excel": str(FIXTURE_ONET),
         "titles.csv": str(EXAMPLE_TITLES),
         "examples/titles.csv": str(EXAMPLE_TITLES),
+        "titles.txt": str(EXAMPLE_TITLES),  # classify --file: a title a line, or a CSV with a title column
         "predictions.csv": str(values.predictions),
         ".work/local": str(values.work_dir),
         "ID": values.execution_id,
@@ -161,10 +183,15 @@ def definitions() -> dict[str, dict]:
 
 
 def seed_aws(endpoint, definitions: dict[str, dict]) -> str:
-    """Both environments as the examples expect them (three model versions each); the ID of a develop execution."""
+    """Both environments as the examples expect them (three model versions each, the endpoint serving the approved
+    one); the ID of a develop execution."""
+    from endpoint_deployer.deployer import Deployer, EndpointSettings
+
     sagemaker = endpoint.client("sagemaker")
     for env in ("develop", "production"):
         seeded = seed(endpoint, env, definition=definitions[env])
+        model_role = f"arn:aws:iam::{ACCOUNT}:role/jobclf-{env}-endpoint-model"
+        Deployer(sagemaker, EndpointSettings(f"jobclf-{env}", seeded.group_name, model_role)).handle({"action": "reconcile"})
         key = "evaluations/execution3/evaluation.json"
         endpoint.client("s3").put_object(Bucket=seeded.bucket, Key=key, Body=json.dumps(evaluation(0.8)).encode())
         sagemaker.create_model_package(
@@ -186,8 +213,21 @@ def test_aws_example(example, aws_env, definitions, tmp_path):
     arguments = concrete(example, values)
     if arguments[:2] == ["executions", "stop"]:
         aws_env.set_execution(arn, "Executing")  # what stopping needs: a running execution
+    if arguments[0] == "classify":
+        queue_answers(aws_env, *answers_to(arguments))
     status, output = run(example, arguments)
     assert status == 0, f"{example.document}: {example.line}\n{output}"
+
+
+def answers_to(arguments: list[str]) -> list[dict]:
+    """The endpoint's answer to each request of a `classify` command: one record per title it sends."""
+    from jobclf_cli.serving import batches, classify, read_titles
+
+    context = classify.make_context("classify", arguments[1:])
+    with context:
+        titles = read_titles(context.params["titles"], context.params["file"], io.BytesIO())
+    nurse = [("29", "Healthcare Practitioners and Technical Occupations", 0.9)]
+    return [{"predictions": [prediction(title, nurse) for title in batch]} for batch in batches(titles)]
 
 
 def local_execution_id(work_dir: Path) -> str:
@@ -195,7 +235,12 @@ def local_execution_id(work_dir: Path) -> str:
     return record.stem
 
 
-@pytest.mark.parametrize("example", [e for e in EXAMPLES if e.local and " stop " not in f" {e.line} "], ids=lambda e: e.line)
+def _runs_until_stopped(example: Example) -> bool:
+    """A local command that runs until stopped (`executions stop --local` needs a run; `serve --local` is one)."""
+    return " stop " in f" {example.line} " or example.arguments[:1] == ["serve"]
+
+
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if e.local and not _runs_until_stopped(e)], ids=lambda e: e.line)
 def test_local_example(example, trained, work_copy, tmp_path):
     """In a copy of the session's trained work dir; a train example in a fresh one, unless it is the session's run."""
     values = Values(work_copy, tmp_path / "predictions.csv", local_execution_id(work_copy), version="1")
@@ -236,6 +281,19 @@ def test_local_stop_example(example, tmp_path):
     assert record["PipelineExecutionStatus"] == "Stopped"
     assert {s["StepName"]: s["StepStatus"] for s in record["PipelineExecutionSteps"]}["ETL"] == "Stopped"
     assert (work_dir / LOCK_FILE).read_text() == "" and not (work_dir / RUNNING_STEPS_FILE).exists()
+
+
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if e.local and e.arguments[:1] == ["serve"]], ids=lambda e: e.line)
+def test_local_serve_example(example, work_copy, tmp_path):
+    """Until Ctrl-C, on a free port (the documented 8080 may be taken): `jobclf classify --local` gets its answer."""
+    arguments = concrete(example, Values(work_copy, tmp_path / "unused", local_execution_id(work_copy), "1"))
+    server = LocalServe(*arguments)
+    try:
+        asked = invoke(CliRunner(), "classify", "--local", "--url", server.url, "Line Cook")
+    finally:
+        status, stdout, stderr = server.stop()
+    assert asked.exit_code == 0 and asked.stdout.startswith("Line Cook\n  1. "), asked.output
+    assert status == 0 and f"at {server.url}" in stdout, f"{example.document}: {example.line}\n{stdout}{stderr}"
 
 
 def running_steps(work_dir: Path) -> list[str]:

@@ -20,8 +20,8 @@ EXISTING_VPC = {
 
 @pytest.fixture(scope="session")
 def variant_configs(configs: dict[str, EnvironmentConfig]) -> dict[str, EnvironmentConfig]:
-    """Variants of develop: a standing EMR cluster in a given account, with an alarm e-mail; the stack in an
-    existing VPC (by ID)."""
+    """Variants of develop: a standing EMR cluster in a given account, with an alarm e-mail and a provisioned
+    endpoint on two instances; the stack in an existing VPC (by ID)."""
     develop = configs["develop"]
     return {
         # With a concrete account too: zones and everything else must still need no lookup.
@@ -31,6 +31,7 @@ def variant_configs(configs: dict[str, EnvironmentConfig]) -> dict[str, Environm
             account="123456789012",
             emr=dataclasses.replace(develop.emr, cluster_mode="standing"),
             alarm_email=ALARM_EMAIL,
+            endpoint=dataclasses.replace(develop.endpoint, type="provisioned", instance_count=2),
         ),
         "existingvpc": dataclasses.replace(
             develop, name="existingvpc", network=dataclasses.replace(develop.network, **EXISTING_VPC)

@@ -7,7 +7,8 @@ and a real policy evaluator to ask.
   (`AWS::IAM::ManagedPolicy` Roles), and the AWS managed policies it names (their documents from moto's copy of
   AWS's managed policies, `moto.iam.aws_managed_policies`, which records each one's last update);
 - each role's trust policy, and the resource policies that decide too: bucket policies, KMS key policies, the
-  SNS topic policy and the SQS queue policy;
+  SNS topic policy, the SQS queue policies, and each Lambda function's policy (its `AWS::Lambda::Permission`s, as
+  Lambda's AddPermission writes them: a statement per permission, `AWS:SourceArn` as an ArnLike condition);
 - what the calls need to know about resources: which key encrypts a bucket, a queue or a topic by default, the
   role of an instance profile, the tags of subnets and security groups, the EMR security configurations.
 
@@ -118,6 +119,10 @@ class AccessModel:
     security_configurations: dict[str, dict] = field(default_factory=dict)  # name -> SecurityConfiguration
     emr_clusters: list[dict] = field(default_factory=list)  # AWS::EMR::Cluster properties (standing mode)
     event_rules: list[dict] = field(default_factory=list)  # AWS::Events::Rule properties
+    function_policies: dict[str, dict] = field(default_factory=dict)  # function ARN -> its resource policy
+    functions: dict[str, dict] = field(default_factory=dict)  # function ARN -> AWS::Lambda::Function properties
+    alarms: list[dict] = field(default_factory=list)  # AWS::CloudWatch::Alarm properties
+    log_groups: dict[str, dict] = field(default_factory=dict)  # log group name -> AWS::Logs::LogGroup properties
 
     @classmethod
     def of(cls, template: dict, region: str) -> AccessModel:
@@ -182,6 +187,20 @@ class AccessModel:
             model.security_configurations[resolver.ref(logical)] = resolver.resolve(properties["SecurityConfiguration"])
         model.emr_clusters = [resolver.resolve(p) for _, p in by_type.get("AWS::EMR::Cluster", [])]
         model.event_rules = [resolver.resolve(p) for _, p in by_type.get("AWS::Events::Rule", [])]
+        for logical, properties in by_type.get("AWS::Lambda::Function", []):
+            model.functions[resolver.get_att(logical, "Arn")] = resolver.resolve(properties)
+        model.alarms = [resolver.resolve(p) for _, p in by_type.get("AWS::CloudWatch::Alarm", [])]
+        for logical, properties in by_type.get("AWS::Logs::LogGroup", []):
+            model.log_groups[resolver.ref(logical)] = resolver.resolve(properties)
+        for logical, properties in by_type.get("AWS::Lambda::Permission", []):
+            permission = resolver.resolve(properties)
+            statement: dict[str, Any] = {"Sid": readable(logical), "Effect": "Allow",
+                                         "Principal": {"Service": permission["Principal"]},
+                                         "Action": permission["Action"], "Resource": permission["FunctionName"]}  # fmt: skip
+            if "SourceArn" in permission:
+                statement["Condition"] = {"ArnLike": {"AWS:SourceArn": permission["SourceArn"]}}
+            policy = model.function_policies.setdefault(permission["FunctionName"], {"Version": "2012-10-17", "Statement": []})
+            policy["Statement"].append(statement)
         return model
 
     def resource_policy(self, call: Call) -> dict | None:
@@ -191,7 +210,7 @@ class AccessModel:
             return self.bucket_policies.get(arn[len("arn:aws:s3:::") :].split("/", 1)[0])
         if call.action == "sts:AssumeRole":
             return self.trust[arn]
-        for policies in (self.key_policies, self.topic_policies, self.queue_policies):
+        for policies in (self.key_policies, self.topic_policies, self.queue_policies, self.function_policies):
             if arn in policies:
                 return policies[arn]
         return None

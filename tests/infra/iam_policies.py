@@ -55,6 +55,10 @@ class Resolver:
             "AWS::EMR::SecurityConfiguration": lambda logical: logical,
             "AWS::SageMaker::ModelPackageGroup": lambda logical: arn.format("sagemaker", f"model-package-group/{logical.lower()}"),
             "AWS::SageMaker::Pipeline": lambda logical: logical.lower(),
+            # Named resources go by the names the template gives them (ARNs built from names must match).
+            "AWS::Events::Rule": lambda logical: self.declared(logical, "Name"),
+            "AWS::Logs::LogGroup": lambda logical: self.declared(logical, "LogGroupName"),
+            "AWS::Lambda::Function": lambda logical: self.declared(logical, "FunctionName"),
         }  # fmt: skip
         self.attribute_shapes: dict[tuple[str, str], Callable[[str], str]] = {
             ("AWS::S3::Bucket", "Arn"): lambda logical: f"arn:aws:s3:::{self.ref(logical)}",
@@ -62,12 +66,21 @@ class Resolver:
             ("AWS::IAM::InstanceProfile", "Arn"): lambda logical: f"arn:aws:iam::{account}:instance-profile/{logical}",
             ("AWS::KMS::Key", "Arn"): lambda logical: arn.format("kms", f"key/{self.ref(logical)}"),
             ("AWS::SQS::Queue", "Arn"): lambda logical: arn.format("sqs", logical),
+            ("AWS::SQS::Queue", "QueueName"): lambda logical: logical,
             ("AWS::SNS::Topic", "TopicArn"): lambda logical: self.ref(logical),
             ("AWS::EC2::SecurityGroup", "GroupId"): lambda logical: self.ref(logical),
             ("AWS::EC2::VPC", "DefaultSecurityGroup"): lambda logical: "sg-0fedcba9876543210",
             ("AWS::SageMaker::ModelPackageGroup", "ModelPackageGroupArn"): lambda logical: self.ref(logical),
             ("AWS::SageMaker::Pipeline", "PipelineName"): lambda logical: self.ref(logical),
+            ("AWS::Events::Rule", "Arn"): lambda logical: arn.format("events", f"rule/{self.ref(logical)}"),
+            ("AWS::Logs::LogGroup", "Arn"): lambda logical: arn.format("logs", f"log-group:{self.ref(logical)}:*"),
+            ("AWS::Lambda::Function", "Arn"): lambda logical: arn.format("lambda", f"function:{self.ref(logical)}"),
         }  # fmt: skip
+
+    def declared(self, logical: str, name_property: str) -> str:
+        """The name a resource's properties give it (a plain string), else one made from its logical ID."""
+        name = self.resources[logical].get("Properties", {}).get(name_property)
+        return name if isinstance(name, str) else logical.lower()
 
     def type_of(self, logical: str) -> str:
         if logical not in self.resources:

@@ -12,6 +12,11 @@ Where the calls come from:
 - EMR: the step's spark-submit arguments (code, input, output), the cluster's log URI, security
   configuration, subnet and security groups; the EMR service role's EC2 and KMS calls for them.
 - EventBridge Scheduler: each schedule's target and dead-letter queue; EventBridge: each rule's SNS target.
+- The endpoint (stacks/endpoint.py): EventBridge invoking the deployer function (and its dead-letter queue), what
+  the function does as its role (endpoint_deployer: the registry, the endpoint, its models and configurations,
+  passing the model role, the alerts topic, its own dead letters and logs), what SageMaker does as the endpoint's
+  model role (the image, the model archive, the endpoint's logs and metrics), and the endpoint's alarms
+  publishing to the alerts topic.
 - Each service assuming the role it was passed (the trust policies).
 
 Where AWS's documents, not the template, say that a service makes a call, the call's `why` names the document
@@ -106,9 +111,39 @@ EVENTS_TO_SNS = (
 )
 ASSUME_ROLE = (
     "the service assumes the role it was passed; IAM user guide, 'The confused deputy problem': the service "
-    "states aws:SourceAccount"
+    "states aws:SourceAccount (Lambda too: AWS Lambda developer guide, 'Working with AWS managed policies in the "
+    "execution role')"
 )
 AWS_IMAGE = "AWS's SageMaker scikit-learn image repository (its policy is AWS's)"
+EVENTS_TO_LAMBDA = (
+    "EventBridge user guide, 'Using resource-based policies for Amazon EventBridge', Lambda permissions: EventBridge "
+    "invokes a function target asynchronously as events.amazonaws.com, allowed by the function's policy for the rule"
+)
+EVENTS_DEAD_LETTERS = (
+    "EventBridge user guide, 'Using dead-letter queues to process undelivered events': EventBridge sends what it "
+    "could not deliver to the target's queue, allowed by the queue policy for the rule (and the queue's key)"
+)
+LAMBDA_ROLE = (
+    "AWS Lambda developer guide, 'Defining Lambda function permissions with an execution role': the function calls "
+    "AWS as its execution role; 'Sending Lambda function logs to CloudWatch Logs': logs:CreateLogStream and "
+    "logs:PutLogEvents on its log group; 'Dead-letter queues': Lambda sends a failed asynchronous event to the "
+    "function's queue with the execution role"
+)
+DEPLOYER = "the endpoint deployer's own boto3 calls (endpoint_deployer/deployer.py)"
+DEPLOY_GUARDRAILS = (
+    "SageMaker developer guide, 'Auto-Rollback Configuration and Monitoring': the caller of UpdateEndpoint needs "
+    "cloudwatch:DescribeAlarms on the rollback alarms"
+)
+ENDPOINT_MODEL_ROLE = (
+    "SageMaker developer guide, 'SageMaker Roles', CreateModel API: Execution Role Permissions (the image, the model "
+    "archive, logs and metrics); 'Log Amazon SageMaker AI events with Amazon CloudWatch': /aws/sagemaker/Endpoints/"
+    "<endpoint>, a stream <variant>/<instance> per instance"
+)
+ALARMS_TO_SNS = (
+    "Amazon SNS developer guide, 'Key management', compatibility with AWS services: CloudWatch alarms publish as "
+    "cloudwatch.amazonaws.com with aws:SourceAccount and aws:SourceArn, and need the topic key's GenerateDataKey* "
+    "and Decrypt"
+)
 
 # Services that state aws:SourceAccount when they assume a role (EC2 assumes the instance role for the instance).
 SOURCE_ACCOUNT_SERVICES = {"sagemaker.amazonaws.com", "elasticmapreduce.amazonaws.com", "scheduler.amazonaws.com"}
@@ -167,6 +202,7 @@ class Calls:
             self.emr_cluster(cluster, origin="AWS::EMR::Cluster (standing)")
         self.schedules()
         self.alerts()
+        self.endpoint()
         self.role_assumptions()
         return unique(self.found)
 
@@ -226,20 +262,27 @@ class Calls:
                  origin=origin)  # fmt: skip
         return pipelines
 
+    def image_pull(self, principal: str, image: str, *, why: str, origin: str) -> None:
+        """A SageMaker role pulling its container image from ECR (here AWS's scikit-learn repository)."""
+        registry, _, repository = image.partition("/")
+        repository_arn = self.arn("ecr", f"repository/{repository.split(':', 1)[0]}", registry.split(".", 1)[0])
+        self.add(principal, "ecr:GetAuthorizationToken", "*", why=why, origin=origin)
+        for action in ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"):
+            self.add(principal, action, repository_arn, why=why, origin=origin, foreign=AWS_IMAGE)
+
+    def container_logs(self, principal: str, log_group: str, stream: str, *, why: str, origin: str) -> None:
+        """A SageMaker role writing its container's output to CloudWatch Logs, in `stream` of `log_group`."""
+        group = self.arn("logs", f"log-group:{log_group}")
+        for action in ("logs:CreateLogGroup", "logs:DescribeLogStreams"):
+            self.add(principal, action, f"{group}:log-stream:", why=why, origin=origin)
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            self.add(principal, action, f"{group}:log-stream:{stream}", why=why, origin=origin)
+
     def job_runtime(self, principal: str, image: str, job_name: str, log_group: str, origin: str, *,
                     volume_key: str | None, vpc: Mapping[str, Any] | None) -> None:  # fmt: skip
         """What every SageMaker job does as its role: pull the image, log, put metrics, key its volume, use the VPC."""
-        registry, _, repository = image.partition("/")
-        repository_arn = self.arn("ecr", f"repository/{repository.split(':', 1)[0]}", registry.split(".", 1)[0])
-        self.add(principal, "ecr:GetAuthorizationToken", "*", why=SAGEMAKER_ROLES, origin=origin)
-        for action in ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"):
-            self.add(principal, action, repository_arn, why=SAGEMAKER_ROLES, origin=origin, foreign=AWS_IMAGE)
-        group = self.arn("logs", f"log-group:{log_group}")
-        for action in ("logs:CreateLogGroup", "logs:DescribeLogStreams"):
-            self.add(principal, action, f"{group}:log-stream:", why=JOB_LOGS, origin=origin)
-        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
-            self.add(principal, action, f"{group}:log-stream:{job_name}/{LOG_STREAM_SUFFIX}", why=JOB_LOGS,
-                     origin=origin)  # fmt: skip
+        self.image_pull(principal, image, why=SAGEMAKER_ROLES, origin=origin)
+        self.container_logs(principal, log_group, f"{job_name}/{LOG_STREAM_SUFFIX}", why=JOB_LOGS, origin=origin)
         self.add(principal, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": log_group}, why=JOB_METRICS,
                  origin=origin)  # fmt: skip
         self.kms(principal, ["kms:CreateGrant"], volume_key, context={"kms:GrantIsForAWSResource": "true"},
@@ -474,6 +517,8 @@ class Calls:
             origin = f"{self.app.env} rule {rule['Name']}"
             for target in rule.get("Targets", []):
                 topic = target["Arn"]
+                if topic in self.model.functions:
+                    continue  # the endpoint deployer's rule: endpoint()
                 if topic not in self.model.topic_policies:
                     raise KeyError(f"{origin}: target {topic} is not a topic of the template; add its calls")
                 source = {"aws:SourceAccount": self.account, "aws:SourceArn": rule_arn}
@@ -482,6 +527,104 @@ class Calls:
                 )
                 self.kms("events.amazonaws.com", ["kms:GenerateDataKey", "kms:Decrypt"], self.model.topic_keys.get(topic),
                          why=EVENTS_TO_SNS, origin=origin)  # fmt: skip
+
+    def endpoint(self) -> None:
+        """The endpoint deployer function, its rule and dead letters, the endpoint's model role, alarms and logs."""
+        from endpoint_deployer.deployer import ENV_ENDPOINT_NAME, EndpointSettings, deployment_config
+
+        for function_arn, function in self.model.functions.items():
+            environment = function.get("Environment", {}).get("Variables", {})
+            if ENV_ENDPOINT_NAME not in environment:
+                continue  # CDK's own handlers
+            settings = EndpointSettings.from_environment(environment)
+            origin = f"{self.app.env} endpoint {settings.endpoint_name}"
+            self.endpoint_rules(function_arn, origin)
+            self.add("lambda.amazonaws.com", "sts:AssumeRole", function["Role"], {"aws:SourceAccount": self.account},
+                     why=ASSUME_ROLE, origin=origin)  # fmt: skip
+            deployer = assumed(function["Role"], function["FunctionName"])
+            self.deployer_calls(deployer, function, settings, origin)
+            self.endpoint_model_calls(settings, origin)
+            if deployment_config(settings) is not None:
+                for alarm in settings.rollback_alarms:
+                    self.add(deployer, "cloudwatch:DescribeAlarms", self.arn("cloudwatch", f"alarm:{alarm}"),
+                             why=DEPLOY_GUARDRAILS, origin=origin)  # fmt: skip
+        for alarm in self.model.alarms:
+            alarm_arn = self.arn("cloudwatch", f"alarm:{alarm['AlarmName']}")
+            for topic in alarm.get("AlarmActions", []):
+                source = {"aws:SourceAccount": self.account, "aws:SourceArn": alarm_arn}
+                origin = f"{self.app.env} alarm {alarm['AlarmName']}"
+                self.add("cloudwatch.amazonaws.com", "sns:Publish", topic, {**source, **TLS}, why=ALARMS_TO_SNS,
+                         origin=origin)  # fmt: skip
+                self.kms("cloudwatch.amazonaws.com", ["kms:GenerateDataKey", "kms:Decrypt"],
+                         self.model.topic_keys.get(topic), context=source, why=ALARMS_TO_SNS, origin=origin)  # fmt: skip
+        # Not listed: CloudWatch Logs using the data key for the two log groups. Its key policy statement is
+        # conditioned on kms:EncryptionContext:aws:logs:arn, a condition key the evaluator cannot read (it matches
+        # variable keys only in the form prefix/name, and this one is kms:EncryptionContext:<name>);
+        # test_infra_endpoint.py checks that statement instead.
+
+    def endpoint_rules(self, function_arn: str, origin: str) -> None:
+        """EventBridge invoking the function for each rule that targets it, and its dead-letter queue."""
+        for rule in self.model.event_rules:
+            rule_arn = self.arn("events", f"rule/{rule['Name']}")
+            for target in rule.get("Targets", []):
+                if target["Arn"] != function_arn:
+                    continue
+                source = {"aws:SourceArn": rule_arn}
+                self.add("events.amazonaws.com", "lambda:InvokeFunction", function_arn, source, why=EVENTS_TO_LAMBDA,
+                         origin=origin)  # fmt: skip
+                queue = target.get("DeadLetterConfig", {}).get("Arn")
+                if queue:
+                    self.add("events.amazonaws.com", "sqs:SendMessage", queue, {**source, **TLS},
+                             why=EVENTS_DEAD_LETTERS, origin=origin)  # fmt: skip
+                    self.kms("events.amazonaws.com", ["kms:GenerateDataKey", "kms:Decrypt"],
+                             self.model.queue_keys.get(queue), why=EVENTS_DEAD_LETTERS, origin=origin)  # fmt: skip
+
+    def deployer_calls(self, deployer: str, function: dict, settings, origin: str) -> None:
+        from endpoint_deployer.deployer import Package, target_for
+
+        package = Package(self.registered_package_arn(settings.model_package_group), 1)
+        target = target_for(settings, package)
+        endpoint = self.arn("sagemaker", f"endpoint/{settings.endpoint_name}")
+        model = self.arn("sagemaker", f"model/{target.model_name}")
+        config = self.arn("sagemaker", f"endpoint-config/{target.config_name}")
+        self.add(deployer, "sagemaker:ListModelPackages", "*", why=DEPLOYER, origin=origin)
+        self.add(deployer, "sagemaker:DescribeModelPackage", package.arn, why=DEPLOYER, origin=origin)
+        for action in ("DescribeEndpoint", "CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint"):
+            self.add(deployer, f"sagemaker:{action}", endpoint, why=DEPLOYER, origin=origin)
+        for action in ("CreateEndpoint", "UpdateEndpoint"):  # both also authorize the configuration they deploy
+            self.add(deployer, f"sagemaker:{action}", config, why=DEPLOYER, origin=origin)
+        for action in ("DescribeModel", "CreateModel"):
+            self.add(deployer, f"sagemaker:{action}", model, why=DEPLOYER, origin=origin)
+        for action in ("DescribeEndpointConfig", "CreateEndpointConfig"):
+            self.add(deployer, f"sagemaker:{action}", config, why=DEPLOYER, origin=origin)
+        self.add(deployer, "iam:PassRole", settings.model_role_arn, {"iam:PassedToService": "sagemaker.amazonaws.com"},
+                 why=DEPLOYER + ": CreateModel's ExecutionRoleArn", origin=origin)  # fmt: skip
+        if settings.alerts_topic_arn:
+            self.add(deployer, "sns:Publish", settings.alerts_topic_arn, TLS, why=DEPLOYER, origin=origin)
+            self.kms(deployer, ["kms:GenerateDataKey", "kms:Decrypt"], self.model.topic_keys.get(settings.alerts_topic_arn),
+                     why=DEPLOYER + ": an alert to the encrypted topic", origin=origin)  # fmt: skip
+        queue = function.get("DeadLetterConfig", {}).get("TargetArn")
+        if queue:
+            self.add(deployer, "sqs:SendMessage", queue, TLS, why=LAMBDA_ROLE, origin=origin)
+            self.kms(deployer, ["kms:GenerateDataKey", "kms:Decrypt"], self.model.queue_keys.get(queue), why=LAMBDA_ROLE,
+                     origin=origin)  # fmt: skip
+        group = self.arn("logs", f"log-group:{function['LoggingConfig']['LogGroup']}")
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            self.add(deployer, action, f"{group}:log-stream:2026/12/04/[$LATEST]0123456789abcdef", why=LAMBDA_ROLE,
+                     origin=origin)  # fmt: skip
+
+    def endpoint_model_calls(self, settings, origin: str) -> None:
+        """What SageMaker does as the endpoint's model role: the calls of a job's runtime, less the VPC and volume."""
+        model_role = assumed(settings.model_role_arn, "SageMaker")
+        register = self.register_model_request()
+        [container] = register["InferenceSpecification"]["Containers"]
+        self.image_pull(model_role, container["Image"], why=ENDPOINT_MODEL_ROLE, origin=origin)
+        self.read(model_role, container["ModelDataUrl"], listed=False, why=ENDPOINT_MODEL_ROLE + ": the model archive",
+                  origin=origin)  # fmt: skip
+        self.container_logs(model_role, f"/aws/sagemaker/Endpoints/{settings.endpoint_name}", "AllTraffic/i-0123456789abcdef0",
+                            why=ENDPOINT_MODEL_ROLE, origin=origin)  # fmt: skip
+        self.add(model_role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"},
+                 why=ENDPOINT_MODEL_ROLE, origin=origin)  # fmt: skip
 
     def role_assumptions(self) -> None:
         """Each service assumes the role it runs as: those passed to it, the pipeline's, the schedules', a standing

@@ -29,9 +29,11 @@ def only(resources: dict[str, dict]) -> tuple[str, dict]:
 
 
 def rules(synth: Synth, env: str) -> dict[str, dict]:
-    """The alert rules by name."""
-    found = resources_of(synth, env, "AWS::Events::Rule").values()
-    return {rule["Properties"]["Name"]: rule for rule in found}
+    """The alert rules by name (the endpoint deployer has a rule of its own: test_infra_endpoint.py)."""
+    stack = synth.stacks[env]
+    resources = synth.templates[env]["Resources"]
+    ids = [stack.get_logical_id(rule) for rule in (stack.alerts.rule, stack.alerts.model_rejected_rule)]
+    return {resources[i]["Properties"]["Name"]: resources[i] for i in ids}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -98,7 +100,7 @@ def test_topic_is_encrypted_with_its_own_rotating_key(synth: Synth, env: str) ->
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_topic_policy_allows_only_eventbridge_from_this_account_and_rule(synth: Synth, env: str) -> None:
+def test_topic_policy_allows_only_this_rule_and_the_endpoints_alarms(synth: Synth, env: str) -> None:
     stack = synth.stacks[env]
     topic_id = stack.get_logical_id(stack.alerts.topic.node.default_child)
     _, policy = only(resources_of(synth, env, "AWS::SNS::TopicPolicy"))
@@ -106,6 +108,8 @@ def test_topic_policy_allows_only_eventbridge_from_this_account_and_rule(synth: 
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     allows = [s for s in statements if s["Effect"] == "Allow"]
     denies = [s for s in statements if s["Effect"] == "Deny"]
+    alarm_names = [f"jobclf-{env}-endpoint-5xx", f"jobclf-{env}-endpoint-latency", f"jobclf-{env}-endpoint-deployer-dead-letters"]
+    alarm_arns = [stack.resolve(stack.endpoint.alarm_arn(name)) for name in alarm_names]
     assert allows == [
         {
             "Sid": "OnlyThisAccountsAlertRulesPublish",
@@ -117,8 +121,22 @@ def test_topic_policy_allows_only_eventbridge_from_this_account_and_rule(synth: 
                 "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
                 "ArnEquals": {"aws:SourceArn": [stack.resolve(arn) for arn in stack.alerts.rule_arns]},
             },
-        }
+        },
+        {
+            "Sid": "OnlyThisAccountsAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": {"Ref": topic_id},
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                "ArnLike": {"aws:SourceArn": alarm_arns},
+            },
+        },
     ]
+    alarms = resources_of(synth, env, "AWS::CloudWatch::Alarm").values()
+    assert sorted(a["Properties"]["AlarmName"] for a in alarms) == sorted(alarm_names)
+    assert [arn["Fn::Join"][1][-1] for arn in alarm_arns] == [f":alarm:{name}" for name in alarm_names]
     assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
     # The policy names the rules by their ARNs (no reference to a rule), so the rules can wait for the policy.
     policy_id = stack.get_logical_id(stack.alerts.topic.node.find_child("Policy").node.default_child)

@@ -86,7 +86,8 @@ def test_calls_per_principal(decided) -> None:
     for name, (model, decisions) in decided.items():
         counts = Counter(principal for principal, _ in principals([d.call for d in decisions], model))
         for principal in ("PipelineRoleExecutionRole", "EmrServiceRole", "EmrInstanceRole", "SchedulesSchedulerRole",
-                          "events.amazonaws.com"):  # fmt: skip
+                          "events.amazonaws.com", "EndpointDeployerRole", "EndpointModelRole", "lambda.amazonaws.com",
+                          "cloudwatch.amazonaws.com"):  # fmt: skip
             assert counts[principal] > 0, f"{name}: no call by {principal}"
 
 
@@ -154,6 +155,16 @@ CONTROLS: dict[str, tuple[Callable[[Call], bool], Callable[[AccessModel, Call], 
     "a trust policy refuses the service acting for another account": (
         lambda c: c.action == "sts:AssumeRole" and c.principal == "sagemaker.amazonaws.com",
         lambda m, c: (m, _with_context(c, "aws:SourceAccount", "999999999999")),
+        "ImplicitlyDenied",
+    ),
+    "without the function's policy EventBridge may not invoke the endpoint deployer": (
+        lambda c: c.action == "lambda:InvokeFunction",
+        lambda m, c: (_replace(m, "function_policies", c.resource, {"Version": "2012-10-17", "Statement": []}), c),
+        "ImplicitlyDenied",
+    ),
+    "the endpoint deployer may pass the model role only to SageMaker": (
+        lambda c: c.action == "iam:PassRole" and "EndpointDeployerRole" in c.principal,
+        lambda m, c: (m, _with_context(c, "iam:PassedToService", "lambda.amazonaws.com")),
         "ImplicitlyDenied",
     ),
     "a volume key grant that is not for an AWS resource is refused": (

@@ -71,6 +71,14 @@ ACCEPTED: dict[Accepted, str] = {
              ("ecr:getauthorizationtoken",)): (
         "The ECR login token for pulling the scikit-learn image; the action has no resource-level permissions."
     ),  # fmt: skip
+    Accepted("EndpointModelRoleUnscopedActions", "PolicyDocument", "CREDENTIALS_EXPOSURE", ("ecr:getauthorizationtoken",)): (
+        "The endpoint's model pulls the same scikit-learn image: the ECR login token, which has no resource-level "
+        "permissions."
+    ),
+    Accepted("EndpointDeployerRolePermissions", "PolicyDocument", "PERMISSIONS_MANAGEMENT_ACTIONS", ("iam:passrole",)): (
+        "The endpoint deployer passes the endpoint's model role (only that role, only to sagemaker.amazonaws.com) "
+        "when it creates a model from an approved package."
+    ),
 }
 
 

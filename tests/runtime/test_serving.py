@@ -1,25 +1,26 @@
-"""The trained model.tar.gz, served through the scikit-learn image's serving stack (tests/runtime/serving_app.py
-in .venv-image: sagemaker-containers 2.8.6.post2's transformer and Flask worker, as the image's
-sagemaker_sklearn_container.serving builds them), answers JSON and CSV requests and refuses bad ones
-with a 4xx, through Flask's WSGI test client in process (no network).
+"""The trained model.tar.gz, served through the scikit-learn image's serving stack as `jobclf serve --local` serves
+it (workflow/local/serving.py starts workflow/local/serving_app.py in .venv-image: sagemaker-containers
+2.8.6.post2's transformer and Flask worker, as the image's sagemaker_sklearn_container.serving builds them,
+behind gunicorn with gevent workers as the image starts it), answers JSON and CSV requests over HTTP on
+loopback and refuses bad ones with a 4xx.
 
-What it cannot prove: the image's gunicorn and nginx in front of the app, and its pip install of the
+What it cannot prove: the image's nginx in front of gunicorn (it only proxies), and its pip install of the
 model's code folder (the module is imported from the same folder instead).
 """
 
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
-import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 from image_jobs import ImageJobs
 
-SERVING_APP = Path(__file__).with_name("serving_app.py")
+from workflow.local.serving import LocalServer, free_loopback_port, prepare_base_dir
+
 JSON, CSV = "application/json", "text/csv"
 REQUESTS = {
     "json": {"content_type": JSON, "accept": JSON, "body": json.dumps({"titles": ["Registered Nurse", "", "Truck Driver"]})},
@@ -46,22 +47,34 @@ REQUESTS = {
 }
 
 
+def post(port: int, request: dict) -> dict:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": request["content_type"]}
+    if request.get("accept"):
+        headers["Accept"] = request["accept"]
+    connection.request("POST", "/invocations", body=request["body"].encode(request.get("encoding", "utf-8")), headers=headers)
+    response = connection.getresponse()
+    answer = {"status": response.status, "content_type": response.getheader("Content-Type"),
+              "body": response.read().decode("utf-8")}  # fmt: skip
+    connection.close()
+    return answer
+
+
 @pytest.fixture(scope="module")
 def answers(image_jobs: ImageJobs, image_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     model_uri = image_jobs.succeeded("Train")["ModelArtifacts"]["S3ModelArtifacts"]
-    base_dir = tmp_path_factory.mktemp("endpoint") / "opt" / "ml"
-    with tarfile.open(image_jobs.path(model_uri)) as archive:  # what SageMaker does with ModelDataUrl
-        archive.extractall(base_dir / "model", filter="data")
+    base_dir = prepare_base_dir(image_jobs.path(model_uri), tmp_path_factory.mktemp("endpoint") / "opt" / "ml")
     [container] = image_jobs.arguments["RegisterModel-RegisterModel"]["InferenceSpecification"]["Containers"]
-    environment = {name: value.replace("/opt/ml", str(base_dir)) for name, value in container["Environment"].items()}
-    completed = subprocess.run(
-        [str(image_python), str(SERVING_APP)],
-        input=json.dumps(list(REQUESTS.values())),
-        env={"SAGEMAKER_BASE_DIR": str(base_dir), "PATH": "/usr/bin:/bin", **environment},
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return dict(zip(REQUESTS, json.loads(completed.stdout), strict=True))
+    log = base_dir.parent / "server.log"
+    with LocalServer(base_dir, container["Environment"], port=free_loopback_port(), workers=1, log=log, image_python=image_python) as server:
+        answered = {name: post(server.port, request) for name, request in REQUESTS.items()}
+    return {**answered, "log": {"port": server.port, "text": log.read_text("utf-8", errors="replace")}}
+
+
+def test_the_server_listens_on_loopback_only_with_the_images_gevent_workers(answers: dict[str, dict]) -> None:
+    log = answers["log"]["text"]
+    assert f"Listening at: http://127.0.0.1:{answers['log']['port']} " in log
+    assert "Using worker: gevent" in log
 
 
 def test_json_request_gets_a_prediction_per_title(answers: dict[str, dict]) -> None:

@@ -33,6 +33,20 @@ def test_the_shipped_environments_load_with_their_differences():
     assert {s.name for s in develop.schedules} == {"weekly-train", "daily-predict"}
     assert production.sagemaker.training_instance_type == "ml.m5.2xlarge"
     assert (develop.predict.engine, develop.predict.instance_count) == ("processing", 1)
+    assert develop.endpoint_name == "jobclf-develop"
+    assert (develop.endpoint.type, develop.endpoint.memory_size_mb, develop.endpoint.max_concurrency) == ("serverless", 2048, 10)
+
+
+def test_the_serverless_bounds_are_the_api_models():
+    """config/settings.py states ProductionVariantServerlessConfig's documented bounds; botocore's model agrees."""
+    import botocore.session
+
+    from config.settings import SERVERLESS_MAX_CONCURRENCY, SERVERLESS_MEMORY_SIZES_MB
+
+    members = botocore.session.get_session().get_service_model("sagemaker").shape_for("ProductionVariantServerlessConfig").members
+    memory, concurrency = members["MemorySizeInMB"].metadata, members["MaxConcurrency"].metadata
+    assert (memory["min"], memory["max"]) == (SERVERLESS_MEMORY_SIZES_MB[0], SERVERLESS_MEMORY_SIZES_MB[-1])
+    assert (concurrency["min"], concurrency["max"]) == (1, SERVERLESS_MAX_CONCURRENCY)
 
 
 @pytest.mark.parametrize(
@@ -51,6 +65,14 @@ def test_the_shipped_environments_load_with_their_differences():
         ("predict", {"instance_count": 0}, r"environments\.develop\.predict\.instance_count: 0 must be from 1 to 100"),
         ("predict", {"engine": "spark"}, r"environments\.develop\.predict\.engine: 'spark' is not one of 'processing', 'emr'"),
         ("sagemaker", {"processing_instance_count": 2}, r"environments\.develop\.sagemaker\.processing_instance_count: unknown key"),
+        ("endpoint", {"memory_size_mb": 1536}, r"environments\.develop\.endpoint\.memory_size_mb: 1536 must be one of 1024, 2048, 3072, 4096, 5120, 6144 \(MB\)"),
+        ("endpoint", {"memory_size_mb": 8192}, r"endpoint\.memory_size_mb: 8192 must be one of"),
+        ("endpoint", {"max_concurrency": 0}, r"environments\.develop\.endpoint\.max_concurrency: 0 must be from 1 to 200"),
+        ("endpoint", {"max_concurrency": 201}, r"endpoint\.max_concurrency: 201 must be from 1 to 200"),
+        ("endpoint", {"type": "async"}, r"environments\.develop\.endpoint\.type: 'async' is not one of 'serverless', 'provisioned'"),
+        ("endpoint", {"instance_type": "m5.large"}, r"endpoint\.instance_type: 'm5\.large' is not a SageMaker instance type"),
+        ("endpoint", {"instance_count": 11}, r"endpoint\.instance_count: 11 must be from 1 to 10"),
+        ("endpoint", {"max_model_latency_ms": 5}, r"endpoint\.max_model_latency_ms: 5 must be from 10 to 60000"),
     ],
 )
 def test_a_bad_value_names_its_key(section, values, message):

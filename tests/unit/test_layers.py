@@ -1,8 +1,9 @@
 """The import graph of the project's own code: where code runs decides what it may import.
 
-pipeline_steps/ runs in the containers (Python 3.9, shipped as a bundle) and sits at the bottom;
+pipeline_steps/ runs in the containers (Python 3.9, shipped as a bundle) and endpoint_deployer/ in AWS
+Lambda (shipped as the function's asset): both sit at the bottom and import nothing of the rest;
 workflow/definition/ runs at synth, workflow/local/ on a laptop, stacks/ at synth; config/ is read by
-all but the containers. Read from the source (every import statement, also those inside functions),
+all but the cloud runtime code. Read from the source (every import statement, also those inside functions),
 so a lazy import cannot hide an edge.
 """
 
@@ -14,10 +15,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("pipeline_steps", "workflow", "stacks", "config", "jobclf_cli")
+PACKAGES = ("pipeline_steps", "endpoint_deployer", "workflow", "stacks", "config", "jobclf_cli")
 # What each layer may import of the others (its own package is always allowed).
 ALLOWED = {
     "pipeline_steps": set(),
+    "endpoint_deployer": set(),
     # The allowed values the steps agree on (approval statuses, predict engines): the config checks against them.
     "config": {"pipeline_steps.contract"},
     "workflow": set(),  # the namespace's docstring only
@@ -26,9 +28,11 @@ ALLOWED = {
     "workflow.contracts": set(),
     "workflow.local": {"config", "pipeline_steps", "workflow.definition", "workflow.contracts"},
     # The stacks take the definition builder (plain values in, JSON out) and the S3 layout the steps
-    # write (pipeline_steps.contract), never a step's internals.
-    "stacks": {"config", "pipeline_steps.contract", "workflow.definition"},
-    "jobclf_cli": {"config", "pipeline_steps", "workflow.local", "workflow.contracts"},
+    # write (pipeline_steps.contract), never a step's internals; and the endpoint deployer's settings and event
+    # names, so that the function's environment and rule are the ones its code reads.
+    "stacks": {"config", "pipeline_steps.contract", "workflow.definition", "endpoint_deployer.deployer"},
+    # The CLI reads what the endpoint serves the way the deployer reads it (endpoint_deployer.deployer).
+    "jobclf_cli": {"config", "pipeline_steps", "workflow.local", "workflow.contracts", "endpoint_deployer.deployer"},
     "app": {"config", "stacks", "jsii_node"},
     # Which Node.js the CDK's jsii runtime runs on: app.py calls it before importing aws_cdk.
     "jsii_node": set(),
@@ -84,6 +88,8 @@ def test_the_graph_sees_every_layer_and_known_edges():
     assert "pipeline_steps.spark_files" in GRAPH["pipeline_steps.titles_etl"]
     assert "workflow.definition.spec" in GRAPH["workflow.definition"]
     assert "pipeline_steps.contract" in GRAPH["stacks.storage"]
+    assert "endpoint_deployer.deployer" in GRAPH["stacks.endpoint"]
+    assert "endpoint_deployer.deployer" in GRAPH["endpoint_deployer.handler"]
 
 
 @pytest.mark.parametrize("source", sorted(ALLOWED))

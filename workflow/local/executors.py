@@ -398,6 +398,7 @@ def register_model(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
         approval_status=arguments.get("ModelApprovalStatus", "PendingManualApproval"),
         region=_region_of(containers[0]["Image"]),
         customer_metadata=arguments.get("CustomerMetadataProperties"),
+        environment=containers[0].get("Environment"),
     )
     return {"ModelPackageArn": arn, "ModelApprovalStatus": arguments.get("ModelApprovalStatus")}
 
