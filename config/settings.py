@@ -132,6 +132,39 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    """The prediction report of every predict execution, its CloudWatch metrics and alarms (README, "Watching
+    the model"; docs/operating.md). Each maximum is the threshold of a figure's alarm; the report judges a
+    share from min_rows_for_shares predicted (or input) rows on, the two drift figures from min_rows_for_drift.
+
+    low_confidence: an answer whose confidence is below this counts as unsure.
+    The defaults are chosen from measurements: benchmarks/drift_thresholds.py.
+    """
+
+    low_confidence: float = 0.5
+    min_rows_for_shares: int = 100
+    min_rows_for_drift: int = 1000
+    max_rejected_share: float = 0.05
+    max_low_confidence_share: float = 0.4
+    max_no_known_word_share: float = 0.12
+    max_population_stability_index: float = 0.25
+    max_jensen_shannon_distance: float = 0.25
+
+    def validate(self, key: str) -> None:
+        for name in ("low_confidence", "max_rejected_share", "max_low_confidence_share", "max_no_known_word_share",
+                     "max_jensen_shannon_distance"):  # fmt: skip
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{key}.{name}: {value} must be from 0 to 1")
+        if not 0.0 <= self.max_population_stability_index <= 10.0:
+            raise ConfigError(f"{key}.max_population_stability_index: {self.max_population_stability_index} must be from 0 to 10")
+        for name in ("min_rows_for_shares", "min_rows_for_drift"):
+            value = getattr(self, name)
+            if not 1 <= value <= 10_000_000:
+                raise ConfigError(f"{key}.{name}: {value} must be from 1 to 10000000")
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     """Lifecycle of the buckets' objects."""
 
@@ -179,6 +212,7 @@ class EnvironmentConfig:
     model: ModelConfig
     storage: StorageConfig
     predict: PredictConfig
+    monitoring: MonitoringConfig
     schedules: tuple[ScheduleConfig, ...] = ()
     account: str | None = None
     alarm_email: str | None = None
@@ -215,6 +249,7 @@ class EnvironmentConfig:
         self.sagemaker.validate(f"{key}.sagemaker")
         self.model.validate(f"{key}.model")
         self.predict.validate(f"{key}.predict")
+        self.monitoring.validate(f"{key}.monitoring")
         self.storage.validate(f"{key}.storage")
         seen: set[str] = set()
         for i, schedule in enumerate(self.schedules):

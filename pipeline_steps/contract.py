@@ -54,6 +54,35 @@ def value_at(document: Any, json_path: str) -> Any:
     return value
 
 
+# --- The prediction report of a predict execution (prediction_report.py): BatchPredict's instances write
+# their parts to the execution's intermediate folder, PredictionReport merges them and writes the report
+# and its chart beside the predictions (PREDICTIONS_PREFIX/execution_date=<date>/execution_id=<id>/).
+PREDICTION_REPORT_PARTS = "prediction-report-parts"  # processed bucket: EXECUTIONS_PREFIX/<id>/<this>/
+PREDICTION_REPORT_FILE = "prediction-report.json"
+PREDICTION_REPORT_CHART = "prediction-report.png"
+
+# --- Its figures as CloudWatch metrics: one namespace per environment, read by the stack's alarms and
+# by the pipeline role's namespace-scoped PutMetricData permission. No dimension but on the per-reason
+# and per-path shares, so an alarm names a metric by its name alone.
+METRICS_NAMESPACE_PREFIX = "JobClf/"
+METRIC_INPUT_ROWS = "InputRows"
+METRIC_PREDICTED_ROWS = "PredictedRows"
+METRIC_REJECTED_ROWS = "RejectedRows"
+METRIC_REJECTED_SHARE = "RejectedShare"  # of the input rows; also per reason, with REASON_DIMENSION
+METRIC_LOW_CONFIDENCE_SHARE = "LowConfidenceShare"  # of the predicted rows
+METRIC_NO_KNOWN_WORD_SHARE = "NoKnownWordShare"  # of the predicted rows
+METRIC_ANSWERED_SHARE = "AnsweredShare"  # of the predicted rows, per path (PATH_DIMENSION)
+METRIC_POPULATION_STABILITY_INDEX = "PopulationStabilityIndex"
+METRIC_JENSEN_SHANNON_DISTANCE = "JensenShannonDistance"
+REASON_DIMENSION = "Reason"
+PATH_DIMENSION = "AnsweredBy"
+
+
+def metrics_namespace(environment: str) -> str:
+    """The CloudWatch namespace of an environment's prediction figures, e.g. JobClf/develop."""
+    return f"{METRICS_NAMESPACE_PREFIX}{environment}"
+
+
 # --- The execution_date parameter: the predictions' date partition. SageMaker cannot check a date in a
 # condition, so the first step of each predict path checks it before reading anything.
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

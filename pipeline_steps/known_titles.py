@@ -36,10 +36,15 @@ FORMAT = "jobclf-known-titles/1"
 MODEL_FILE = "model.joblib"
 
 
+def companion_file(model_file: str, kind: str) -> str:
+    """A JSON file that travels beside a model file: (model.joblib, "known_titles") -> model.known_titles.json."""
+    stem = model_file[: -len(".joblib")] if model_file.endswith(".joblib") else model_file
+    return f"{stem}.{kind}.json"
+
+
 def table_file(model_file: str = MODEL_FILE) -> str:
     """The known-titles table that goes with a model file: model.joblib -> model.known_titles.json."""
-    stem = model_file[: -len(".joblib")] if model_file.endswith(".joblib") else model_file
-    return f"{stem}.known_titles.json"
+    return companion_file(model_file, "known_titles")
 
 
 class KnownTitles:

@@ -12,18 +12,22 @@
 
 The event goes to the environment's SNS topic; with `alarm_email` configured, the topic has an
 e-mail subscription (AWS sends a confirmation e-mail first; nothing arrives until it is confirmed).
+CloudWatch alarms publish to the same topic: the prediction report's (stacks/monitoring.py), each allowed
+by its ARN (`allow_alarms`).
 
 The topic is encrypted with its own KMS key, not the data key. EventBridge must be allowed to
 use the key of an encrypted target topic, and SNS does not support `aws:SourceAccount` or
 `aws:SourceArn` conditions in that key policy statement for EventBridge (Amazon SNS Developer
 Guide, "Key management"), so the statement cannot be narrowed to this rule; on a key that only
 this topic uses, that grants nothing beyond publishing alerts. The topic policy allows only
-EventBridge, only from this account and only for this rule, and denies requests without TLS.
+EventBridge, only from this account and only for these rules, and CloudWatch only for the alarms
+`allow_alarms` names; it denies requests without TLS.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+import jsii
+from aws_cdk import Aws, Duration, IStableListProducer, Lazy, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -36,6 +40,7 @@ PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Cha
 ALERT_STATUSES = ("Failed", "Stopped")
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 EVENTS_PRINCIPAL = "events.amazonaws.com"
+CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
 # EventBridge retries a failed delivery to the topic; past this age an alert is stale anyway.
 TARGET_MAXIMUM_EVENT_AGE = Duration.hours(6)
 TARGET_RETRY_ATTEMPTS = 20
@@ -60,6 +65,17 @@ def model_rejected_pattern(model_package_group_name: str) -> dict:
         "detail-type": [MODEL_PACKAGE_STATE_CHANGE],
         "detail": {"ModelPackageGroupName": [model_package_group_name], "ModelApprovalStatus": [REJECTED]},
     }
+
+
+@jsii.implements(IStableListProducer)
+class _ListOf:
+    """The items of a list as they are when the template is written (constructs add to it until then)."""
+
+    def __init__(self, items: list[str]) -> None:
+        self.items = items
+
+    def produce(self) -> list[str]:
+        return list(self.items)
 
 
 class Alerts(Construct):
@@ -103,6 +119,7 @@ class Alerts(Construct):
             enforce_ssl=True,
         )
         self.rule_arns: list[str] = []
+        self._alarm_arns: list[str] = []
         self.rule = self._add_rule(
             "PipelineFailedRule",
             f"{name_prefix}-pipeline-failed",
@@ -142,6 +159,38 @@ class Alerts(Construct):
                 protocol=sns.SubscriptionProtocol.EMAIL,
                 endpoint=alarm_email,
             )
+
+    def allow_alarms(self, alarm_arns: list[str]) -> None:
+        """Let these CloudWatch alarms of this account publish to the topic. CloudWatch needs kms:Decrypt and
+        kms:GenerateDataKey* on an encrypted topic's key (Amazon SNS Developer Guide, "Key management"); unlike
+        EventBridge's, its requests carry aws:SourceAccount and aws:SourceArn, so both statements name the alarms.
+
+        By ARN, not by reference: the key policy must not wait for the alarms that wait for the topic. Every
+        call adds to the same two statements (one Sid each), whoever calls."""
+        if not self._alarm_arns:
+            conditions = {
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnLike": {"aws:SourceArn": Lazy.list(_ListOf(self._alarm_arns))},
+            }
+            self.topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="OnlyThisAccountsAlarmsPublish",
+                    principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
+                    actions=["sns:Publish"],
+                    resources=[self.topic.topic_arn],
+                    conditions=conditions,
+                )
+            )
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AlarmsPublishToTheEncryptedAlertsTopic",
+                    principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
+                    actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                    resources=["*"],  # in a key policy, "*" is this key
+                    conditions=conditions,
+                )
+            )
+        self._alarm_arns.extend(alarm_arns)
 
     def _add_rule(self, construct_id: str, rule_name: str, description: str, pattern: dict) -> events.CfnRule:
         # Named, so its ARN is known without a reference to the rule: the rule waits for the topic policy.

@@ -11,6 +11,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from stacks.alerts import Alerts
 from stacks.emr import Emr
+from stacks.monitoring import PredictionMonitoring
 from stacks.network import Network
 from stacks.pipeline import SageMakerPipeline
 from stacks.registry import ModelRegistry
@@ -25,7 +26,8 @@ DEFINITION_CACHE_DIR = PROJECT_ROOT / "build" / "definition-cache"
 
 
 class JobClfStack(Stack):
-    """Storage, network, roles, EMR, model registry, pipeline, schedules and failure alerts of one environment."""
+    """Storage, network, roles, EMR, model registry, pipeline, schedules, failure alerts and the prediction
+    report's alarms of one environment."""
 
     def __init__(
         self,
@@ -104,6 +106,15 @@ class JobClfStack(Stack):
             pipeline_arn=self.pipeline.arn,
             model_package_group_name=self.registry.group_name,
         )
+        self.monitoring = PredictionMonitoring(
+            self,
+            "Monitoring",
+            name_prefix=prefix,
+            environment=config.name,
+            settings=config.monitoring,
+            alerts=self.alerts,
+        )
+        self.monitoring.grant_put_metrics(self.pipeline_role.permissions)
         self._add_outputs()
 
     @property

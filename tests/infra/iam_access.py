@@ -118,6 +118,7 @@ class AccessModel:
     security_configurations: dict[str, dict] = field(default_factory=dict)  # name -> SecurityConfiguration
     emr_clusters: list[dict] = field(default_factory=list)  # AWS::EMR::Cluster properties (standing mode)
     event_rules: list[dict] = field(default_factory=list)  # AWS::Events::Rule properties
+    alarms: list[dict] = field(default_factory=list)  # AWS::CloudWatch::Alarm properties
 
     @classmethod
     def of(cls, template: dict, region: str) -> AccessModel:
@@ -182,6 +183,7 @@ class AccessModel:
             model.security_configurations[resolver.ref(logical)] = resolver.resolve(properties["SecurityConfiguration"])
         model.emr_clusters = [resolver.resolve(p) for _, p in by_type.get("AWS::EMR::Cluster", [])]
         model.event_rules = [resolver.resolve(p) for _, p in by_type.get("AWS::Events::Rule", [])]
+        model.alarms = [resolver.resolve(p) for _, p in by_type.get("AWS::CloudWatch::Alarm", [])]
         return model
 
     def resource_policy(self, call: Call) -> dict | None:

@@ -8,11 +8,21 @@ and the one that is deployed can only differ in those names.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from config import EnvironmentConfig
-from pipeline_steps.contract import EMR_LOG_PREFIX
-from workflow.definition.spec import Buckets, EmrSpec, JobSpec, ModelDefaults, PipelineSpec, PredictDefaults, StepCode
+from pipeline_steps.contract import EMR_LOG_PREFIX, metrics_namespace
+from workflow.definition.spec import (
+    Buckets,
+    EmrSpec,
+    JobSpec,
+    ModelDefaults,
+    MonitoringSpec,
+    PipelineSpec,
+    PredictDefaults,
+    StepCode,
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,7 @@ def pipeline_spec(config: EnvironmentConfig, resources: StackResources) -> Pipel
             kms_key_id=resources.kms_key_arn,
         ),
         model_package_group_name=config.model_package_group_name,
+        monitoring=MonitoringSpec(metrics_namespace=metrics_namespace(config.name), **dataclasses.asdict(config.monitoring)),
         sklearn_framework_version=config.sagemaker.sklearn_framework_version,
         model=ModelDefaults(approval_status=config.model.approval_status, min_macro_f1=config.model.min_macro_f1),
         predict=PredictDefaults(engine=config.predict.engine, instance_count=config.predict.instance_count),

@@ -102,6 +102,23 @@ class PredictDefaults:
 
 
 @dataclass(frozen=True)
+class MonitoringSpec:
+    """The prediction report of every predict execution (config `monitoring`): where its figures go in
+    CloudWatch, the confidence an answer is counted below, and the report's limits (the fields of
+    pipeline_steps.prediction_report.Limits, by the same names)."""
+
+    metrics_namespace: str
+    low_confidence: float
+    min_rows_for_shares: int
+    min_rows_for_drift: int
+    max_rejected_share: float
+    max_low_confidence_share: float
+    max_no_known_word_share: float
+    max_population_stability_index: float
+    max_jensen_shannon_distance: float
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     """Everything the definition builder needs, for one environment."""
 
@@ -113,6 +130,7 @@ class PipelineSpec:
     emr: EmrSpec
     jobs: JobSpec
     model_package_group_name: str
+    monitoring: MonitoringSpec
     sklearn_framework_version: str = "1.2-1"
     model: ModelDefaults = field(default_factory=ModelDefaults)
     predict: PredictDefaults = field(default_factory=PredictDefaults)

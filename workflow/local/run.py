@@ -29,6 +29,8 @@ from pipeline_steps.contract import (
     EVALUATION_FILE,
     GATE_REASON_PATH,
     ONET_INPUT_PREFIX,
+    PREDICTION_REPORT_CHART,
+    PREDICTION_REPORT_FILE,
     REJECTED,
     TITLES_INPUT_PREFIX,
     execution_date,
@@ -36,6 +38,7 @@ from pipeline_steps.contract import (
 )
 from pipeline_steps.errors import StepError
 from pipeline_steps.model import extract_archive
+from pipeline_steps.prediction_report import summary_lines
 from pipeline_steps.registry import LocalRegistry, read_evaluation
 from workflow.definition import (
     Buckets,
@@ -399,4 +402,10 @@ def summarize(result: LocalResult | Unchanged, report: Callable[[str], None] = p
                        "latest approved model.")  # fmt: skip
     if result.predictions_partition is not None:
         report(f"Predictions: {result.run.output} (parts in {result.predictions_partition})")
+        prediction_report = result.predictions_partition / PREDICTION_REPORT_FILE
+        if prediction_report.is_file():
+            report("")
+            for line in summary_lines(json.loads(prediction_report.read_text(encoding="utf-8"))):
+                report(line)
+            report(f"Prediction report: {prediction_report} (chart: {PREDICTION_REPORT_CHART})")
     return 0
