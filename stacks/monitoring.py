@@ -90,6 +90,7 @@ class PredictionMonitoring(Construct):
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=1,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                actions_enabled=True,
             )
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(alerts.topic))
             self.alarms[metric_name] = alarm

@@ -97,7 +97,7 @@ def test_topic_is_encrypted_with_its_own_rotating_key(synth: Synth, env: str) ->
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_topic_policy_allows_only_eventbridge_from_this_account_and_rule(synth: Synth, env: str) -> None:
+def test_topic_policy_allows_only_this_accounts_rules_and_alarms(synth: Synth, env: str) -> None:
     stack = synth.stacks[env]
     topic_id = stack.get_logical_id(stack.alerts.topic.node.default_child)
     _, policy = only(resources_of(synth, env, "AWS::SNS::TopicPolicy"))
@@ -116,7 +116,18 @@ def test_topic_policy_allows_only_eventbridge_from_this_account_and_rule(synth: 
                 "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
                 "ArnEquals": {"aws:SourceArn": [stack.resolve(arn) for arn in stack.alerts.rule_arns]},
             },
-        }
+        },
+        {
+            "Sid": "OnlyThisAccountsAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": {"Ref": topic_id},
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                "ArnLike": {"aws:SourceArn": alarm_arns(synth, env)},
+            },
+        },
     ]
     assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
     # The policy names the rules by their ARNs (no reference to a rule), so the rules can wait for the policy.
@@ -127,6 +138,33 @@ def test_topic_policy_allows_only_eventbridge_from_this_account_and_rule(synth: 
         f":rule/jobclf-{env}-pipeline-failed",
         f":rule/jobclf-{env}-model-rejected",
     ]
+
+
+def alarm_arns(synth: Synth, env: str) -> list:
+    """The ARN of every alarm of the template, in the order the stack creates them, as the policies name them:
+    by name, not by reference (arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>)."""
+    names = [r["Properties"]["AlarmName"] for r in resources_of(synth, env, "AWS::CloudWatch::Alarm").values()]
+    assert names, "the stack has alarms"
+    return [
+        {"Fn::Join": ["", ["arn:aws:cloudwatch:eu-west-1:", {"Ref": "AWS::AccountId"}, f":alarm:{name}"]]}
+        for name in names
+    ]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_alarm_notifies_the_topic_and_only_the_alarms_may_use_its_key(synth: Synth, env: str) -> None:
+    stack = synth.stacks[env]
+    topic_id = stack.get_logical_id(stack.alerts.topic.node.default_child)
+    for alarm in resources_of(synth, env, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["Properties"]["ActionsEnabled"] is True
+    key = synth.templates[env]["Resources"][stack.get_logical_id(stack.alerts.key.node.default_child)]["Properties"]
+    (statement,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert set(statement["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": alarm_arns(synth, env)},
+    }
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
