@@ -19,7 +19,9 @@ from config import EnvironmentConfig, load_environment
 OUTPUT_PIPELINE_NAME = "PipelineName"
 OUTPUT_MODEL_PACKAGE_GROUP_NAME = "ModelPackageGroupName"
 OUTPUT_MODELS_BUCKET_NAME = "ModelsBucketName"
-STACK_OUTPUT_KEYS = (OUTPUT_PIPELINE_NAME, OUTPUT_MODEL_PACKAGE_GROUP_NAME, OUTPUT_MODELS_BUCKET_NAME)
+OUTPUT_PREDICTIONS_BUCKET_NAME = "PredictionsBucketName"
+STACK_OUTPUT_KEYS = (OUTPUT_PIPELINE_NAME, OUTPUT_MODEL_PACKAGE_GROUP_NAME, OUTPUT_MODELS_BUCKET_NAME,
+                     OUTPUT_PREDICTIONS_BUCKET_NAME)  # fmt: skip
 
 THROTTLING_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
                     "SlowDown", "ProvisionedThroughputExceededException"}  # fmt: skip
@@ -125,6 +127,11 @@ class Deployment:
     @property
     def model_package_group_name(self) -> str:
         return self.outputs.get(OUTPUT_MODEL_PACKAGE_GROUP_NAME) or self.config.model_package_group_name
+
+    @property
+    def predictions_bucket(self) -> str | None:
+        """The predictions bucket: CDK names it, so only the stack's outputs know it (None when unreadable)."""
+        return self.outputs.get(OUTPUT_PREDICTIONS_BUCKET_NAME)
 
     def not_found(self, what: str) -> CliError:
         # `outputs` has been read by now (the name came from it), so names_from says where the name came from.

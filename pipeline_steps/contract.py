@@ -78,6 +78,11 @@ REASON_DIMENSION = "Reason"
 PATH_DIMENSION = "AnsweredBy"
 
 
+def prediction_folder(date_text: str, execution: str) -> str:
+    """An execution's folder under PREDICTIONS_PREFIX: partitioned by date, then keyed by execution."""
+    return f"execution_date={date_text}/execution_id={execution}"
+
+
 def metrics_namespace(environment: str) -> str:
     """The CloudWatch namespace of an environment's prediction figures, e.g. JobClf/develop."""
     return f"{METRICS_NAMESPACE_PREFIX}{environment}"

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from pipeline_steps import prepared, registry
 from pipeline_steps.baseline import read_baseline
-from pipeline_steps.contract import execution_date
+from pipeline_steps.contract import execution_date, prediction_folder
 from pipeline_steps.csv_cells import write_csv
 from pipeline_steps.dataio import RESOURCE_CONFIG, add_counts, processing_hosts, write_json
 from pipeline_steps.errors import InputError, StepError
@@ -68,7 +68,7 @@ def execution_id(value: str) -> str:
 
 def output_folder(output_dir, date_text: str, execution: str) -> Path:
     """Where one execution's predictions go: partitioned by date, then keyed by execution."""
-    return Path(output_dir) / f"execution_date={date_text}" / f"execution_id={execution}"
+    return Path(output_dir) / prediction_folder(date_text, execution)
 
 
 def input_parts(input_dir) -> list[Path]:

@@ -49,11 +49,11 @@ from pipeline_steps.contract import (
     PREDICTION_REPORT_CHART,
     PREDICTION_REPORT_FILE,
     REASON_DIMENSION,
+    prediction_folder,
 )
 from pipeline_steps.dataio import add_counts, read_json, write_json
 from pipeline_steps.errors import InputError
 from pipeline_steps.known_titles import ANSWERED_BY
-from pipeline_steps.predict import output_folder
 
 FORMAT = "jobclf-prediction-report/1"
 SHARE_DIGITS = 6
@@ -333,7 +333,7 @@ def run(parts_dir, output_dir, limits: Limits, namespace: Optional[str]) -> dict
                          if namespace else []}  # fmt: skip
     pixels = chart(report)
     for date in report["execution_dates"]:
-        folder = output_folder(output_dir, date, report["execution_id"])
+        folder = Path(output_dir) / prediction_folder(date, report["execution_id"])
         write_json(report, folder / PREDICTION_REPORT_FILE)
         png.write_png(folder / PREDICTION_REPORT_CHART, pixels)
     if namespace:
