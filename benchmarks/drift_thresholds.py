@@ -94,14 +94,15 @@ def onet_titles_by_group(onet_dir: Path) -> dict[str, list[str]]:
     return by_group
 
 
-def report_of(model, record, baseline, titles: list[str], limits, low_confidence: float) -> dict:
-    """The prediction report an execution of `titles` gets (one instance), through the steps' own functions."""
+def report_of(model, record, baseline, titles: list[str], limits, low_confidence: float, group: str = GROUP) -> dict:
+    """The prediction report an execution of `titles` gets (one instance, the model of `group`), through the steps'
+    own functions."""
     columns = preprocess_predict.prepare_batch("sample.csv", 1, [None] * len(titles), titles).to_pydict()
     signals = predict.QualitySignals(low_confidence, known_words(model.model))
     counts = predict.PartCounts(signals)
     counts.add(columns, predict.prediction_columns(model, columns))
     summary = predict.summarize({"sample.csv": counts.result(0.0)}, None, signals)
-    part = predict.instance_report("2026-12-04", "sample", "algo-1", GROUP, record, baseline, summary)
+    part = predict.instance_report("2026-12-04", "sample", "algo-1", group, record, baseline, summary)
     return prediction_report.build(prediction_report.merge([part]), limits)
 
 

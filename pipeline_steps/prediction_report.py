@@ -58,6 +58,12 @@ from pipeline_steps.known_titles import ANSWERED_BY
 FORMAT = "jobclf-prediction-report/1"
 SHARE_DIGITS = 6
 PART_PATTERN = "report-*.json"
+# What `merge` reads of each instance's report (predict.instance_report writes them).
+PART_KEYS = frozenset({
+    "execution_date", "execution_id", "host", "model_package_group", "model_package_arn", "model_version",
+    "model_data_uri", "input_rows", "output_rows", "predicted_rows", "rejected_rows", "rejections_by_reason",
+    "predictions_by_major_group", "answered_by", "low_confidence", "no_known_word_rows", "baseline",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -318,9 +324,13 @@ def read_parts(parts_dir) -> list[dict[str, Any]]:
     parts = []
     for path in files:
         try:
-            parts.append(read_json(path))
+            part = read_json(path)
         except ValueError as error:
             raise InputError(f"{path}: not a JSON report ({error})") from error
+        missing = sorted(PART_KEYS - set(part)) if isinstance(part, dict) else sorted(PART_KEYS)
+        if missing:
+            raise InputError(f"{path}: not a BatchPredict instance report (it lacks {missing})")
+        parts.append(part)
     return parts
 
 

@@ -11,11 +11,12 @@ import csv
 import json
 import random
 import shutil
+import tempfile
 from pathlib import Path
 
+import drift_thresholds
 import pytest
 import steps_fixtures as fx
-from drift_thresholds import not_a_job_title
 
 from config import load_environment
 from pipeline_steps import metrics, predict, prediction_report, prepared, preprocess_predict
@@ -30,7 +31,8 @@ from pipeline_steps.dataio import InputError
 from workflow.contracts.validator import validate_request
 
 GROUP = "jobclf-report"
-DEFAULTS = prediction_report.Limits.of(load_environment("develop").monitoring)
+MONITORING = load_environment("develop").monitoring
+DEFAULTS = prediction_report.Limits.of(MONITORING)
 FIXTURE_TITLES = [title for _, (occupation, alternates) in fx.OCCUPATIONS.items() for title in (occupation, *alternates)]
 
 
@@ -56,7 +58,7 @@ def prepare(tmp_path: Path, files: dict[str, list[str]]) -> Path:
     return tmp_path / "prepared" / prepared.TITLES_DIR
 
 
-def predict_on(titles: Path, root: Path, hosts: int, low_confidence: float = 0.5) -> Path:
+def predict_on(titles: Path, root: Path, hosts: int, low_confidence: float = MONITORING.low_confidence) -> Path:
     """BatchPredict on `hosts` instances, each its share of the parts (dealt as the local run deals them);
     the folder of their reports (what PredictionReport reads)."""
     names = [f"algo-{n}" for n in range(1, hosts + 1)]
@@ -212,7 +214,19 @@ def test_titles_of_one_major_group_only_breach_both_drift_thresholds(registered,
 
 
 def test_thirty_percent_text_that_is_no_job_title_breaches_the_unknown_word_threshold(registered, tmp_path):
-    draw = lambda rng: not_a_job_title(rng) if rng.random() < 0.3 else rng.choice(FIXTURE_TITLES)  # noqa: E731
+    draw = lambda rng: drift_thresholds.not_a_job_title(rng) if rng.random() < 0.3 else rng.choice(FIXTURE_TITLES)  # noqa: E731
     report = report_of(tmp_path, sample(3, 2000, draw))
     assert METRIC_NO_KNOWN_WORD_SHARE in report["breached"]
     assert report["no_known_word"]["share"] == pytest.approx(0.3, abs=0.03)
+
+
+def test_the_threshold_benchmark_gets_the_report_the_steps_write(registered, tmp_path):
+    """benchmarks/drift_thresholds.py chains the steps' functions in one process for thousands of samples; its
+    report of a sample is the one PreprocessPredict, BatchPredict and PredictionReport write for it."""
+    titles = [title for part in MIXED.values() for title in part] + FIXTURE_TITLES
+    written = report_of(tmp_path, titles)
+    with tempfile.TemporaryDirectory() as work:
+        model, record, baseline = predict.load_latest_model(GROUP, work)
+    benchmarked = drift_thresholds.report_of(model, record, baseline, titles, DEFAULTS, MONITORING.low_confidence, GROUP)
+    del written["metrics"], written["execution_id"], benchmarked["execution_id"]
+    assert benchmarked == written
