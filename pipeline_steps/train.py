@@ -48,7 +48,7 @@ from pipeline_steps.text import normalize_title
 
 PathLike = Union[str, Path]
 # What the serving container needs beside code/inference.py (it imports these, nothing else of ours).
-SERVING_MODULES = ("__init__", "text", "soc", "ranking", "csv_cells", "csv_dialect", "known_titles")
+SERVING_MODULES = ("__init__", "text", "soc", "ranking", "csv_cells", "csv_dialect", "contract", "known_titles")
 
 
 def scores(model, titles: Sequence[str], labels: Sequence[str]) -> dict:

@@ -48,6 +48,7 @@ def test_model_dir_layout_and_info(model_dir):
     assert names == [
         "code/inference.py",
         "code/pipeline_steps/__init__.py",
+        "code/pipeline_steps/contract.py",
         "code/pipeline_steps/csv_cells.py",
         "code/pipeline_steps/csv_dialect.py",
         "code/pipeline_steps/known_titles.py",
