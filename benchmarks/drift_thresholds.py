@@ -44,6 +44,7 @@ from predict_scale import DEFAULT_ONET, DEFAULT_UNLISTED, GROUP, train_model, un
 
 from pipeline_steps import predict, prediction_report, preprocess_predict  # noqa: E402
 from pipeline_steps.model import known_words  # noqa: E402
+from pipeline_steps.titles_input import RowBatch  # noqa: E402
 
 # Placeholder text ("lorem ipsum", Cicero's De finibus as typesetters scramble it) and random letters: what
 # forms receive in a title field that is no job title.
@@ -97,7 +98,7 @@ def onet_titles_by_group(onet_dir: Path) -> dict[str, list[str]]:
 def report_of(model, record, baseline, titles: list[str], limits, low_confidence: float, group: str = GROUP) -> dict:
     """The prediction report an execution of `titles` gets (one instance, the model of `group`), through the steps'
     own functions."""
-    columns = preprocess_predict.prepare_batch("sample.csv", 1, [None] * len(titles), titles).to_pydict()
+    columns = preprocess_predict.prepare_batch("sample.csv", 1, RowBatch.of([None] * len(titles), titles)).to_pydict()
     signals = predict.QualitySignals(low_confidence, known_words(model.model))
     counts = predict.PartCounts(signals)
     counts.add(columns, predict.prediction_columns(model, columns))

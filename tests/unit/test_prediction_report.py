@@ -27,7 +27,7 @@ from pipeline_steps.contract import (
     PREDICTION_REPORT_CHART,
     PREDICTION_REPORT_FILE,
 )
-from pipeline_steps.dataio import InputError
+from pipeline_steps.errors import InputError
 from workflow.contracts.validator import validate_request
 
 GROUP = "jobclf-report"
