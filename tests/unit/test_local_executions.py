@@ -124,7 +124,8 @@ def test_the_training_fingerprint_changes_with_each_thing_a_model_is_made_from(o
 
 def registry_with(work_dir: Path, versions: int) -> list[str]:
     arns = [f"arn:aws:sagemaker:eu-west-1:000000000000:model-package/jobclf-develop/{v}" for v in range(1, versions + 1)]
-    entries = [{"version": v, "model_package_arn": arn, "approval_status": "Approved"} for v, arn in enumerate(arns, 1)]
+    entries = [{"version": v, "model_package_arn": arn, "approval_status": "Approved",
+                "model_data_uri": f"s3://jobclf-develop-models/{v}/model.tar.gz"} for v, arn in enumerate(arns, 1)]  # fmt: skip
     (work_dir / "registry.json").write_text(json.dumps({"model_package_groups": {"jobclf-develop": entries}}))
     return arns
 
