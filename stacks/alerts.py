@@ -27,7 +27,7 @@ EventBridge, only from this account and only for these rules, and CloudWatch onl
 from __future__ import annotations
 
 import jsii
-from aws_cdk import Aws, Duration, IStableListProducer, Lazy, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Aws, Duration, IStableListProducer, Lazy, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -191,6 +191,13 @@ class Alerts(Construct):
                 )
             )
         self._alarm_arns.extend(alarm_arns)
+
+    def alarm_arn(self, alarm_name: str) -> str:
+        """The ARN of this stack's alarm `alarm_name`, from its name (what allow_alarms takes):
+        arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>, a colon before the name (Service
+        Authorization Reference, "Resource types defined by Amazon CloudWatch")."""
+        return Stack.of(self).format_arn(service="cloudwatch", resource="alarm", resource_name=alarm_name,
+                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)  # fmt: skip
 
     def _add_rule(self, construct_id: str, rule_name: str, description: str, pattern: dict) -> events.CfnRule:
         # Named, so its ARN is known without a reference to the rule: the rule waits for the topic policy.

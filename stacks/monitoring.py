@@ -19,7 +19,7 @@ every breaching execution notifies once.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from constructs import Construct
@@ -70,7 +70,6 @@ class PredictionMonitoring(Construct):
         super().__init__(scope, construct_id)
         self.namespace = metrics_namespace(environment)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
-        stack = Stack.of(self)
         names = []
         for metric_name, maximum, suffix, meaning in ALARMS:
             name = f"{name_prefix}-{suffix}"
@@ -95,9 +94,7 @@ class PredictionMonitoring(Construct):
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(alerts.topic))
             self.alarms[metric_name] = alarm
             names.append(name)
-        # arn:aws:cloudwatch:<region>:<account>:alarm:<name>: a colon before the name.
-        alerts.allow_alarms([stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
-                                              arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names])  # fmt: skip
+        alerts.allow_alarms([alerts.alarm_arn(name) for name in names])
 
     def grant_put_metrics(self, to: RolePermissions) -> None:
         """cloudwatch:PutMetricData in this environment's namespace only."""

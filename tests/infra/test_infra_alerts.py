@@ -196,3 +196,26 @@ def test_environments_toml_shows_alarm_email_as_a_commented_example() -> None:
         "environments": {"develop": {}},
     }
     assert environments_from(document)["develop"].alarm_email == example.group(1)
+
+
+def test_every_caller_of_allow_alarms_adds_to_the_same_two_statements() -> None:
+    """The prediction report's alarms and any other construct's (the endpoint's) share one topic-policy and one
+    key-policy statement: a second pair with the same Sid would make the policies invalid."""
+    from aws_cdk import App, Stack
+
+    from stacks.alerts import Alerts
+
+    stack = Stack(App(), "AlarmsOfTwoConstructs", env={"account": "111122223333", "region": "eu-west-1"})
+    alerts = Alerts(stack, "Alerts", name_prefix="jobclf-test", environment="test", alarm_email=None,
+                    pipeline_arn="arn:aws:sagemaker:eu-west-1:111122223333:pipeline/jobclf-test",
+                    model_package_group_name="jobclf-test")  # fmt: skip
+    alerts.allow_alarms([alerts.alarm_arn("jobclf-test-prediction-drift-psi")])
+    alerts.allow_alarms([alerts.alarm_arn("jobclf-test-endpoint-5xx"), alerts.alarm_arn("jobclf-test-endpoint-latency")])
+    template = Template.from_stack(stack).to_json()
+    expected = [{"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":cloudwatch:eu-west-1:111122223333:alarm:jobclf-test-{name}"]]}
+                for name in ("prediction-drift-psi", "endpoint-5xx", "endpoint-latency")]  # fmt: skip
+    [topic_policy] = [r for r in template["Resources"].values() if r["Type"] == "AWS::SNS::TopicPolicy"]
+    [key] = [r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
+    for statements in (topic_policy["Properties"]["PolicyDocument"]["Statement"], key["Properties"]["KeyPolicy"]["Statement"]):
+        [alarms] = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+        assert alarms["Condition"]["ArnLike"]["aws:SourceArn"] == expected
