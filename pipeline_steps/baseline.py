@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from pipeline_steps.known_titles import MODEL_FILE, companion_file
+from pipeline_steps.known_titles import MODEL_FILE, check_format, companion_file, read_companion
 
 FORMAT = "jobclf-training-baseline/1"
 SOURCE = "the served model's O*NET title rows, one per title and occupation, by major group"
@@ -58,9 +58,7 @@ class TrainingBaseline:
     @classmethod
     def of_document(cls, document: Any, where: str) -> TrainingBaseline:
         """The baseline in a document (a file's, or a report's copy); ValueError naming `where` when it is none."""
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
-            found = document.get("format") if isinstance(document, dict) else type(document).__name__
-            raise ValueError(f"{where}: format {found!r}, expected {FORMAT!r}")
+        check_format(document, FORMAT, where)
         groups = document.get("major_groups")
         if not isinstance(groups, dict) or not groups or not all(
             isinstance(count, int) and not isinstance(count, bool) and count >= 0 for count in groups.values()
@@ -70,12 +68,7 @@ class TrainingBaseline:
 
     @classmethod
     def read(cls, path) -> TrainingBaseline:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                document = json.load(handle)
-        except ValueError as error:
-            raise ValueError(f"{path}: not a training baseline ({error})") from error
-        return cls.of_document(document, str(path))
+        return cls.of_document(read_companion(path, FORMAT, "training baseline"), str(path))
 
 
 def read_baseline(model_dir, model_file: str = MODEL_FILE) -> Optional[TrainingBaseline]:

@@ -8,6 +8,7 @@ This is container code, at the bottom of the import graph: the steps import it, 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timezone
 from typing import Any, Optional
 
@@ -76,6 +77,45 @@ METRIC_POPULATION_STABILITY_INDEX = "PopulationStabilityIndex"
 METRIC_JENSEN_SHANNON_DISTANCE = "JensenShannonDistance"
 REASON_DIMENSION = "Reason"
 PATH_DIMENSION = "AnsweredBy"
+
+
+@dataclass(frozen=True)
+class PredictionReportLimits:
+    """When a figure of the prediction report is judged, and its maximum: config `monitoring`, which the definition
+    passes to the PredictionReport step as its options (`arguments`; prediction_report.parse_args reads them)."""
+
+    min_rows_for_shares: int
+    min_rows_for_drift: int
+    max_rejected_share: float
+    max_low_confidence_share: float
+    max_no_known_word_share: float
+    max_population_stability_index: float
+    max_jensen_shannon_distance: float
+
+    @classmethod
+    def of(cls, settings: Any) -> PredictionReportLimits:
+        """The limits of anything with attributes of the same names (config's MonitoringConfig)."""
+        return cls(**{limit.name: getattr(settings, limit.name) for limit in fields(cls)})
+
+    def arguments(self) -> list[str]:
+        """These limits as the step's options (the definition passes them; parse_args reads them back)."""
+        return [argument for limit in fields(self) for argument in (limit_option(limit.name), str(getattr(self, limit.name)))]
+
+    def __post_init__(self) -> None:
+        for name in ("min_rows_for_shares", "min_rows_for_drift"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_rejected_share", "max_low_confidence_share", "max_no_known_word_share",
+                     "max_jensen_shannon_distance"):  # fmt: skip
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be from 0 to 1, got {getattr(self, name)}")
+        if not self.max_population_stability_index >= 0.0:
+            raise ValueError(f"max_population_stability_index must be at least 0, got {self.max_population_stability_index}")
+
+
+def limit_option(limit_name: str) -> str:
+    """min_rows_for_drift -> --min-rows-for-drift."""
+    return f"--{limit_name.replace('_', '-')}"
 
 
 def prediction_folder(date_text: str, execution: str) -> str:

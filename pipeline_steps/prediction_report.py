@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Optional
 
@@ -49,8 +49,10 @@ from pipeline_steps.contract import (
     PREDICTION_REPORT_CHART,
     PREDICTION_REPORT_FILE,
     REASON_DIMENSION,
+    limit_option,
     prediction_folder,
 )
+from pipeline_steps.contract import PredictionReportLimits as Limits
 from pipeline_steps.dataio import add_counts, read_json, write_json
 from pipeline_steps.errors import InputError
 from pipeline_steps.known_titles import ANSWERED_BY
@@ -64,35 +66,6 @@ PART_KEYS = frozenset({
     "model_data_uri", "input_rows", "output_rows", "predicted_rows", "rejected_rows", "rejections_by_reason",
     "predictions_by_major_group", "answered_by", "low_confidence", "no_known_word_rows", "baseline",
 })  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Limits:
-    """When a figure is judged, and its maximum (config `monitoring`, passed by the definition)."""
-
-    min_rows_for_shares: int
-    min_rows_for_drift: int
-    max_rejected_share: float
-    max_low_confidence_share: float
-    max_no_known_word_share: float
-    max_population_stability_index: float
-    max_jensen_shannon_distance: float
-
-    @classmethod
-    def of(cls, settings: Any) -> Limits:
-        """The limits of anything with attributes of the same names (config's MonitoringConfig, the spec's)."""
-        return cls(**{limit.name: getattr(settings, limit.name) for limit in fields(cls)})
-
-    def __post_init__(self) -> None:
-        for name in ("min_rows_for_shares", "min_rows_for_drift"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_rejected_share", "max_low_confidence_share", "max_no_known_word_share",
-                     "max_jensen_shannon_distance"):  # fmt: skip
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be from 0 to 1, got {getattr(self, name)}")
-        if not self.max_population_stability_index >= 0.0:
-            raise ValueError(f"max_population_stability_index must be at least 0, got {self.max_population_stability_index}")
 
 
 # Each judged figure: its metric name, where the report holds it, its maximum, and the rows it rests on.
@@ -357,8 +330,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="predictions root: execution_date=<date>/execution_id=<id>/")
     parser.add_argument("--metrics-namespace", default="", help="CloudWatch namespace; empty: put no metrics")
     for limit in fields(Limits):
-        parser.add_argument(f"--{limit.name.replace('_', '-')}", type=int if limit.type in (int, "int") else float,
-                            required=True)  # fmt: skip
+        parser.add_argument(limit_option(limit.name), type=int if limit.type in (int, "int") else float, required=True)
     args = parser.parse_args(argv)
     try:
         args.limits = Limits(**{limit.name: getattr(args, limit.name) for limit in fields(Limits)})

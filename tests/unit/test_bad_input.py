@@ -529,11 +529,11 @@ def report_args(directory: Path, parts: dict[str, str]) -> list[str]:
     (directory / "parts").mkdir()
     for name, text in parts.items():
         (directory / "parts" / name).write_text(text)
-    limits = {"min-rows-for-shares": "100", "min-rows-for-drift": "1000", "max-rejected-share": "0.05",
-              "max-low-confidence-share": "0.4", "max-no-known-word-share": "0.12",
-              "max-population-stability-index": "0.25", "max-jensen-shannon-distance": "0.25"}  # fmt: skip
-    return ["--parts", str(directory / "parts"), "--output", str(directory / "out"),
-            *[argument for name, value in limits.items() for argument in (f"--{name}", value)]]  # fmt: skip
+    from config import load_environment
+    from pipeline_steps.contract import PredictionReportLimits
+
+    limits = PredictionReportLimits.of(load_environment("develop").monitoring)
+    return ["--parts", str(directory / "parts"), "--output", str(directory / "out"), *limits.arguments()]
 
 
 @pytest.mark.parametrize(

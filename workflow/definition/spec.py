@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pipeline_steps.contract import PredictionReportLimits
+
 
 @dataclass(frozen=True)
 class Buckets:
@@ -104,18 +106,11 @@ class PredictDefaults:
 @dataclass(frozen=True)
 class MonitoringSpec:
     """The prediction report of every predict execution (config `monitoring`): where its figures go in
-    CloudWatch, the confidence an answer is counted below, and the report's limits (the fields of
-    pipeline_steps.prediction_report.Limits, by the same names)."""
+    CloudWatch, the confidence an answer is counted below, and the report's limits."""
 
     metrics_namespace: str
     low_confidence: float
-    min_rows_for_shares: int
-    min_rows_for_drift: int
-    max_rejected_share: float
-    max_low_confidence_share: float
-    max_no_known_word_share: float
-    max_population_stability_index: float
-    max_jensen_shannon_distance: float
+    limits: PredictionReportLimits
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,6 @@ Each step is what SageMaker runs; which steps an execution runs is decided in bu
 
 from __future__ import annotations
 
-import dataclasses
-
 from sagemaker.model import Model
 from sagemaker.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.network import NetworkConfig
@@ -39,7 +37,6 @@ from pipeline_steps.contract import (
     PREDICTIONS_PREFIX,
     UNSEEN_TITLES_MACRO_F1_PATH,
 )
-from pipeline_steps.prediction_report import Limits
 from pipeline_steps.preprocess_train import SPLITS, TITLE_SPLITS
 from workflow.definition.bundles import TRAINING_ENTRY_POINT
 from workflow.definition.offline_sdk import telemetry_opted_out
@@ -466,11 +463,6 @@ class PipelineSteps:
         """The execution's prediction report from BatchPredict's instance reports (one small instance: it adds up
         counts), beside the predictions, and its figures put in the environment's CloudWatch namespace."""
         monitoring = self.spec.monitoring
-        limits = [
-            argument
-            for limit in dataclasses.fields(Limits)
-            for argument in (f"--{limit.name.replace('_', '-')}", str(getattr(monitoring, limit.name)))
-        ]
         parts = batch_predict.properties.ProcessingOutputConfig.Outputs["report-parts"].S3Output.S3Uri
         return self.processing_step(
             name=name,
@@ -481,7 +473,7 @@ class PipelineSteps:
                 "--parts", f"{_INPUT}/report-parts",
                 "--output", f"{_OUTPUT}/report",
                 "--metrics-namespace", monitoring.metrics_namespace,
-                *limits,
+                *monitoring.limits.arguments(),
             ],  # fmt: skip
             inputs=[ProcessingInput(source=parts, destination=f"{_INPUT}/report-parts")],
             outputs=[ProcessingOutput(output_name="report", source=f"{_OUTPUT}/report", destination=self.predictions_uri())],
