@@ -16,6 +16,8 @@ from pathlib import Path
 from cli_support import FIXTURE_ONET, ROOT, invoke, labelled_values
 from click.testing import CliRunner
 
+from pipeline_steps.contract import PREDICTION_REPORT_FILE
+from pipeline_steps.prediction_report import summary_lines
 from workflow.local.executions import LOCK_FILE
 from workflow.local.processes import RUNNING_STEPS_FILE
 
@@ -104,6 +106,18 @@ def test_local_predict_with_the_registered_model(work_copy, tmp_path):
     with output.open(newline="") as handle:
         predictions = list(csv.DictReader(handle))
     assert len(predictions) == len(titles)
+    # Its prediction report: written beside the predictions in the work dir, printed by the run and by show --local.
+    execution_id = execution_id_of(result)
+    predictions_root = work_copy / "s3" / "jobclf-develop-predictions" / "predictions"
+    [written] = predictions_root.glob(f"execution_date=*/execution_id={execution_id}/{PREDICTION_REPORT_FILE}")
+    report = json.loads(written.read_text(encoding="utf-8"))
+    assert report["rows"]["input"] == report["rows"]["output"] == len(titles)
+    summary = "\n".join(summary_lines(report))
+    assert summary in result.stdout
+    shown = invoke(CliRunner(), "executions", "show", execution_id, "--local", "--env", "develop",
+                   "--work-dir", str(work_copy))  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    assert summary in shown.stdout and f"  report: {written}\n" in shown.stdout
 
 
 def test_local_usage_errors_are_one_line(tmp_path):
