@@ -307,9 +307,10 @@ def _registered_from(fingerprint: str, work_dir: Path, group: str) -> Unchanged 
 def _checked_parameters(run: LocalRun, definition: str, s3: LocalS3) -> dict[str, str]:
     """The run's parameters, checked against the definition's declarations and range checks.
 
-    A URI parameter (its default is an s3:// URI) must map into the work dir's local S3; execution_date
-    is passed on as the date the steps make of it (stripped; today, UTC, when empty), so that the steps
-    and the local run name the same predictions folder.
+    A URI parameter (its default is an s3:// URI) must map into the work dir's local S3; a predict run's
+    execution_date is passed on as the date the steps make of it (stripped; today, UTC, when empty), so
+    that the steps and the local run name the same predictions folder. A train run's is not: it would make
+    each day's training fingerprint differ (--if-changed) and the train branch reads no date.
     """
     params = {"use_type": run.use_type, **run.params}
     declared = json.loads(definition)
@@ -325,9 +326,11 @@ def _checked_parameters(run: LocalRun, definition: str, s3: LocalS3) -> dict[str
                 raise ParameterError(f"parameter {parameter['Name']}: {error}; name an s3:// prefix of the work dir's "
                                      f"local S3 ({s3.root})") from None  # fmt: skip
     try:
-        params["execution_date"] = execution_date(str(values.get("execution_date") or ""))
+        date_text = execution_date(str(values.get("execution_date") or ""))
     except ValueError as error:
         raise ParameterError(f"parameter execution_date: {error}") from None
+    if run.use_type == "predict":
+        params["execution_date"] = date_text
     return params
 
 
