@@ -18,6 +18,7 @@ from jobclf_cli.aws import CliError, Deployment, error_code
 from pipeline_steps.contract import (
     PREDICTION_REPORT_CHART,
     PREDICTION_REPORT_FILE,
+    PREDICTION_REPORT_FORMAT,
     PREDICTIONS_PREFIX,
     prediction_folder,
 )
@@ -63,10 +64,12 @@ def aws_report(deployment: Deployment, execution_id: str, parameters: Sequence[d
         key = report_key(date_text, execution_id)
         uris.append(f"s3://{bucket}/{key}")
         try:
-            return uris[-1], deployment.read_json(uris[-1])
+            body = deployment.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as error:
             if error_code(error) not in ("NoSuchKey", "404"):
                 raise
+            continue
+        return uris[-1], report_document(body, uris[-1])
     return " or ".join(uris), None
 
 
@@ -76,7 +79,18 @@ def local_report(s3_root: Path, predictions_bucket: str, execution_id: str) -> t
     found = sorted((s3_root / predictions_bucket).glob(pattern))
     if not found:
         return str(s3_root / predictions_bucket / pattern), None
-    return str(found[0]), json.loads(found[0].read_text(encoding="utf-8"))
+    return str(found[0]), report_document(found[0].read_bytes(), str(found[0]))
+
+
+def report_document(data: bytes, where: str) -> dict[str, Any]:
+    """A prediction report's JSON object; CliError naming `where` when it is none."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError too
+        raise CliError(f"prediction report {where} is not JSON text: {error}") from None
+    if not isinstance(document, dict) or document.get("format") != PREDICTION_REPORT_FORMAT:
+        raise CliError(f"prediction report {where} is not a {PREDICTION_REPORT_FORMAT} document")
+    return document
 
 
 def report_lines(where: str, report: dict[str, Any] | None) -> list[str]:

@@ -61,6 +61,7 @@ def value_at(document: Any, json_path: str) -> Any:
 PREDICTION_REPORT_PARTS = "prediction-report-parts"  # processed bucket: EXECUTIONS_PREFIX/<id>/<this>/
 PREDICTION_REPORT_FILE = "prediction-report.json"
 PREDICTION_REPORT_CHART = "prediction-report.png"
+PREDICTION_REPORT_FORMAT = "jobclf-prediction-report/1"  # the report's "format"
 
 # --- Its figures as CloudWatch metrics: one namespace per environment, read by the stack's alarms and
 # by the pipeline role's namespace-scoped PutMetricData permission. No dimension but on the per-reason

@@ -48,6 +48,7 @@ from pipeline_steps.contract import (
     PATH_DIMENSION,
     PREDICTION_REPORT_CHART,
     PREDICTION_REPORT_FILE,
+    PREDICTION_REPORT_FORMAT,
     REASON_DIMENSION,
     limit_option,
     prediction_folder,
@@ -57,7 +58,6 @@ from pipeline_steps.dataio import add_counts, read_json, write_json
 from pipeline_steps.errors import InputError
 from pipeline_steps.known_titles import ANSWERED_BY
 
-FORMAT = "jobclf-prediction-report/1"
 SHARE_DIGITS = 6
 PART_PATTERN = "report-*.json"
 # What `merge` reads of each instance's report (predict.instance_report writes them).
@@ -144,7 +144,7 @@ def build(totals: Mapping[str, Any], limits: Limits) -> dict[str, Any]:
     predicted_counts = totals["predictions_by_major_group"]
     groups = drift.bins(training_counts, predicted_counts)
     report: dict[str, Any] = {
-        "format": FORMAT,
+        "format": PREDICTION_REPORT_FORMAT,
         "execution_id": totals["execution_id"],
         "execution_dates": list(totals["execution_dates"]),
         "hosts": list(totals["hosts"]),

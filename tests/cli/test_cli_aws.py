@@ -202,6 +202,10 @@ def test_show_of_a_predict_execution_prints_its_prediction_report(aws_env, runne
     assert "  no word the model knows: 20.0% (ABOVE the maximum 12.0%)" in lines
     assert "  alarms: NoKnownWordShare 0.2 > 0.12" in lines
     assert f"  report: s3://{seeded.predictions_bucket}/{key}" in lines
+    aws_env.client("s3").put_object(Bucket=seeded.predictions_bucket, Key=key, Body=b'{"rows": ')
+    damaged = invoke(runner, "executions", "show", execution_id, "--env", "develop")
+    line = one_error_line(damaged)
+    assert f"prediction report s3://{seeded.predictions_bucket}/{key} is not JSON text" in line
 
 
 def test_show_of_a_train_execution_prints_no_prediction_report(aws_env, runner):
