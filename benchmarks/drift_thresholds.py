@@ -71,27 +71,30 @@ def not_a_job_title(rng: random.Random) -> str:
     return " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(4, 9))) for _ in range(count))
 
 
-def onet_titles_by_group(onet_dir: Path) -> dict[str, list[str]]:
-    """{major group: O*NET titles (alternate and occupation titles)} of an O*NET release (.xlsx or .txt)."""
+def onet_rows(onet_dir: Path, table: str) -> list[dict]:
+    """The data rows of one O*NET table (.xlsx or .txt), read without the ETL's code (no Spark)."""
+    if (onet_dir / f"{table}.xlsx").is_file():
+        import openpyxl
+
+        workbook = openpyxl.load_workbook(onet_dir / f"{table}.xlsx", read_only=True)
+        try:
+            header, *rows = workbook.worksheets[0].iter_rows(values_only=True)
+        finally:
+            workbook.close()
+        return [dict(zip(header, row, strict=False)) for row in rows]
     import csv
 
+    with (onet_dir / f"{table}.txt").open(encoding="utf-8", errors="replace", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def onet_titles_by_group(onet_dir: Path) -> dict[str, list[str]]:
+    """{major group: O*NET titles (alternate and occupation titles)} of an O*NET release (.xlsx or .txt)."""
     by_group: dict[str, list[str]] = {}
     for table, column in (("Alternate Titles", "Alternate Title"), ("Occupation Data", "Title")):
-        if (onet_dir / f"{table}.xlsx").is_file():
-            import openpyxl
-
-            workbook = openpyxl.load_workbook(onet_dir / f"{table}.xlsx", read_only=True)
-            try:
-                header, *rows = workbook.active.iter_rows(values_only=True)
-            finally:
-                workbook.close()
-            records = [dict(zip(header, row, strict=False)) for row in rows]
-        else:
-            with (onet_dir / f"{table}.txt").open(encoding="utf-8", errors="replace", newline="") as handle:
-                records = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-        for record in records:
-            if isinstance(record.get(column), str):
-                by_group.setdefault(str(record["O*NET-SOC Code"])[:2], []).append(record[column])
+        for row in onet_rows(onet_dir, table):
+            if isinstance(row.get(column), str):
+                by_group.setdefault(str(row["O*NET-SOC Code"])[:2], []).append(row[column])
     return by_group
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from drift_thresholds import not_a_job_title, onet_rows, onet_titles_by_group
 from local_run_support import FIXTURE_ONET, ROOT, local_run
 
 EXAMPLE_TITLES = ROOT / "examples" / "titles.csv"
@@ -251,21 +252,6 @@ def real_onet_trained(tmp_path_factory) -> Path:
     return work_dir
 
 
-def onet_rows(onet_dir: Path, table: str) -> list[dict]:
-    """The data rows of one O*NET table (.xlsx or .txt), read here without the ETL's code."""
-    if (onet_dir / f"{table}.xlsx").is_file():
-        import openpyxl
-
-        workbook = openpyxl.load_workbook(onet_dir / f"{table}.xlsx", read_only=True)
-        try:
-            header, *rows = workbook.worksheets[0].iter_rows(values_only=True)
-        finally:
-            workbook.close()
-        return [dict(zip(header, row, strict=False)) for row in rows]
-    with (onet_dir / f"{table}.txt").open(encoding="utf-8", errors="replace", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-
-
 def onet_evidence(onet_dir: Path) -> dict[str, dict[str, float]]:
     """{normalized title: {major group: evidence}} as the issue defines it, from the raw files: an alternate
     title counts the distinct sources of its (title, occupation), an occupation's own title weighs
@@ -338,20 +324,8 @@ def test_real_onet_train_then_predict(real_onet_trained):
     assert top1 >= 0.8 and top3 >= 0.9
 
 
-def onet_titles_by_group(onet_dir: Path) -> dict[str, list[str]]:
-    """{major group: its O*NET titles, alternate and occupation titles} from the raw files."""
-    by_group: dict[str, list[str]] = {}
-    for table, column in (("Alternate Titles", "Alternate Title"), ("Occupation Data", "Title")):
-        for row in onet_rows(onet_dir, table):
-            if isinstance(row[column], str):
-                by_group.setdefault(str(row["O*NET-SOC Code"])[:2], []).append(row[column])
-    return by_group
-
-
 def shifted_sample(kind: str, by_group: dict[str, list[str]], n: int = 2000) -> list[str]:
     """2,000 titles (drift is judged from 1,000): O*NET's own, one major group's only, or 30% text that is no title."""
-    from drift_thresholds import not_a_job_title
-
     rng = random.Random(22)
     every = [title for titles in by_group.values() for title in titles]
     if kind == "one major group":
