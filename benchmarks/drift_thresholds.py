@@ -3,6 +3,7 @@ alarm thresholds (config `[defaults.monitoring]`) come from.
 
     .venv/bin/python benchmarks/drift_thresholds.py [--work-dir .work/local] [--onet-dir DIR] [--seeds 20]
         [--sizes 100 300 1000 3000 10000]
+    .venv/bin/python benchmarks/drift_thresholds.py --write-sample SCENARIO ROWS FILE
 
 Uses the latest approved model of a local run's work dir (`make run` leaves one; otherwise this trains one
 on --onet-dir first) and its training baseline. For each scenario, size and seed it draws titles, puts them
@@ -134,6 +135,21 @@ def scenarios(by_group: dict[str, list[str]], unlisted: list[str]) -> dict[str, 
     return found
 
 
+def write_sample(args: argparse.Namespace, scenario: str, rows: str, path: str) -> None:
+    """One sample of `scenario` (seed 0), `rows` titles, as an RFC 4180 CSV (csv_dialect) with a title column."""
+    from pipeline_steps import csv_dialect
+
+    by_group = onet_titles_by_group(args.onet_dir)
+    every = [title for titles in by_group.values() for title in titles]
+    found = scenarios(by_group, unlisted_titles(every, args.unlisted_from, 20_000))
+    if scenario not in found:
+        raise SystemExit(f"--write-sample: no scenario {scenario!r}; there are {', '.join(found)}")
+    titles = found[scenario][1](random.Random(0), int(rows))
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        csv_dialect.writer(handle).writerows([["title"], *([title] for title in titles)])
+    print(f"{path}: {len(titles)} titles of scenario {scenario}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", type=Path, default=ROOT / ".work" / "local")
@@ -141,7 +157,13 @@ def main() -> None:
     parser.add_argument("--unlisted-from", type=Path, default=DEFAULT_UNLISTED)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000, 3000, 10000])
+    parser.add_argument("--write-sample", nargs=3, metavar=("SCENARIO", "ROWS", "FILE"),
+                        help="only write one sample (seed 0) of a scenario as a CSV with a title column, e.g. to "
+                             "run `python -m workflow.local --use-type predict` on it")  # fmt: skip
     args = parser.parse_args()
+    if args.write_sample:
+        write_sample(args, *args.write_sample)
+        return
 
     import os
 
