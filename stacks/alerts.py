@@ -132,18 +132,10 @@ class Alerts(Construct):
             f"{name_prefix}: model packages registered or changed as Rejected (quality gate or a person)",
             model_rejected_pattern(model_package_group_name),
         )
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyThisAccountsAlertRulesPublish",
-                principals=[iam.ServicePrincipal(EVENTS_PRINCIPAL)],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnEquals": {"aws:SourceArn": self.rule_arns},
-                },
-            )
-        )
+        self._allow_publish("OnlyThisAccountsAlertRulesPublish", EVENTS_PRINCIPAL, {
+            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+            "ArnEquals": {"aws:SourceArn": self.rule_arns},
+        })  # fmt: skip
         # The topic policy (and the key policy) must be in place before a rule delivers anything.
         policy = self.topic.node.try_find_child("Policy")
         for rule in (self.rule, self.model_rejected_rule):
@@ -172,15 +164,7 @@ class Alerts(Construct):
                 "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
                 "ArnLike": {"aws:SourceArn": Lazy.list(_ListOf(self._alarm_arns))},
             }
-            self.topic.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="OnlyThisAccountsAlarmsPublish",
-                    principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
-                    actions=["sns:Publish"],
-                    resources=[self.topic.topic_arn],
-                    conditions=conditions,
-                )
-            )
+            self._allow_publish("OnlyThisAccountsAlarmsPublish", CLOUDWATCH_PRINCIPAL, conditions)
             self.key.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid="AlarmsPublishToTheEncryptedAlertsTopic",
@@ -191,6 +175,18 @@ class Alerts(Construct):
                 )
             )
         self._alarm_arns.extend(alarm_arns)
+
+    def _allow_publish(self, sid: str, service_principal: str, conditions: dict) -> None:
+        """A topic-policy statement: the service may publish to the topic under `conditions`."""
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[iam.ServicePrincipal(service_principal)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=conditions,
+            )
+        )
 
     def alarm_arn(self, alarm_name: str) -> str:
         """The ARN of this stack's alarm `alarm_name`, from its name (what allow_alarms takes):
