@@ -188,6 +188,39 @@ class EndpointConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    """The prediction report of every predict execution, its CloudWatch metrics and alarms (README, "Watching
+    the model"; docs/operating.md). Each maximum is the threshold of a figure's alarm; the report judges a
+    share from min_rows_for_shares predicted (or input) rows on, the two drift figures from min_rows_for_drift.
+
+    low_confidence: an answer whose confidence is below this counts as unsure.
+    The defaults are chosen from measurements: benchmarks/drift_thresholds.py.
+    """
+
+    low_confidence: float
+    min_rows_for_shares: int
+    min_rows_for_drift: int
+    max_rejected_share: float
+    max_low_confidence_share: float
+    max_no_known_word_share: float
+    max_population_stability_index: float
+    max_jensen_shannon_distance: float
+
+    def validate(self, key: str) -> None:
+        for name in ("low_confidence", "max_rejected_share", "max_low_confidence_share", "max_no_known_word_share",
+                     "max_jensen_shannon_distance"):  # fmt: skip
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{key}.{name}: {value} must be from 0 to 1")
+        if not 0.0 <= self.max_population_stability_index <= 10.0:
+            raise ConfigError(f"{key}.max_population_stability_index: {self.max_population_stability_index} must be from 0 to 10")
+        for name in ("min_rows_for_shares", "min_rows_for_drift"):
+            value = getattr(self, name)
+            if not 1 <= value <= 10_000_000:
+                raise ConfigError(f"{key}.{name}: {value} must be from 1 to 10000000")
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     """Lifecycle of the buckets' objects."""
 
@@ -236,6 +269,7 @@ class EnvironmentConfig:
     storage: StorageConfig
     predict: PredictConfig
     endpoint: EndpointConfig
+    monitoring: MonitoringConfig
     schedules: tuple[ScheduleConfig, ...] = ()
     account: str | None = None
     alarm_email: str | None = None
@@ -277,6 +311,7 @@ class EnvironmentConfig:
         self.model.validate(f"{key}.model")
         self.predict.validate(f"{key}.predict")
         self.endpoint.validate(f"{key}.endpoint")
+        self.monitoring.validate(f"{key}.monitoring")
         self.storage.validate(f"{key}.storage")
         seen: set[str] = set()
         for i, schedule in enumerate(self.schedules):

@@ -20,7 +20,14 @@ OUTPUT_PIPELINE_NAME = "PipelineName"
 OUTPUT_MODEL_PACKAGE_GROUP_NAME = "ModelPackageGroupName"
 OUTPUT_MODELS_BUCKET_NAME = "ModelsBucketName"
 OUTPUT_ENDPOINT_NAME = "EndpointName"
-STACK_OUTPUT_KEYS = (OUTPUT_PIPELINE_NAME, OUTPUT_MODEL_PACKAGE_GROUP_NAME, OUTPUT_MODELS_BUCKET_NAME, OUTPUT_ENDPOINT_NAME)
+OUTPUT_PREDICTIONS_BUCKET_NAME = "PredictionsBucketName"
+STACK_OUTPUT_KEYS = (
+    OUTPUT_PIPELINE_NAME,
+    OUTPUT_MODEL_PACKAGE_GROUP_NAME,
+    OUTPUT_MODELS_BUCKET_NAME,
+    OUTPUT_ENDPOINT_NAME,
+    OUTPUT_PREDICTIONS_BUCKET_NAME,
+)
 
 THROTTLING_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
                     "SlowDown", "ProvisionedThroughputExceededException"}  # fmt: skip
@@ -130,6 +137,10 @@ class Deployment:
     @property
     def endpoint_name(self) -> str:
         return self.outputs.get(OUTPUT_ENDPOINT_NAME) or self.config.endpoint_name
+
+    def predictions_bucket(self) -> str | None:
+        """The predictions bucket: CDK names it, so only the stack's outputs know it (None when unreadable)."""
+        return self.outputs.get(OUTPUT_PREDICTIONS_BUCKET_NAME)
 
     def not_found(self, what: str) -> CliError:
         # `outputs` has been read by now (the name came from it), so names_from says where the name came from.

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from jobclf_cli import render
+from jobclf_cli import render, reports
 from jobclf_cli.aws import CliError, Deployment
 from jobclf_cli.options import env_option, local_option, param_option, reject_outside_local, work_dir_option
 from pipeline_steps.contract import USE_TYPES
@@ -170,6 +170,10 @@ class _AwsExecutions:
     def stop(self, arn: str) -> None:
         self.deployment.sagemaker.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
 
+    def prediction_report(self, arn: str, execution: dict[str, Any], parameters: list[dict[str, Any]]):
+        """(where the execution's prediction report is or was looked for, the report or None)."""
+        return reports.aws_report(self.deployment, arn.rsplit("/", 1)[-1], parameters, execution)
+
 
 class _LocalExecutions:
     """The local run's executions, as recorded in its work dir (workflow.local.executions), shaped as SageMaker's."""
@@ -215,6 +219,15 @@ class _LocalExecutions:
         from workflow.local.executions import stop_execution
 
         stop_execution(self.work_dir, arn)
+
+    def prediction_report(self, arn: str, execution: dict[str, Any], parameters: list[dict[str, Any]]):
+        """(where the execution's prediction report is or was looked for, the report or None): the local run
+        maps the predictions bucket into the work dir."""
+        from config import load_environment
+        from workflow.local.run import local_buckets
+
+        bucket = local_buckets(load_environment(self.env)).predictions
+        return reports.local_report(self.work_dir / "s3", bucket, arn.rsplit("/", 1)[-1])
 
 
 def _executions_of(env: str, local: bool, work_dir: Path) -> _AwsExecutions | _LocalExecutions:
@@ -303,7 +316,8 @@ def _render_execution(pipeline_name: str, execution: dict[str, Any], steps: list
 @local_option
 @work_dir_option
 def show(execution, env, watch, interval, local, work_dir) -> None:
-    """Show an execution and each of its steps: status, start, end, duration, failure reason.
+    """Show an execution and each of its steps: status, start, end, duration, failure reason; for a predict
+    execution, its prediction report (from the predictions bucket, or with --local the work dir's).
 
     EXECUTION is the ID that `executions start` and `executions list` print, or a full ARN.
     """
@@ -313,7 +327,11 @@ def show(execution, env, watch, interval, local, work_dir) -> None:
         _watch(source, arn, interval)
         return
     described, steps = source.snapshot(arn)
-    click.echo(_render_execution(source.pipeline_name, described, steps, source.parameters(arn)))
+    parameters = source.parameters(arn)
+    click.echo(_render_execution(source.pipeline_name, described, steps, parameters))
+    if reports.writes_a_report(steps):
+        where, report = source.prediction_report(arn, described, parameters)
+        click.echo("\n" + "\n".join(reports.report_lines(where, report)))
 
 
 def _watch(source: _AwsExecutions | _LocalExecutions, arn: str, interval: float) -> None:

@@ -20,6 +20,7 @@ STEPS = {
     "train": "train",
     "evaluate": "evaluate",
     "predict": "predict",
+    "prediction-report": "prediction_report",
 }
 
 

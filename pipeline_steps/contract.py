@@ -8,6 +8,7 @@ This is container code, at the bottom of the import graph: the steps import it, 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timezone
 from typing import Any, Optional
 
@@ -61,6 +62,80 @@ def value_at(document: Any, json_path: str) -> Any:
             raise KeyError(f"{json_path}: no {key!r}")
         value = value[key]
     return value
+
+
+# --- The prediction report of a predict execution (prediction_report.py): BatchPredict's instances write
+# their parts to the execution's intermediate folder, PredictionReport merges them and writes the report
+# and its chart beside the predictions (PREDICTIONS_PREFIX/execution_date=<date>/execution_id=<id>/).
+PREDICTION_REPORT_PARTS = "prediction-report-parts"  # processed bucket: EXECUTIONS_PREFIX/<id>/<this>/
+PREDICTION_REPORT_FILE = "prediction-report.json"
+PREDICTION_REPORT_CHART = "prediction-report.png"
+PREDICTION_REPORT_FORMAT = "jobclf-prediction-report/1"  # the report's "format"
+
+# --- Its figures as CloudWatch metrics: one namespace per environment, read by the stack's alarms and
+# by the pipeline role's namespace-scoped PutMetricData permission. No dimension but on the per-reason
+# and per-path shares, so an alarm names a metric by its name alone.
+METRICS_NAMESPACE_PREFIX = "JobClf/"
+METRIC_INPUT_ROWS = "InputRows"
+METRIC_PREDICTED_ROWS = "PredictedRows"
+METRIC_REJECTED_ROWS = "RejectedRows"
+METRIC_REJECTED_SHARE = "RejectedShare"  # of the input rows; also per reason, with REASON_DIMENSION
+METRIC_LOW_CONFIDENCE_SHARE = "LowConfidenceShare"  # of the predicted rows
+METRIC_NO_KNOWN_WORD_SHARE = "NoKnownWordShare"  # of the predicted rows
+METRIC_ANSWERED_SHARE = "AnsweredShare"  # of the predicted rows, per path (PATH_DIMENSION)
+METRIC_POPULATION_STABILITY_INDEX = "PopulationStabilityIndex"
+METRIC_JENSEN_SHANNON_DISTANCE = "JensenShannonDistance"
+REASON_DIMENSION = "Reason"
+PATH_DIMENSION = "AnsweredBy"
+
+
+@dataclass(frozen=True)
+class PredictionReportLimits:
+    """When a figure of the prediction report is judged, and its maximum: config `monitoring`, which the definition
+    passes to the PredictionReport step as its options (`arguments`; prediction_report.parse_args reads them)."""
+
+    min_rows_for_shares: int
+    min_rows_for_drift: int
+    max_rejected_share: float
+    max_low_confidence_share: float
+    max_no_known_word_share: float
+    max_population_stability_index: float
+    max_jensen_shannon_distance: float
+
+    @classmethod
+    def of(cls, settings: Any) -> PredictionReportLimits:
+        """The limits of anything with attributes of the same names (config's MonitoringConfig)."""
+        return cls(**{limit.name: getattr(settings, limit.name) for limit in fields(cls)})
+
+    def arguments(self) -> list[str]:
+        """These limits as the step's options (the definition passes them; parse_args reads them back)."""
+        return [argument for limit in fields(self) for argument in (limit_option(limit.name), str(getattr(self, limit.name)))]
+
+    def __post_init__(self) -> None:
+        for name in ("min_rows_for_shares", "min_rows_for_drift"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_rejected_share", "max_low_confidence_share", "max_no_known_word_share",
+                     "max_jensen_shannon_distance"):  # fmt: skip
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be from 0 to 1, got {getattr(self, name)}")
+        if not self.max_population_stability_index >= 0.0:
+            raise ValueError(f"max_population_stability_index must be at least 0, got {self.max_population_stability_index}")
+
+
+def limit_option(limit_name: str) -> str:
+    """min_rows_for_drift -> --min-rows-for-drift."""
+    return f"--{limit_name.replace('_', '-')}"
+
+
+def prediction_folder(date_text: str, execution: str) -> str:
+    """An execution's folder under PREDICTIONS_PREFIX: partitioned by date, then keyed by execution."""
+    return f"execution_date={date_text}/execution_id={execution}"
+
+
+def metrics_namespace(environment: str) -> str:
+    """The CloudWatch namespace of an environment's prediction figures, e.g. JobClf/develop."""
+    return f"{METRICS_NAMESPACE_PREFIX}{environment}"
 
 
 # --- The execution_date parameter: the predictions' date partition. SageMaker cannot check a date in a

@@ -36,10 +36,34 @@ FORMAT = "jobclf-known-titles/1"
 MODEL_FILE = "model.joblib"
 
 
+def companion_file(model_file: str, kind: str) -> str:
+    """A JSON file that travels beside a model file: (model.joblib, "known_titles") -> model.known_titles.json."""
+    stem = model_file[: -len(".joblib")] if model_file.endswith(".joblib") else model_file
+    return f"{stem}.{kind}.json"
+
+
+def check_format(document: Any, format_name: str, where: str) -> None:
+    """ValueError naming `where` unless `document` is a JSON object of `format_name` (its "format" key)."""
+    if not isinstance(document, dict) or document.get("format") != format_name:
+        found = document.get("format") if isinstance(document, dict) else type(document).__name__
+        raise ValueError(f"{where}: format {found!r}, expected {format_name!r}; retrain the model")
+
+
+def read_companion(path, format_name: str, what: str) -> dict:
+    """The document of a companion file (companion_file) of `format_name`; ValueError naming the file and
+    `what` it should be when it is not one."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except ValueError as error:
+        raise ValueError(f"{path}: not a {what} ({error})") from error
+    check_format(document, format_name, str(path))
+    return document
+
+
 def table_file(model_file: str = MODEL_FILE) -> str:
     """The known-titles table that goes with a model file: model.joblib -> model.known_titles.json."""
-    stem = model_file[: -len(".joblib")] if model_file.endswith(".joblib") else model_file
-    return f"{stem}.known_titles.json"
+    return companion_file(model_file, "known_titles")
 
 
 class KnownTitles:
@@ -83,15 +107,7 @@ class KnownTitles:
     @classmethod
     def read(cls, path) -> KnownTitles:
         """The table in `path`; ValueError naming the file when it is not a known-titles table."""
-        try:
-            with open(path, encoding="utf-8") as handle:
-                document = json.load(handle)
-        except ValueError as error:
-            raise ValueError(f"{path}: not a known-titles table ({error})") from error
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
-            found = document.get("format") if isinstance(document, dict) else type(document).__name__
-            raise ValueError(f"{path}: format {found!r}, expected {FORMAT!r}; retrain the model")
-        titles = document.get("titles")
+        titles = read_companion(path, FORMAT, "known-titles table").get("titles")
         if not isinstance(titles, dict) or not all(
             isinstance(groups, dict) and groups and all(isinstance(w, (int, float)) and w > 0 for w in groups.values())
             for groups in titles.values()

@@ -243,6 +243,38 @@ def predict_proba(model, titles_normalized: Sequence[str], batch_size: int = 200
     return np.vstack(parts)
 
 
+class KnownWords:
+    """The single words of a fitted pipeline's word features, and whether a title has one of them.
+
+    A title none of whose words the word vectorizer's vocabulary holds is answered from its characters
+    alone: the prediction report counts such titles (text that is not a job title, or a vocabulary the
+    model never saw). The words are read from the vocabulary (its n-grams of one word: scikit-learn joins
+    longer n-grams with a space) and a title is split with the vectorizer's own preprocessor and
+    tokenizer, so the check follows the model's settings; it costs a set look-up per word.
+    """
+
+    def __init__(self, vectorizer):
+        self.words = frozenset(term for term in vectorizer.vocabulary_ if " " not in term)
+        self._preprocess = vectorizer.build_preprocessor()
+        self._tokenize = vectorizer.build_tokenizer()
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def knows_any(self, title_normalized: str) -> bool:
+        words = self.words
+        return any(token in words for token in self._tokenize(self._preprocess(title_normalized)))
+
+
+def known_words(pipeline) -> Optional[KnownWords]:
+    """The KnownWords of a pipeline built by build_pipeline (its "word" TF-IDF features); None without any."""
+    features = getattr(pipeline, "named_steps", {}).get("features")
+    for _, transformer in getattr(features, "transformer_list", []):
+        if getattr(transformer, "analyzer", None) == "word" and hasattr(transformer, "vocabulary_"):
+            return KnownWords(transformer)
+    return None
+
+
 def pack_model_dir(model_dir, archive_path) -> Path:
     """Tar a model directory the way SageMaker does (its contents at the archive root)."""
     target = Path(archive_path)

@@ -1,9 +1,14 @@
-"""A PNG writer and a confusion-matrix heatmap in the standard library (zlib + struct).
+"""A PNG writer, a confusion-matrix heatmap and a paired bar chart, in the standard library (zlib + struct).
 
-The processing image has no matplotlib. The heatmap colours each cell by the row-normalized count
-(the share of an actual group predicted as each group: white 0 to dark blue 1), prints the count
-in the cell and the two-digit group codes along the axes in a tiny built-in digit font; rows are
-the actual major group, columns the predicted one (the reports say so in words).
+The processing image has no matplotlib. Text is drawn in a tiny built-in 3x5 font: digits, capital
+letters (lower case is drawn as capitals) and a few signs.
+
+- The heatmap colours each cell by the row-normalized count (the share of an actual group predicted as
+  each group: white 0 to dark blue 1), prints the count in the cell and the two-digit group codes along
+  the axes; rows are the actual major group, columns the predicted one (the reports say so in words).
+- The paired bar chart draws two distributions over the same labels side by side (the prediction
+  report: the model's training titles and an execution's answers, by major group), with a title, a
+  legend, percent gridlines and the labels under the bars.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from pathlib import Path
 
 RGB = tuple[int, int, int]
 
-# 3x5 bitmaps of the digits, one string of 15 bits per digit, row by row.
-_DIGITS = {
+# 3x5 bitmaps, one string of 15 bits per character, row by row.
+_GLYPHS = {
     "0": "111101101101111",
     "1": "010110010010111",
     "2": "111001111100111",
@@ -27,6 +32,43 @@ _DIGITS = {
     "7": "111001001001001",
     "8": "111101111101111",
     "9": "111101111001111",
+    "A": "010101111101101",
+    "B": "110101110101110",
+    "C": "011100100100011",
+    "D": "110101101101110",
+    "E": "111100110100111",
+    "F": "111100110100100",
+    "G": "011100101101011",
+    "H": "101101111101101",
+    "I": "111010010010111",
+    "J": "001001001101010",
+    "K": "101101110101101",
+    "L": "100100100100111",
+    "M": "101111111101101",
+    "N": "110101101101101",
+    "O": "010101101101010",
+    "P": "110101110100100",
+    "Q": "010101101110011",
+    "R": "110101110101101",
+    "S": "011100010001110",
+    "T": "111010010010010",
+    "U": "101101101101111",
+    "V": "101101101101010",
+    "W": "101101111111101",
+    "X": "101101010101101",
+    "Y": "101101010010010",
+    "Z": "111001010100111",
+    ".": "000000000000010",
+    ",": "000000000010100",
+    ":": "000010000010000",
+    "%": "101001010100101",
+    "-": "000000111000000",
+    "+": "000010111010000",
+    "=": "000111000111000",
+    "/": "001001010100100",
+    "(": "010100100100010",
+    ")": "010001001001010",
+    "_": "000000000000111",
 }
 WHITE: RGB = (255, 255, 255)
 BLACK: RGB = (0, 0, 0)
@@ -78,10 +120,10 @@ class Canvas:
             for column in range(max(0, x), min(self.width, x + w)):
                 line[column] = colour
 
-    def text(self, x: int, y: int, digits: str, colour: RGB = BLACK, scale: int = 1) -> None:
-        """Digits only (other characters leave a gap), top-left at (x, y)."""
-        for index, character in enumerate(digits):
-            bitmap = _DIGITS.get(character)
+    def text(self, x: int, y: int, text: str, colour: RGB = BLACK, scale: int = 1) -> None:
+        """`text` in the 3x5 font, top-left at (x, y); a character the font lacks (a space) leaves a gap."""
+        for index, character in enumerate(text.upper()):
+            bitmap = _GLYPHS.get(character)
             if bitmap is None:
                 continue
             left = x + index * 4 * scale
@@ -90,8 +132,8 @@ class Canvas:
                     self.fill(left + (bit % 3) * scale, y + (bit // 3) * scale, scale, scale, colour)
 
 
-def text_width(digits: str, scale: int = 1) -> int:
-    return max(0, len(digits) * 4 * scale - scale)
+def text_width(text: str, scale: int = 1) -> int:
+    return max(0, len(text) * 4 * scale - scale)
 
 
 def shade(share: float) -> RGB:
@@ -135,3 +177,62 @@ def confusion_heatmap(matrix: Sequence[Sequence[int]], labels: Sequence[str], ce
 
 def write_confusion_png(path, matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> Path:
     return write_png(path, confusion_heatmap(matrix, labels))
+
+
+# The paired bar chart's two series: light grey for the reference, dark blue for what is compared with it.
+REFERENCE: RGB = (170, 170, 170)
+COMPARED: RGB = DARK
+
+
+def paired_bars(
+    labels: Sequence[str],
+    reference: Sequence[float],
+    compared: Sequence[float],
+    names: tuple[str, str],
+    title: Sequence[str] = (),
+    bar: int = 8,
+    height: int = 240,
+) -> list[list[RGB]]:
+    """Pixels of a bar chart of two shares (0 to 1) per label, side by side: `reference` in grey, `compared`
+    in blue, `names` their legend; `title` lines above. The value axis runs to the largest share rounded
+    up to 5%, with a gridline and its percent every 5% (every 10% above 50%)."""
+    n = len(labels)
+    if n == 0 or len(reference) != n or len(compared) != n:
+        raise ValueError("a paired bar chart needs one reference and one compared share per label")
+    if any(not 0.0 <= share <= 1.0 for share in (*reference, *compared)):
+        raise ValueError("shares must be from 0 to 1")
+    scale = 2
+    line = 7 * scale  # one line of text with its gap
+    top = 4 + line * (len(title) + 1) + 4  # title lines, then the legend line
+    axis_width = text_width("100%", scale) + 6
+    group = 2 * bar + 6  # the two bars and the gap before the next label
+    left, plot_height = axis_width + 4, height
+    legend_width = sum(5 * scale + 4 + text_width(name, scale) + 12 for name in names)
+    width = max(left + n * group + 4, 8 + max((text_width(text, scale) for text in title), default=0), 4 + legend_width)
+    bottom = top + plot_height
+    canvas = Canvas(width, bottom + 4 + line)
+    for number, text in enumerate(title):
+        canvas.text(4, 4 + number * line, text, scale=scale)
+    legend_y = 4 + len(title) * line
+    x = 4
+    for colour, name in zip((REFERENCE, COMPARED), names):
+        canvas.fill(x, legend_y, 5 * scale, 5 * scale, colour)
+        canvas.text(x + 5 * scale + 4, legend_y, name, scale=scale)
+        x += 5 * scale + 4 + text_width(name, scale) + 12
+    peak = max((*reference, *compared, 0.05))
+    top_percent = min(100, -(-int(round(peak * 1000)) // 50) * 5)  # the largest share, rounded up to 5%
+    step = 5 if top_percent <= 50 else 10
+    for percent in range(0, top_percent + 1, step):
+        y = bottom - round(plot_height * percent / top_percent)
+        canvas.fill(left, y, n * group, 1, GRID)
+        label = f"{percent}%"
+        canvas.text(left - 4 - text_width(label, scale), y - 2 * scale, label, scale=scale)
+    for index, label in enumerate(labels):
+        x = left + index * group + 3
+        for offset, (share, colour) in enumerate(((reference[index], REFERENCE), (compared[index], COMPARED))):
+            bar_height = round(plot_height * share * 100 / top_percent)
+            canvas.fill(x + offset * bar, bottom - bar_height, bar, bar_height, colour)
+        canvas.text(x + bar - text_width(label, scale) // 2, bottom + 4, label, scale=scale)
+    canvas.fill(left, bottom, n * group, 1, BLACK)
+    canvas.fill(left, top, 1, plot_height, BLACK)
+    return canvas.pixels

@@ -16,7 +16,8 @@ training rows), the model directory to SM_MODEL_DIR.
 Fits three models (`train`): two evaluated ones that Evaluate scores (by occupation: the quality
 gate; by title: the headline) and the served one, refit on every accepted row. Writes
 MODEL_DIR/model.joblib (served), MODEL_DIR/evaluated/*.joblib, each with the known titles of its own
-training rows beside it (known_titles.table_file), MODEL_DIR/model_info.json, and the
+training rows beside it (known_titles.table_file), the served model's training baseline
+(MODEL_DIR/model.baseline.json: its titles by major group, baseline.py), MODEL_DIR/model_info.json, and the
 serving code: MODEL_DIR/code/inference.py with the MODEL_DIR/code/pipeline_steps/ modules it imports (SERVING_MODULES).
 
 Runs as `python -m pipeline_steps train ...`; in the training job, the source archive's root
@@ -39,6 +40,7 @@ from typing import Optional, Union
 
 from pipeline_steps import known_titles
 from pipeline_steps import model as model_lib
+from pipeline_steps.baseline import TrainingBaseline, baseline_file
 from pipeline_steps.dataio import labeled_rows, read_labeled_titles, read_parquet_table, write_json
 from pipeline_steps.errors import InputError
 from pipeline_steps.etl_tables import (
@@ -182,6 +184,11 @@ def training_rows(
     return rows
 
 
+def training_baseline(rows: TrainingRows) -> TrainingBaseline:
+    """The major groups of the O*NET title rows among `rows` (not the short titles and descriptions)."""
+    return TrainingBaseline.from_labels(label for label, source in zip(rows.labels, rows.sources) if source == "titles")
+
+
 @dataclass(frozen=True)
 class Channels:
     """The training job's input directories (PreprocessTrain's splits; the ETL's occupations)."""
@@ -271,6 +278,8 @@ def train(channels: Channels, model_dir, hp: model_lib.Hyperparameters) -> dict:
         target.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(model, str(target), compress=3)
         rows[name].known.write(output / known_titles.table_file(model_file))
+    # What each predict execution's major groups are compared with (baseline.py): the served model's titles.
+    training_baseline(rows["served"]).write(output / baseline_file(model_lib.MODEL_FILE))
     classes = [str(c) for c in served.classes_]
     info = {
         "model_file": model_lib.MODEL_FILE,
@@ -287,6 +296,7 @@ def train(channels: Channels, model_dir, hp: model_lib.Hyperparameters) -> dict:
         "known_titles": served_info["known_titles"],
         "ambiguous_known_titles": served_info["ambiguous_known_titles"],
         "known_titles_file": known_titles.table_file(model_lib.MODEL_FILE),
+        "baseline_file": baseline_file(model_lib.MODEL_FILE),
         "calibration": "one sigmoid shared by the major groups, learned by the by-title model on title_validation",
         "evaluated_models": {name: {"file": model_lib.EVALUATED_MODELS[name], **evaluated[name]} for name in evaluated},
         "validation": by_occupation_validation,

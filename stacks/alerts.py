@@ -12,8 +12,9 @@
 
 The event goes to the environment's SNS topic; with `alarm_email` configured, the topic has an
 e-mail subscription (AWS sends a confirmation e-mail first; nothing arrives until it is confirmed).
-The endpoint's CloudWatch alarms (stacks/endpoint.py) publish to the same topic (`allow_alarms`), and
-its deployer function publishes when it deletes the endpoint (`grant_publish`).
+CloudWatch alarms publish to the same topic, each allowed by its ARN (`allow_alarms`): the endpoint's
+(stacks/endpoint.py) and the prediction report's (stacks/monitoring.py). The endpoint deployer function
+publishes when it deletes the endpoint (`grant_publish`).
 
 The topic is encrypted with its own KMS key, not the data key. EventBridge must be allowed to
 use the key of an encrypted target topic, and SNS does not support `aws:SourceAccount` or
@@ -21,13 +22,14 @@ use the key of an encrypted target topic, and SNS does not support `aws:SourceAc
 Guide, "Key management"), so the statement cannot be narrowed to this rule; on a key that only
 this topic uses, that grants nothing beyond publishing alerts (and writing the endpoint deployer's
 dead letters, which the same key encrypts). The topic policy allows only EventBridge, only from this
-account and only for these rules, and CloudWatch only for the endpoint's alarms; it denies requests
-without TLS.
+account and only for these rules, and CloudWatch only for the alarms `allow_alarms` names; it denies
+requests without TLS.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+import jsii
+from aws_cdk import ArnFormat, Aws, Duration, IStableListProducer, Lazy, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -68,6 +70,17 @@ def model_rejected_pattern(model_package_group_name: str) -> dict:
     }
 
 
+@jsii.implements(IStableListProducer)
+class _ListOf:
+    """The items of a list as they are when the template is written (constructs add to it until then)."""
+
+    def __init__(self, items: list[str]) -> None:
+        self.items = items
+
+    def produce(self) -> list[str]:
+        return list(self.items)
+
+
 class Alerts(Construct):
     """KMS key, SNS topic (+ e-mail subscription when configured) and the EventBridge rules that feed it."""
 
@@ -101,6 +114,7 @@ class Alerts(Construct):
             enforce_ssl=True,
         )
         self.rule_arns: list[str] = []
+        self._alarm_arns: list[str] = []
         self.rule = self._add_rule(
             "PipelineFailedRule",
             f"{name_prefix}-pipeline-failed",
@@ -139,6 +153,34 @@ class Alerts(Construct):
                 endpoint=alarm_email,
             )
 
+    def allow_alarms(self, alarm_arns: list[str]) -> None:
+        """Let these CloudWatch alarms of this account publish to the topic. CloudWatch needs kms:Decrypt and
+        kms:GenerateDataKey* on an encrypted topic's key (Amazon SNS Developer Guide, "Key management"); unlike
+        EventBridge's, its requests carry aws:SourceAccount and aws:SourceArn, so both statements name the alarms.
+
+        By ARN, not by reference: the key policy must not wait for the alarms that wait for the topic. Every
+        call adds to the same two statements (one Sid each), whoever calls."""
+        if not self._alarm_arns:
+            conditions = {
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnLike": {"aws:SourceArn": Lazy.list(_ListOf(self._alarm_arns))},
+            }
+            self._let_publish(
+                CLOUDWATCH_PRINCIPAL,
+                topic_sid="OnlyThisAccountsAlarmsPublish",
+                topic_conditions=conditions,
+                key_sid="AlarmsPublishToTheEncryptedAlertsTopic",
+                key_conditions=conditions,
+            )
+        self._alarm_arns.extend(alarm_arns)
+
+    def alarm_arn(self, alarm_name: str) -> str:
+        """The ARN of this stack's alarm `alarm_name`, from its name (what allow_alarms takes):
+        arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>, a colon before the name (Service
+        Authorization Reference, "Resource types defined by Amazon CloudWatch")."""
+        return Stack.of(self).format_arn(service="cloudwatch", resource="alarm", resource_name=alarm_name,
+                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)  # fmt: skip
+
     def _add_rule(self, construct_id: str, rule_name: str, description: str, pattern: dict) -> events.CfnRule:
         # Named, so its ARN is known without a reference to the rule: the rule waits for the topic policy.
         self.rule_arns.append(
@@ -161,19 +203,6 @@ class Alerts(Construct):
                     ),
                 )
             ],
-        )
-
-    def allow_alarms(self, alarm_arns: list[str]) -> None:
-        """Let these CloudWatch alarms of this account publish to the topic (SNS Developer Guide, "Key management":
-        CloudWatch needs kms:Decrypt and kms:GenerateDataKey* on an encrypted topic's key; unlike EventBridge's,
-        its requests carry aws:SourceAccount and aws:SourceArn, so both statements name the alarms)."""
-        conditions = {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}, "ArnLike": {"aws:SourceArn": alarm_arns}}
-        self._let_publish(
-            CLOUDWATCH_PRINCIPAL,
-            topic_sid="OnlyThisAccountsAlarmsPublish",
-            topic_conditions=conditions,
-            key_sid="AlarmsPublishToTheEncryptedAlertsTopic",
-            key_conditions=conditions,
         )
 
     def _let_publish(self, service_principal: str, *, topic_sid: str, topic_conditions: dict, key_sid: str,

@@ -26,7 +26,7 @@ function at the first approval: a model can only be made from a registered packa
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
@@ -103,6 +103,7 @@ class ServingEndpoint(Construct):
         self.function_name = f"{name_prefix}-endpoint-deployer"
         self.endpoint_arn = stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name)
         self._log_key = storage.key
+        self._alerts = alerts
         self.alarm_names = {kind: f"{name_prefix}-endpoint-{kind}" for kind in ("5xx", "latency")}
         self.alarm_names["dead-letters"] = f"{name_prefix}-endpoint-deployer-dead-letters"
         log_group_names = (f"{ENDPOINT_LOG_GROUP_PREFIX}{endpoint_name}", f"/aws/lambda/{self.function_name}")
@@ -145,7 +146,7 @@ class ServingEndpoint(Construct):
         )
         self.dead_letters_alarm.add_alarm_action(cloudwatch_actions.SnsAction(alerts.topic))
         # By name, not by reference: the topic's key policy must not wait for the alarms that publish to the topic.
-        alerts.allow_alarms([self.alarm_arn(name) for name in self.alarm_names.values()])
+        alerts.allow_alarms([alerts.alarm_arn(name) for name in self.alarm_names.values()])
 
         self.settings = deployer.EndpointSettings(
             endpoint_name=endpoint_name,
@@ -209,10 +210,6 @@ class ServingEndpoint(Construct):
 
     # -- pieces -------------------------------------------------------------------------------------
 
-    def alarm_arn(self, name: str) -> str:
-        return Stack.of(self).format_arn(service="cloudwatch", resource="alarm", resource_name=name,
-                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)  # fmt: skip
-
     def _log_group(self, construct_id: str, name: str) -> logs.LogGroup:
         return logs.LogGroup(
             self,
@@ -275,7 +272,7 @@ class ServingEndpoint(Construct):
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
         to.allow("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"],
-                 [self.alarm_arn(self.alarm_names[kind]) for kind in ("5xx", "latency")])  # fmt: skip
+                 [self._alerts.alarm_arn(self.alarm_names[kind]) for kind in ("5xx", "latency")])  # fmt: skip
         to.allow("SendDeadLetters", ["sqs:SendMessage"], [self.dead_letter_queue.queue_arn])
         to.allow("EncryptDeadLetters", ["kms:GenerateDataKey", "kms:Decrypt"], [self.dead_letter_queue.encryption_master_key.key_arn])
         to.allow(

@@ -12,6 +12,7 @@ from config import EnvironmentConfig
 from stacks.alerts import Alerts
 from stacks.emr import Emr
 from stacks.endpoint import ServingEndpoint
+from stacks.monitoring import PredictionMonitoring
 from stacks.network import Network
 from stacks.pipeline import SageMakerPipeline
 from stacks.registry import ModelRegistry
@@ -26,8 +27,8 @@ DEFINITION_CACHE_DIR = PROJECT_ROOT / "build" / "definition-cache"
 
 
 class JobClfStack(Stack):
-    """Storage, network, roles, EMR, model registry, pipeline, schedules, failure alerts and the serving endpoint
-    of one environment."""
+    """Storage, network, roles, EMR, model registry, pipeline, schedules, failure alerts, the serving endpoint
+    and the prediction report's alarms of one environment."""
 
     def __init__(
         self,
@@ -113,6 +114,15 @@ class JobClfStack(Stack):
             alerts=self.alerts,
             image_repository_arn=image_repository_arn,
         )
+        self.monitoring = PredictionMonitoring(
+            self,
+            "Monitoring",
+            name_prefix=prefix,
+            environment=config.name,
+            settings=config.monitoring,
+            alerts=self.alerts,
+        )
+        self.monitoring.grant_put_metrics(self.pipeline_role.permissions)
         self._add_outputs()
 
     @property

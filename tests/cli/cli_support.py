@@ -276,6 +276,7 @@ class Seeded:
     group_name: str
     bucket: str
     package_arns: list[str]
+    predictions_bucket: str
 
 
 def seed(endpoint: MotoEndpoint, env: str, *, stack_names: bool = False, definition: dict | None = None) -> Seeded:
@@ -289,7 +290,9 @@ def seed(endpoint: MotoEndpoint, env: str, *, stack_names: bool = False, definit
     suffix = "-from-stack" if stack_names else ""
     pipeline_name = group_name = f"jobclf-{env}{suffix}"
     bucket = f"jobclf-{env}-models-seeded"
+    predictions_bucket = f"jobclf-{env}-predictions-seeded"
     sagemaker, s3 = endpoint.client("sagemaker"), endpoint.client("s3")
+    s3.create_bucket(Bucket=predictions_bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     sagemaker.create_pipeline(PipelineName=pipeline_name, PipelineDefinition=json.dumps(definition or DEFINITION),
                               RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")  # fmt: skip
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -317,10 +320,11 @@ def seed(endpoint: MotoEndpoint, env: str, *, stack_names: bool = False, definit
                 "PipelineName": {"Value": pipeline_name},
                 "ModelPackageGroupName": {"Value": group_name},
                 "ModelsBucketName": {"Value": bucket},
+                "PredictionsBucketName": {"Value": predictions_bucket},
             },
         }
         endpoint.client("cloudformation").create_stack(StackName=f"JobClf-{env}", TemplateBody=json.dumps(template))
-    return Seeded(pipeline_name, group_name, bucket, arns)
+    return Seeded(pipeline_name, group_name, bucket, arns, predictions_bucket)
 
 
 def invoke(runner: CliRunner, *args: str):

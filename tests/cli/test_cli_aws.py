@@ -157,6 +157,57 @@ def test_show_lists_each_step_with_times_duration_and_failure_reason(aws_env, ru
     assert "Failed" in train and "3m10s" in train and "AlgorithmError: out of memory" in train
 
 
+def prediction_report(execution_id: str) -> dict:
+    """A prediction report as PredictionReport writes it, of 1,200 titles of which a fifth have no known word."""
+    from config import load_environment
+    from pipeline_steps.prediction_report import Limits, build, merge
+
+    baseline = {"format": "jobclf-training-baseline/1", "major_groups": {"15": 500, "29": 500}}
+    part = {"execution_id": execution_id, "execution_date": "2026-12-04", "host": "algo-1",
+            "model_package_group": "jobclf-develop", "model_package_arn": "arn:aws:sagemaker:eu-west-1:1:model-package/g/3",
+            "model_version": 3, "model_data_uri": "s3://m/model.tar.gz", "input_rows": 1200, "output_rows": 1200,
+            "predicted_rows": 1180, "rejected_rows": 20, "rejections_by_reason": {"empty_title": 20},
+            "predictions_by_major_group": {"15": 600, "29": 580},
+            "answered_by": {"known_title": {"rows": 800}, "model": {"rows": 380}},
+            "low_confidence": {"below": 0.5, "rows": 118}, "no_known_word_rows": 236, "baseline": baseline}  # fmt: skip
+    return build(merge([part]), Limits.of(load_environment("develop").monitoring))
+
+
+def test_show_of_a_predict_execution_prints_its_prediction_report(aws_env, runner):
+    import datetime
+
+    seeded = seed(aws_env, "develop", stack_names=True)
+    execution_id = start_id(invoke(runner, "executions", "start", "--env", "develop", "--use-type", "predict"))
+    [summary] = executions_of(aws_env, seeded.pipeline_name)
+    steps = [{"StepName": name, "StepStatus": "Succeeded"} for name in ("PreprocessPredict", "BatchPredict", "PredictionReport")]
+    aws_env.set_execution(summary["PipelineExecutionArn"], "Succeeded", steps)
+    missing = invoke(runner, "executions", "show", execution_id, "--env", "develop")
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    key = f"predictions/execution_date={today}/execution_id={execution_id}/prediction-report.json"
+    assert f"Prediction report: not written (yet): s3://{seeded.predictions_bucket}/{key}" in missing.stdout
+    aws_env.client("s3").put_object(Bucket=seeded.predictions_bucket, Key=key,
+                                    Body=json.dumps(prediction_report(execution_id)).encode())  # fmt: skip
+    result = invoke(runner, "executions", "show", execution_id, "--env", "develop")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert f"Prediction report of execution {execution_id} (model version 3):" in lines
+    assert "  rows: 1200 in, 1200 out: 1180 predicted, 20 rejected" in lines
+    assert "  no word the model knows: 20.0% (ABOVE the maximum 12.0%)" in lines
+    assert "  alarms: NoKnownWordShare 0.2 > 0.12" in lines
+    assert f"  report: s3://{seeded.predictions_bucket}/{key}" in lines
+    aws_env.client("s3").put_object(Bucket=seeded.predictions_bucket, Key=key, Body=b'{"rows": ')
+    damaged = invoke(runner, "executions", "show", execution_id, "--env", "develop")
+    line = one_error_line(damaged)
+    assert f"prediction report s3://{seeded.predictions_bucket}/{key} is not JSON text" in line
+
+
+def test_show_of_a_train_execution_prints_no_prediction_report(aws_env, runner):
+    seed(aws_env, "develop", stack_names=True)
+    execution_id = start_id(invoke(runner, "executions", "start", "--env", "develop", "--use-type", "train"))
+    result = invoke(runner, "executions", "show", execution_id, "--env", "develop")
+    assert result.exit_code == 0 and "Prediction report" not in result.stdout
+
+
 def test_show_of_an_unknown_execution_is_one_line(aws_env, runner):
     seed(aws_env, "develop")
     result = invoke(runner, "executions", "show", "0123456789ab", "--env", "develop")

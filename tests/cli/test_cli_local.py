@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from pathlib import Path
 
 import pytest
 from cli_support import FIXTURE_ONET, ROOT, LocalServe, invoke, labelled_values, server_answers
 from click.testing import CliRunner
 
+from pipeline_steps.contract import PREDICTION_REPORT_FILE
+from pipeline_steps.prediction_report import summary_lines
 from workflow.local.executions import LOCK_FILE
 from workflow.local.processes import RUNNING_STEPS_FILE
 
@@ -56,10 +57,9 @@ def test_local_executions_list_and_show_read_the_work_dir(trained):
     shown = invoke(CliRunner(), "executions", "show", execution_id, *args)
     assert shown.exit_code == 0, shown.output
     assert f"Execution {execution_id} of pipeline jobclf-develop: Succeeded" in shown.stdout
-    # What the execution was started with: the overrides, and the partition date the run resolved (today's, UTC).
-    assert re.fullmatch(
-        r"execution_date=\d{4}-\d{2}-\d{2}, min_macro_f1=0\.0, use_type=train", labelled_values(shown.stdout)["parameters"]
-    )
+    # What the execution was started with: a train run records no execution_date (its fingerprint stays the same
+    # from one day to the next, so --if-changed can skip it).
+    assert labelled_values(shown.stdout)["parameters"] == "min_macro_f1=0.0, use_type=train"
     steps = {line.split()[0]: line.split()[1] for line in shown.stdout.split("STEP", 1)[1].splitlines()[1:]}
     # The steps the run printed, in its order; the skipped predict branch is not listed (nor is it on AWS).
     printed = [line.split()[2] for line in result.stdout.splitlines() if line.startswith("  Succeeded ")]
@@ -109,6 +109,18 @@ def test_local_predict_with_the_registered_model(work_copy, tmp_path):
     with output.open(newline="") as handle:
         predictions = list(csv.DictReader(handle))
     assert len(predictions) == len(titles)
+    # Its prediction report: written beside the predictions in the work dir, printed by the run and by show --local.
+    execution_id = execution_id_of(result)
+    predictions_root = work_copy / "s3" / "jobclf-develop-predictions" / "predictions"
+    [written] = predictions_root.glob(f"execution_date=*/execution_id={execution_id}/{PREDICTION_REPORT_FILE}")
+    report = json.loads(written.read_text(encoding="utf-8"))
+    assert report["rows"]["input"] == report["rows"]["output"] == len(titles)
+    summary = "\n".join(summary_lines(report))
+    assert summary in result.stdout
+    shown = invoke(CliRunner(), "executions", "show", execution_id, "--local", "--env", "develop",
+                   "--work-dir", str(work_copy))  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    assert summary in shown.stdout and f"  report: {written}\n" in shown.stdout
 
 
 def test_local_usage_errors_are_one_line(tmp_path):

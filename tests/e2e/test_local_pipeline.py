@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from drift_thresholds import not_a_job_title, onet_rows, onet_titles_by_group
 from local_run_support import FIXTURE_ONET, ROOT, local_run
 
 EXAMPLE_TITLES = ROOT / "examples" / "titles.csv"
@@ -122,6 +124,30 @@ def test_predict_branch_answers_every_input_row_in_order_with_the_registered_mod
     # A title the training data lists is its group (top 1 to 3 by evidence); any other the model's top 3.
     assert {p["answered_by"] for p in answered} == {"known_title", "model"}
     assert all(len(json.loads(p["top3"])) == 3 for p in answered if p["answered_by"] == "model")
+    # The execution's prediction report: beside the predictions, printed, its metrics recorded as requests.
+    report, folder = prediction_report_of(work_dir, result.stdout)
+    assert report["rows"] == {"input": 29, "output": 29, "predicted": len(answered), "rejected": 3}
+    assert {r: c["rows"] for r, c in report["rejected"]["by_reason"].items()} == {"empty_title": 2, "title_without_letters": 1}
+    assert {path: counted["rows"] for path, counted in report["answered_by"].items()} == {
+        path: sum(p["answered_by"] == path for p in answered) for path in ("known_title", "model")
+    }
+    assert report["low_confidence"]["rows"] == sum(float(p["confidence"]) < 0.5 for p in answered)
+    assert (folder / "prediction-report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"Prediction report of execution {report['execution_id']} (model version 1):" in result.stdout
+    assert "  rows: 29 in, 29 out: 26 predicted, 3 rejected" in result.stdout
+    requests = list((work_dir / "cloudwatch" / report["execution_id"] / "PredictionReport").glob("PutMetricData-*.json"))
+    [request] = [json.loads(path.read_text()) for path in requests]
+    assert request["Namespace"] == "JobClf/develop"
+    # 29 rows: only the counts are put; every share is judged from 100 rows, the drift from 1,000.
+    assert [d["MetricName"] for d in request["MetricData"]] == ["InputRows", "PredictedRows", "RejectedRows"]
+
+
+def prediction_report_of(work_dir: Path, stdout: str) -> tuple[dict, Path]:
+    """The prediction report of the local run that printed `stdout`, and its folder."""
+    execution = re.search(r"execution (local-[\w-]+)", stdout).group(1)
+    predictions = work_dir / "s3" / "jobclf-develop-predictions" / "predictions"
+    folder = next(predictions.glob(f"execution_date=*/execution_id={execution}"))
+    return json.loads((folder / "prediction-report.json").read_text()), folder
 
 
 def many_input_files(folder: Path) -> list[tuple[str, str]]:
@@ -159,10 +185,10 @@ def test_sharded_predictions_reassemble_to_exactly_the_input_rows(trained, tmp_p
     ran = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("✔")]
     if engine == "processing":
         assert ran == ["CheckParameters", "UseTypeTrain", "UseTypePredict", "PreprocessPredict", "BatchPredict",
-                       "UseTypePredictOnEmr"], "no EMR step"  # fmt: skip
+                       "PredictionReport", "UseTypePredictOnEmr"], "no EMR step"  # fmt: skip
     else:
         assert ran == ["CheckParameters", "UseTypeTrain", "UseTypePredict", "UseTypePredictOnEmr", "PredictEtl",
-                       "BatchPredictAfterEtl"]  # fmt: skip
+                       "BatchPredictAfterEtl", "PredictionReportAfterEtl"]  # fmt: skip
     predictions = read_csv(output)
     # One row per input row, in input order; cells come back exactly through the documented undo.
     assert [(original_cell(p["id"]), original_cell(p["title"])) for p in predictions] == expected
@@ -174,6 +200,10 @@ def test_sharded_predictions_reassemble_to_exactly_the_input_rows(trained, tmp_p
     reports = sorted(p.name for p in folder.glob("report-*.json"))
     assert reports == ["report-algo-1.json", "report-algo-2.json", "report-algo-3.json"]
     assert sum(json.loads((folder / r).read_text())["input_rows"] for r in reports) == len(expected)
+    # One prediction report of the three instances: their counts added up.
+    report, _ = prediction_report_of(work_dir, result.stdout)
+    assert report["hosts"] == ["algo-1", "algo-2", "algo-3"]
+    assert report["rows"] == {"input": len(expected), "output": len(expected), "predicted": len(expected) - 1, "rejected": 1}
     if engine == "processing":
         assert len(list(folder.glob("*.csv"))) == 6, "one part per input file"
 
@@ -220,21 +250,6 @@ def real_onet_trained(tmp_path_factory) -> Path:
     train = local_run("--use-type", "train", "--onet-dir", str(onet_dir), work_dir=work_dir)
     assert train.returncode == 0, train.stdout + train.stderr
     return work_dir
-
-
-def onet_rows(onet_dir: Path, table: str) -> list[dict]:
-    """The data rows of one O*NET table (.xlsx or .txt), read here without the ETL's code."""
-    if (onet_dir / f"{table}.xlsx").is_file():
-        import openpyxl
-
-        workbook = openpyxl.load_workbook(onet_dir / f"{table}.xlsx", read_only=True)
-        try:
-            header, *rows = workbook.worksheets[0].iter_rows(values_only=True)
-        finally:
-            workbook.close()
-        return [dict(zip(header, row, strict=False)) for row in rows]
-    with (onet_dir / f"{table}.txt").open(encoding="utf-8", errors="replace", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
 def onet_evidence(onet_dir: Path) -> dict[str, dict[str, float]]:
@@ -307,3 +322,40 @@ def test_real_onet_train_then_predict(real_onet_trained):
     top3 = sum(group in {g["major_group"] for g in json.loads(predicted[i]["top3"])} for i, group in expected.items()) / len(expected)
     print(f"examples: top-1 {top1:.2f}, top-3 {top3:.2f} of {len(expected)}", file=sys.stderr)
     assert top1 >= 0.8 and top3 >= 0.9
+
+
+def shifted_sample(kind: str, by_group: dict[str, list[str]], n: int = 2000) -> list[str]:
+    """2,000 titles (drift is judged from 1,000): O*NET's own, one major group's only, or 30% text that is no title."""
+    rng = random.Random(22)
+    every = [title for titles in by_group.values() for title in titles]
+    if kind == "one major group":
+        return [rng.choice(by_group["29"]) for _ in range(n)]
+    if kind == "30% not job titles":
+        return [not_a_job_title(rng) if rng.random() < 0.3 else rng.choice(every) for _ in range(n)]
+    return [rng.choice(every) for _ in range(n)]
+
+
+@pytest.mark.onet
+@pytest.mark.parametrize(
+    ("kind", "breached"),
+    [
+        ("unshifted", set()),
+        ("one major group", {"PopulationStabilityIndex", "JensenShannonDistance"}),
+        ("30% not job titles", {"NoKnownWordShare"}),
+    ],
+)
+def test_real_onet_shifted_inputs_cross_the_default_thresholds_and_an_unshifted_one_does_not(
+    real_onet_trained, tmp_path, kind, breached
+):
+    """Through the local run with the model trained on O*NET, and the thresholds of config/environments.toml."""
+    titles = shifted_sample(kind, onet_titles_by_group(real_onet_dir()))
+    source = tmp_path / "titles.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["title"], *([title] for title in titles)])
+    result = local_run("--use-type", "predict", "--input", str(source), "--output", str(tmp_path / "out.csv"),
+                       work_dir=real_onet_trained)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report, _ = prediction_report_of(real_onet_trained, result.stdout)
+    print("\n".join(line for line in result.stdout.splitlines() if line.startswith("  ")), file=sys.stderr)
+    assert all(check["judged"] for check in report["checks"]), report["checks"]
+    assert set(report["breached"]) == breached

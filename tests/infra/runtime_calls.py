@@ -11,12 +11,13 @@ Where the calls come from:
   for the registry functions it calls, and `pipeline_steps/registry.py` for the boto3 calls each makes.
 - EMR: the step's spark-submit arguments (code, input, output), the cluster's log URI, security
   configuration, subnet and security groups; the EMR service role's EC2 and KMS calls for them.
-- EventBridge Scheduler: each schedule's target and dead-letter queue; EventBridge: each rule's SNS target.
+- EventBridge Scheduler: each schedule's target and dead-letter queue; EventBridge: each rule's SNS target;
+  CloudWatch: each alarm's SNS action.
 - The endpoint (stacks/endpoint.py): EventBridge invoking the deployer function (and its dead-letter queue), what
   the function does as its role (endpoint_deployer: the registry, the endpoint, its models and configurations,
-  passing the model role, the alerts topic, its own dead letters and logs), what SageMaker does as the endpoint's
-  model role (the image, the model archive, the endpoint's logs and metrics), and the endpoint's alarms
-  publishing to the alerts topic.
+  passing the model role, the alerts topic, its own dead letters and logs), and what SageMaker does as the
+  endpoint's model role (the image, the model archive, the endpoint's logs and metrics).
+- The prediction report's PutMetricData (`metrics.put` in the step module), in its --metrics-namespace.
 - Each service assuming the role it was passed (the trust policies).
 
 Where AWS's documents, not the template, say that a service makes a call, the call's `why` names the document
@@ -79,6 +80,15 @@ JOB_METRICS = (
     "/aws/sagemaker/ProcessingJobs and /aws/sagemaker/TrainingJobs"
 )
 REGISTRY_CALLS = "the step's own boto3 calls (pipeline_steps/registry.py, SageMakerRegistry)"
+PREDICTION_METRICS = (
+    "the step's own boto3 call (pipeline_steps/metrics.py, put): PutMetricData in its --metrics-namespace; "
+    "Service Authorization Reference, CloudWatch: PutMetricData takes no resource and the cloudwatch:namespace key"
+)
+ALARMS_TO_SNS = (
+    "Amazon SNS developer guide, 'Key management': CloudWatch alarms publishing to an encrypted topic need "
+    "kms:GenerateDataKey* and kms:Decrypt in the key policy; CloudWatch states aws:SourceAccount and aws:SourceArn "
+    "(the alarm's ARN)"
+)
 EMR_INSTANCE_ROLE = (
     "EMR management guide, 'Service role for cluster EC2 instances (EC2 instance profile)': EMRFS reads and writes "
     "S3 as the instance profile's role"
@@ -203,6 +213,7 @@ class Calls:
         self.schedules()
         self.alerts()
         self.endpoint()
+        self.alarms()
         self.role_assumptions()
         return unique(self.found)
 
@@ -363,8 +374,12 @@ class Calls:
         if not arguments or arguments[0] not in step_commands.STEPS:
             return
         module = step_commands.STEPS[arguments[0]]
+        if "put" in functions_called(module, "metrics"):
+            namespace = arguments[arguments.index("--metrics-namespace") + 1]
+            self.add(principal, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace, **TLS},
+                     why=PREDICTION_METRICS, origin=origin)  # fmt: skip
         register = self.register_model_request()
-        for function in registry_functions_called(module):
+        for function in functions_called(module, "registry"):
             for service, operation in registry_operations(function):
                 action = f"{service}:{operation}"
                 if operation == "ListModelPackages":  # a list call: IAM authorizes it on "*"
@@ -548,15 +563,6 @@ class Calls:
                 for alarm in settings.rollback_alarms:
                     self.add(deployer, "cloudwatch:DescribeAlarms", self.arn("cloudwatch", f"alarm:{alarm}"),
                              why=DEPLOY_GUARDRAILS, origin=origin)  # fmt: skip
-        for alarm in self.model.alarms:
-            alarm_arn = self.arn("cloudwatch", f"alarm:{alarm['AlarmName']}")
-            for topic in alarm.get("AlarmActions", []):
-                source = {"aws:SourceAccount": self.account, "aws:SourceArn": alarm_arn}
-                origin = f"{self.app.env} alarm {alarm['AlarmName']}"
-                self.add("cloudwatch.amazonaws.com", "sns:Publish", topic, {**source, **TLS}, why=ALARMS_TO_SNS,
-                         origin=origin)  # fmt: skip
-                self.kms("cloudwatch.amazonaws.com", ["kms:GenerateDataKey", "kms:Decrypt"],
-                         self.model.topic_keys.get(topic), context=source, why=ALARMS_TO_SNS, origin=origin)  # fmt: skip
         # Not listed: CloudWatch Logs using the data key for the two log groups. Its key policy statement is
         # conditioned on kms:EncryptionContext:aws:logs:arn, a condition key the evaluator cannot read (it matches
         # variable keys only in the form prefix/name, and this one is kms:EncryptionContext:<name>);
@@ -626,6 +632,20 @@ class Calls:
         self.add(model_role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"},
                  why=ENDPOINT_MODEL_ROLE, origin=origin)  # fmt: skip
 
+    def alarms(self) -> None:
+        """Each alarm with an SNS action publishes its state change to that topic, as CloudWatch."""
+        for alarm in self.model.alarms:
+            alarm_arn = self.arn("cloudwatch", f"alarm:{alarm['AlarmName']}")
+            origin = f"{self.app.env} alarm {alarm['AlarmName']}"
+            for topic in alarm.get("AlarmActions", []):
+                if topic not in self.model.topic_policies:
+                    raise KeyError(f"{origin}: action {topic} is not a topic of the template; add its calls")
+                source = {"aws:SourceAccount": self.account, "aws:SourceArn": alarm_arn}
+                self.add("cloudwatch.amazonaws.com", "sns:Publish", topic, {**source, **TLS}, why=ALARMS_TO_SNS,
+                         origin=origin)  # fmt: skip
+                self.kms("cloudwatch.amazonaws.com", ["kms:GenerateDataKey", "kms:Decrypt"],
+                         self.model.topic_keys.get(topic), why=ALARMS_TO_SNS, origin=origin, context=source)  # fmt: skip
+
     def role_assumptions(self) -> None:
         """Each service assumes the role it runs as: those passed to it, the pipeline's, the schedules', a standing
         cluster's."""
@@ -656,13 +676,13 @@ def spark_submit_parts(args: list[str]) -> tuple[dict[str, str], list[str]]:
 
 
 @cache
-def registry_functions_called(step_module: str) -> tuple[str, ...]:
-    """The `registry.<function>` calls in a step module's source."""
+def functions_called(step_module: str, module: str) -> tuple[str, ...]:
+    """The `<module>.<function>` calls in a step module's source (registry.fetch, metrics.put, ...)."""
     tree = ast.parse((PROJECT_ROOT / "pipeline_steps" / f"{step_module}.py").read_text(encoding="utf-8"))
     return tuple(sorted({
         node.func.attr for node in ast.walk(tree)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-        and isinstance(node.func.value, ast.Name) and node.func.value.id == "registry"
+        and isinstance(node.func.value, ast.Name) and node.func.value.id == module
     }))  # fmt: skip
 
 

@@ -100,7 +100,7 @@ def test_topic_is_encrypted_with_its_own_rotating_key(synth: Synth, env: str) ->
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_topic_policy_allows_only_this_rule_and_the_endpoints_alarms(synth: Synth, env: str) -> None:
+def test_topic_policy_allows_only_this_accounts_rules_and_alarms(synth: Synth, env: str) -> None:
     stack = synth.stacks[env]
     topic_id = stack.get_logical_id(stack.alerts.topic.node.default_child)
     _, policy = only(resources_of(synth, env, "AWS::SNS::TopicPolicy"))
@@ -108,8 +108,6 @@ def test_topic_policy_allows_only_this_rule_and_the_endpoints_alarms(synth: Synt
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     allows = [s for s in statements if s["Effect"] == "Allow"]
     denies = [s for s in statements if s["Effect"] == "Deny"]
-    alarm_names = [f"jobclf-{env}-endpoint-5xx", f"jobclf-{env}-endpoint-latency", f"jobclf-{env}-endpoint-deployer-dead-letters"]
-    alarm_arns = [stack.resolve(stack.endpoint.alarm_arn(name)) for name in alarm_names]
     assert allows == [
         {
             "Sid": "OnlyThisAccountsAlertRulesPublish",
@@ -130,13 +128,14 @@ def test_topic_policy_allows_only_this_rule_and_the_endpoints_alarms(synth: Synt
             "Resource": {"Ref": topic_id},
             "Condition": {
                 "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-                "ArnLike": {"aws:SourceArn": alarm_arns},
+                "ArnLike": {"aws:SourceArn": alarm_arns(synth, env)},
             },
         },
     ]
+    # The endpoint's alarms are among them (alarm_arns lists every alarm of the template).
+    endpoint_alarms = {f"jobclf-{env}-endpoint-5xx", f"jobclf-{env}-endpoint-latency", f"jobclf-{env}-endpoint-deployer-dead-letters"}
     alarms = resources_of(synth, env, "AWS::CloudWatch::Alarm").values()
-    assert sorted(a["Properties"]["AlarmName"] for a in alarms) == sorted(alarm_names)
-    assert [arn["Fn::Join"][1][-1] for arn in alarm_arns] == [f":alarm:{name}" for name in alarm_names]
+    assert endpoint_alarms <= {a["Properties"]["AlarmName"] for a in alarms}
     assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
     # The policy names the rules by their ARNs (no reference to a rule), so the rules can wait for the policy.
     policy_id = stack.get_logical_id(stack.alerts.topic.node.find_child("Policy").node.default_child)
@@ -146,6 +145,33 @@ def test_topic_policy_allows_only_this_rule_and_the_endpoints_alarms(synth: Synt
         f":rule/jobclf-{env}-pipeline-failed",
         f":rule/jobclf-{env}-model-rejected",
     ]
+
+
+def alarm_arns(synth: Synth, env: str) -> list:
+    """The ARN of every alarm of the template, in the order the stack creates them, as the policies name them:
+    by name, not by reference (arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>)."""
+    names = [r["Properties"]["AlarmName"] for r in resources_of(synth, env, "AWS::CloudWatch::Alarm").values()]
+    assert names, "the stack has alarms"
+    return [
+        {"Fn::Join": ["", ["arn:aws:cloudwatch:eu-west-1:", {"Ref": "AWS::AccountId"}, f":alarm:{name}"]]}
+        for name in names
+    ]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_alarm_notifies_the_topic_and_only_the_alarms_may_use_its_key(synth: Synth, env: str) -> None:
+    stack = synth.stacks[env]
+    topic_id = stack.get_logical_id(stack.alerts.topic.node.default_child)
+    for alarm in resources_of(synth, env, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["Properties"]["ActionsEnabled"] is True
+    key = synth.templates[env]["Resources"][stack.get_logical_id(stack.alerts.key.node.default_child)]["Properties"]
+    (statement,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert set(statement["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": alarm_arns(synth, env)},
+    }
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -175,3 +201,26 @@ def test_environments_toml_shows_alarm_email_as_a_commented_example() -> None:
     document = tomllib.loads(text)
     document["defaults"]["alarm_email"] = example.group(1)
     assert environments_from(document)["develop"].alarm_email == example.group(1)
+
+
+def test_every_caller_of_allow_alarms_adds_to_the_same_two_statements() -> None:
+    """The prediction report's alarms and any other construct's (the endpoint's) share one topic-policy and one
+    key-policy statement: a second pair with the same Sid would make the policies invalid."""
+    from aws_cdk import App, Stack
+
+    from stacks.alerts import Alerts
+
+    stack = Stack(App(), "AlarmsOfTwoConstructs", env={"account": "111122223333", "region": "eu-west-1"})
+    alerts = Alerts(stack, "Alerts", name_prefix="jobclf-test", environment="test", alarm_email=None,
+                    pipeline_arn="arn:aws:sagemaker:eu-west-1:111122223333:pipeline/jobclf-test",
+                    model_package_group_name="jobclf-test")  # fmt: skip
+    alerts.allow_alarms([alerts.alarm_arn("jobclf-test-prediction-drift-psi")])
+    alerts.allow_alarms([alerts.alarm_arn("jobclf-test-endpoint-5xx"), alerts.alarm_arn("jobclf-test-endpoint-latency")])
+    template = Template.from_stack(stack).to_json()
+    expected = [{"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":cloudwatch:eu-west-1:111122223333:alarm:jobclf-test-{name}"]]}
+                for name in ("prediction-drift-psi", "endpoint-5xx", "endpoint-latency")]  # fmt: skip
+    [topic_policy] = [r for r in template["Resources"].values() if r["Type"] == "AWS::SNS::TopicPolicy"]
+    [key] = [r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
+    for statements in (topic_policy["Properties"]["PolicyDocument"]["Statement"], key["Properties"]["KeyPolicy"]["Statement"]):
+        [alarms] = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+        assert alarms["Condition"]["ArnLike"]["aws:SourceArn"] == expected

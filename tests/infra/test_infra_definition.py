@@ -57,10 +57,12 @@ def test_a_predict_execution_runs_no_emr_step_unless_its_engine_is_emr(synth: Sy
     parameters = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
     assert parameters["predict_engine"] == "processing", "config/environments.toml: [defaults.predict] engine"
     processing = path_of(definition, use_type="predict", predict_engine="processing")
-    assert [s["Name"] for s in processing] == ["PreprocessPredict", "BatchPredict"]
+    assert [s["Name"] for s in processing] == ["PreprocessPredict", "BatchPredict", "PredictionReport"]
     assert all(s["Type"] == "Processing" for s in processing), "no EMR cluster, no O*NET ETL"
     emr = path_of(definition, use_type="predict", predict_engine="emr")
-    assert [(s["Name"], s["Type"]) for s in emr] == [("PredictEtl", "EMR"), ("BatchPredictAfterEtl", "Processing")]
+    assert [(s["Name"], s["Type"]) for s in emr] == [
+        ("PredictEtl", "EMR"), ("BatchPredictAfterEtl", "Processing"), ("PredictionReportAfterEtl", "Processing")
+    ]  # fmt: skip
     spark_arguments = emr[0]["Arguments"]["StepConfig"]["HadoopJarStep"]["Args"]
     assert spark_arguments[6:10] == ["--dataset", "titles", "--input", {"Get": "Parameters.input_titles_uri"}]
     assert "onet_input_uri" not in json.dumps(emr), "a predict execution never reads O*NET"
@@ -82,8 +84,10 @@ def test_a_train_execution_starts_with_the_onet_etl(synth: Synth, env: str) -> N
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_predict_steps_scale_out_over_shards_and_key_output_by_execution(synth: Synth, env: str) -> None:
     definition = synth.stacks[env].pipeline.fake_definition()
-    predict_steps = [s for s in all_steps(definition["Steps"]) if s["Type"] == "Processing" and "Predict" in s["Name"]]
-    assert len(predict_steps) == 3
+    steps = [s for s in all_steps(definition["Steps"]) if s["Type"] == "Processing" and "Predict" in s["Name"]]
+    # The prediction report adds up its BatchPredict's instance reports on one instance.
+    predict_steps = [s for s in steps if not s["Name"].startswith("PredictionReport")]
+    assert len(predict_steps) == 3 and len(steps) == 5
     for step in predict_steps:
         arguments = step["Arguments"]
         assert arguments["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == {

@@ -7,7 +7,8 @@ the jobs do as that role (each S3 input and output of the resolved definition, K
 metrics, the VPC's network interfaces, the steps' own boto3 calls), the EMR service and instance roles (EMRFS
 reads of the step code and inputs, writes of the output and logs, KMS, the tagged subnet and security groups),
 the scheduler role (StartPipelineExecution, its dead-letter queue and that queue's key), EventBridge publishing
-the alerts to the encrypted SNS topic, and each service assuming its role. iam_access.py evaluates each with
+the alerts and CloudWatch publishing the prediction alarms to the encrypted SNS topic, the prediction report's
+PutMetricData in its namespace, and each service assuming its role. iam_access.py evaluates each with
 @cloud-copilot/iam-simulate against the role's identity policies and the resource policies that decide too
 (bucket, key, topic and queue policies, trust policies), conditions included (iam:PassedToService,
 kms:GrantIsForAWSResource, s3:prefix, aws:SourceArn, aws:SecureTransport, resource tags, ...). A call that is
@@ -133,13 +134,28 @@ CONTROLS: dict[str, tuple[Callable[[Call], bool], Callable[[AccessModel, Call], 
         "ImplicitlyDenied",
     ),
     "without the topic policy EventBridge may not publish the alerts": (
-        lambda c: c.action == "sns:Publish",
+        lambda c: c.action == "sns:Publish" and c.principal == "events.amazonaws.com",
         lambda m, c: (_replace(m, "topic_policies", c.resource, {"Version": "2012-10-17", "Statement": []}), c),
         "ImplicitlyDenied",
     ),
     "a rule the topic policy does not name may not publish": (
-        lambda c: c.action == "sns:Publish",
+        lambda c: c.action == "sns:Publish" and c.principal == "events.amazonaws.com",
         lambda m, c: (m, _with_context(c, "aws:SourceArn", c.resource.replace(":sns:", ":events:") + "-other")),
+        "ImplicitlyDenied",
+    ),
+    "an alarm the topic policy does not name may not publish": (
+        lambda c: c.action == "sns:Publish" and c.principal == "cloudwatch.amazonaws.com",
+        lambda m, c: (m, _with_context(c, "aws:SourceArn", dict(c.context)["aws:SourceArn"] + "-other")),
+        "ImplicitlyDenied",
+    ),
+    "an alarm the key policy does not name may not use the alerts key": (
+        lambda c: c.action == "kms:GenerateDataKey" and c.principal == "cloudwatch.amazonaws.com",
+        lambda m, c: (m, _with_context(c, "aws:SourceArn", dict(c.context)["aws:SourceArn"] + "-other")),
+        "ImplicitlyDenied",
+    ),
+    "the pipeline role puts metrics only in its environment's namespace": (
+        lambda c: c.action == "cloudwatch:PutMetricData" and dict(c.context)["cloudwatch:namespace"].startswith("JobClf/"),
+        lambda m, c: (m, _with_context(c, "cloudwatch:namespace", "JobClf/production")),
         "ImplicitlyDenied",
     ),
     "the bucket policy refuses a request without TLS": (

@@ -187,6 +187,8 @@ def test_every_job_step_is_encrypted_bounded_and_in_the_private_subnets(synth: S
         "PreprocessPredict",
         "BatchPredict",
         "BatchPredictAfterEtl",
+        "PredictionReport",
+        "PredictionReportAfterEtl",
     }
     key = "arn:aws:kms:eu-west-1:000000000000:key/data-key"
     for step in job_steps:

@@ -5,9 +5,9 @@ them once per session).
 place of tokens) and the step-code files as synth stages them as assets, then runs every SageMaker
 step of both branches in order, with the parameters' defaults and the steps' arguments as the
 definition states them: PreprocessTrain, Train (the real sagemaker-training toolkit), Evaluate,
-RegisterModel, PreprocessPredict, BatchPredict, BatchPredictAfterEtl. The EMR steps are not run:
-the O*NET ETL's outputs are the hand-written fixtures (tests/fixtures/steps), written where the
-definition reads them.
+RegisterModel, PreprocessPredict, BatchPredict, PredictionReport, BatchPredictAfterEtl and
+PredictionReportAfterEtl. The EMR steps are not run: the O*NET ETL's outputs are the hand-written
+fixtures (tests/fixtures/steps), written where the definition reads them.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ EXAMPLE_TITLES = ROOT / "examples" / "titles.csv"
 TRAIN_BRANCH = ("PreprocessTrain", "Train", "Evaluate", "RegisterModel-RegisterModel")
 # BatchPredictAfterEtl reads the prepared titles where the EMR engine's titles job writes them, which is
 # where PreprocessPredict has written them here: the same step code, run a second time.
-PREDICT_BRANCH = ("PreprocessPredict", "BatchPredict", "BatchPredictAfterEtl")
+PREDICT_BRANCH = ("PreprocessPredict", "BatchPredict", "PredictionReport",
+                  "BatchPredictAfterEtl", "PredictionReportAfterEtl")  # fmt: skip
 EXECUTORS = {"Processing": run_processing, "Training": run_training, "RegisterModel": register_model}
 
 

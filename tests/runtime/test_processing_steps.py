@@ -13,9 +13,11 @@ import json
 from pathlib import Path
 
 import pytest
+import steps_fixtures as fx
 from image_jobs import EXAMPLE_TITLES, PREDICT_BRANCH, TRAIN_BRANCH, ImageJobs, steps_by_name
 
-PROCESSING_STEPS = ["PreprocessTrain", "Evaluate", "PreprocessPredict", "BatchPredict", "BatchPredictAfterEtl"]
+PROCESSING_STEPS = ["PreprocessTrain", "Evaluate", "PreprocessPredict", "BatchPredict", "PredictionReport",
+                    "BatchPredictAfterEtl", "PredictionReportAfterEtl"]
 
 
 def test_every_processing_step_of_the_definition_is_run_here(image_jobs: ImageJobs) -> None:
@@ -53,3 +55,9 @@ def test_the_jobs_results_are_those_of_the_step_code(image_jobs: ImageJobs) -> N
     [predictions] = outputs["BatchPredict", "predictions"].rglob("execution_id=*/titles.csv")
     with predictions.open(newline="", encoding="utf-8") as handle, EXAMPLE_TITLES.open(newline="", encoding="utf-8") as titles:
         assert [row["title"] for row in csv.DictReader(handle)] == [row["title"] for row in csv.DictReader(titles)]
+    # The prediction report, beside the predictions, with the training baseline the model archive carries.
+    [report_file] = outputs["PredictionReport", "report"].rglob("execution_id=*/prediction-report.json")
+    assert report_file.parent == predictions.parent
+    report = json.loads(report_file.read_text())
+    assert report["rows"]["input"] == report["rows"]["output"] == 29
+    assert report["major_groups"]["training_rows"] == len(fx.etl_rows()["title"])

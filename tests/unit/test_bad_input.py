@@ -34,6 +34,7 @@ Cases marked *elsewhere* are already tested in the module named; they are listed
 | unknown pipeline parameter, wrong type, not in the allowed values | local run | error naming the parameter | here: test_bad_pipeline_parameters_are_refused_naming_them (the real definition); elsewhere: test_local_runner.py::test_parameters_are_typed_and_checked, tests/e2e/test_local_pipeline.py::test_wrong_parameters_are_refused_before_anything_runs |
 | parameter of the right type but a bad value: fractions, hyperparameters, execution_date | preprocess-train, train, predict | error naming the value | elsewhere: test_preprocess_train.py::test_bad_fractions_are_refused, test_train.py::test_bad_hyperparameters_are_refused, test_predict.py::test_bad_execution_dates |
 | a schedule setting an undeclared parameter | cdk synth | error naming schedule and parameter | elsewhere: tests/infra/test_infra_schedule.py |
+| no BatchPredict report to merge; a report that is not JSON or lacks a count; instance reports of two executions or two models (a model approved during the execution) | prediction-report | error naming the folder, file or the instances' values | here: STEP_ERRORS; elsewhere: test_prediction_report.py::test_instances_of_another_model_or_execution_are_refused |
 | predict input that is neither .csv nor .parquet | local run | error before anything runs | e2e: tests/e2e/test_local_run_bad_input.py::test_local_run_refuses_a_predict_input_that_is_not_csv_or_parquet |
 | a CSV row with more or fewer fields than its header (`1,Manager, Sales` under `id,title`) (issue 25) | preprocess-predict, the EMR titles job | quarantine: wrong_field_count, the whole record as its title | elsewhere: test_titles_input.py::test_a_row_with_more_or_fewer_fields_than_the_header_is_kept_whole_as_wrong_field_count, test_preprocess_predict.py::test_every_row_kept_in_order_with_reasons, test_predict_engines.py (both engines) |
 | doubled quotes, a title ending in a backslash, lone CR, BOM, NUL, bytes that are not UTF-8, a 30,000-column file, an unclosed quote, text after a closing quote (issue 25) | preprocess-predict, the EMR titles job | the same rows, field by field, or the same error naming file and line | elsewhere: test_predict_engines.py (by hand and by hypothesis), test_titles_input.py |
@@ -500,7 +501,39 @@ STEP_ERRORS: list[tuple[str, Callable[[Path], list[str]], str]] = [
         ],
         "lacks column(s) ['id_generated', 'title_normalized', 'rejection_reason']",
     ),
+    ("prediction-report", lambda d: report_args(d, {}), "no BatchPredict reports (report-*.json) under"),
+    ("prediction-report", lambda d: report_args(d, {"report-algo-1.json": "{not json"}), "report-algo-1.json: not a JSON report"),
+    (
+        "prediction-report",
+        lambda d: report_args(d, {"report-algo-1.json": json.dumps({"host": "algo-1", "execution_id": "a"})}),
+        "report-algo-1.json: not a BatchPredict instance report (it lacks ['answered_by', 'baseline',",
+    ),
+    (
+        "prediction-report",
+        lambda d: report_args(d, {"report-algo-1.json": instance_part("algo-1", "a"),
+                                  "report-algo-2.json": instance_part("algo-2", "b")}),
+        "the BatchPredict instances disagree on the execution (algo-1: 'a', algo-2: 'b')",
+    ),
 ]  # fmt: skip
+
+
+def instance_part(host: str, execution: str) -> str:
+    """An instance report with every key PredictionReport reads, of `host` in `execution` (values but those: None)."""
+    from pipeline_steps.prediction_report import PART_KEYS
+
+    return json.dumps({**dict.fromkeys(PART_KEYS), "host": host, "execution_id": execution})
+
+
+def report_args(directory: Path, parts: dict[str, str]) -> list[str]:
+    """prediction-report's arguments, its --parts folder holding `parts` (file name -> text)."""
+    (directory / "parts").mkdir()
+    for name, text in parts.items():
+        (directory / "parts" / name).write_text(text)
+    from config import load_environment
+    from pipeline_steps.contract import PredictionReportLimits
+
+    limits = PredictionReportLimits.of(load_environment("develop").monitoring)
+    return ["--parts", str(directory / "parts"), "--output", str(directory / "out"), *limits.arguments()]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import steps_fixtures as fx
 
 from pipeline_steps import model as model_lib
 from pipeline_steps import preprocess_train, train
+from pipeline_steps.baseline import TrainingBaseline
 from pipeline_steps.text import normalize_title
 
 
@@ -58,6 +59,7 @@ def test_model_dir_layout_and_info(model_dir):
         "evaluated/by_occupation.known_titles.json",
         "evaluated/by_title.joblib",
         "evaluated/by_title.known_titles.json",
+        "model.baseline.json",
         "model.joblib",
         "model.known_titles.json",
         "model_info.json",
@@ -73,6 +75,17 @@ def test_model_dir_layout_and_info(model_dir):
     import sklearn
 
     assert info["sklearn_version"] == sklearn.__version__
+
+
+def test_the_baseline_counts_the_served_models_title_rows_by_major_group(model_dir):
+    """Every O*NET title of the fixtures (occupation titles and alternate titles, all splits) once, by major
+    group; short titles and descriptions, extra training text, are not job titles the model is asked for."""
+    baseline = TrainingBaseline.read(model_dir / "model.baseline.json")
+    expected: dict[str, int] = {}
+    for code, (_, alternates) in fx.OCCUPATIONS.items():
+        expected[code[:2]] = expected.get(code[:2], 0) + 1 + len(alternates)
+    assert dict(baseline.major_groups) == expected
+    assert json.loads((model_dir / "model_info.json").read_text())["baseline_file"] == "model.baseline.json"
 
 
 def test_main_prints_validation_metrics(split_dir, tmp_path, capsys, monkeypatch):
@@ -270,7 +283,7 @@ def test_packed_model_serves_from_code_dir_alone(model_dir, tmp_path):
     with tarfile.open(str(archive)) as packed:
         packed.extractall(str(serving))
     assert sorted(p.name for p in serving.iterdir()) == [
-        "code", "evaluated", "model.joblib", "model.known_titles.json", "model_info.json"
+        "code", "evaluated", "model.baseline.json", "model.joblib", "model.known_titles.json", "model_info.json"
     ]  # fmt: skip
     # -E ignores PYTHONPATH; the working directory is not the project, so only code/ provides our modules.
     result = subprocess.run(

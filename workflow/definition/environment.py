@@ -11,8 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config import EnvironmentConfig
-from pipeline_steps.contract import EMR_LOG_PREFIX
-from workflow.definition.spec import Buckets, EmrSpec, JobSpec, ModelDefaults, PipelineSpec, PredictDefaults, StepCode
+from pipeline_steps.contract import EMR_LOG_PREFIX, PredictionReportLimits, metrics_namespace
+from workflow.definition.spec import (
+    Buckets,
+    EmrSpec,
+    JobSpec,
+    ModelDefaults,
+    MonitoringSpec,
+    PipelineSpec,
+    PredictDefaults,
+    StepCode,
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,11 @@ def pipeline_spec(config: EnvironmentConfig, resources: StackResources) -> Pipel
             kms_key_id=resources.kms_key_arn,
         ),
         model_package_group_name=config.model_package_group_name,
+        monitoring=MonitoringSpec(
+            metrics_namespace=metrics_namespace(config.name),
+            low_confidence=config.monitoring.low_confidence,
+            limits=PredictionReportLimits.of(config.monitoring),
+        ),
         sklearn_framework_version=config.sagemaker.sklearn_framework_version,
         model=ModelDefaults(approval_status=config.model.approval_status, min_macro_f1=config.model.min_macro_f1),
         predict=PredictDefaults(engine=config.predict.engine, instance_count=config.predict.instance_count),

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, fields
 
 from config.settings import ClusterMode
+from pipeline_steps.contract import PredictionReportLimits
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,16 @@ class PredictDefaults:
 
 
 @dataclass(frozen=True)
+class MonitoringSpec:
+    """The prediction report of every predict execution (config `monitoring`): where its figures go in
+    CloudWatch, the confidence an answer is counted below, and the report's limits."""
+
+    metrics_namespace: str
+    low_confidence: float
+    limits: PredictionReportLimits
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     """Everything the definition builder needs, for one environment."""
 
@@ -120,6 +131,7 @@ class PipelineSpec:
     sklearn_framework_version: str
     model: ModelDefaults
     predict: PredictDefaults
+    monitoring: MonitoringSpec
 
 
 def declared_parameters(definition: str) -> dict[str, str | int | float]:

@@ -32,6 +32,7 @@ from pipeline_steps.contract import (
     GATE_APPROVAL_STATUS_PATH,
     GATE_REASON_PATH,
     MODEL_ARTIFACTS_PREFIX,
+    PREDICTION_REPORT_PARTS,
     PREDICTIONS_PREFIX,
     UNSEEN_OCCUPATIONS_MACRO_F1_PATH,
     UNSEEN_TITLES_MACRO_F1_PATH,
@@ -365,8 +366,12 @@ class PipelineSteps:
             ),
         )
 
+    def predictions_uri(self) -> str:
+        """s3://<predictions>/predictions: the steps write execution_date=<date>/execution_id=<id>/ under it."""
+        return f"s3://{self.spec.buckets.predictions}/{PREDICTIONS_PREFIX.rstrip('/')}"
+
     def processing_predict_steps(self) -> list:
-        """PreprocessPredict (a processing job, no EMR), then BatchPredict."""
+        """PreprocessPredict (a processing job, no EMR), then BatchPredict and its PredictionReport."""
         p = self.params
         preprocess = self.processing_step(
             name="PreprocessPredict",
@@ -395,10 +400,12 @@ class PipelineSteps:
             instance_count=p.predict_instance_count,
         )
         prepared = preprocess.properties.ProcessingOutputConfig.Outputs["prepared"].S3Output.S3Uri
-        return [preprocess, self.batch_predict_step("BatchPredict", Join(on="/", values=[prepared, "titles"]))]
+        predict = self.batch_predict_step("BatchPredict", Join(on="/", values=[prepared, "titles"]))
+        return [preprocess, predict, self.prediction_report_step("PredictionReport", predict)]
 
     def emr_predict_steps(self) -> list:
-        """PredictEtl (the titles ETL on EMR, for tens of millions of titles), then BatchPredictAfterEtl."""
+        """PredictEtl (the titles ETL on EMR, for tens of millions of titles), then BatchPredictAfterEtl and
+        its PredictionReportAfterEtl."""
         titles_etl = self.emr_step(
             name="PredictEtl",
             display_name="Titles-ETL-on-EMR",
@@ -413,10 +420,13 @@ class PipelineSteps:
         predict = self.batch_predict_step(
             "BatchPredictAfterEtl", self.execution_uri("predict-input", "titles"), depends_on=[titles_etl]
         )
-        return [titles_etl, predict]
+        return [titles_etl, predict, self.prediction_report_step("PredictionReportAfterEtl", predict)]
 
     def batch_predict_step(self, name: str, prepared_titles, **kwargs) -> ProcessingStep:
-        """Each predict path ends in its own BatchPredict: no step may belong to two condition branches."""
+        """Each predict path ends in its own BatchPredict: no step may belong to two condition branches.
+
+        Besides the predictions, each instance writes its report to the execution's report-parts folder, which
+        the path's PredictionReport merges."""
         p = self.params
         return self.processing_step(
             name=name,
@@ -429,6 +439,8 @@ class PipelineSteps:
                 "--execution-id", ExecutionVariables.PIPELINE_EXECUTION_ID,
                 "--execution-date", p.execution_date,
                 "--resource-config", _RESOURCE_CONFIG,
+                "--low-confidence", str(self.spec.monitoring.low_confidence),
+                "--report-parts", f"{_OUTPUT}/report-parts",
             ],  # fmt: skip
             inputs=[
                 ProcessingInput(
@@ -439,11 +451,34 @@ class PipelineSteps:
             ],
             outputs=[
                 ProcessingOutput(
-                    output_name="predictions",
-                    source=f"{_OUTPUT}/predictions",
-                    destination=f"s3://{self.spec.buckets.predictions}/{PREDICTIONS_PREFIX.rstrip('/')}",
-                )
+                    output_name="predictions", source=f"{_OUTPUT}/predictions", destination=self.predictions_uri()
+                ),
+                ProcessingOutput(
+                    output_name="report-parts",
+                    source=f"{_OUTPUT}/report-parts",
+                    destination=self.execution_uri(PREDICTION_REPORT_PARTS),
+                ),
             ],
             instance_count=p.predict_instance_count,
             **kwargs,
+        )
+
+    def prediction_report_step(self, name: str, batch_predict: ProcessingStep) -> ProcessingStep:
+        """The execution's prediction report from BatchPredict's instance reports (one small instance: it adds up
+        counts), beside the predictions, and its figures put in the environment's CloudWatch namespace."""
+        monitoring = self.spec.monitoring
+        parts = batch_predict.properties.ProcessingOutputConfig.Outputs["report-parts"].S3Output.S3Uri
+        return self.processing_step(
+            name=name,
+            description="Merge BatchPredict's instance reports: counts, answer paths, low-confidence and unknown-word "
+            "shares, drift from the model's training titles; JSON and PNG beside the predictions, CloudWatch metrics.",
+            step="prediction-report",
+            arguments=[
+                "--parts", f"{_INPUT}/report-parts",
+                "--output", f"{_OUTPUT}/report",
+                "--metrics-namespace", monitoring.metrics_namespace,
+                *monitoring.limits.arguments(),
+            ],  # fmt: skip
+            inputs=[ProcessingInput(source=parts, destination=f"{_INPUT}/report-parts")],
+            outputs=[ProcessingOutput(output_name="report", source=f"{_OUTPUT}/report", destination=self.predictions_uri())],
         )

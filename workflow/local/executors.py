@@ -23,8 +23,10 @@ from typing import Any
 
 import pyspark
 
+from pipeline_steps.metrics import LOCAL_METRICS_ENV, REQUEST_FILE_PREFIX
 from pipeline_steps.registry import LocalRegistry
 from workflow.contracts.pipeline import pipeline_job_name
+from workflow.contracts.validator import ContractError, check_request
 from workflow.local.expressions import UnsupportedDefinition
 from workflow.local.processes import StepProcesses
 from workflow.local.s3 import LocalS3
@@ -77,6 +79,10 @@ class JobContext:
         path = self.work_dir / "jobs" / self.execution_id / step
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def metrics_folder(self, step: str) -> Path:
+        """Where a step's PutMetricData requests are recorded instead of sent (pipeline_steps/metrics.py)."""
+        return self.work_dir / "cloudwatch" / self.execution_id / step
 
     def job_name(self, step: str) -> str:
         """The name SageMaker would give the step's job (pipelines-<execution id>-<step>-<suffix>)."""
@@ -181,6 +187,8 @@ def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
     outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
 
     instances = []
+    metrics_folder = job.metrics_folder(step)
+    shutil.rmtree(metrics_folder, ignore_errors=True)
     for host in hosts:
         sandbox = job.sandbox(step) / host
         shutil.rmtree(sandbox, ignore_errors=True)  # every instance starts as a fresh container
@@ -195,12 +203,14 @@ def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
         command += [str(_container_path(sandbox, a)) for a in app.get("ContainerArguments", [])]
         log = sandbox / "log.txt"
         log.write_text("$ " + " ".join(command) + "\n", encoding="utf-8")
-        instances.append((command, sandbox, job.image_env(arguments.get("Environment")), log))
+        env = job.image_env({**arguments.get("Environment", {}), LOCAL_METRICS_ENV: str(metrics_folder)})
+        instances.append((command, sandbox, env, log))
     codes = job.processes.run_together(instances)
     failures = [(host, code) for host, code in zip(hosts, codes, strict=True) if code != 0]
     if failures:
         host, code = failures[0]
         raise StepFailed(step, f"exit code {code} on {host}", job.sandbox(step) / host / "log.txt")
+    _check_metric_requests(step, metrics_folder)
 
     properties_outputs = {}
     for output in outputs:
@@ -213,6 +223,16 @@ def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
         "ProcessingJobStatus": "Completed",
         "ProcessingOutputConfig": {"Outputs": properties_outputs},
     }
+
+
+def _check_metric_requests(step: str, folder: Path) -> None:
+    """Each PutMetricData request the job recorded, against CloudWatch's contract: what AWS would refuse fails
+    the step here too."""
+    for path in sorted(folder.glob(f"{REQUEST_FILE_PREFIX}*.json")):
+        try:
+            check_request("cloudwatch", "PutMetricData", json.loads(path.read_text(encoding="utf-8")), str(path))
+        except ContractError as refused:
+            raise StepFailed(step, f"AWS would refuse {refused}") from None
 
 
 def _check_image_python(step: str, toolchain: Toolchain) -> None:

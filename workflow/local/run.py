@@ -29,6 +29,8 @@ from pipeline_steps.contract import (
     EVALUATION_FILE,
     GATE_REASON_PATH,
     ONET_INPUT_PREFIX,
+    PREDICTION_REPORT_CHART,
+    PREDICTION_REPORT_FILE,
     REJECTED,
     TITLES_INPUT_PREFIX,
     execution_date,
@@ -36,6 +38,7 @@ from pipeline_steps.contract import (
 )
 from pipeline_steps.errors import StepError
 from pipeline_steps.model import extract_archive
+from pipeline_steps.prediction_report import summary_lines
 from pipeline_steps.registry import LocalRegistry, read_evaluation
 from workflow.definition import (
     Buckets,
@@ -304,9 +307,10 @@ def _registered_from(fingerprint: str, work_dir: Path, group: str) -> Unchanged 
 def _checked_parameters(run: LocalRunRequest, definition: str, s3: LocalS3) -> dict[str, str]:
     """The run's parameters, checked against the definition's declarations and range checks.
 
-    A URI parameter (its default is an s3:// URI) must map into the work dir's local S3; execution_date
-    is passed on as the date the steps make of it (stripped; today, UTC, when empty), so that the steps
-    and the local run name the same predictions folder.
+    A URI parameter (its default is an s3:// URI) must map into the work dir's local S3; a predict run's
+    execution_date is passed on as the date the steps make of it (stripped; today, UTC, when empty), so
+    that the steps and the local run name the same predictions folder. A train run's is not: it would make
+    each day's training fingerprint differ (--if-changed) and the train branch reads no date.
     """
     params = {"use_type": run.use_type, **run.params}
     declared = json.loads(definition)
@@ -322,9 +326,11 @@ def _checked_parameters(run: LocalRunRequest, definition: str, s3: LocalS3) -> d
                 raise ParameterError(f"parameter {parameter['Name']}: {error}; name an s3:// prefix of the work dir's "
                                      f"local S3 ({s3.root})") from None  # fmt: skip
     try:
-        params["execution_date"] = execution_date(str(values.get("execution_date") or ""))
+        date_text = execution_date(str(values.get("execution_date") or ""))
     except ValueError as error:
         raise ParameterError(f"parameter execution_date: {error}") from None
+    if run.use_type == "predict":
+        params["execution_date"] = date_text
     return params
 
 
@@ -399,4 +405,10 @@ def summarize(result: LocalResult | Unchanged, report: Callable[[str], None] = p
                        "latest approved model.")  # fmt: skip
     if result.predictions_partition is not None:
         report(f"Predictions: {result.run.output} (parts in {result.predictions_partition})")
+        prediction_report = result.predictions_partition / PREDICTION_REPORT_FILE
+        if prediction_report.is_file():
+            report("")
+            for line in summary_lines(json.loads(prediction_report.read_text(encoding="utf-8"))):
+                report(line)
+            report(f"Prediction report: {prediction_report} (chart: {PREDICTION_REPORT_CHART})")
     return 0

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_steps.registry import APPROVED, LocalRegistry, RegistryError
+from pipeline_steps.contract import APPROVED
+from pipeline_steps.registry import LocalRegistry, RegistryError
 from workflow.local.executors import IMAGE_PYTHON
 from workflow.local.processes import _die_with_parent, _stop_group
 
