@@ -164,7 +164,8 @@ def test_every_alarm_notifies_the_topic_and_only_the_alarms_may_use_its_key(synt
     topic_id = stack.get_logical_id(stack.alerts.topic.node.default_child)
     for alarm in resources_of(synth, env, "AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
-        assert alarm["Properties"]["ActionsEnabled"] is True
+        # AWS::CloudWatch::Alarm's ActionsEnabled: "The default is TRUE" (CloudFormation resource reference).
+        assert alarm["Properties"].get("ActionsEnabled", True) is True
     key = synth.templates[env]["Resources"][stack.get_logical_id(stack.alerts.key.node.default_child)]["Properties"]
     (statement,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert set(statement["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
