@@ -138,6 +138,7 @@ class Deployment:
     def endpoint_name(self) -> str:
         return self.outputs.get(OUTPUT_ENDPOINT_NAME) or self.config.endpoint_name
 
+    @property
     def predictions_bucket(self) -> str | None:
         """The predictions bucket: CDK names it, so only the stack's outputs know it (None when unreadable)."""
         return self.outputs.get(OUTPUT_PREDICTIONS_BUCKET_NAME)
