@@ -50,10 +50,45 @@ from pipeline_steps.titles_input import RowBatch  # noqa: E402
 # Placeholder text ("lorem ipsum", Cicero's De finibus as typesetters scramble it) and random letters: what
 # forms receive in a title field that is no job title.
 LOREM = (
-    "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "eiusmod",
-    "tempor", "incididunt", "labore", "dolore", "magna", "aliqua", "enim", "minim", "veniam", "quis",
-    "nostrud", "exercitation", "ullamco", "laboris", "nisi", "aliquip", "commodo", "consequat", "duis",
-    "aute", "irure", "reprehenderit", "voluptate", "velit", "esse", "cillum", "fugiat", "nulla", "pariatur",
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "eiusmod",
+    "tempor",
+    "incididunt",
+    "labore",
+    "dolore",
+    "magna",
+    "aliqua",
+    "enim",
+    "minim",
+    "veniam",
+    "quis",
+    "nostrud",
+    "exercitation",
+    "ullamco",
+    "laboris",
+    "nisi",
+    "aliquip",
+    "commodo",
+    "consequat",
+    "duis",
+    "aute",
+    "irure",
+    "reprehenderit",
+    "voluptate",
+    "velit",
+    "esse",
+    "cillum",
+    "fugiat",
+    "nulla",
+    "pariatur",
 )
 FIGURES = (
     ("PSI", ("drift", "population_stability_index")),
@@ -129,7 +164,10 @@ def scenarios(by_group: dict[str, list[str]], unlisted: list[str]) -> dict[str, 
         "mixed": (False, mixed),
     }
     for group in chosen:
-        found[f"one-group-{group}"] = (True, lambda rng, n, titles=by_group[group]: [rng.choice(titles) for _ in range(n)])
+        found[f"one-group-{group}"] = (
+            True,
+            lambda rng, n, titles=by_group[group]: [rng.choice(titles) for _ in range(n)],
+        )
     for percent in (10, 30):
         found[f"not-titles-{percent}%"] = (True, with_junk(percent / 100))
     return found
@@ -157,9 +195,13 @@ def main() -> None:
     parser.add_argument("--unlisted-from", type=Path, default=DEFAULT_UNLISTED)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000, 3000, 10000])
-    parser.add_argument("--write-sample", nargs=3, metavar=("SCENARIO", "ROWS", "FILE"),
-                        help="only write one sample (seed 0) of a scenario as a CSV with a title column, e.g. to "
-                             "run `python -m workflow.local --use-type predict` on it")  # fmt: skip
+    parser.add_argument(
+        "--write-sample",
+        nargs=3,
+        metavar=("SCENARIO", "ROWS", "FILE"),
+        help="only write one sample (seed 0) of a scenario as a CSV with a title column, e.g. to "
+        "run `python -m workflow.local --use-type predict` on it",
+    )
     args = parser.parse_args()
     if args.write_sample:
         write_sample(args, *args.write_sample)
@@ -177,13 +219,17 @@ def main() -> None:
     by_group = onet_titles_by_group(args.onet_dir)
     every = [title for titles in by_group.values() for title in titles]
     unlisted = unlisted_titles(every, args.unlisted_from, 20_000)
-    print(f"model version {record.version}: {baseline.rows} training titles in {len(baseline.major_groups)} major groups; "
-          f"{len(every)} O*NET titles, {len(unlisted)} unlisted; {args.seeds} seeds; thresholds {limits}")  # fmt: skip
+    print(
+        f"model version {record.version}: {baseline.rows} training titles in {len(baseline.major_groups)} major groups; "
+        f"{len(every)} O*NET titles, {len(unlisted)} unlisted; {args.seeds} seeds; thresholds {limits}"
+    )
     print(f"{'scenario':<18}{'rows':>7}  " + "  ".join(f"{name + ' med/worst':>22}" for name, _ in FIGURES))
     for name, (shifted, draw) in scenarios(by_group, unlisted).items():
         for size in args.sizes:
-            reports = [report_of(model, record, baseline, draw(random.Random(seed), size), limits, monitoring.low_confidence)
-                       for seed in range(args.seeds)]  # fmt: skip
+            reports = [
+                report_of(model, record, baseline, draw(random.Random(seed), size), limits, monitoring.low_confidence)
+                for seed in range(args.seeds)
+            ]
             cells = []
             for _, (section, key) in FIGURES:
                 values = [r[section][key] for r in reports]

@@ -98,8 +98,12 @@ class Load:
         started = time.perf_counter()
         try:
             connection = self._connection()
-            connection.request("POST", "/invocations", body=body,
-                               headers={"Content-Type": "application/json", "Accept": "application/json"})  # fmt: skip
+            connection.request(
+                "POST",
+                "/invocations",
+                body=body,
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+            )
             response = connection.getresponse()
             payload = response.read()
             seconds = time.perf_counter() - started
@@ -137,32 +141,64 @@ def main() -> None:
     options = parser.parse_args()
 
     group = load_environment(options.env).model_package_group_name
-    model = latest_approved_local_model(LocalRegistry(options.work_dir / "registry.json", str(options.work_dir / "s3")), group)
+    model = latest_approved_local_model(
+        LocalRegistry(options.work_dir / "registry.json", str(options.work_dir / "s3")), group
+    )
     known, unlisted = title_pools(options.onet_dir)
     rng = random.Random(0)
     log = options.work_dir / "serving" / "endpoint_load.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     server = serve_local_model(model, options.work_dir, port=free_loopback_port(), workers=options.workers, log=log)
-    print(f"Model version {model.version} of {group} ({model.archive}); titles drawn {options.known_share:.0%} from "
-          f"{len(known):,} O*NET lists and the rest from {len(unlisted):,} it does not")
+    print(
+        f"Model version {model.version} of {group} ({model.archive}); titles drawn {options.known_share:.0%} from "
+        f"{len(known):,} O*NET lists and the rest from {len(unlisted):,} it does not"
+    )
     print(f"Server log: {log}")
     rows = []
     with server:
         for size in options.titles_per_request:
-            batches = [[rng.choice(known if rng.random() < options.known_share else unlisted) for _ in range(size)]
-                       for _ in range(1000)]
-            load = Load(server.port, [json.dumps({"titles": batch}).encode("utf-8") for batch in batches], [size] * len(batches))
+            batches = [
+                [rng.choice(known if rng.random() < options.known_share else unlisted) for _ in range(size)]
+                for _ in range(1000)
+            ]
+            load = Load(
+                server.port, [json.dumps({"titles": batch}).encode("utf-8") for batch in batches], [size] * len(batches)
+            )
             load.run(WARM_UP_REQUESTS, options.concurrency)
             wall, latencies, errors = load.run(options.requests, options.concurrency, offset=WARM_UP_REQUESTS)
             ms = [seconds * 1000 for seconds in latencies]
-            rows.append([f"{options.requests:,}", str(options.concurrency), str(size), f"{wall:.1f}",
-                         f"{options.requests / wall:,.0f}", f"{options.requests * size / wall:,.0f}",
-                         f"{percentile(ms, 0.50):.1f}", f"{percentile(ms, 0.90):.1f}", f"{percentile(ms, 0.99):.1f}",
-                         f"{ms[-1]:.1f}", f"{statistics.fmean(ms):.1f}",
-                         str(sum(errors.values())) + (f" {errors}" if errors else ""),
-                         f"{server_rss_mib(server.process.pid):.0f}"])  # fmt: skip
-    headers = ["requests", "concurrency", "titles/request", "wall s", "requests/s", "titles/s", "p50 ms", "p90 ms",
-               "p99 ms", "max ms", "mean ms", "errors", "server RSS MiB"]  # fmt: skip
+            rows.append(
+                [
+                    f"{options.requests:,}",
+                    str(options.concurrency),
+                    str(size),
+                    f"{wall:.1f}",
+                    f"{options.requests / wall:,.0f}",
+                    f"{options.requests * size / wall:,.0f}",
+                    f"{percentile(ms, 0.50):.1f}",
+                    f"{percentile(ms, 0.90):.1f}",
+                    f"{percentile(ms, 0.99):.1f}",
+                    f"{ms[-1]:.1f}",
+                    f"{statistics.fmean(ms):.1f}",
+                    str(sum(errors.values())) + (f" {errors}" if errors else ""),
+                    f"{server_rss_mib(server.process.pid):.0f}",
+                ]
+            )
+    headers = [
+        "requests",
+        "concurrency",
+        "titles/request",
+        "wall s",
+        "requests/s",
+        "titles/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "mean ms",
+        "errors",
+        "server RSS MiB",
+    ]
     print()
     print("| " + " | ".join(headers) + " |")
     print("|" + "|".join("---:" for _ in headers) + "|")

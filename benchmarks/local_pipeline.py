@@ -61,9 +61,16 @@ def main() -> None:
         sample_titles(options.onet_dir, options.titles, work_dir / "titles.csv")
         outcomes = {
             "train": timed_local_run(LocalRunRequest("develop", "train", onet_dir=options.onet_dir, work_dir=work_dir)),
-            "predict": timed_local_run(LocalRunRequest("develop", "predict", input=work_dir / "titles.csv",
-                                                output=work_dir / "predictions.csv", work_dir=work_dir)),
-        }  # fmt: skip
+            "predict": timed_local_run(
+                LocalRunRequest(
+                    "develop",
+                    "predict",
+                    input=work_dir / "titles.csv",
+                    output=work_dir / "predictions.csv",
+                    work_dir=work_dir,
+                )
+            ),
+        }
 
         print("\nLocal pipeline on all O*NET rows (seconds, wall time)\n")
         print(f"| {'execution':<9} | {'step':<28} | {'seconds':>8} |")
@@ -76,7 +83,9 @@ def main() -> None:
         predict_outcome, s3, _ = outcomes["predict"]
         outputs = predict_outcome.step_properties["BatchPredict"]["ProcessingOutputConfig"]["Outputs"]
         predictions = s3.path(outputs["predictions"]["S3Output"]["S3Uri"])
-        report = json.loads(next(predictions.rglob(f"execution_id={predict_outcome.execution_id}/report-*.json")).read_text())
+        report = json.loads(
+            next(predictions.rglob(f"execution_id={predict_outcome.execution_id}/report-*.json")).read_text()
+        )
         print(f"\nBatch predict report: {json.dumps(report, sort_keys=True)}")
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

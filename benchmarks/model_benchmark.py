@@ -180,7 +180,8 @@ def test_rows(split_dir: Path, split: str = "occupation_test") -> tuple[list[str
         for raw, normalized, group in zip(
             table.column("title").to_pylist(),
             table.column("title_normalized").to_pylist(),
-            table.column("major_group").to_pylist(), strict=False,
+            table.column("major_group").to_pylist(),
+            strict=False,
         )
         if normalized and normalized.strip() and group
     ]
@@ -404,7 +405,11 @@ def table(rows: list[Row], seeds: list[int]) -> str:
         "split by occupation (test 20%, validation 10% of each major group's occupations). Throughput: the served "
         "model's statistical path, one core. Known share: test titles answered from the known titles of the held-out "
         "model's own training rows. Training titles: the served model's statistical path alone on the titles it "
-        "was fitted on (with the known titles, 1.000 by construction).\n\n" + "\n".join(lines) + "\n\nNotes:\n" + "\n".join(notes) + "\n"
+        "was fitted on (with the known titles, 1.000 by construction).\n\n"
+        + "\n".join(lines)
+        + "\n\nNotes:\n"
+        + "\n".join(notes)
+        + "\n"
     )
 
 
@@ -458,7 +463,9 @@ def main() -> None:
             print(f"{name}: {json.dumps(CANDIDATES[name].as_dict(), sort_keys=True)}")
         if "default" in models and not rows[models.index("default")].failed:
             threshold = gate_threshold(rows[models.index("default")].macro_f1)
-            print(f"quality gate default (mean - 2 sd of default's unseen-occupation macro-F1): min_macro_f1 = {threshold:.2f}")
+            print(
+                f"quality gate default (mean - 2 sd of default's unseen-occupation macro-F1): min_macro_f1 = {threshold:.2f}"
+            )
         if options.json:
             options.json.write_text(json.dumps([vars(r) for r in all_rows], indent=2) + "\n")
 

@@ -43,7 +43,18 @@ DEFAULT_ONET = ROOT.parent / "shared" / "onet" / "db_28_1_excel"
 DEFAULT_UNLISTED = ROOT.parent / "shared" / "onet" / "db_27_0_text"
 # How job boards write an O*NET title that O*NET does not list.
 PREFIXES = ("Senior", "Sr.", "Junior", "Lead", "Assistant", "Night Shift", "Remote", "Entry Level", "Trainee", "Relief")
-SUFFIXES = (" II", " III", " - Remote", " (Contract)", " - Part Time", ", Nights", " / Days", " - Bilingual", " PRN", " 2nd Shift")
+SUFFIXES = (
+    " II",
+    " III",
+    " - Remote",
+    " (Contract)",
+    " - Part Time",
+    ", Nights",
+    " / Days",
+    " - Bilingual",
+    " PRN",
+    " 2nd Shift",
+)
 GROUP = "jobclf-develop"
 
 # Run a command and print the child's peak RSS (KiB) and CPU seconds: measured in this wrapper, so
@@ -68,8 +79,15 @@ def measure(command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
     seconds, CPU seconds and peak RSS. Raises on failure."""
     started = time.perf_counter()
     with log.open("w", encoding="utf-8") as sink:
-        result = subprocess.run([sys.executable, "-c", _MEASURE, *command], cwd=cwd, env=env,
-                                stdout=subprocess.PIPE, stderr=sink, text=True, check=False)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-c", _MEASURE, *command],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            text=True,
+            check=False,
+        )
     seconds = time.perf_counter() - started
     lines = result.stdout.strip().splitlines()
     usage = json.loads(lines[-1])
@@ -78,7 +96,9 @@ def measure(command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
     return Measured(seconds, usage["cpu_seconds"], usage["max_rss_kib"] / 1024)
 
 
-def write_titles(known: list[str], unlisted: list[str], known_share: float, count: int, destination: Path, seed: int = 0) -> None:
+def write_titles(
+    known: list[str], unlisted: list[str], known_share: float, count: int, destination: Path, seed: int = 0
+) -> None:
     """`count` rows of id,title: `known_share` of them drawn from `known`, the rest from `unlisted`;
     every 50th title empty, every 10th id missing."""
     rng = random.Random(seed)
@@ -153,10 +173,23 @@ def train_model(onet_dir: Path, work_dir: Path) -> dict[str, str]:
     """Train and register the default model with the local run; the steps' registry environment."""
     if not (work_dir / "registry.json").is_file():
         subprocess.run(
-            [sys.executable, "-m", "workflow.local", "--env", "develop", "--use-type", "train",
-             "--onet-dir", str(onet_dir), "--work-dir", str(work_dir)],
-            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "workflow.local",
+                "--env",
+                "develop",
+                "--use-type",
+                "train",
+                "--onet-dir",
+                str(onet_dir),
+                "--work-dir",
+                str(work_dir),
+            ],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return {"JOBCLF_LOCAL_REGISTRY": str(work_dir / "registry.json"), "JOBCLF_LOCAL_S3_ROOT": str(work_dir / "s3")}
 
 
@@ -165,8 +198,16 @@ def step_commands(steps_from: Path | None, input_dir: Path, work: Path) -> tuple
     python = [sys.executable, "-m", "pipeline_steps"]
     old = steps_from is not None and "--execution-id" not in (steps_from / "pipeline_steps" / "predict.py").read_text()
     preprocess = [*python, "preprocess-predict", "--input", str(input_dir), "--output", str(work / "prepared")]
-    predict = [*python, "predict", "--output", str(work / "predictions"), "--model-package-group", GROUP,
-               "--execution-date", "2026-12-01"]  # fmt: skip
+    predict = [
+        *python,
+        "predict",
+        "--output",
+        str(work / "predictions"),
+        "--model-package-group",
+        GROUP,
+        "--execution-date",
+        "2026-12-01",
+    ]
     if old:
         return preprocess, [*predict, "--input", str(work / "prepared")], work / "predictions"
     predict += ["--input", str(work / "prepared" / "titles"), "--execution-id", "benchmark"]
@@ -212,14 +253,20 @@ def main() -> None:
             shutil.rmtree(work_dir, ignore_errors=True)
 
     cores = os.cpu_count()
-    print(f"\nPredict steps, one instance each ({cores} cores here; steps from {options.steps_from or 'this checkout'})\n")
+    print(
+        f"\nPredict steps, one instance each ({cores} cores here; steps from {options.steps_from or 'this checkout'})\n"
+    )
     print("| titles | known share | step | wall s | CPU s | titles/s per core | peak RSS MiB | rows predicted |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|")
     for size, share, step, m, written in rows:
         per_core = size / m.cpu_seconds if m.cpu_seconds else float("nan")
-        print(f"| {size:,} | {share:g} | {step} | {m.seconds:.1f} | {m.cpu_seconds:.1f} | {per_core:,.0f} | {m.max_rss_mib:,.0f} | {written:,} |")
+        print(
+            f"| {size:,} | {share:g} | {step} | {m.seconds:.1f} | {m.cpu_seconds:.1f} | {per_core:,.0f} | {m.max_rss_mib:,.0f} | {written:,} |"
+        )
     if paths:
-        print("\nBatchPredict per path: rows answered, CPU seconds in that path's probabilities (distinct titles of a batch once)\n")
+        print(
+            "\nBatchPredict per path: rows answered, CPU seconds in that path's probabilities (distinct titles of a batch once)\n"
+        )
         print("| titles | known share | answered by | rows | CPU s | titles/s per core in the path |")
         print("|---:|---:|---|---:|---:|---:|")
         for size, share, path, answered, seconds in paths:

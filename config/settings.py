@@ -178,7 +178,9 @@ class EndpointConfig:
             sizes = ", ".join(map(str, SERVERLESS_MEMORY_SIZES_MB))
             raise ConfigError(f"{key}.memory_size_mb: {self.memory_size_mb} must be one of {sizes} (MB)")
         if not 1 <= self.max_concurrency <= SERVERLESS_MAX_CONCURRENCY:
-            raise ConfigError(f"{key}.max_concurrency: {self.max_concurrency} must be from 1 to {SERVERLESS_MAX_CONCURRENCY}")
+            raise ConfigError(
+                f"{key}.max_concurrency: {self.max_concurrency} must be from 1 to {SERVERLESS_MAX_CONCURRENCY}"
+            )
         if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", self.instance_type):
             raise ConfigError(f"{key}.instance_type: {self.instance_type!r} is not a SageMaker instance type (ml.*)")
         if not 1 <= self.instance_count <= 10:
@@ -207,13 +209,20 @@ class MonitoringConfig:
     max_jensen_shannon_distance: float
 
     def validate(self, key: str) -> None:
-        for name in ("low_confidence", "max_rejected_share", "max_low_confidence_share", "max_no_known_word_share",
-                     "max_jensen_shannon_distance"):  # fmt: skip
+        for name in (
+            "low_confidence",
+            "max_rejected_share",
+            "max_low_confidence_share",
+            "max_no_known_word_share",
+            "max_jensen_shannon_distance",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{key}.{name}: {value} must be from 0 to 1")
         if not 0.0 <= self.max_population_stability_index <= 10.0:
-            raise ConfigError(f"{key}.max_population_stability_index: {self.max_population_stability_index} must be from 0 to 10")
+            raise ConfigError(
+                f"{key}.max_population_stability_index: {self.max_population_stability_index} must be from 0 to 10"
+            )
         for name in ("min_rows_for_shares", "min_rows_for_drift"):
             value = getattr(self, name)
             if not 1 <= value <= 10_000_000:
@@ -249,10 +258,14 @@ class ScheduleConfig:
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,40}", self.name):
             raise ConfigError(f"{key}.name: {self.name!r} must be lowercase letters, digits and dashes")
         if not re.fullmatch(r"(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)|at\(.+\))", self.expression):
-            raise ConfigError(f"{key}.expression: {self.expression!r} is not a cron(...), rate(...) or at(...) expression")
+            raise ConfigError(
+                f"{key}.expression: {self.expression!r} is not a cron(...), rate(...) or at(...) expression"
+            )
         for name, value in self.parameters.items():
             if not isinstance(value, str):
-                raise ConfigError(f"{key}.parameters.{name}: {value!r} must be a string (pipeline parameters are strings)")
+                raise ConfigError(
+                    f"{key}.parameters.{name}: {value!r} must be a string (pipeline parameters are strings)"
+                )
 
 
 @dataclass(frozen=True)

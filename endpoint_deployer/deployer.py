@@ -91,9 +91,14 @@ class Variant:
     def production_variant(self, model_name: str) -> dict[str, Any]:
         variant: dict[str, Any] = {"VariantName": VARIANT_NAME, "ModelName": model_name}
         if self.type == SERVERLESS:
-            variant["ServerlessConfig"] = {"MemorySizeInMB": self.memory_size_mb, "MaxConcurrency": self.max_concurrency}
+            variant["ServerlessConfig"] = {
+                "MemorySizeInMB": self.memory_size_mb,
+                "MaxConcurrency": self.max_concurrency,
+            }
         elif self.type == PROVISIONED:
-            variant.update(InstanceType=self.instance_type, InitialInstanceCount=self.instance_count, InitialVariantWeight=1.0)
+            variant.update(
+                InstanceType=self.instance_type, InitialInstanceCount=self.instance_count, InitialVariantWeight=1.0
+            )
         else:
             raise ValueError(f"endpoint type {self.type!r} is neither {SERVERLESS!r} nor {PROVISIONED!r}")
         return variant
@@ -125,7 +130,11 @@ class EndpointSettings:
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str]) -> EndpointSettings:
-        missing = [name for name in (ENV_ENDPOINT_NAME, ENV_GROUP, ENV_MODEL_ROLE_ARN, ENV_VARIANT) if not environment.get(name)]
+        missing = [
+            name
+            for name in (ENV_ENDPOINT_NAME, ENV_GROUP, ENV_MODEL_ROLE_ARN, ENV_VARIANT)
+            if not environment.get(name)
+        ]
         if missing:
             raise KeyError(f"the function's environment lacks {', '.join(missing)}")
         return cls(
@@ -215,7 +224,11 @@ def deployment_config(settings: EndpointSettings) -> dict[str, Any] | None:
         return None
     routing: dict[str, Any] = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": BAKING_SECONDS}
     if variant.instance_count >= 2:  # a canary is at most half of the new fleet
-        routing = {"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}, "WaitIntervalInSeconds": BAKING_SECONDS}
+        routing = {
+            "Type": "CANARY",
+            "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
+            "WaitIntervalInSeconds": BAKING_SECONDS,
+        }
     return {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": routing,
@@ -301,11 +314,17 @@ class Deployer:
                     return outcome
                 continue  # the endpoint changed state under us (deleted, or someone's update): look again
             if target is not None and self._in_flight_config(endpoint) == target.config_name:
-                return Outcome("deploying", f"{endpoint['EndpointStatus']} to version {package.version} already",
-                               package.arn, target.config_name)  # fmt: skip
+                return Outcome(
+                    "deploying",
+                    f"{endpoint['EndpointStatus']} to version {package.version} already",
+                    package.arn,
+                    target.config_name,
+                )
             if self._clock() >= deadline:
-                raise EndpointBusy(f"endpoint {self.settings.endpoint_name} is still {endpoint['EndpointStatus']}; "
-                                   "the next attempt reconciles again")  # fmt: skip
+                raise EndpointBusy(
+                    f"endpoint {self.settings.endpoint_name} is still {endpoint['EndpointStatus']}; "
+                    "the next attempt reconciles again"
+                )
             self._sleep(self.poll_seconds)
 
     # -- what should be served ----------------------------------------------------------------------
@@ -323,8 +342,12 @@ class Deployer:
             else:
                 excluded.add(trigger.package_arn)
         paginator = self.sagemaker.get_paginator("list_model_packages")
-        pages = paginator.paginate(ModelPackageGroupName=self.settings.model_package_group, ModelApprovalStatus=APPROVED,
-                                   SortBy="CreationTime", SortOrder="Descending")  # fmt: skip
+        pages = paginator.paginate(
+            ModelPackageGroupName=self.settings.model_package_group,
+            ModelApprovalStatus=APPROVED,
+            SortBy="CreationTime",
+            SortOrder="Descending",
+        )
         for page in pages:
             for summary in page.get("ModelPackageSummaryList") or []:
                 if summary["ModelPackageArn"] in excluded or summary.get("ModelPackageStatus") != "Completed":
@@ -342,7 +365,9 @@ class Deployer:
             return self._serve_nothing(endpoint)
         if endpoint is not None and endpoint["EndpointStatus"] == "Failed":
             # A failed endpoint takes no update: delete it; the loop waits out Deleting and creates it again.
-            logger.warning("endpoint %s is Failed (%s): deleting it to create it again", name, endpoint.get("FailureReason"))
+            logger.warning(
+                "endpoint %s is Failed (%s): deleting it to create it again", name, endpoint.get("FailureReason")
+            )
             self.sagemaker.delete_endpoint(EndpointName=name)
             return None
         if endpoint is not None and endpoint.get("EndpointConfigName") == target.config_name:
@@ -351,7 +376,9 @@ class Deployer:
         self._ensure_endpoint_config(target)
         if endpoint is None:
             self.sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=target.config_name)
-            return Outcome("created", f"creating the endpoint with version {package.version}", package.arn, target.config_name)
+            return Outcome(
+                "created", f"creating the endpoint with version {package.version}", package.arn, target.config_name
+            )
         if self.settings.variant.type == SERVERLESS and not self._is_serverless(endpoint):
             raise UnsupportedUpdate(
                 f"endpoint {name} runs on instances and SageMaker cannot update an instance-based endpoint to "
@@ -367,12 +394,18 @@ class Deployer:
         except Exception as error:
             # SageMaker refuses an update while another is in progress; if one started between our look and our
             # call (someone by hand: our invocations do not overlap), look again. Anything else is an error.
-            now = self._describe_endpoint() if _error_code(error) in ("ValidationException", "ValidationError") else None
+            now = (
+                self._describe_endpoint() if _error_code(error) in ("ValidationException", "ValidationError") else None
+            )
             if now is not None and now["EndpointStatus"] in BUSY_STATUSES:
                 return None
             raise
-        return Outcome("updating", f"updating from {endpoint.get('EndpointConfigName')} to version {package.version}",
-                       package.arn, target.config_name)  # fmt: skip
+        return Outcome(
+            "updating",
+            f"updating from {endpoint.get('EndpointConfigName')} to version {package.version}",
+            package.arn,
+            target.config_name,
+        )
 
     def _serve_nothing(self, endpoint: dict | None) -> Outcome:
         name, group = self.settings.endpoint_name, self.settings.model_package_group
@@ -382,12 +415,18 @@ class Deployer:
         if served is not None:
             status = self.sagemaker.describe_model_package(ModelPackageName=served).get("ModelApprovalStatus")
             if status == APPROVED:  # the listing has not caught up with the approval: never delete what is approved
-                return Outcome("unchanged", f"{served} is still approved; the registry listing lags", served,
-                               endpoint["EndpointConfigName"])  # fmt: skip
+                return Outcome(
+                    "unchanged",
+                    f"{served} is still approved; the registry listing lags",
+                    served,
+                    endpoint["EndpointConfigName"],
+                )
         self.sagemaker.delete_endpoint(EndpointName=name)
-        message = (f"Endpoint {name} was deleted: it served {served or 'an unknown package'}, which is no longer "
-                   f"approved, and group {group} has no other approved model package. Approving one creates the "
-                   "endpoint again.")  # fmt: skip
+        message = (
+            f"Endpoint {name} was deleted: it served {served or 'an unknown package'}, which is no longer "
+            f"approved, and group {group} has no other approved model package. Approving one creates the "
+            "endpoint again."
+        )
         self._alert(f"JobClf: endpoint {name} deleted, no approved model", message)
         return Outcome("deleted", message, served, endpoint["EndpointConfigName"])
 
@@ -401,8 +440,9 @@ class Deployer:
             package = self.sagemaker.describe_model_package(ModelPackageName=target.package.arn)
             containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
             container["Environment"] = {**(containers[0].get("Environment") or {}), **SERVERLESS_WORKERS}
-        self.sagemaker.create_model(ModelName=target.model_name, ExecutionRoleArn=self.settings.model_role_arn,
-                                    PrimaryContainer=container)  # fmt: skip
+        self.sagemaker.create_model(
+            ModelName=target.model_name, ExecutionRoleArn=self.settings.model_role_arn, PrimaryContainer=container
+        )
 
     def _ensure_endpoint_config(self, target: Target) -> None:
         if _described(self.sagemaker.describe_endpoint_config, EndpointConfigName=target.config_name) is not None:
@@ -430,7 +470,9 @@ class Deployer:
     @staticmethod
     def _is_serverless(endpoint: Mapping[str, Any]) -> bool:
         variants = endpoint.get("ProductionVariants") or []
-        return bool(variants) and all("CurrentServerlessConfig" in v or "DesiredServerlessConfig" in v for v in variants)
+        return bool(variants) and all(
+            "CurrentServerlessConfig" in v or "DesiredServerlessConfig" in v for v in variants
+        )
 
     def _alert(self, subject: str, message: str) -> None:
         logger.warning("%s: %s", subject, message)

@@ -29,10 +29,22 @@ STACK_OUTPUT_KEYS = (
     OUTPUT_PREDICTIONS_BUCKET_NAME,
 )
 
-THROTTLING_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
-                    "SlowDown", "ProvisionedThroughputExceededException"}  # fmt: skip
-ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException",
-                       "InvalidClientTokenId", "SignatureDoesNotMatch"}  # fmt: skip
+THROTTLING_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "ProvisionedThroughputExceededException",
+}
+ACCESS_DENIED_CODES = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+}
 EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
 
 
@@ -49,8 +61,10 @@ def explain(error: BaseException) -> str | None:
     from botocore import exceptions as bx
 
     if isinstance(error, bx.NoCredentialsError | bx.PartialCredentialsError):
-        return ("no AWS credentials found: set AWS_PROFILE (e.g. after `aws sso login`) "
-                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")  # fmt: skip
+        return (
+            "no AWS credentials found: set AWS_PROFILE (e.g. after `aws sso login`) "
+            "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
     if isinstance(error, bx.TokenRetrievalError | bx.SSOTokenLoadError | bx.UnauthorizedSSOTokenError):
         return f"AWS SSO credentials are not usable ({one_line(error)}): run `aws sso login`"
     if isinstance(error, bx.EndpointConnectionError | bx.ConnectTimeoutError | bx.ReadTimeoutError):
@@ -145,8 +159,10 @@ class Deployment:
 
     def not_found(self, what: str) -> CliError:
         # `outputs` has been read by now (the name came from it), so names_from says where the name came from.
-        return CliError(f"{what} not found in {self.region} ({self.names_from}): is the {self.config.name} "
-                        "environment deployed there, and are these the right credentials?")  # fmt: skip
+        return CliError(
+            f"{what} not found in {self.region} ({self.names_from}): is the {self.config.name} "
+            "environment deployed there, and are these the right credentials?"
+        )
 
     # -- pipeline -----------------------------------------------------------------------------------
 
@@ -204,8 +220,10 @@ class Deployment:
         for summary in self.model_packages():
             if summary.get("ModelPackageVersion") == version:
                 return self.sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
-        raise CliError(f"model package group {self.model_package_group_name} has no version {version} "
-                       f"(`jobclf models list --env {self.config.name}` lists them)")  # fmt: skip
+        raise CliError(
+            f"model package group {self.model_package_group_name} has no version {version} "
+            f"(`jobclf models list --env {self.config.name}` lists them)"
+        )
 
     def read_evaluation(self, uri: str) -> dict[str, Any]:
         """A model version's evaluation.json, read as every evaluation is (registry.read_evaluation)."""

@@ -12,8 +12,13 @@ from jobclf_cli.aws import CliError, Deployment, error_code, metrics_uri_of, one
 from jobclf_cli.options import env_option
 
 # What `show` reads from CloudWatch for the endpoint's variant (namespace AWS/SageMaker; ModelLatency in microseconds).
-INVOCATION_METRICS = (("Invocations", "Sum"), ("Invocation4XXErrors", "Sum"), ("Invocation5XXErrors", "Sum"),
-                      ("ModelLatency", "Average"), ("ModelLatency", "Maximum"))  # fmt: skip
+INVOCATION_METRICS = (
+    ("Invocations", "Sum"),
+    ("Invocation4XXErrors", "Sum"),
+    ("Invocation5XXErrors", "Sum"),
+    ("ModelLatency", "Average"),
+    ("ModelLatency", "Maximum"),
+)
 
 
 @click.group()
@@ -27,9 +32,11 @@ def _describe(deployment: Deployment) -> dict[str, Any]:
         return deployment.sagemaker.describe_endpoint(EndpointName=name)
     except Exception as error:
         if error_code(error) in {"ValidationException", "ValidationError"} and "Could not find" in str(error):
-            raise CliError(f"endpoint {name} not found in {deployment.region} ({deployment.names_from or 'name from the configuration'}): "
-                           f"it is created when a model version of group {deployment.model_package_group_name} is approved "
-                           f"(`jobclf models list --env {deployment.config.name}`)") from None  # fmt: skip
+            raise CliError(
+                f"endpoint {name} not found in {deployment.region} ({deployment.names_from or 'name from the configuration'}): "
+                f"it is created when a model version of group {deployment.model_package_group_name} is approved "
+                f"(`jobclf models list --env {deployment.config.name}`)"
+            ) from None
         raise
 
 
@@ -40,8 +47,10 @@ def _package_line(deployment: Deployment, config_name: str) -> tuple[str, dict[s
     if arn is None:
         return f"no model package (endpoint configuration {config_name})", None
     package = deployment.sagemaker.describe_model_package(ModelPackageName=arn)
-    return (f"model version {package.get('ModelPackageVersion')} of group {package.get('ModelPackageGroupName')} "
-            f"({package.get('ModelApprovalStatus')})"), package  # fmt: skip
+    return (
+        f"model version {package.get('ModelPackageVersion')} of group {package.get('ModelPackageGroupName')} "
+        f"({package.get('ModelApprovalStatus')})"
+    ), package
 
 
 def _capacity(deployment: Deployment, config_name: str) -> str:
@@ -58,7 +67,10 @@ def _invocation_figures(deployment: Deployment, hours: int) -> str:
     from endpoint_deployer.deployer import VARIANT_NAME
 
     end = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    dimensions = [{"Name": "EndpointName", "Value": deployment.endpoint_name}, {"Name": "VariantName", "Value": VARIANT_NAME}]
+    dimensions = [
+        {"Name": "EndpointName", "Value": deployment.endpoint_name},
+        {"Name": "VariantName", "Value": VARIANT_NAME},
+    ]
     queries = [
         {"Id": f"m{i}", "ReturnData": True,
          "MetricStat": {"Metric": {"Namespace": "AWS/SageMaker", "MetricName": metric, "Dimensions": dimensions},
@@ -70,20 +82,29 @@ def _invocation_figures(deployment: Deployment, hours: int) -> str:
     )
     combine = {"Sum": sum, "Maximum": max, "Average": lambda values: sum(values) / len(values)}
     stats = {f"m{i}": stat for i, (_, stat) in enumerate(INVOCATION_METRICS)}
-    values = {result["Id"]: combine[stats[result["Id"]]](result["Values"]) if result.get("Values") else None
-              for result in response.get("MetricDataResults") or []}  # fmt: skip
+    values = {
+        result["Id"]: combine[stats[result["Id"]]](result["Values"]) if result.get("Values") else None
+        for result in response.get("MetricDataResults") or []
+    }
     invocations, client_errors, server_errors, latency, latency_max = (values.get(f"m{i}") for i in range(len(queries)))
     if not invocations:
         return "no invocations"
     ms = lambda microseconds: "-" if microseconds is None else f"{microseconds / 1000:.1f} ms"  # noqa: E731
-    return (f"{int(invocations)} invocations, {int(client_errors or 0)} 4xx, {int(server_errors or 0)} 5xx; "
-            f"model latency {ms(latency)} on average, {ms(latency_max)} at most")  # fmt: skip
+    return (
+        f"{int(invocations)} invocations, {int(client_errors or 0)} 4xx, {int(server_errors or 0)} 5xx; "
+        f"model latency {ms(latency)} on average, {ms(latency_max)} at most"
+    )
 
 
 @endpoint.command()
 @env_option
-@click.option("--hours", type=click.IntRange(1, 24 * 14), default=24, show_default=True,
-              help="The period of the invocation figures, ending now.")  # fmt: skip
+@click.option(
+    "--hours",
+    type=click.IntRange(1, 24 * 14),
+    default=24,
+    show_default=True,
+    help="The period of the invocation figures, ending now.",
+)
 def show(env, hours) -> None:
     """Show the endpoint: its status, the model version it serves and since when, its capacity, its invocation
     figures from CloudWatch and the served version's registered (held-out) metrics.

@@ -29,20 +29,39 @@ def executions() -> None:
 
 @executions.command()
 @env_option
-@click.option("--use-type", type=click.Choice(USE_TYPES), required=True,
-              help="train: ETL, split, train, evaluate, gate, register. predict: prepare and batch-predict titles.")  # fmt: skip
+@click.option(
+    "--use-type",
+    type=click.Choice(USE_TYPES),
+    required=True,
+    help="train: ETL, split, train, evaluate, gate, register. predict: prepare and batch-predict titles.",
+)
 @param_option
 @click.option("--display-name", help="Name shown in SageMaker Studio (default: cli-<use-type>-<UTC time>).")
 @click.option("--watch", is_flag=True, help="Follow the execution until it ends (as `executions show --watch`).")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              help="With --watch: seconds between polls.")  # fmt: skip
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="With --watch: seconds between polls.",
+)
 @local_option
-@click.option("--onet-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="With --local, train: folder with the O*NET Occupation Data and Alternate Titles (.xlsx or .txt).")  # fmt: skip
-@click.option("--input", "input_", type=click.Path(exists=True, path_type=Path),
-              help="With --local, predict: CSV or Parquet file with a title column (optional id), or a folder of them.")  # fmt: skip
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="With --local, predict: where to write the predictions CSV.")  # fmt: skip
+@click.option(
+    "--onet-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="With --local, train: folder with the O*NET Occupation Data and Alternate Titles (.xlsx or .txt).",
+)
+@click.option(
+    "--input",
+    "input_",
+    type=click.Path(exists=True, path_type=Path),
+    help="With --local, predict: CSV or Parquet file with a title column (optional id), or a folder of them.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --local, predict: where to write the predictions CSV.",
+)
 @work_dir_option
 def start(env, use_type, params, display_name, watch, interval, local, onet_dir, input_, output, work_dir) -> None:
     """Start an execution of the environment's pipeline.
@@ -115,8 +134,9 @@ def _start_local(env, use_type, params, onet_dir, input_, output, work_dir) -> i
     from workflow.local.runner import ParameterError
     from workflow.local.s3 import NoSpace
 
-    run = LocalRunRequest(env=env, use_type=use_type, params=params, onet_dir=onet_dir, input=input_, output=output,
-                   work_dir=work_dir)  # fmt: skip
+    run = LocalRunRequest(
+        env=env, use_type=use_type, params=params, onet_dir=onet_dir, input=input_, output=output, work_dir=work_dir
+    )
     try:
         return summarize(run_local(run))
     except UsageError as error:
@@ -155,13 +175,16 @@ class _AwsExecutions:
         sagemaker = self.deployment.sagemaker
         execution = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
         steps: list[dict[str, Any]] = []
-        for page in sagemaker.get_paginator("list_pipeline_execution_steps").paginate(PipelineExecutionArn=arn,
-                                                                                       SortOrder="Ascending"):  # fmt: skip
+        for page in sagemaker.get_paginator("list_pipeline_execution_steps").paginate(
+            PipelineExecutionArn=arn, SortOrder="Ascending"
+        ):
             steps.extend(page.get("PipelineExecutionSteps") or [])
         return execution, steps
 
     def status(self, arn: str) -> str:
-        return self.deployment.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn).get("PipelineExecutionStatus", "?")
+        return self.deployment.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn).get(
+            "PipelineExecutionStatus", "?"
+        )
 
     def parameters(self, arn: str) -> list[dict[str, Any]]:
         response = self.deployment.sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)
@@ -202,8 +225,14 @@ class _LocalExecutions:
     def summaries(self, limit: int) -> list[dict[str, Any]]:
         from workflow.local.executions import read_executions
 
-        return [{**record, "StartTime": record["CreationTime"], "PipelineExecutionFailureReason": record.get("FailureReason")}
-                for record in read_executions(self.work_dir)[:limit]]  # fmt: skip
+        return [
+            {
+                **record,
+                "StartTime": record["CreationTime"],
+                "PipelineExecutionFailureReason": record.get("FailureReason"),
+            }
+            for record in read_executions(self.work_dir)[:limit]
+        ]
 
     def snapshot(self, arn: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         record = self._record(arn)
@@ -254,8 +283,15 @@ def list_(env, limit, local, work_dir) -> None:
         status = s.get("PipelineExecutionStatus", "?")
         reason = s.get("PipelineExecutionFailureReason") if status == "Failed" else ""
         reason = "" if reason in (None, "None") else reason
-        rows.append([s["PipelineExecutionArn"].rsplit("/", 1)[-1], status, render.when(s.get("StartTime")),
-                     s.get("PipelineExecutionDisplayName") or "", reason or ""])  # fmt: skip
+        rows.append(
+            [
+                s["PipelineExecutionArn"].rsplit("/", 1)[-1],
+                status,
+                render.when(s.get("StartTime")),
+                s.get("PipelineExecutionDisplayName") or "",
+                reason or "",
+            ]
+        )
     click.echo(f"Executions of {source.where}:")
     click.echo(render.table(["ID", "STATUS", "STARTED", "DISPLAY NAME", "FAILURE REASON"], rows))
 
@@ -280,8 +316,12 @@ def _step_detail(step: dict[str, Any]) -> str:
     return ""
 
 
-def _render_execution(pipeline_name: str, execution: dict[str, Any], steps: list[dict[str, Any]],
-                      parameters: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
+def _render_execution(
+    pipeline_name: str,
+    execution: dict[str, Any],
+    steps: list[dict[str, Any]],
+    parameters: list[dict[str, Any]] | None = None,
+) -> str:
     status = execution.get("PipelineExecutionStatus", "?")
     arn = execution["PipelineExecutionArn"]
     ended = execution.get("LastModifiedTime") if status in FINAL else None
@@ -298,9 +338,17 @@ def _render_execution(pipeline_name: str, execution: dict[str, Any], steps: list
         lines.append("  parameters:   " + ", ".join(f"{p['Name']}={p['Value']}" for p in parameters))
     lines.append("")
     if steps:
-        rows = [[s.get("StepName", "?"), s.get("StepStatus", "?"), render.when(s.get("StartTime")),
-                 render.when(s.get("EndTime")), render.duration(s.get("StartTime"), s.get("EndTime")),
-                 _step_detail(s)] for s in steps]  # fmt: skip
+        rows = [
+            [
+                s.get("StepName", "?"),
+                s.get("StepStatus", "?"),
+                render.when(s.get("StartTime")),
+                render.when(s.get("EndTime")),
+                render.duration(s.get("StartTime"), s.get("EndTime")),
+                _step_detail(s),
+            ]
+            for s in steps
+        ]
         lines.append(render.table(["STEP", "STATUS", "STARTED", "ENDED", "DURATION", "DETAIL"], rows))
     else:
         lines.append("No steps have started yet.")
@@ -310,9 +358,16 @@ def _render_execution(pipeline_name: str, execution: dict[str, Any], steps: list
 @executions.command()
 @click.argument("execution")
 @env_option
-@click.option("--watch", is_flag=True, help="Poll until the execution ends, with a live display; exit 1 unless it succeeds.")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              help="With --watch: seconds between polls.")  # fmt: skip
+@click.option(
+    "--watch", is_flag=True, help="Poll until the execution ends, with a live display; exit 1 unless it succeeds."
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="With --watch: seconds between polls.",
+)
 @local_option
 @work_dir_option
 def show(execution, env, watch, interval, local, work_dir) -> None:
@@ -352,7 +407,11 @@ def _watch(source: _AwsExecutions | _LocalExecutions, arn: str, interval: float)
             if live is not None:
                 from rich.text import Text
 
-                footer = "" if status in FINAL else f"\n\nPolling every {interval:g}s (Ctrl-C stops watching, not the execution)"
+                footer = (
+                    ""
+                    if status in FINAL
+                    else f"\n\nPolling every {interval:g}s (Ctrl-C stops watching, not the execution)"
+                )
                 live.update(Text(_render_execution(source.pipeline_name, execution, steps) + footer))
             else:
                 changes = [(s.get("StepName", "?"), s.get("StepStatus", "?")) for s in steps]
@@ -372,7 +431,9 @@ def _watch(source: _AwsExecutions | _LocalExecutions, arn: str, interval: float)
         click.echo("")
         click.echo(_render_execution(source.pipeline_name, execution, steps))
     if status != "Succeeded":
-        reason = execution.get("FailureReason") or next((s["FailureReason"] for s in steps if s.get("FailureReason")), "")
+        reason = execution.get("FailureReason") or next(
+            (s["FailureReason"] for s in steps if s.get("FailureReason")), ""
+        )
         raise CliError(f"execution {arn.rsplit('/', 1)[-1]} ended {status}" + (f": {reason}" if reason else ""))
 
 

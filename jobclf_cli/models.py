@@ -13,8 +13,14 @@ from jobclf_cli.options import env_option, local_option, work_dir_option
 from pipeline_steps.contract import APPROVED
 
 METRICS_KEY = "multiclass_classification_metrics"
-SHOWN_METRICS = ("macro_f1", "accuracy", "weighted_f1", "weighted_precision", "weighted_recall",
-                 "expected_calibration_error")  # fmt: skip
+SHOWN_METRICS = (
+    "macro_f1",
+    "accuracy",
+    "weighted_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "expected_calibration_error",
+)
 
 
 @click.group()
@@ -36,8 +42,10 @@ class _LocalModels:
 
     def entries(self) -> list[dict[str, Any]]:
         if not self.registry.registry_path.is_file():
-            raise CliError(f"no local registry at {self.registry.registry_path}: run "
-                           "`jobclf executions start --local --use-type train ...` first, or pass --work-dir")  # fmt: skip
+            raise CliError(
+                f"no local registry at {self.registry.registry_path}: run "
+                "`jobclf executions start --local --use-type train ...` first, or pass --work-dir"
+            )
         return list(reversed(self.registry.entries(self.group)))
 
     def entry(self, version: int) -> dict[str, Any]:
@@ -113,8 +121,14 @@ def list_(env, local, work_dir) -> None:
                 from jobclf_cli.aws import explain
 
                 f1 = f"unreadable ({(explain(error) or one_line(error))[:60]})"
-            rows.append([summary.get("ModelPackageVersion"), summary.get("ModelApprovalStatus"),
-                         render.when(summary.get("CreationTime")), f1])  # fmt: skip
+            rows.append(
+                [
+                    summary.get("ModelPackageVersion"),
+                    summary.get("ModelApprovalStatus"),
+                    render.when(summary.get("CreationTime")),
+                    f1,
+                ]
+            )
         where = f"model package group {deployment.model_package_group_name} ({deployment.region})"
     if not rows:
         click.echo(f"No model versions in {where} yet.")

@@ -64,5 +64,7 @@ def reject_outside_local(local: bool, **options) -> None:
     for name, value in options.items():
         if value not in (None, False, ()) and value != DEFAULT_WORK_DIR:
             flag = "--" + name.replace("_", "-")
-            raise click.UsageError(f"{flag} is for --local runs; on AWS the pipeline reads its inputs from S3 "
-                                   "(pass e.g. --param onet_input_uri=s3://... or --param input_titles_uri=s3://...)")  # fmt: skip
+            raise click.UsageError(
+                f"{flag} is for --local runs; on AWS the pipeline reads its inputs from S3 "
+                "(pass e.g. --param onet_input_uri=s3://... or --param input_titles_uri=s3://...)"
+            )

@@ -50,13 +50,16 @@ def candidate_dates(parameters: Sequence[dict[str, Any]], execution: dict[str, A
     return dates
 
 
-def aws_report(deployment: Deployment, execution_id: str, parameters: Sequence[dict[str, Any]],
-               execution: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:  # fmt: skip
+def aws_report(
+    deployment: Deployment, execution_id: str, parameters: Sequence[dict[str, Any]], execution: dict[str, Any]
+) -> tuple[str, dict[str, Any] | None]:
     """(where the report is, or was looked for; the report, or None when it is not written)."""
     bucket = deployment.predictions_bucket
     if not bucket:
-        raise CliError(f"the predictions bucket of {deployment.config.stack_name} is unknown ({deployment.names_from}): "
-                       "its name is a stack output, PredictionsBucketName")  # fmt: skip
+        raise CliError(
+            f"the predictions bucket of {deployment.config.stack_name} is unknown ({deployment.names_from}): "
+            "its name is a stack output, PredictionsBucketName"
+        )
     from botocore.exceptions import ClientError
 
     uris = []

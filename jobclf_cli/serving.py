@@ -70,8 +70,10 @@ def read_titles(arguments: Sequence[str], file: BinaryIO | None, stdin: BinaryIO
         for batch in titles_input.csv_row_batches(lines, name, batch_rows=BATCH_SIZE):
             for row, problem in enumerate(batch.problems, start=len(titles) + 1):
                 if problem:
-                    raise CliError(f"{name}, row {row}: {problem}: the record's field count is not the header's "
-                                   "(quote a title that holds a comma)")  # fmt: skip
+                    raise CliError(
+                        f"{name}, row {row}: {problem}: the record's field count is not the header's "
+                        "(quote a title that holds a comma)"
+                    )
             titles.extend(batch.titles)
     except InputError as error:
         raise CliError(str(error)) from None
@@ -90,10 +92,14 @@ def _predictions(body: bytes | str, count: int, where: str) -> list[dict[str, An
     try:
         predictions = json.loads(body)["predictions"]
     except (ValueError, KeyError, TypeError) as error:
-        raise CliError(f"{where} answered something that is not {{\"predictions\": [...]}}: {one_line(str(body)[:200])}") from error
+        raise CliError(
+            f'{where} answered something that is not {{"predictions": [...]}}: {one_line(str(body)[:200])}'
+        ) from error
     if not isinstance(predictions, list) or len(predictions) != count:
-        raise CliError(f"{where} answered {len(predictions) if isinstance(predictions, list) else 'no list of'} "
-                       f"predictions for {count} titles")  # fmt: skip
+        raise CliError(
+            f"{where} answered {len(predictions) if isinstance(predictions, list) else 'no list of'} "
+            f"predictions for {count} titles"
+        )
     return predictions
 
 
@@ -102,8 +108,12 @@ def ask_local(url: str, titles: list[str]) -> list[dict[str, Any]]:
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(f"{url.rstrip('/')}/invocations", data=json.dumps({"titles": titles}).encode("utf-8"),
-                                     headers={"Content-Type": JSON, "Accept": JSON}, method="POST")  # fmt: skip
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/invocations",
+        data=json.dumps({"titles": titles}).encode("utf-8"),
+        headers={"Content-Type": JSON, "Accept": JSON},
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 (a URL the user gives, default loopback)
             return _predictions(response.read(), len(titles), url)
@@ -111,7 +121,9 @@ def ask_local(url: str, titles: list[str]) -> list[dict[str, Any]]:
         raise CliError(f"{url} refused the request ({error.code}): {_error_message(error.read())}") from None
     except (urllib.error.URLError, ConnectionError) as error:
         reason = getattr(error, "reason", error)
-        raise CliError(f"no server answers at {url} ({reason}): start one with `jobclf serve --local --env <env>`") from None
+        raise CliError(
+            f"no server answers at {url} ({reason}): start one with `jobclf serve --local --env <env>`"
+        ) from None
 
 
 def ask_endpoint(deployment: Deployment, titles: list[str]) -> list[dict[str, Any]]:
@@ -124,8 +136,10 @@ def ask_endpoint(deployment: Deployment, titles: list[str]) -> list[dict[str, An
     except Exception as error:
         code, message = error_code(error), str(error)
         if code in {"ValidationError", "ValidationException"} and "not found" in message.lower():
-            raise CliError(f"endpoint {name} not found in {deployment.region}: it is created when a model version is "
-                           f"approved (`jobclf endpoint show --env {deployment.config.name}`)") from None  # fmt: skip
+            raise CliError(
+                f"endpoint {name} not found in {deployment.region}: it is created when a model version is "
+                f"approved (`jobclf endpoint show --env {deployment.config.name}`)"
+            ) from None
         if code == "ModelError":  # the container answered 4xx or 5xx
             original = getattr(error, "response", {}).get("OriginalMessage") or message
             raise CliError(f"endpoint {name} refused the request: {_error_message(original)}") from None
@@ -154,7 +168,9 @@ def render_prediction(prediction: dict[str, Any]) -> list[str]:
     if prediction.get("rejection_reason"):
         return lines + [f"  rejected: {prediction['rejection_reason']}"]
     for rank, group in enumerate(prediction.get("top3") or [], start=1):
-        lines.append(f"  {rank}. {group.get('major_group')}  {group.get('major_group_title', ''):<58} {group.get('probability', 0):.3f}")
+        lines.append(
+            f"  {rank}. {group.get('major_group')}  {group.get('major_group_title', ''):<58} {group.get('probability', 0):.3f}"
+        )
     if prediction.get("answered_by"):
         lines.append(f"  (answered by: {prediction['answered_by']})")
     return lines
@@ -165,13 +181,27 @@ def render_prediction(prediction: dict[str, Any]) -> list[str]:
 
 @click.command()
 @click.argument("titles", nargs=-1)
-@click.option("--file", "file", type=click.File("rb"),
-              help="Titles, one per line, or a CSV with a title column, read as a predict input ('-' for standard input).")  # fmt: skip
-@click.option("--env", "env", envvar="JOBCLF_ENV", show_envvar=True, metavar="NAME",
-              help="Environment of config/environments.toml whose endpoint answers (not needed with --local).")  # fmt: skip
+@click.option(
+    "--file",
+    "file",
+    type=click.File("rb"),
+    help="Titles, one per line, or a CSV with a title column, read as a predict input ('-' for standard input).",
+)
+@click.option(
+    "--env",
+    "env",
+    envvar="JOBCLF_ENV",
+    show_envvar=True,
+    metavar="NAME",
+    help="Environment of config/environments.toml whose endpoint answers (not needed with --local).",
+)
 @local_option
-@click.option("--url", default=LOCAL_URL, show_default=True, help="With --local: the local server (`jobclf serve --local`).")
-@click.option("--json", "as_json", is_flag=True, help="Print each prediction as a JSON line, as the endpoint answered it.")
+@click.option(
+    "--url", default=LOCAL_URL, show_default=True, help="With --local: the local server (`jobclf serve --local`)."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print each prediction as a JSON line, as the endpoint answered it."
+)
 def classify(titles, file, env, local, url, as_json) -> None:
     """Classify job titles: the top 3 major groups of each, with probabilities.
 
@@ -193,7 +223,9 @@ def classify(titles, file, env, local, url, as_json) -> None:
     for batch in batches(wanted):
         predictions = ask_local(url, batch) if local else ask_endpoint(deployment, batch)
         for prediction in predictions:
-            click.echo(json.dumps(prediction, ensure_ascii=False) if as_json else "\n".join(render_prediction(prediction)))
+            click.echo(
+                json.dumps(prediction, ensure_ascii=False) if as_json else "\n".join(render_prediction(prediction))
+            )
 
 
 @click.command()
@@ -201,8 +233,11 @@ def classify(titles, file, env, local, url, as_json) -> None:
 @local_option
 @work_dir_option
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="The port on 127.0.0.1.")
-@click.option("--workers", type=click.IntRange(1, 64),
-              help="Model server workers (default: the image's, one per CPU; serverless endpoints run one).")  # fmt: skip
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Model server workers (default: the image's, one per CPU; serverless endpoints run one).",
+)
 def serve(env, local, work_dir, port, workers) -> None:
     """Serve the latest approved model of the local registry on http://127.0.0.1:PORT until Ctrl-C.
 
@@ -212,8 +247,10 @@ def serve(env, local, work_dir, port, workers) -> None:
     jobclf-<env> serves instead (`jobclf endpoint show`).
     """
     if not local:
-        raise click.UsageError("serve runs a local server (--local); on AWS the environment's endpoint serves: "
-                               "`jobclf endpoint show --env ENV`")  # fmt: skip
+        raise click.UsageError(
+            "serve runs a local server (--local); on AWS the environment's endpoint serves: "
+            "`jobclf endpoint show --env ENV`"
+        )
     from config import load_environment
     from pipeline_steps.registry import LocalRegistry
     from workflow.local.serving import ServerFailed, latest_approved_local_model, serve_local_model
@@ -228,7 +265,7 @@ def serve(env, local, work_dir, port, workers) -> None:
         server.start()
         server.wait_until_ready()
         click.echo(f"Serving model version {model.version} of group {group} ({model.arn}) at {server.url}")
-        click.echo(f"Try: jobclf classify --local --url {server.url} \"Registered Nurse\"   (Ctrl-C stops)")
+        click.echo(f'Try: jobclf classify --local --url {server.url} "Registered Nurse"   (Ctrl-C stops)')
         server.process.wait()
         raise CliError(f"the server stopped ({server.process.returncode})")
     except ServerFailed as error:

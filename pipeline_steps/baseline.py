@@ -60,8 +60,12 @@ class TrainingBaseline:
         """The baseline in a document (a file's, or a report's copy); ValueError naming `where` when it is none."""
         check_format(document, FORMAT, where)
         groups = document.get("major_groups")
-        if not isinstance(groups, dict) or not groups or not all(
-            isinstance(count, int) and not isinstance(count, bool) and count >= 0 for count in groups.values()
+        if (
+            not isinstance(groups, dict)
+            or not groups
+            or not all(
+                isinstance(count, int) and not isinstance(count, bool) and count >= 0 for count in groups.values()
+            )
         ):
             raise ValueError(f"{where}: `major_groups` must map each major group to a row count")
         return cls({str(group): groups[group] for group in sorted(groups)})

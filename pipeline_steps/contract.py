@@ -109,18 +109,28 @@ class PredictionReportLimits:
 
     def arguments(self) -> list[str]:
         """These limits as the step's options (the definition passes them; parse_args reads them back)."""
-        return [argument for limit in fields(self) for argument in (limit_option(limit.name), str(getattr(self, limit.name)))]
+        return [
+            argument
+            for limit in fields(self)
+            for argument in (limit_option(limit.name), str(getattr(self, limit.name)))
+        ]
 
     def __post_init__(self) -> None:
         for name in ("min_rows_for_shares", "min_rows_for_drift"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_rejected_share", "max_low_confidence_share", "max_no_known_word_share",
-                     "max_jensen_shannon_distance"):  # fmt: skip
+        for name in (
+            "max_rejected_share",
+            "max_low_confidence_share",
+            "max_no_known_word_share",
+            "max_jensen_shannon_distance",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be from 0 to 1, got {getattr(self, name)}")
         if not self.max_population_stability_index >= 0.0:
-            raise ValueError(f"max_population_stability_index must be at least 0, got {self.max_population_stability_index}")
+            raise ValueError(
+                f"max_population_stability_index must be at least 0, got {self.max_population_stability_index}"
+            )
 
 
 def limit_option(limit_name: str) -> str:

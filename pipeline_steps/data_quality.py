@@ -94,9 +94,12 @@ def titles_without_known_word(accepted: DataFrame, max_share: float) -> Check:
     no_text = F.lit(None).cast("string")
     titles = accepted.select(F.lit(True).alias("is_title"), *_ROW, "title", "major_group", _words("title_normalized"))
     descriptions = accepted.filter(F.col("description_normalized").isNotNull()).select(
-        F.lit(False).alias("is_title"), *_ROW, no_text.alias("title"), no_text.alias("major_group"),
+        F.lit(False).alias("is_title"),
+        *_ROW,
+        no_text.alias("title"),
+        no_text.alias("major_group"),
         _words("description_normalized"),
-    )  # fmt: skip
+    )
     documents = titles.unionByName(descriptions).select("*", F.explode("words").alias("word")).drop("words")
     documents_with_word = F.count("*").over(Window.partitionBy("word"))
     # Every accepted title has a word with a letter (title_problem), so each is one row here.
@@ -114,10 +117,13 @@ def titles_without_known_word(accepted: DataFrame, max_share: float) -> Check:
 def titles_in_several_major_groups(accepted: DataFrame, max_share: float) -> Check:
     by_title = Window.partitionBy("title_normalized")
     rows = accepted.select(
-        "title_normalized", *_ROW, "title", "major_group",
+        "title_normalized",
+        *_ROW,
+        "title",
+        "major_group",
         F.size(F.collect_set("major_group").over(by_title)).alias("groups"),
         (F.row_number().over(by_title.orderBy(*_ROW)) == 1).alias("first_of_title"),
-    )  # fmt: skip
+    )
     several = F.col("groups") > 1
     totals = rows.agg(
         F.count(F.when(F.col("first_of_title"), 1)).alias("of"),

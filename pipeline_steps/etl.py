@@ -88,7 +88,6 @@ REJECTION_REASONS = (
 )
 
 
-
 # --- Parsing: file bytes -> rows, on the driver -------------------------------------------------
 
 

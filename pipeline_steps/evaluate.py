@@ -297,7 +297,10 @@ def _headline(document: dict) -> list[tuple[str, str]]:
     for kind, fidelity in document.get("training_titles", {}).items():
         if isinstance(fidelity, dict):
             headline += [
-                (f"Training titles, {kind}: in their (best-attested) group, served model", f"{fidelity['fidelity']:.4f}"),
+                (
+                    f"Training titles, {kind}: in their (best-attested) group, served model",
+                    f"{fidelity['fidelity']:.4f}",
+                ),
                 (f"Training titles, {kind}: the same, statistical model alone", f"{fidelity['model_alone']:.4f}"),
                 (f"Training titles, {kind}: titles", str(fidelity["titles"])),
             ]
@@ -419,7 +422,9 @@ def _best_groups(probabilities: np.ndarray, classes: Sequence[str]) -> list[str]
 
 
 def answered_by_shares(answered_by: Sequence[str]) -> dict[str, float]:
-    return {path: (sum(p == path for p in answered_by) / len(answered_by) if answered_by else 0.0) for path in ANSWERED_BY}
+    return {
+        path: (sum(p == path for p in answered_by) / len(answered_by) if answered_by else 0.0) for path in ANSWERED_BY
+    }
 
 
 def evaluate(model: KnownTitleClassifier, titles: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:

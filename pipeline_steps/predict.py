@@ -125,7 +125,9 @@ class QualitySignals:
         below = self.low_confidence
         return sum(1 for confidence in confidences if confidence is not None and confidence < below)
 
-    def no_known_word_rows(self, normalized: Sequence[Optional[str]], reasons: Sequence[Optional[str]]) -> Optional[int]:
+    def no_known_word_rows(
+        self, normalized: Sequence[Optional[str]], reasons: Sequence[Optional[str]]
+    ) -> Optional[int]:
         """Rows without a rejection whose title has no known word (each distinct title checked once)."""
         if self.words is None:
             return None
@@ -165,9 +167,16 @@ class PartCounts:
             self.no_known_word += self.signals.no_known_word_rows(normalized, predicted["rejection_reason"])
 
     def result(self, seconds: float) -> dict[str, Any]:
-        return {"rows": self.rows, "written": self.written, "reasons": dict(self.reasons), "groups": dict(self.groups),
-                "paths": dict(self.paths), "seconds": seconds, "low_confidence": self.low_confidence,
-                "no_known_word": self.no_known_word}  # fmt: skip
+        return {
+            "rows": self.rows,
+            "written": self.written,
+            "reasons": dict(self.reasons),
+            "groups": dict(self.groups),
+            "paths": dict(self.paths),
+            "seconds": seconds,
+            "low_confidence": self.low_confidence,
+            "no_known_word": self.no_known_word,
+        }
 
 
 def predict_part(
@@ -292,7 +301,9 @@ def run(
     for part in parts:
         stem = prepared.relative_stem(part, Path(input_dir))
         counts[f"{stem}.csv"] = predict_part(model, part, target / f"{stem}.csv", batch_rows, signals)
-    summary = instance_report(partition, execution, host, group, record, baseline, summarize(counts, model.seconds, signals))
+    summary = instance_report(
+        partition, execution, host, group, record, baseline, summarize(counts, model.seconds, signals)
+    )
     write_json(summary, target / f"report-{host}.json")
     if report_parts_dir is not None:
         write_json(summary, Path(report_parts_dir) / f"report-{host}.json")
@@ -307,8 +318,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--execution-id", required=True, help="the pipeline execution: one output folder each")
     parser.add_argument("--execution-date", default="", help="YYYY-MM-DD; empty: today's UTC date")
     parser.add_argument("--resource-config", default=RESOURCE_CONFIG, help="SageMaker's host list of this job")
-    parser.add_argument("--low-confidence", type=float, default=0.5,
-                        help="count the answers whose confidence is below this (0 to 1)")  # fmt: skip
+    parser.add_argument(
+        "--low-confidence", type=float, default=0.5, help="count the answers whose confidence is below this (0 to 1)"
+    )
     parser.add_argument("--report-parts", help="also write this instance's report here, for PredictionReport")
     args = parser.parse_args(argv)
     try:

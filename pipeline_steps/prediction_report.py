@@ -61,11 +61,27 @@ from pipeline_steps.known_titles import ANSWERED_BY
 SHARE_DIGITS = 6
 PART_PATTERN = "report-*.json"
 # What `merge` reads of each instance's report (predict.instance_report writes them).
-PART_KEYS = frozenset({
-    "execution_date", "execution_id", "host", "model_package_group", "model_package_arn", "model_version",
-    "model_data_uri", "input_rows", "output_rows", "predicted_rows", "rejected_rows", "rejections_by_reason",
-    "predictions_by_major_group", "answered_by", "low_confidence", "no_known_word_rows", "baseline",
-})  # fmt: skip
+PART_KEYS = frozenset(
+    {
+        "execution_date",
+        "execution_id",
+        "host",
+        "model_package_group",
+        "model_package_arn",
+        "model_version",
+        "model_data_uri",
+        "input_rows",
+        "output_rows",
+        "predicted_rows",
+        "rejected_rows",
+        "rejections_by_reason",
+        "predictions_by_major_group",
+        "answered_by",
+        "low_confidence",
+        "no_known_word_rows",
+        "baseline",
+    }
+)
 
 
 # Each judged figure: its metric name, where the report holds it, its maximum, and the rows it rests on.
@@ -73,10 +89,14 @@ CHECKS = (
     (METRIC_REJECTED_SHARE, ("rejected", "share"), "max_rejected_share", "input"),
     (METRIC_LOW_CONFIDENCE_SHARE, ("low_confidence", "share"), "max_low_confidence_share", "predicted"),
     (METRIC_NO_KNOWN_WORD_SHARE, ("no_known_word", "share"), "max_no_known_word_share", "predicted"),
-    (METRIC_POPULATION_STABILITY_INDEX, ("drift", "population_stability_index"), "max_population_stability_index",
-     "predicted"),
+    (
+        METRIC_POPULATION_STABILITY_INDEX,
+        ("drift", "population_stability_index"),
+        "max_population_stability_index",
+        "predicted",
+    ),
     (METRIC_JENSEN_SHANNON_DISTANCE, ("drift", "jensen_shannon_distance"), "max_jensen_shannon_distance", "predicted"),
-)  # fmt: skip
+)
 DRIFT_METRICS = (METRIC_POPULATION_STABILITY_INDEX, METRIC_JENSEN_SHANNON_DISTANCE)
 
 
@@ -122,7 +142,10 @@ def merge(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "model_version": parts[0]["model_version"],
             "model_data_uri": parts[0]["model_data_uri"],
         },
-        **{key: sum(part[key] for part in parts) for key in ("input_rows", "output_rows", "predicted_rows", "rejected_rows")},
+        **{
+            key: sum(part[key] for part in parts)
+            for key in ("input_rows", "output_rows", "predicted_rows", "rejected_rows")
+        },
         "rejections_by_reason": reasons,
         "predictions_by_major_group": groups,
         "answered_by": {path: sum(part["answered_by"][path]["rows"] for part in parts) for path in ANSWERED_BY},
@@ -139,7 +162,11 @@ def merge(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def build(totals: Mapping[str, Any], limits: Limits) -> dict[str, Any]:
     """The report of merged counts: the figures, each check against `limits`, and which are breached."""
     rows_in, predicted = totals["input_rows"], totals["predicted_rows"]
-    baseline = None if totals["baseline"] is None else TrainingBaseline.of_document(totals["baseline"], "the report's baseline")
+    baseline = (
+        None
+        if totals["baseline"] is None
+        else TrainingBaseline.of_document(totals["baseline"], "the report's baseline")
+    )
     training_counts = dict(baseline.major_groups) if baseline else {}
     predicted_counts = totals["predictions_by_major_group"]
     groups = drift.bins(training_counts, predicted_counts)
@@ -149,16 +176,28 @@ def build(totals: Mapping[str, Any], limits: Limits) -> dict[str, Any]:
         "execution_dates": list(totals["execution_dates"]),
         "hosts": list(totals["hosts"]),
         "model": dict(totals["model"]),
-        "rows": {"input": rows_in, "output": totals["output_rows"], "predicted": predicted,
-                 "rejected": totals["rejected_rows"]},  # fmt: skip
+        "rows": {
+            "input": rows_in,
+            "output": totals["output_rows"],
+            "predicted": predicted,
+            "rejected": totals["rejected_rows"],
+        },
         "rejected": {
             "share": share(totals["rejected_rows"], rows_in),
-            "by_reason": {reason: {"rows": n, "share": share(n, rows_in)} for reason, n in totals["rejections_by_reason"].items()},
+            "by_reason": {
+                reason: {"rows": n, "share": share(n, rows_in)} for reason, n in totals["rejections_by_reason"].items()
+            },
         },
         "answered_by": {path: {"rows": n, "share": share(n, predicted)} for path, n in totals["answered_by"].items()},
-        "low_confidence": {"below": totals["low_confidence_below"], "rows": totals["low_confidence_rows"],
-                           "share": share(totals["low_confidence_rows"], predicted)},  # fmt: skip
-        "no_known_word": {"rows": totals["no_known_word_rows"], "share": share(totals["no_known_word_rows"], predicted)},
+        "low_confidence": {
+            "below": totals["low_confidence_below"],
+            "rows": totals["low_confidence_rows"],
+            "share": share(totals["low_confidence_rows"], predicted),
+        },
+        "no_known_word": {
+            "rows": totals["no_known_word_rows"],
+            "share": share(totals["no_known_word_rows"], predicted),
+        },
         "major_groups": {
             "groups": groups,
             "training_rows": baseline.rows if baseline else None,
@@ -196,14 +235,24 @@ def _check(report: Mapping[str, Any], limits: Limits, figure: str, where: tuple,
     if value is None and not rows:
         note = f"no {base} rows"
     elif value is None:
-        note = "no training baseline in the model's archive" if figure in DRIFT_METRICS else "the model has no word features"
+        note = (
+            "no training baseline in the model's archive"
+            if figure in DRIFT_METRICS
+            else "the model has no word features"
+        )
     elif rows < minimum:
         note = f"only {rows} {base} rows, judged from {minimum}"
     else:
         note = ""
     judged = not note
-    return {"figure": figure, "value": value, "maximum": maximum, "judged": judged,
-            "breached": judged and value > maximum, "not_judged_because": note or None}  # fmt: skip
+    return {
+        "figure": figure,
+        "value": value,
+        "maximum": maximum,
+        "judged": judged,
+        "breached": judged and value > maximum,
+        "not_judged_because": note or None,
+    }
 
 
 def metric_data(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -265,8 +314,14 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
         + judged(METRIC_JENSEN_SHANNON_DISTANCE, "Jensen-Shannon distance " + ("-" if js is None else f"{js:.4f}")),
     ]  # fmt: skip
     breached = [checks[f] for f in report["breached"]]
-    lines.append("  alarms: " + (", ".join(f"{c['figure']} {c['value']:g} > {c['maximum']:g}" for c in breached)
-                                 if breached else "no figure above its maximum"))  # fmt: skip
+    lines.append(
+        "  alarms: "
+        + (
+            ", ".join(f"{c['figure']} {c['value']:g} > {c['maximum']:g}" for c in breached)
+            if breached
+            else "no figure above its maximum"
+        )
+    )
     return lines
 
 
@@ -312,8 +367,10 @@ def run(parts_dir, output_dir, limits: Limits, namespace: Optional[str]) -> dict
     its metrics; the report."""
     report = build(merge(read_parts(parts_dir)), limits)
     data = metric_data(report)
-    report["metrics"] = {"namespace": namespace, "published": sorted({entry["MetricName"] for entry in data})
-                         if namespace else []}  # fmt: skip
+    report["metrics"] = {
+        "namespace": namespace,
+        "published": sorted({entry["MetricName"] for entry in data}) if namespace else [],
+    }
     pixels = chart(report)
     for date in report["execution_dates"]:
         folder = Path(output_dir) / prediction_folder(date, report["execution_id"])

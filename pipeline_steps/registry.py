@@ -284,7 +284,9 @@ class LocalRegistry:
     ) -> dict:
         """Set a version's approval status (and description), as UpdateModelPackage does; return the entry."""
         if approval_status not in MODEL_APPROVAL_STATUSES:
-            raise RegistryError(f"approval status {approval_status!r} is not one of {', '.join(MODEL_APPROVAL_STATUSES)}")
+            raise RegistryError(
+                f"approval status {approval_status!r} is not one of {', '.join(MODEL_APPROVAL_STATUSES)}"
+            )
         with self._changing() as document:
             for entry in document["model_package_groups"].get(group_name) or []:
                 if entry["version"] == version:

@@ -92,8 +92,16 @@ def prepared_csv_rows(lines: Iterable[tuple[str, Any]]) -> Iterator[tuple]:
             for batch in titles_input.csv_row_batches(text, source_file, prepared.BATCH_ROWS):
                 ids, generated, normalized, reasons = titles_input.prepared_columns(source_file, first_row, batch)
                 rows = range(first_row, first_row + len(ids))
-                yield from zip(itertools.repeat(source_file), rows, ids, generated, batch.titles, normalized, reasons,
-                               itertools.repeat(None))  # fmt: skip
+                yield from zip(
+                    itertools.repeat(source_file),
+                    rows,
+                    ids,
+                    generated,
+                    batch.titles,
+                    normalized,
+                    reasons,
+                    itertools.repeat(None),
+                )
                 first_row += len(ids)
         except InputError as error:
             yield (source_file, 0, "", False, None, None, None, str(error))

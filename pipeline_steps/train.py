@@ -256,7 +256,9 @@ def train(channels: Channels, model_dir, hp: model_lib.Hyperparameters) -> dict:
         joblib.delayed(model_lib.fit)(hp, part.texts, part.labels, part.weights) for part in rows.values()
     )
     models = dict(zip(rows, fitted))
-    by_occupation, by_occupation_validation = _scored_calibration(models["by_occupation"], channels.occupation_validation)
+    by_occupation, by_occupation_validation = _scored_calibration(
+        models["by_occupation"], channels.occupation_validation
+    )
     by_title, by_title_validation = _scored_calibration(models["by_title"], channels.title_validation)
     served = model_lib.calibrated_like(models["served"], by_title)
     training_seconds = time.perf_counter() - started

@@ -36,8 +36,11 @@ def summary(titles_path: Path, predictions_path: Path) -> str:
         raise SystemExit(f"{predictions_path}: no prediction for id {', '.join(missing)} of {titles_path}")
     misses = [row for row in expected if predicted[row["id"]]["major_group"] != row[EXPECTED_COLUMN].strip()]
     line = f"{titles_path}: {len(expected) - len(misses)} of {len(expected)} titles in their expected major group"
-    shown = [f"{row['id']} {row['title']} -> {predicted[row['id']]['major_group'] or predicted[row['id']]['rejection_reason']}"
-             f" (expected {row[EXPECTED_COLUMN].strip()})" for row in misses[:SHOWN_MISSES]]  # fmt: skip
+    shown = [
+        f"{row['id']} {row['title']} -> {predicted[row['id']]['major_group'] or predicted[row['id']]['rejection_reason']}"
+        f" (expected {row[EXPECTED_COLUMN].strip()})"
+        for row in misses[:SHOWN_MISSES]
+    ]
     if len(misses) > SHOWN_MISSES:
         shown.append(f"{len(misses) - SHOWN_MISSES} more")
     return line + ("; not: " + ", ".join(shown) if shown else "")

@@ -51,7 +51,9 @@ def main(argv: list[str]) -> int:
         with urllib.request.urlopen(URL, timeout=120) as response:
             release_zip = response.read()
     except OSError as error:
-        raise SystemExit(f"cannot download {URL} ({error}); pass ONET_DIR=<folder with the two tables> instead") from error
+        raise SystemExit(
+            f"cannot download {URL} ({error}); pass ONET_DIR=<folder with the two tables> instead"
+        ) from error
     for path in extract_tables(release_zip, destination):
         print(f"  {path}")
     return 0

@@ -178,14 +178,13 @@ class Alerts(Construct):
         """The ARN of this stack's alarm `alarm_name`, from its name (what allow_alarms takes):
         arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>, a colon before the name (Service
         Authorization Reference, "Resource types defined by Amazon CloudWatch")."""
-        return Stack.of(self).format_arn(service="cloudwatch", resource="alarm", resource_name=alarm_name,
-                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)  # fmt: skip
+        return Stack.of(self).format_arn(
+            service="cloudwatch", resource="alarm", resource_name=alarm_name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
 
     def _add_rule(self, construct_id: str, rule_name: str, description: str, pattern: dict) -> events.CfnRule:
         # Named, so its ARN is known without a reference to the rule: the rule waits for the topic policy.
-        self.rule_arns.append(
-            Stack.of(self).format_arn(service="events", resource="rule", resource_name=rule_name)
-        )
+        self.rule_arns.append(Stack.of(self).format_arn(service="events", resource="rule", resource_name=rule_name))
         return events.CfnRule(
             self,
             construct_id,
@@ -205,18 +204,35 @@ class Alerts(Construct):
             ],
         )
 
-    def _let_publish(self, service_principal: str, *, topic_sid: str, topic_conditions: dict, key_sid: str,
-                     key_conditions: dict | None = None) -> None:  # fmt: skip
+    def _let_publish(
+        self,
+        service_principal: str,
+        *,
+        topic_sid: str,
+        topic_conditions: dict,
+        key_sid: str,
+        key_conditions: dict | None = None,
+    ) -> None:
         """A service may publish to the topic, and use its key as SSE-KMS needs (kms:GenerateDataKey*, kms:Decrypt)."""
         principal = iam.ServicePrincipal(service_principal)
         self.topic.add_to_resource_policy(
-            iam.PolicyStatement(sid=topic_sid, principals=[principal], actions=["sns:Publish"],
-                                resources=[self.topic.topic_arn], conditions=topic_conditions)  # fmt: skip
+            iam.PolicyStatement(
+                sid=topic_sid,
+                principals=[principal],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=topic_conditions,
+            )
         )
         # In a key policy, "*" is this key.
         self.key.add_to_resource_policy(
-            iam.PolicyStatement(sid=key_sid, principals=[principal], actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                                resources=["*"], conditions=key_conditions)  # fmt: skip
+            iam.PolicyStatement(
+                sid=key_sid,
+                principals=[principal],
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],
+                conditions=key_conditions,
+            )
         )
 
     def grant_publish(self, to: RolePermissions) -> None:

@@ -112,8 +112,12 @@ class ServingEndpoint(Construct):
         # By name, not by reference: the key policy must not wait for the log groups that wait for the key.
         storage.encrypt_log_groups(*log_group_names)
 
-        self.model_role = service_role(self, "ModelRole", "sagemaker.amazonaws.com",
-                                       f"{name_prefix}: the endpoint's model (pulls the image, reads the model archive)")  # fmt: skip
+        self.model_role = service_role(
+            self,
+            "ModelRole",
+            "sagemaker.amazonaws.com",
+            f"{name_prefix}: the endpoint's model (pulls the image, reads the model archive)",
+        )
         model_permissions = RolePermissions(self, self.model_role, description_prefix=name_prefix)
         self._allow_model(model_permissions, image_repository_arn)
         storage.grant_read_model_archives(model_permissions)
@@ -134,8 +138,10 @@ class ServingEndpoint(Construct):
             self,
             "DeadLettersAlarm",
             alarm_name=self.alarm_names["dead-letters"],
-            alarm_description=(f"An event the {name_prefix} endpoint deployer could not handle after its retries is in "
-                               f"its dead-letter queue: run it again by hand (docs/operating.md)."),  # fmt: skip
+            alarm_description=(
+                f"An event the {name_prefix} endpoint deployer could not handle after its retries is in "
+                f"its dead-letter queue: run it again by hand (docs/operating.md)."
+            ),
             metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(5), statistic="Maximum"
             ),
@@ -162,8 +168,9 @@ class ServingEndpoint(Construct):
             rollback_alarms=(self.alarm_names["5xx"], self.alarm_names["latency"]),
             alerts_topic_arn=alerts.topic.topic_arn,
         )
-        self.deployer_role = service_role(self, "DeployerRole", "lambda.amazonaws.com",
-                                          f"{name_prefix}: the endpoint deployer function")  # fmt: skip
+        self.deployer_role = service_role(
+            self, "DeployerRole", "lambda.amazonaws.com", f"{name_prefix}: the endpoint deployer function"
+        )
         self.deployer_permissions = RolePermissions(self, self.deployer_role, description_prefix=name_prefix)
         self._allow_deployer(self.deployer_permissions)
         registry.grant_find_approved(self.deployer_permissions)
@@ -246,7 +253,12 @@ class ServingEndpoint(Construct):
         ]
         to.allow(
             "ManageTheEndpoint",
-            ["sagemaker:DescribeEndpoint", "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint"],
+            [
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:CreateEndpoint",
+                "sagemaker:UpdateEndpoint",
+                "sagemaker:DeleteEndpoint",
+            ],
             [self.endpoint_arn, versioned[1]],
             wildcard_reason=(
                 f"CreateEndpoint and UpdateEndpoint also authorize the endpoint configuration they deploy; the "
@@ -256,25 +268,36 @@ class ServingEndpoint(Construct):
         )
         to.allow(
             "CreateVersionedModels",
-            ["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:CreateEndpointConfig",
-             "sagemaker:DescribeEndpointConfig"],
+            [
+                "sagemaker:CreateModel",
+                "sagemaker:DescribeModel",
+                "sagemaker:CreateEndpointConfig",
+                "sagemaker:DescribeEndpointConfig",
+            ],
             versioned,
             wildcard_reason=(
                 f"The deployer names each model and endpoint configuration {name}-v<version>-<digest> from the model "
                 "package it serves (versions are numbered by SageMaker at registration), so only that prefix is "
                 "wildcarded."
             ),
-        )  # fmt: skip
+        )
         to.allow(
             "PassOnlyTheModelRole",
             ["iam:PassRole"],
             [self.model_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
-        to.allow("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"],
-                 [self._alerts.alarm_arn(self.alarm_names[kind]) for kind in ("5xx", "latency")])  # fmt: skip
+        to.allow(
+            "ReadRollbackAlarms",
+            ["cloudwatch:DescribeAlarms"],
+            [self._alerts.alarm_arn(self.alarm_names[kind]) for kind in ("5xx", "latency")],
+        )
         to.allow("SendDeadLetters", ["sqs:SendMessage"], [self.dead_letter_queue.queue_arn])
-        to.allow("EncryptDeadLetters", ["kms:GenerateDataKey", "kms:Decrypt"], [self.dead_letter_queue.encryption_master_key.key_arn])
+        to.allow(
+            "EncryptDeadLetters",
+            ["kms:GenerateDataKey", "kms:Decrypt"],
+            [self.dead_letter_queue.encryption_master_key.key_arn],
+        )
         to.allow(
             "FunctionLogs",
             ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -285,18 +308,28 @@ class ServingEndpoint(Construct):
             ),
         )
 
-    def _add_endpoint_alarms(self, name_prefix: str, settings: EndpointConfig, alerts: Alerts) -> list[cloudwatch.Alarm]:
+    def _add_endpoint_alarms(
+        self, name_prefix: str, settings: EndpointConfig, alerts: Alerts
+    ) -> list[cloudwatch.Alarm]:
         """The endpoint's 5xx rate and model latency (AWS/SageMaker, by EndpointName and VariantName)."""
         dimensions = {"EndpointName": self.endpoint_name, "VariantName": deployer.VARIANT_NAME}
-        rollback = ("SageMaker rolls a provisioned endpoint's update back when this alarm fires during its baking period"
-                    if settings.type == "provisioned" else "the serverless endpoint takes no alarm rollback")  # fmt: skip
+        rollback = (
+            "SageMaker rolls a provisioned endpoint's update back when this alarm fires during its baking period"
+            if settings.type == "provisioned"
+            else "the serverless endpoint takes no alarm rollback"
+        )
         errors = cloudwatch.Alarm(
             self,
             "ErrorsAlarm",
             alarm_name=self.alarm_names["5xx"],
             alarm_description=f"{self.endpoint_name}: over {ERROR_RATE_THRESHOLD:.0%} of invocations answered 5xx; {rollback}.",
-            metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="Invocation5XXErrors",
-                                     dimensions_map=dimensions, statistic="Average", period=Duration.minutes(1)),  # fmt: skip
+            metric=cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name="Invocation5XXErrors",
+                dimensions_map=dimensions,
+                statistic="Average",
+                period=Duration.minutes(1),
+            ),
             threshold=ERROR_RATE_THRESHOLD,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=2,
@@ -306,11 +339,18 @@ class ServingEndpoint(Construct):
             self,
             "LatencyAlarm",
             alarm_name=self.alarm_names["latency"],
-            alarm_description=(f"{self.endpoint_name}: average model latency over {settings.max_model_latency_ms} ms "
-                               f"for 5 minutes; {rollback}."),  # fmt: skip
+            alarm_description=(
+                f"{self.endpoint_name}: average model latency over {settings.max_model_latency_ms} ms "
+                f"for 5 minutes; {rollback}."
+            ),
             # ModelLatency is in microseconds (developer guide, "SageMaker AI endpoint invocation metrics").
-            metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="ModelLatency", dimensions_map=dimensions,
-                                     statistic="Average", period=Duration.minutes(5)),  # fmt: skip
+            metric=cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name="ModelLatency",
+                dimensions_map=dimensions,
+                statistic="Average",
+                period=Duration.minutes(5),
+            ),
             threshold=settings.max_model_latency_ms * 1000,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,

@@ -56,7 +56,9 @@ class RolePermissions:
     policy `name` instead, for a role whose statements outgrow one policy.
     """
 
-    def __init__(self, scope: Construct, role: iam.Role, *, description_prefix: str, policy: str = "Permissions") -> None:
+    def __init__(
+        self, scope: Construct, role: iam.Role, *, description_prefix: str, policy: str = "Permissions"
+    ) -> None:
         self.role = role
         self._scope = scope
         self._description_prefix = description_prefix
@@ -78,7 +80,9 @@ class RolePermissions:
         wildcard_reason: str | None = None,
     ) -> None:
         """Add an Allow statement; its wildcard findings are acknowledged with `wildcard_reason`."""
-        statement = iam.PolicyStatement(sid=sid, actions=list(actions), resources=list(resources), conditions=conditions)
+        statement = iam.PolicyStatement(
+            sid=sid, actions=list(actions), resources=list(resources), conditions=conditions
+        )
         managed = self._policy(UNSCOPED_POLICY if "*" in resources else self._policy_name)
         managed.add_statements(statement)
         nag.acknowledge_wildcards(managed, actions, resources, wildcard_reason)

@@ -68,7 +68,9 @@ class JobClfStack(Stack):
             ),
             config.region,
         )
-        self.pipeline_role = PipelineRole(self, "PipelineRole", name_prefix=prefix, image_repository_arn=image_repository_arn)
+        self.pipeline_role = PipelineRole(
+            self, "PipelineRole", name_prefix=prefix, image_repository_arn=image_repository_arn
+        )
         self._grant_pipeline_role()
         self.pipeline = SageMakerPipeline(
             self,

@@ -39,19 +39,39 @@ from stacks.iam import RolePermissions
 ALARM_PERIOD = Duration.hours(1)
 # metric, the MonitoringConfig maximum that is its threshold, the alarm name's suffix, what a breach means.
 ALARMS = (
-    (METRIC_POPULATION_STABILITY_INDEX, "max_population_stability_index", "prediction-drift-psi",
-     "the major groups of a predict execution's answers drifted from the model's training titles (population "
-     "stability index)"),
-    (METRIC_JENSEN_SHANNON_DISTANCE, "max_jensen_shannon_distance", "prediction-drift-js",
-     "the major groups of a predict execution's answers drifted from the model's training titles (Jensen-Shannon "
-     "distance)"),
-    (METRIC_LOW_CONFIDENCE_SHARE, "max_low_confidence_share", "prediction-low-confidence",
-     "too many of a predict execution's answers are below the configured confidence"),
-    (METRIC_NO_KNOWN_WORD_SHARE, "max_no_known_word_share", "prediction-unknown-words",
-     "too many of a predict execution's titles have no word the model knows (text that is no job title?)"),
-    (METRIC_REJECTED_SHARE, "max_rejected_share", "prediction-rejected-rows",
-     "too many of a predict execution's rows were rejected (empty, too long, no letters, another script)"),
-)  # fmt: skip
+    (
+        METRIC_POPULATION_STABILITY_INDEX,
+        "max_population_stability_index",
+        "prediction-drift-psi",
+        "the major groups of a predict execution's answers drifted from the model's training titles (population "
+        "stability index)",
+    ),
+    (
+        METRIC_JENSEN_SHANNON_DISTANCE,
+        "max_jensen_shannon_distance",
+        "prediction-drift-js",
+        "the major groups of a predict execution's answers drifted from the model's training titles (Jensen-Shannon "
+        "distance)",
+    ),
+    (
+        METRIC_LOW_CONFIDENCE_SHARE,
+        "max_low_confidence_share",
+        "prediction-low-confidence",
+        "too many of a predict execution's answers are below the configured confidence",
+    ),
+    (
+        METRIC_NO_KNOWN_WORD_SHARE,
+        "max_no_known_word_share",
+        "prediction-unknown-words",
+        "too many of a predict execution's titles have no word the model knows (text that is no job title?)",
+    ),
+    (
+        METRIC_REJECTED_SHARE,
+        "max_rejected_share",
+        "prediction-rejected-rows",
+        "too many of a predict execution's rows were rejected (empty, too long, no letters, another script)",
+    ),
+)
 
 
 class PredictionMonitoring(Construct):

@@ -30,7 +30,9 @@ class ModelRegistry(Construct):
     @property
     def packages_arn(self) -> str:
         """The ARN pattern of the group's versions (model-package/<group>/<version>)."""
-        return Stack.of(self).format_arn(service="sagemaker", resource="model-package", resource_name=f"{self.group_name}/*")
+        return Stack.of(self).format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{self.group_name}/*"
+        )
 
     def grant_register_and_find(self, to: RolePermissions) -> None:
         """Register model versions in the group and find its latest approved one."""

@@ -188,15 +188,25 @@ class Storage(Construct):
                 principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
                 # The guide's statement also lists kms:Describe*, which its condition never lets through: DescribeKey
                 # carries no encryption context.
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
-                         "kms:GenerateDataKeyWithoutPlaintext"],  # fmt: skip
+                actions=[
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                ],
                 resources=["*"],  # in a key policy, "*" is this key
                 conditions={
                     # An encryption context value is a string (the IAM catalogue types the key String): exact match.
                     "StringEquals": {
                         "kms:EncryptionContext:aws:logs:arn": [
-                            stack.format_arn(service="logs", resource="log-group", resource_name=name,
-                                             arn_format=ArnFormat.COLON_RESOURCE_NAME)  # fmt: skip
+                            stack.format_arn(
+                                service="logs",
+                                resource="log-group",
+                                resource_name=name,
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                            )
                             for name in log_group_names
                         ]
                     }
@@ -227,7 +237,7 @@ class Storage(Construct):
                 KMS_GRANTS,
                 [self.key.key_arn],
                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                )
+            )
 
     def _add_access_log_bucket(self) -> s3.Bucket:
         bucket = s3.Bucket(

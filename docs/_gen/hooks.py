@@ -117,13 +117,18 @@ def config_reference() -> str:
     document = tomllib.loads(CONFIG_FILE.read_text(encoding="utf-8"))
     defaults_table = {
         f"{section}.{name}".lstrip("."): value
-        for section, table in [("", document["defaults"]), *((s, t) for s, t in document["defaults"].items() if isinstance(t, dict))]
+        for section, table in [
+            ("", document["defaults"]),
+            *((s, t) for s, t in document["defaults"].items() if isinstance(t, dict)),
+        ]
         for name, value in table.items()
         if not isinstance(value, dict | list)
     }
     hints = typing.get_type_hints(EnvironmentConfig)
-    out = [f"Generated from `config/settings.py` (the schema) and `{CONFIG_FILE.relative_to(ROOT)}` (the values) "
-           f"when this site was built. Environments: {', '.join(f'`{n}`' for n in names)}."]  # fmt: skip
+    out = [
+        f"Generated from `config/settings.py` (the schema) and `{CONFIG_FILE.relative_to(ROOT)}` (the values) "
+        f"when this site was built. Environments: {', '.join(f'`{n}`' for n in names)}."
+    ]
 
     def rows_of(cls: type, prefix: str, values: dict[str, Any]) -> list[list[str]]:
         rows = []
@@ -150,7 +155,14 @@ def config_reference() -> str:
 
     headers = ["Key", "Type", "Default", *[f"`{n}`" for n in names], "Note"]
     top = rows_of(EnvironmentConfig, "", {n: (lambda c: lambda name: getattr(c, name))(environments[n]) for n in names})
-    out += ["", "## Top level", "", "Keys of `[defaults]` and of each `[environments.<name>]` table.", "", table(headers, top)]
+    out += [
+        "",
+        "## Top level",
+        "",
+        "Keys of `[defaults]` and of each `[environments.<name>]` table.",
+        "",
+        table(headers, top),
+    ]
     for f in dataclasses.fields(EnvironmentConfig):
         section = hints[f.name]
         if not dataclasses.is_dataclass(section):
@@ -168,13 +180,27 @@ def config_reference() -> str:
         for f in dataclasses.fields(ScheduleConfig)
     ]
     out += ["Each schedule has " + ", ".join(fields) + ".", ""]
-    rows = [[f"`{n}`", f"`{s.name}`", cell(s.expression), cell(s.timezone), cell(s.enabled), cell(s.parameters)]
-            for n in names for s in environments[n].schedules]  # fmt: skip
+    rows = [
+        [f"`{n}`", f"`{s.name}`", cell(s.expression), cell(s.timezone), cell(s.enabled), cell(s.parameters)]
+        for n in names
+        for s in environments[n].schedules
+    ]
     out.append(table(["Environment", "Name", "Expression", "Timezone", "Enabled", "Parameters"], rows))
-    out += ["", "## Derived names", "",
-            table(["", *[f"`{n}`" for n in names]],
-                  [["Stack", *[f"`{environments[n].stack_name}`" for n in names]],
-                   ["Pipeline, model package group (`resource_prefix`)", *[f"`{environments[n].resource_prefix}`" for n in names]]])]  # fmt: skip
+    out += [
+        "",
+        "## Derived names",
+        "",
+        table(
+            ["", *[f"`{n}`" for n in names]],
+            [
+                ["Stack", *[f"`{environments[n].stack_name}`" for n in names]],
+                [
+                    "Pipeline, model package group (`resource_prefix`)",
+                    *[f"`{environments[n].resource_prefix}`" for n in names],
+                ],
+            ],
+        ),
+    ]
     return "\n".join(out)
 
 
@@ -210,8 +236,12 @@ def definitions() -> dict[str, dict[str, Any]]:
     from workflow.definition.builder import build_definition
     from workflow.local.run import local_spec
 
-    code = StepCode(steps_archive_uri="s3://assets/steps.zip", etl_script_uri="s3://assets/etl.py",
-                    training_source_uri="s3://assets/train.tar.gz", etl_dependencies_uri="s3://assets/etl-dependencies.zip")  # fmt: skip
+    code = StepCode(
+        steps_archive_uri="s3://assets/steps.zip",
+        etl_script_uri="s3://assets/etl.py",
+        training_source_uri="s3://assets/train.tar.gz",
+        etl_dependencies_uri="s3://assets/etl-dependencies.zip",
+    )
     built = {}
     for name, config in sorted(load_all().items()):
         spec = local_spec(config, code)
@@ -234,9 +264,11 @@ def pipeline_parameters() -> str:
         allowed = ", ".join(f"`{v}`" for v in p.get("EnumValues") or []) or ""
         defaults = [cell(declared[n].get(p["Name"])) for n in names]
         rows.append([f"`{p['Name']}`", p["Type"], allowed, *defaults, PARAMETER_NOTES.get(p["Name"], "")])
-    return ("Generated from `declared_parameters(build_definition(spec))` for each environment "
-            "(bucket names shown as `<raw bucket>` etc.: the deployed stack names its buckets).\n\n"
-            + table(["Parameter", "Type", "Allowed", *[f"Default in `{n}`" for n in names], "What it does"], rows))  # fmt: skip
+    return (
+        "Generated from `declared_parameters(build_definition(spec))` for each environment "
+        "(bucket names shown as `<raw bucket>` etc.: the deployed stack names its buckets).\n\n"
+        + table(["Parameter", "Type", "Allowed", *[f"Default in `{n}`" for n in names], "What it does"], rows)
+    )
 
 
 def pipeline_steps() -> str:
@@ -294,18 +326,23 @@ def nag_acknowledgments() -> str:
             where = (resource.get("Metadata") or {}).get("aws:cdk:path", "").removeprefix(f"{stack}/")
             for skip in ((resource.get("Metadata") or {}).get("checkov") or {}).get("skip") or []:
                 findings[(f"checkov {skip['id']}", where)] = skip.get("comment", "")
-    rows = [[f"`{rule}`".replace("|", "\\|"), f"`{where}`", " ".join(reason.split()).replace("|", "\\|")]
-            for (rule, where), reason in sorted(findings.items())]  # fmt: skip
-    return (f"{len(rows)} acknowledged findings of {', '.join(p.name.split('.')[0] for p in stacks)}, from a synth "
-            "of this code when this site was built.\n\n"
-            + table(["Finding", "Construct", "Why it is acceptable"], rows))  # fmt: skip
+    rows = [
+        [f"`{rule}`".replace("|", "\\|"), f"`{where}`", " ".join(reason.split()).replace("|", "\\|")]
+        for (rule, where), reason in sorted(findings.items())
+    ]
+    return (
+        f"{len(rows)} acknowledged findings of {', '.join(p.name.split('.')[0] for p in stacks)}, from a synth "
+        "of this code when this site was built.\n\n" + table(["Finding", "Construct", "Why it is acceptable"], rows)
+    )
 
 
 def cost() -> str:
     path = ROOT / "COST.md"
     if not path.is_file():
-        return ('!!! note "COST.md is not in this checkout yet"\n\n'
-                "    The cost estimate lives in `COST.md` at the root of the repository; this page embeds it when it exists.")  # fmt: skip
+        return (
+            '!!! note "COST.md is not in this checkout yet"\n\n'
+            "    The cost estimate lives in `COST.md` at the root of the repository; this page embeds it when it exists."
+        )
     text = path.read_text(encoding="utf-8")
     # Demote its headings by one level: this page has its own title.
     return "*Embedded from `COST.md` at the root of the repository.*\n\n" + re.sub(

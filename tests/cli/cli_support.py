@@ -54,8 +54,19 @@ ROOT = Path(__file__).parents[2]
 FIXTURE_ONET = ROOT / "tests" / "fixtures" / "onet"
 # The session's local train run (conftest `trained`): docs/operating.md's example on the fixture O*NET files,
 # whose few dozen titles cannot pass the real quality gate, so the gate is lowered for it.
-LOCAL_TRAIN = ("executions", "start", "--local", "--env", "develop", "--use-type", "train", "--onet-dir", str(FIXTURE_ONET),
-               "--param", "min_macro_f1=0.0")  # fmt: skip
+LOCAL_TRAIN = (
+    "executions",
+    "start",
+    "--local",
+    "--env",
+    "develop",
+    "--use-type",
+    "train",
+    "--onet-dir",
+    str(FIXTURE_ONET),
+    "--param",
+    "min_macro_f1=0.0",
+)
 
 # A small definition that declares parameters like the real one (moto accepts any definition).
 DEFINITION = {
@@ -96,8 +107,13 @@ class MotoEndpoint:
         self.hold_endpoint_operations = False
 
     def client(self, service: str):
-        return boto3.client(service, region_name=REGION, endpoint_url=self.url,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def set_execution(self, arn: str, status: str, steps: list[dict[str, Any]] | None = None) -> None:
         """Server-side: give an execution a status and steps (what a running pipeline would have)."""
@@ -108,7 +124,6 @@ class MotoEndpoint:
         execution.pipeline_execution_status = status
         if steps is not None:
             self.steps[arn] = steps
-
 
     def finish_endpoint_operation(self, name: str, *, fail: str | None = None) -> None:
         """Server-side: a held Creating or Updating endpoint reaches InService on its new configuration; with
@@ -186,7 +201,9 @@ def add_missing_actions(endpoint: MotoEndpoint) -> dict[str, Any]:
         name, config_name = self._get_param("EndpointName"), self._get_param("EndpointConfigName")
         backend = self.sagemaker_backend
         if name not in backend.endpoints:
-            raise ValidationError(message=f'Could not find endpoint "{FakeEndpoint.arn_formatter(name, ACCOUNT, REGION)}".')
+            raise ValidationError(
+                message=f'Could not find endpoint "{FakeEndpoint.arn_formatter(name, ACCOUNT, REGION)}".'
+            )
         backend.describe_endpoint_config(config_name)  # ValidationError when it does not exist
         target = backend.endpoints[name]
         if target.endpoint_status != "InService":
@@ -202,7 +219,9 @@ def add_missing_actions(endpoint: MotoEndpoint) -> dict[str, Any]:
         return ActionResult({"EndpointArn": target.arn})
 
     def refusing_existing(action: str, original, name_param: str, existing):
-        noun = {"CreateModel": "model", "CreateEndpointConfig": "endpoint configuration", "CreateEndpoint": "endpoint"}[action]
+        noun = {"CreateModel": "model", "CreateEndpointConfig": "endpoint configuration", "CreateEndpoint": "endpoint"}[
+            action
+        ]
 
         def create(self) -> ActionResult:
             name = self._get_param(name_param)
@@ -216,9 +235,11 @@ def add_missing_actions(endpoint: MotoEndpoint) -> dict[str, Any]:
 
         return create
 
-    added = {"list_pipeline_execution_steps": list_pipeline_execution_steps,
-             "stop_pipeline_execution": stop_pipeline_execution,
-             "update_endpoint": update_endpoint}  # fmt: skip
+    added = {
+        "list_pipeline_execution_steps": list_pipeline_execution_steps,
+        "stop_pipeline_execution": stop_pipeline_execution,
+        "update_endpoint": update_endpoint,
+    }
     for name, function in added.items():
         assert not hasattr(SageMakerResponse, name), f"moto now implements {name}: drop the test's own"
         setattr(SageMakerResponse, name, function)
@@ -231,16 +252,23 @@ def add_missing_actions(endpoint: MotoEndpoint) -> dict[str, Any]:
 
         return delete_endpoint
 
-    replaced = {name: getattr(SageMakerResponse, name)
-                for name in ("create_model", "create_endpoint_config", "create_endpoint", "delete_endpoint")}  # fmt: skip
+    replaced = {
+        name: getattr(SageMakerResponse, name)
+        for name in ("create_model", "create_endpoint_config", "create_endpoint", "delete_endpoint")
+    }
     SageMakerResponse.delete_endpoint = recording_delete(replaced["delete_endpoint"])
-    SageMakerResponse.create_model = refusing_existing("CreateModel", replaced["create_model"], "ModelName",
-                                                       lambda backend: backend._models)  # fmt: skip
-    SageMakerResponse.create_endpoint_config = refusing_existing(
-        "CreateEndpointConfig", replaced["create_endpoint_config"], "EndpointConfigName", lambda backend: backend.endpoint_configs
+    SageMakerResponse.create_model = refusing_existing(
+        "CreateModel", replaced["create_model"], "ModelName", lambda backend: backend._models
     )
-    SageMakerResponse.create_endpoint = refusing_existing("CreateEndpoint", replaced["create_endpoint"], "EndpointName",
-                                                          lambda backend: backend.endpoints)  # fmt: skip
+    SageMakerResponse.create_endpoint_config = refusing_existing(
+        "CreateEndpointConfig",
+        replaced["create_endpoint_config"],
+        "EndpointConfigName",
+        lambda backend: backend.endpoint_configs,
+    )
+    SageMakerResponse.create_endpoint = refusing_existing(
+        "CreateEndpoint", replaced["create_endpoint"], "EndpointName", lambda backend: backend.endpoints
+    )
     return {**dict.fromkeys(added), **replaced}
 
 
@@ -260,9 +288,13 @@ def evaluation(macro_f1: float) -> dict[str, Any]:
     metric = lambda v: {"value": v, "standard_deviation": "NaN"}  # noqa: E731
     return {
         "multiclass_classification_metrics": {
-            "accuracy": metric(macro_f1 + 0.05), "macro_f1": metric(macro_f1), "weighted_f1": metric(macro_f1 + 0.02),
-            "weighted_precision": metric(0.8), "weighted_recall": metric(0.79), "expected_calibration_error": metric(0.04),
-        },  # fmt: skip
+            "accuracy": metric(macro_f1 + 0.05),
+            "macro_f1": metric(macro_f1),
+            "weighted_f1": metric(macro_f1 + 0.02),
+            "weighted_precision": metric(0.8),
+            "weighted_recall": metric(0.79),
+            "expected_calibration_error": metric(0.04),
+        },
         "baseline": {"macro_f1": 0.0, "note": "no approved model"},
         "test_rows": 1234,
     }
@@ -293,8 +325,11 @@ def seed(endpoint: MotoEndpoint, env: str, *, stack_names: bool = False, definit
     predictions_bucket = f"jobclf-{env}-predictions-seeded"
     sagemaker, s3 = endpoint.client("sagemaker"), endpoint.client("s3")
     s3.create_bucket(Bucket=predictions_bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-    sagemaker.create_pipeline(PipelineName=pipeline_name, PipelineDefinition=json.dumps(definition or DEFINITION),
-                              RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")  # fmt: skip
+    sagemaker.create_pipeline(
+        PipelineName=pipeline_name,
+        PipelineDefinition=json.dumps(definition or DEFINITION),
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline",
+    )
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     sagemaker.create_model_package_group(ModelPackageGroupName=group_name)
     arns = []
@@ -305,12 +340,18 @@ def seed(endpoint: MotoEndpoint, env: str, *, stack_names: bool = False, definit
             ModelPackageGroupName=group_name,
             ModelApprovalStatus=status,
             InferenceSpecification={
-                "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
-                                "ModelDataUrl": f"s3://{bucket}/training/job{version}/output/model.tar.gz"}],
-                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"],
-            },  # fmt: skip
-            ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
-                                                          "S3Uri": f"s3://{bucket}/{key}"}}},  # fmt: skip
+                "Containers": [
+                    {
+                        "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+                        "ModelDataUrl": f"s3://{bucket}/training/job{version}/output/model.tar.gz",
+                    }
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            ModelMetrics={
+                "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{bucket}/{key}"}}
+            },
         )
         arns.append(response["ModelPackageArn"])
     if stack_names:
@@ -355,15 +396,25 @@ def labelled_values(output: str) -> dict[str, str]:
 def prediction(title: str, groups: list[tuple[str, str, float]], **extra) -> dict:
     """A record of the endpoint's answer (pipeline_steps/ranking.py) with `groups` as its top3."""
     top3 = [{"major_group": code, "major_group_title": name, "probability": p} for code, name, p in groups]
-    return {"title": title, "major_group": groups[0][0], "major_group_title": groups[0][1], "confidence": groups[0][2],
-            "top3": top3, "rejection_reason": None, **extra}  # fmt: skip
+    return {
+        "title": title,
+        "major_group": groups[0][0],
+        "major_group_title": groups[0][1],
+        "confidence": groups[0][2],
+        "top3": top3,
+        "rejection_reason": None,
+        **extra,
+    }
 
 
 def queue_answers(endpoint: MotoEndpoint, *bodies: dict) -> None:
     """moto's sagemaker-runtime answers InvokeEndpoint with these bodies, in order (its documented test API)."""
     results = [{"Body": json.dumps(body), "ContentType": "application/json"} for body in bodies]
-    request = urllib.request.Request(f"{endpoint.url}/moto-api/static/sagemaker/endpoint-results", method="POST",
-                                     data=json.dumps({"account_id": ACCOUNT, "region": REGION, "results": results}).encode())  # fmt: skip
+    request = urllib.request.Request(
+        f"{endpoint.url}/moto-api/static/sagemaker/endpoint-results",
+        method="POST",
+        data=json.dumps({"account_id": ACCOUNT, "region": REGION, "results": results}).encode(),
+    )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
         response.read()
 
@@ -393,9 +444,12 @@ class LocalServe:
         # and Python then installs no KeyboardInterrupt).
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jobclf_cli", *arguments, "--port", str(port)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + 120
         while not server_answers(self.url) and self.process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)

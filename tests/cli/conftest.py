@@ -75,7 +75,9 @@ def requests_within_aws_contracts(monkeypatch) -> Iterator[list[Violation]]:
             found.extend(violations)
             raise ContractError(f"{model.service_model.service_name} {model.name}", violations)
 
-    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", [*botocore.handlers.BUILTIN_HANDLERS, ("before-parameter-build", check)])
+    monkeypatch.setattr(
+        botocore.handlers, "BUILTIN_HANDLERS", [*botocore.handlers.BUILTIN_HANDLERS, ("before-parameter-build", check)]
+    )
     yield found
     assert [str(v) for v in found] == [], "a request AWS would refuse"
 

@@ -21,12 +21,21 @@ from endpoint_deployer.deployer import Deployer, EndpointSettings, Variant
 MODEL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/jobclf-develop-endpoint-model"
 ALARMS = ("jobclf-develop-endpoint-5xx", "jobclf-develop-endpoint-latency")
 EXPECTED = {
-    ("sagemaker", "ListModelPackages"), ("sagemaker", "DescribeModelPackage"), ("sagemaker", "DescribeEndpoint"),
-    ("sagemaker", "DescribeModel"), ("sagemaker", "CreateModel"), ("sagemaker", "DescribeEndpointConfig"),
-    ("sagemaker", "CreateEndpointConfig"), ("sagemaker", "CreateEndpoint"), ("sagemaker", "UpdateEndpoint"),
-    ("sagemaker", "DeleteEndpoint"), ("sns", "Publish"), ("cloudwatch", "GetMetricData"),
-    ("sagemaker-runtime", "InvokeEndpoint"), ("cloudformation", "DescribeStacks"),
-}  # fmt: skip
+    ("sagemaker", "ListModelPackages"),
+    ("sagemaker", "DescribeModelPackage"),
+    ("sagemaker", "DescribeEndpoint"),
+    ("sagemaker", "DescribeModel"),
+    ("sagemaker", "CreateModel"),
+    ("sagemaker", "DescribeEndpointConfig"),
+    ("sagemaker", "CreateEndpointConfig"),
+    ("sagemaker", "CreateEndpoint"),
+    ("sagemaker", "UpdateEndpoint"),
+    ("sagemaker", "DeleteEndpoint"),
+    ("sns", "Publish"),
+    ("cloudwatch", "GetMetricData"),
+    ("sagemaker-runtime", "InvokeEndpoint"),
+    ("cloudformation", "DescribeStacks"),
+}
 
 
 def test_every_request_of_the_deployer_and_the_endpoint_commands_meets_awss_contracts(
@@ -38,7 +47,9 @@ def test_every_request_of_the_deployer_and_the_endpoint_commands_meets_awss_cont
     made: set[tuple[str, str]] = set()  # the requests of the code under test, not of the test's own set-up
 
     def deploy(variant: Variant = Variant()) -> None:  # noqa: B008 (a frozen dataclass: the default is never changed)
-        settings = EndpointSettings("jobclf-develop", seeded.group_name, MODEL_ROLE, variant, ALARMS, alerts_topic_arn=topic)
+        settings = EndpointSettings(
+            "jobclf-develop", seeded.group_name, MODEL_ROLE, variant, ALARMS, alerts_topic_arn=topic
+        )
         aws_requests.clear()
         Deployer(sagemaker, settings, sns=sns).handle({"action": "reconcile"})
         made.update((service, operation) for service, operation, _ in aws_requests)

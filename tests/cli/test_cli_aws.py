@@ -65,7 +65,9 @@ def test_every_command_has_help(runner, path):
 
 
 def test_python_dash_m_runs_the_same_command():
-    result = subprocess.run([sys.executable, "-m", "jobclf_cli", "models", "--help"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "jobclf_cli", "models", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0 and "approve" in result.stdout
 
 
@@ -80,19 +82,32 @@ def test_stack_declares_the_output_keys_the_cli_reads():
 
 def test_start_without_a_stack_uses_config_names_and_sends_the_checked_parameters(aws_env, runner):
     seed(aws_env, "develop")
-    result = invoke(runner, "executions", "start", "--env", "develop", "--use-type", "train", "--param", "min_macro_f1=0.6")
+    result = invoke(
+        runner, "executions", "start", "--env", "develop", "--use-type", "train", "--param", "min_macro_f1=0.6"
+    )
     execution_id = start_id(result)
     assert "pipeline jobclf-develop" in result.stdout
     [summary] = executions_of(aws_env, "jobclf-develop")
     assert summary["PipelineExecutionArn"].endswith(f"/execution/{execution_id}")
-    sent = aws_env.client("sagemaker").list_pipeline_parameters_for_execution(PipelineExecutionArn=summary["PipelineExecutionArn"])
+    sent = aws_env.client("sagemaker").list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=summary["PipelineExecutionArn"]
+    )
     assert {p["Name"]: p["Value"] for p in sent["PipelineParameters"]} == {"use_type": "train", "min_macro_f1": "0.6"}
 
 
 def test_start_reads_names_from_the_stack_outputs(aws_env, runner):
     seeded = seed(aws_env, "production", stack_names=True)
-    result = invoke(runner, "executions", "start", "--env", "production", "--use-type", "predict",
-                    "--param", "input_titles_uri=s3://bucket/titles/2026-11-23/")  # fmt: skip
+    result = invoke(
+        runner,
+        "executions",
+        "start",
+        "--env",
+        "production",
+        "--use-type",
+        "predict",
+        "--param",
+        "input_titles_uri=s3://bucket/titles/2026-11-23/",
+    )
     start_id(result)
     assert f"pipeline {seeded.pipeline_name}" in result.stdout
     assert len(executions_of(aws_env, seeded.pipeline_name)) == 1
@@ -103,7 +118,10 @@ def test_start_reads_names_from_the_stack_outputs(aws_env, runner):
     [
         ("min_macro_f1=high", "min_macro_f1: 'high' is not a valid Float"),
         ("split_seed=4.5", "split_seed: '4.5' is not a valid Integer"),
-        ("learning_rate=0.1", "unknown parameter 'learning_rate'; the definition declares: input_titles_uri, min_macro_f1"),
+        (
+            "learning_rate=0.1",
+            "unknown parameter 'learning_rate'; the definition declares: input_titles_uri, min_macro_f1",
+        ),
     ],
 )
 def test_start_rejects_bad_parameters_before_starting_anything(aws_env, runner, param, expected):
@@ -115,7 +133,9 @@ def test_start_rejects_bad_parameters_before_starting_anything(aws_env, runner, 
 
 
 def test_start_rejects_local_only_options_on_aws(aws_env, runner, tmp_path):
-    result = invoke(runner, "executions", "start", "--env", "develop", "--use-type", "train", "--onet-dir", str(tmp_path))
+    result = invoke(
+        runner, "executions", "start", "--env", "develop", "--use-type", "train", "--onet-dir", str(tmp_path)
+    )
     assert result.exit_code == 2 and "--onet-dir is for --local runs" in result.stderr
 
 
@@ -163,13 +183,25 @@ def prediction_report(execution_id: str) -> dict:
     from pipeline_steps.prediction_report import Limits, build, merge
 
     baseline = {"format": "jobclf-training-baseline/1", "major_groups": {"15": 500, "29": 500}}
-    part = {"execution_id": execution_id, "execution_date": "2026-12-04", "host": "algo-1",
-            "model_package_group": "jobclf-develop", "model_package_arn": "arn:aws:sagemaker:eu-west-1:1:model-package/g/3",
-            "model_version": 3, "model_data_uri": "s3://m/model.tar.gz", "input_rows": 1200, "output_rows": 1200,
-            "predicted_rows": 1180, "rejected_rows": 20, "rejections_by_reason": {"empty_title": 20},
-            "predictions_by_major_group": {"15": 600, "29": 580},
-            "answered_by": {"known_title": {"rows": 800}, "model": {"rows": 380}},
-            "low_confidence": {"below": 0.5, "rows": 118}, "no_known_word_rows": 236, "baseline": baseline}  # fmt: skip
+    part = {
+        "execution_id": execution_id,
+        "execution_date": "2026-12-04",
+        "host": "algo-1",
+        "model_package_group": "jobclf-develop",
+        "model_package_arn": "arn:aws:sagemaker:eu-west-1:1:model-package/g/3",
+        "model_version": 3,
+        "model_data_uri": "s3://m/model.tar.gz",
+        "input_rows": 1200,
+        "output_rows": 1200,
+        "predicted_rows": 1180,
+        "rejected_rows": 20,
+        "rejections_by_reason": {"empty_title": 20},
+        "predictions_by_major_group": {"15": 600, "29": 580},
+        "answered_by": {"known_title": {"rows": 800}, "model": {"rows": 380}},
+        "low_confidence": {"below": 0.5, "rows": 118},
+        "no_known_word_rows": 236,
+        "baseline": baseline,
+    }
     return build(merge([part]), Limits.of(load_environment("develop").monitoring))
 
 
@@ -179,14 +211,18 @@ def test_show_of_a_predict_execution_prints_its_prediction_report(aws_env, runne
     seeded = seed(aws_env, "develop", stack_names=True)
     execution_id = start_id(invoke(runner, "executions", "start", "--env", "develop", "--use-type", "predict"))
     [summary] = executions_of(aws_env, seeded.pipeline_name)
-    steps = [{"StepName": name, "StepStatus": "Succeeded"} for name in ("PreprocessPredict", "BatchPredict", "PredictionReport")]
+    steps = [
+        {"StepName": name, "StepStatus": "Succeeded"}
+        for name in ("PreprocessPredict", "BatchPredict", "PredictionReport")
+    ]
     aws_env.set_execution(summary["PipelineExecutionArn"], "Succeeded", steps)
     missing = invoke(runner, "executions", "show", execution_id, "--env", "develop")
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
     key = f"predictions/execution_date={today}/execution_id={execution_id}/prediction-report.json"
     assert f"Prediction report: not written (yet): s3://{seeded.predictions_bucket}/{key}" in missing.stdout
-    aws_env.client("s3").put_object(Bucket=seeded.predictions_bucket, Key=key,
-                                    Body=json.dumps(prediction_report(execution_id)).encode())  # fmt: skip
+    aws_env.client("s3").put_object(
+        Bucket=seeded.predictions_bucket, Key=key, Body=json.dumps(prediction_report(execution_id)).encode()
+    )
     result = invoke(runner, "executions", "show", execution_id, "--env", "develop")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -243,7 +279,9 @@ def test_watch_follows_a_running_execution_until_it_is_stopped(aws_env, runner):
 
 def test_watch_of_a_succeeded_execution_ends_at_once_with_status_zero(aws_env, runner):
     seed(aws_env, "develop")
-    result = invoke(runner, "executions", "start", "--env", "develop", "--use-type", "train", "--watch", "--interval", "0.2")
+    result = invoke(
+        runner, "executions", "start", "--env", "develop", "--use-type", "train", "--watch", "--interval", "0.2"
+    )
     assert result.exit_code == 0, result.output
     assert "execution: Succeeded" in result.stdout
 
@@ -254,8 +292,11 @@ def test_stop_stops_a_running_execution_once_and_refuses_an_ended_one(aws_env, r
     seed(aws_env, "develop")
     execution_id = start_id(invoke(runner, "executions", "start", "--env", "develop", "--use-type", "train"))
     arn = executions_of(aws_env, "jobclf-develop")[0]["PipelineExecutionArn"]
-    aws_env.set_execution(arn, "Executing", [{"StepName": "ETL", "StepStatus": "Executing",
-                                              "StartTime": datetime.datetime.now(datetime.UTC)}])  # fmt: skip
+    aws_env.set_execution(
+        arn,
+        "Executing",
+        [{"StepName": "ETL", "StepStatus": "Executing", "StartTime": datetime.datetime.now(datetime.UTC)}],
+    )
     sagemaker = aws_env.client("sagemaker")
     result = invoke(runner, "executions", "stop", execution_id, "--env", "develop")
     assert result.exit_code == 0 and f"Stopping execution {execution_id} (was Executing)" in result.stdout
@@ -284,8 +325,9 @@ def test_watch_ends_at_every_final_status_of_the_api(aws_env, runner):
     for status in sorted(set(statuses) - {"Executing", "Stopping"}):
         aws_env.set_execution(arn, status)
         # A process with a time limit: a status the watcher took for a running one would poll for ever.
-        result = run_cli("executions", "show", execution_id, "--env", "develop", "--watch", "--interval", "0.1",
-                         env=dict(os.environ))  # fmt: skip
+        result = run_cli(
+            "executions", "show", execution_id, "--env", "develop", "--watch", "--interval", "0.1", env=dict(os.environ)
+        )
         assert f"execution: {status}" in result.stdout
         assert result.returncode == (0 if status == "Succeeded" else 1), result.stderr
 
@@ -335,7 +377,9 @@ def test_approve_and_reject_update_the_package_with_the_reason(aws_env, runner):
     sagemaker = aws_env.client("sagemaker")
     approved = invoke(runner, "models", "approve", "2", "--env", "develop")
     assert approved.exit_code == 0 and "PendingManualApproval -> Approved" in approved.stdout
-    assert sagemaker.describe_model_package(ModelPackageName=seeded.package_arns[1])["ModelApprovalStatus"] == "Approved"
+    assert (
+        sagemaker.describe_model_package(ModelPackageName=seeded.package_arns[1])["ModelApprovalStatus"] == "Approved"
+    )
     rejected = invoke(runner, "models", "reject", "1", "--env", "develop", "--reason", "worse than v2 on nurses")
     assert rejected.exit_code == 0, rejected.output
     package = sagemaker.describe_model_package(ModelPackageName=seeded.package_arns[0])
@@ -350,7 +394,9 @@ def test_reject_needs_a_reason(aws_env, runner):
 
 def test_an_unreadable_evaluation_does_not_hide_the_other_versions(aws_env, runner):
     seeded = seed(aws_env, "develop")
-    aws_env.client("s3").put_object(Bucket=seeded.bucket, Key="evaluations/execution2/evaluation.json", Body=b"{not json")
+    aws_env.client("s3").put_object(
+        Bucket=seeded.bucket, Key="evaluations/execution2/evaluation.json", Body=b"{not json"
+    )
     result = invoke(runner, "models", "list", "--env", "develop")
     assert result.exit_code == 0, result.output
     assert "0.710" in result.stdout and "unreadable" in result.stdout
@@ -361,8 +407,9 @@ def test_an_unreadable_evaluation_does_not_hide_the_other_versions(aws_env, runn
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jobclf_cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "jobclf_cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_no_credentials_is_one_line(aws_env, tmp_path):
@@ -388,8 +435,10 @@ def failing_endpoint(aws_env):
                 body = json.dumps({"__type": answer["code"], "message": answer["message"]}).encode()
                 content_type = "application/x-amz-json-1.1"
             else:  # CloudFormation: query protocol
-                body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{answer['code']}</Code>"
-                        f"<Message>{answer['message']}</Message></Error><RequestId>1</RequestId></ErrorResponse>").encode()  # fmt: skip
+                body = (
+                    f"<ErrorResponse><Error><Type>Sender</Type><Code>{answer['code']}</Code>"
+                    f"<Message>{answer['message']}</Message></Error><RequestId>1</RequestId></ErrorResponse>"
+                ).encode()
                 content_type = "text/xml"
             self.send_response(answer["status"])
             self.send_header("Content-Type", content_type)
@@ -403,8 +452,12 @@ def failing_endpoint(aws_env):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_address[1]}",
-           "AWS_MAX_ATTEMPTS": "2", "AWS_RETRY_MODE": "standard"}  # fmt: skip
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_address[1]}",
+        "AWS_MAX_ATTEMPTS": "2",
+        "AWS_RETRY_MODE": "standard",
+    }
     yield answer, env
     server.shutdown()
     thread.join()
@@ -414,8 +467,16 @@ def failing_endpoint(aws_env):
     ("code", "message", "expected"),
     [
         # The first call is DescribeStacks: throttling stops there (after botocore's retries) ...
-        ("ThrottlingException", "Rate exceeded", "AWS throttled DescribeStacks (ThrottlingException) even after retries"),
-        ("ValidationException", "1 validation error detected", "DescribeStacks failed: ValidationException: 1 validation error detected"),
+        (
+            "ThrottlingException",
+            "Rate exceeded",
+            "AWS throttled DescribeStacks (ThrottlingException) even after retries",
+        ),
+        (
+            "ValidationException",
+            "1 validation error detected",
+            "DescribeStacks failed: ValidationException: 1 validation error detected",
+        ),
         # ... an unreadable stack falls back to config names, so the next call says what is denied.
         ("AccessDeniedException", "not authorized", "access denied to DescribePipeline (AccessDeniedException)"),
         ("ExpiredTokenException", "token expired", "the AWS credentials have expired (ExpiredTokenException)"),

@@ -36,11 +36,21 @@ def deploy(endpoint) -> Deployer:
 def put_figures(endpoint, invocations: int, client_errors: int, latencies_us: list[float]) -> None:
     dimensions = [{"Name": "EndpointName", "Value": "jobclf-develop"}, {"Name": "VariantName", "Value": "AllTraffic"}]
     now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
-    data = [{"MetricName": "Invocations", "Dimensions": dimensions, "Timestamp": now, "Value": invocations},
-            {"MetricName": "Invocation4XXErrors", "Dimensions": dimensions, "Timestamp": now, "Value": client_errors},
-            {"MetricName": "Invocation5XXErrors", "Dimensions": dimensions, "Timestamp": now, "Value": 0}]  # fmt: skip
-    data += [{"MetricName": "ModelLatency", "Dimensions": dimensions, "Timestamp": now, "Value": value, "Unit": "Microseconds"}
-             for value in latencies_us]  # fmt: skip
+    data = [
+        {"MetricName": "Invocations", "Dimensions": dimensions, "Timestamp": now, "Value": invocations},
+        {"MetricName": "Invocation4XXErrors", "Dimensions": dimensions, "Timestamp": now, "Value": client_errors},
+        {"MetricName": "Invocation5XXErrors", "Dimensions": dimensions, "Timestamp": now, "Value": 0},
+    ]
+    data += [
+        {
+            "MetricName": "ModelLatency",
+            "Dimensions": dimensions,
+            "Timestamp": now,
+            "Value": value,
+            "Unit": "Microseconds",
+        }
+        for value in latencies_us
+    ]
     endpoint.client("cloudwatch").put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
 
 
@@ -69,7 +79,9 @@ def test_show_during_an_update_names_the_version_it_moves_to(aws_env, runner):
     seeded = seed(aws_env, "develop")
     deploy(aws_env)
     aws_env.hold_endpoint_operations = True
-    aws_env.client("sagemaker").update_model_package(ModelPackageArn=seeded.package_arns[1], ModelApprovalStatus="Approved")
+    aws_env.client("sagemaker").update_model_package(
+        ModelPackageArn=seeded.package_arns[1], ModelApprovalStatus="Approved"
+    )
     deploy(aws_env)
     result = invoke(runner, "endpoint", "show", "--env", "develop")
     assert result.exit_code == 0, result.output
@@ -89,11 +101,23 @@ def test_show_without_an_endpoint_says_when_it_is_created(aws_env, runner):
 # -- classify --env ---------------------------------------------------------------------------------
 
 
-NURSE = prediction("Registered Nurse", [("29", "Healthcare Practitioners and Technical Occupations", 0.91),
-                                        ("31", "Healthcare Support Occupations", 0.05),
-                                        ("11", "Management Occupations", 0.01)], answered_by="known_title")  # fmt: skip
-EMPTY = {"title": "", "major_group": None, "major_group_title": None, "confidence": None, "top3": [],
-         "rejection_reason": "empty_title"}  # fmt: skip
+NURSE = prediction(
+    "Registered Nurse",
+    [
+        ("29", "Healthcare Practitioners and Technical Occupations", 0.91),
+        ("31", "Healthcare Support Occupations", 0.05),
+        ("11", "Management Occupations", 0.01),
+    ],
+    answered_by="known_title",
+)
+EMPTY = {
+    "title": "",
+    "major_group": None,
+    "major_group_title": None,
+    "confidence": None,
+    "top3": [],
+    "rejection_reason": "empty_title",
+}
 
 
 def test_classify_prints_the_top_3_and_tolerates_fields_the_contract_does_not_name(aws_env, runner, aws_requests):
@@ -125,7 +149,9 @@ def test_classify_json_prints_each_answer_as_the_endpoint_gave_it(aws_env, runne
 def test_classify_sends_a_file_in_batches_of_1000(aws_env, runner, tmp_path, aws_requests):
     titles = [f"Title {i}" for i in range(2500)]
     (tmp_path / "titles.txt").write_text("\n".join(titles) + "\n", encoding="utf-8")
-    answers = [{"predictions": [dict(NURSE, title=t) for t in titles[start : start + 1000]]} for start in (0, 1000, 2000)]
+    answers = [
+        {"predictions": [dict(NURSE, title=t) for t in titles[start : start + 1000]]} for start in (0, 1000, 2000)
+    ]
     queue_answers(aws_env, *answers)
     result = invoke(runner, "classify", "--file", str(tmp_path / "titles.txt"), "--env", "develop", "--json")
     assert result.exit_code == 0, result.output
@@ -157,14 +183,21 @@ class Pipe(io.BytesIO):
     [
         ("Registered Nurse\n\nTruck Driver\n", ["Registered Nurse", "Truck Driver"]),
         ("Registered Nurse\r\nTruck Driver\rLine Cook", ["Registered Nurse", "Truck Driver", "Line Cook"]),
-        ("id,title\n1,Registered Nurse\n2,\"Manager, Sales\"\n3,\n", ["Registered Nurse", "Manager, Sales", ""]),
+        ('id,title\n1,Registered Nurse\n2,"Manager, Sales"\n3,\n', ["Registered Nurse", "Manager, Sales", ""]),
         ("Title\nLine Cook\n", ["Line Cook"]),
-        ("\ufeffid, Title \r\n1,\"Chef\r\nde Cuisine\"\r\n", ["Chef\r\nde Cuisine"]),
+        ('\ufeffid, Title \r\n1,"Chef\r\nde Cuisine"\r\n', ["Chef\r\nde Cuisine"]),
         ("Manager, Sales\n", ["Manager, Sales"]),
         ('5" Pipe Fitter\n"Quoted" Nurse\n', ['5" Pipe Fitter', '"Quoted" Nurse']),
     ],
-    ids=["lines", "any line break", "csv with a title column", "a title header", "bom, spaces, crlf, quoted line break",
-         "a comma in a plain title", "quotes in plain titles"],  # fmt: skip
+    ids=[
+        "lines",
+        "any line break",
+        "csv with a title column",
+        "a title header",
+        "bom, spaces, crlf, quoted line break",
+        "a comma in a plain title",
+        "quotes in plain titles",
+    ],
 )
 def test_titles_come_from_lines_or_a_csv_title_column(text, expected, tmp_path):
     """A CSV reads as a predict input reads (titles_input.py, csv_dialect.py); other text, a title a line."""
@@ -177,8 +210,10 @@ def test_titles_come_from_lines_or_a_csv_title_column(text, expected, tmp_path):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"id,title\n1,Registered Nurse\n2,Manager, Sales\n",
-         "row 2: wrong_field_count: the record's field count is not the header's (quote a title that holds a comma)"),
+        (
+            b"id,title\n1,Registered Nurse\n2,Manager, Sales\n",
+            "row 2: wrong_field_count: the record's field count is not the header's (quote a title that holds a comma)",
+        ),
         (b"title,Title \nNurse,Nurse\n", "has 2 'title' columns"),
         (b'id,title\n1,"Nurse\n', "is not valid CSV (line 2): unexpected end of data"),
         ("title\nNurse\n".encode("utf-16"), "is UTF-16 encoded; save it as UTF-8"),

@@ -33,7 +33,10 @@ def test_local_train_runs_the_definition_and_registers_version_1(trained):
     work_dir, result = trained
     assert result.exit_code == 0, result.output
     assert "Execution local-" in result.stdout and ": Succeeded" in result.stdout
-    assert "Registered: arn:aws:sagemaker:eu-west-1:000000000000:model-package/jobclf-develop/1 (Approved)" in result.stdout
+    assert (
+        "Registered: arn:aws:sagemaker:eu-west-1:000000000000:model-package/jobclf-develop/1 (Approved)"
+        in result.stdout
+    )
     [package] = registry(work_dir)
     assert package["version"] == 1 and package["approval_status"] == "Approved"
     # Nothing of the finished run is left to mislead the next one: no process id, no running steps.
@@ -78,8 +81,19 @@ def test_a_second_train_of_the_same_inputs_if_changed_is_not_run(work_copy, caps
     """What `make run` asks (--if-changed): the same definition, O*NET files and parameters are not trained twice."""
     from workflow.local.__main__ import main
 
-    args = ["--env", "develop", "--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--work-dir", str(work_copy),
-            "--param", "min_macro_f1=0.0", "--if-changed"]  # fmt: skip
+    args = [
+        "--env",
+        "develop",
+        "--use-type",
+        "train",
+        "--onet-dir",
+        str(FIXTURE_ONET),
+        "--work-dir",
+        str(work_copy),
+        "--param",
+        "min_macro_f1=0.0",
+        "--if-changed",
+    ]
     executions_before = sorted((work_copy / "executions").iterdir())
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -101,8 +115,22 @@ def test_local_reject_then_approve_edit_the_registry(work_copy):
 
 def test_local_predict_with_the_registered_model(work_copy, tmp_path):
     output = tmp_path / "predictions.csv"
-    result = invoke(CliRunner(), "executions", "start", "--local", "--env", "develop", "--use-type", "predict",
-                    "--input", str(EXAMPLE_TITLES), "--output", str(output), "--work-dir", str(work_copy))  # fmt: skip
+    result = invoke(
+        CliRunner(),
+        "executions",
+        "start",
+        "--local",
+        "--env",
+        "develop",
+        "--use-type",
+        "predict",
+        "--input",
+        str(EXAMPLE_TITLES),
+        "--output",
+        str(output),
+        "--work-dir",
+        str(work_copy),
+    )
     assert result.exit_code == 0, result.output
     with EXAMPLE_TITLES.open(newline="") as handle:
         titles = list(csv.DictReader(handle))
@@ -117,8 +145,9 @@ def test_local_predict_with_the_registered_model(work_copy, tmp_path):
     assert report["rows"]["input"] == report["rows"]["output"] == len(titles)
     summary = "\n".join(summary_lines(report))
     assert summary in result.stdout
-    shown = invoke(CliRunner(), "executions", "show", execution_id, "--local", "--env", "develop",
-                   "--work-dir", str(work_copy))  # fmt: skip
+    shown = invoke(
+        CliRunner(), "executions", "show", execution_id, "--local", "--env", "develop", "--work-dir", str(work_copy)
+    )
     assert shown.exit_code == 0, shown.output
     assert summary in shown.stdout and f"  report: {written}\n" in shown.stdout
 
@@ -160,7 +189,9 @@ def test_classify_local_answers_from_the_local_server_with_the_contracts_fields(
     assert [a["title"] for a in answers] == ["Registered Nurse", "Truck Driver", ""]
     for answer in answers[:2]:
         # A group with probability 0 is not ranked (ranking.py): a title O*NET lists under one group has a top3 of one.
-        assert answer["rejection_reason"] is None and (len(answer["top3"]) == 3 or answer["answered_by"] == "known_title")
+        assert answer["rejection_reason"] is None and (
+            len(answer["top3"]) == 3 or answer["answered_by"] == "known_title"
+        )
         assert answer["major_group"] == answer["top3"][0]["major_group"]
         probabilities = [group["probability"] for group in answer["top3"]]
         assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0 + 1e-6
@@ -176,7 +207,10 @@ def test_serve_local_names_the_version_it_serves_and_ctrl_c_stops_it(work_copy):
     assert server_answers(server.url), "jobclf serve --local did not come up"
     returncode, stdout, stderr = server.stop()
     assert returncode == 0, stderr[-2000:]
-    assert f"Serving model version 1 of group jobclf-develop (arn:aws:sagemaker:eu-west-1:000000000000:model-package/jobclf-develop/1) at {server.url}" in stdout
+    assert (
+        f"Serving model version 1 of group jobclf-develop (arn:aws:sagemaker:eu-west-1:000000000000:model-package/jobclf-develop/1) at {server.url}"
+        in stdout
+    )
     assert "Stopping the server." in stderr and not server_answers(server.url)
 
 

@@ -29,10 +29,26 @@ def test_twenty_concurrent_rejections_all_take_effect(tmp_path) -> None:
     registry.write_text(json.dumps({"model_package_groups": {GROUP: entries}}))
     commands = [
         subprocess.Popen(
-            [sys.executable, "-m", "jobclf_cli", "models", "reject", str(version), "--local", "--env", "develop",
-             "--work-dir", str(work_dir), "--reason", f"race {version}"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "jobclf_cli",
+                "models",
+                "reject",
+                str(version),
+                "--local",
+                "--env",
+                "develop",
+                "--work-dir",
+                str(work_dir),
+                "--reason",
+                f"race {version}",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for version in VERSIONS
     ]
     results = [(command.wait(timeout=300), *command.communicate()) for command in commands]

@@ -107,8 +107,17 @@ def test_the_documents_have_the_examples_this_test_expects():
     assert len(EXAMPLES) >= 20
     assert {e.document for e in EXAMPLES} >= {"README.md", "docs/operating.md", "docs/quickstart.md"}
     commands = {" ".join(e.arguments[:2]) for e in EXAMPLES if e.program == "jobclf"}
-    assert commands >= {"executions start", "executions list", "executions show", "executions stop", "models list",
-                        "models show", "models approve", "models reject", "endpoint show"}  # fmt: skip
+    assert commands >= {
+        "executions start",
+        "executions list",
+        "executions show",
+        "executions stop",
+        "models list",
+        "models show",
+        "models approve",
+        "models reject",
+        "endpoint show",
+    }
     assert {"classify", "serve"} <= {e.arguments[0] for e in EXAMPLES if e.program == "jobclf"}
     for command in ("executions list", "executions show", "executions stop", "models list", "models show"):
         assert any(" ".join(e.arguments[:2]) == command and e.local for e in EXAMPLES), f"no local example of {command}"
@@ -143,8 +152,10 @@ def concrete(example: Example, values: Values) -> list[str]:
         "1a2b3c4d5e6f": values.execution_id,
         "VERSION": values.version,
     }
-    arguments = [replace.get(word, values.execution_id if _LOCAL_EXECUTION_ID.match(word) else word)
-                 for word in example.arguments]  # fmt: skip
+    arguments = [
+        replace.get(word, values.execution_id if _LOCAL_EXECUTION_ID.match(word) else word)
+        for word in example.arguments
+    ]
     if example.local and "--work-dir" not in arguments and "--help" not in arguments:
         arguments += ["--work-dir", str(values.work_dir)]
     if example.local and _use_type(arguments) == "train":
@@ -159,8 +170,9 @@ def _use_type(arguments: list[str]) -> str | None:
 def run(example: Example, arguments: list[str]) -> tuple[int, str]:
     """Exit status and output of the example, as a user would run it (`python -m workflow.local` in a process)."""
     if example.program == "workflow.local":
-        done = subprocess.run([sys.executable, "-m", "workflow.local", *arguments], cwd=ROOT, capture_output=True,
-                              text=True, timeout=900)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "workflow.local", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=900
+        )
         return done.returncode, done.stdout + done.stderr
     result = invoke(CliRunner(), *arguments)
     return result.exit_code, result.output
@@ -191,17 +203,30 @@ def seed_aws(endpoint, definitions: dict[str, dict]) -> str:
     for env in ("develop", "production"):
         seeded = seed(endpoint, env, definition=definitions[env])
         model_role = f"arn:aws:iam::{ACCOUNT}:role/jobclf-{env}-endpoint-model"
-        Deployer(sagemaker, EndpointSettings(f"jobclf-{env}", seeded.group_name, model_role)).handle({"action": "reconcile"})
+        Deployer(sagemaker, EndpointSettings(f"jobclf-{env}", seeded.group_name, model_role)).handle(
+            {"action": "reconcile"}
+        )
         key = "evaluations/execution3/evaluation.json"
         endpoint.client("s3").put_object(Bucket=seeded.bucket, Key=key, Body=json.dumps(evaluation(0.8)).encode())
         sagemaker.create_model_package(
-            ModelPackageGroupName=seeded.group_name, ModelApprovalStatus="PendingManualApproval",
-            InferenceSpecification={"Containers": [{"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/x:1",
-                                                    "ModelDataUrl": f"s3://{seeded.bucket}/model.tar.gz"}],
-                                    "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
-            ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
-                                                          "S3Uri": f"s3://{seeded.bucket}/{key}"}}},
-        )  # fmt: skip
+            ModelPackageGroupName=seeded.group_name,
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/x:1",
+                        "ModelDataUrl": f"s3://{seeded.bucket}/model.tar.gz",
+                    }
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            ModelMetrics={
+                "ModelQuality": {
+                    "Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{seeded.bucket}/{key}"}
+                }
+            },
+        )
     response = sagemaker.start_pipeline_execution(PipelineName="jobclf-develop", ClientRequestToken="d" * 32)
     return response["PipelineExecutionArn"]
 
@@ -240,7 +265,9 @@ def _runs_until_stopped(example: Example) -> bool:
     return " stop " in f" {example.line} " or example.arguments[:1] == ["serve"]
 
 
-@pytest.mark.parametrize("example", [e for e in EXAMPLES if e.local and not _runs_until_stopped(e)], ids=lambda e: e.line)
+@pytest.mark.parametrize(
+    "example", [e for e in EXAMPLES if e.local and not _runs_until_stopped(e)], ids=lambda e: e.line
+)
 def test_local_example(example, trained, work_copy, tmp_path):
     """In a copy of the session's trained work dir; a train example in a fresh one, unless it is the session's run."""
     values = Values(work_copy, tmp_path / "predictions.csv", local_execution_id(work_copy), version="1")
@@ -259,12 +286,19 @@ def test_local_example(example, trained, work_copy, tmp_path):
         assert values.predictions.is_file()
 
 
-@pytest.mark.parametrize("example", [e for e in EXAMPLES if e.local and " stop " in f" {e.line} "], ids=lambda e: e.line)
+@pytest.mark.parametrize(
+    "example", [e for e in EXAMPLES if e.local and " stop " in f" {e.line} "], ids=lambda e: e.line
+)
 def test_local_stop_example(example, tmp_path):
     """From another terminal, while a local run executes: it stops its running step (Spark) and records Stopped."""
     work_dir = tmp_path / "work"
-    run_ = subprocess.Popen([sys.executable, "-m", "jobclf_cli", *LOCAL_TRAIN, "--work-dir", str(work_dir)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    run_ = subprocess.Popen(
+        [sys.executable, "-m", "jobclf_cli", *LOCAL_TRAIN, "--work-dir", str(work_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while "ETL" not in running_steps(work_dir) and run_.poll() is None and time.monotonic() < deadline:
@@ -283,7 +317,9 @@ def test_local_stop_example(example, tmp_path):
     assert (work_dir / LOCK_FILE).read_text() == "" and not (work_dir / RUNNING_STEPS_FILE).exists()
 
 
-@pytest.mark.parametrize("example", [e for e in EXAMPLES if e.local and e.arguments[:1] == ["serve"]], ids=lambda e: e.line)
+@pytest.mark.parametrize(
+    "example", [e for e in EXAMPLES if e.local and e.arguments[:1] == ["serve"]], ids=lambda e: e.line
+)
 def test_local_serve_example(example, work_copy, tmp_path):
     """Until Ctrl-C, on a free port (the documented 8080 may be taken): `jobclf classify --local` gets its answer."""
     arguments = concrete(example, Values(work_copy, tmp_path / "unused", local_execution_id(work_copy), "1"))
@@ -306,12 +342,16 @@ def running_steps(work_dir: Path) -> list[str]:
 
 
 def test_make_help_lists_every_target_the_documents_name():
-    named = {target for document in DOCUMENTS for target in _MAKE.findall((ROOT / document).read_text(encoding="utf-8"))}
+    named = {
+        target for document in DOCUMENTS for target in _MAKE.findall((ROOT / document).read_text(encoding="utf-8"))
+    }
     named.discard("help")  # the listing itself
     assert {"run", "test", "setup"} <= named
     make = shutil.which("make")
     if make is None:
         pytest.skip("make is not installed")
-    listed = subprocess.run([make, "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        [make, "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     missing = sorted(t for t in named if not re.search(rf"^make {re.escape(t)}\b", listed, re.MULTILINE))
     assert missing == [], f"make help does not list: {missing}"

@@ -89,11 +89,16 @@ class Registry:
             ModelPackageGroupName=GROUP,
             ModelApprovalStatus=status,
             InferenceSpecification={
-                "Containers": [{"Image": IMAGE, "Environment": PACKAGE_ENVIRONMENT,
-                                "ModelDataUrl": f"s3://jobclf-develop-models/training/job{uuid.uuid4().hex[:6]}/output/model.tar.gz"}],
+                "Containers": [
+                    {
+                        "Image": IMAGE,
+                        "Environment": PACKAGE_ENVIRONMENT,
+                        "ModelDataUrl": f"s3://jobclf-develop-models/training/job{uuid.uuid4().hex[:6]}/output/model.tar.gz",
+                    }
+                ],
                 "SupportedContentTypes": ["application/json", "text/csv"],
                 "SupportedResponseMIMETypes": ["application/json", "text/csv"],
-            },  # fmt: skip
+            },
         )["ModelPackageArn"]
         return self.package(arn)
 
@@ -129,7 +134,9 @@ def deployer(registry: Registry, variant: dict | None = None, **options) -> Depl
 
 
 def config_of(registry: Registry, package: dict, **variant) -> str:
-    return target_for(settings(**variant), Package(package["ModelPackageArn"], package["ModelPackageVersion"])).config_name
+    return target_for(
+        settings(**variant), Package(package["ModelPackageArn"], package["ModelPackageVersion"])
+    ).config_name
 
 
 # -- approvals --------------------------------------------------------------------------------------
@@ -155,7 +162,10 @@ def test_a_package_registered_approved_creates_the_serverless_endpoint_from_it(r
     [
         (lambda r, p: state_change(r.set_status(p, "PendingManualApproval")), "is now PendingManualApproval"),
         (lambda r, p: state_change(p, group="jobclf-production"), "not 'jobclf-develop'"),
-        (lambda r, p: {**state_change(p), "detail-type": "SageMaker Endpoint State Change"}, "not a SageMaker Model Package"),
+        (
+            lambda r, p: {**state_change(p), "detail-type": "SageMaker Endpoint State Change"},
+            "not a SageMaker Model Package",
+        ),
         (lambda r, p: {"source": "aws.events", "detail-type": "Scheduled Event"}, "not a SageMaker Model Package"),
     ],
     ids=["pending", "other group", "other detail-type", "other source"],
@@ -230,8 +240,14 @@ class LaggingListing:
 
     def __init__(self, sagemaker):
         self._sagemaker = sagemaker
-        self._pages = list(sagemaker.get_paginator("list_model_packages").paginate(
-            ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending"))  # fmt: skip
+        self._pages = list(
+            sagemaker.get_paginator("list_model_packages").paginate(
+                ModelPackageGroupName=GROUP,
+                ModelApprovalStatus="Approved",
+                SortBy="CreationTime",
+                SortOrder="Descending",
+            )
+        )
 
     def get_paginator(self, operation: str):
         assert operation == "list_model_packages"
@@ -279,7 +295,9 @@ def test_rejecting_the_last_approved_package_deletes_the_endpoint_and_alerts(reg
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     v1 = registry.register("Approved")
-    alerting = Deployer(registry.sagemaker, EndpointSettings(ENDPOINT, GROUP, MODEL_ROLE, alerts_topic_arn=topic), sns=sns)
+    alerting = Deployer(
+        registry.sagemaker, EndpointSettings(ENDPOINT, GROUP, MODEL_ROLE, alerts_topic_arn=topic), sns=sns
+    )
     alerting.handle(state_change(v1))
     outcome = alerting.handle(state_change(registry.set_status(v1, "Rejected")))
     assert outcome.action == "deleted" and registry.served() is None
@@ -320,7 +338,9 @@ def test_two_approvals_in_quick_succession_deploy_the_newest_once(registry, aws_
     # v2 and then v3 are approved while the endpoint is still being created; v2's event is handled first.
     v2, v3 = registry.register("Approved"), registry.register("Approved")
     clock = Clock(on_sleep=lambda sleeps: sleeps == 2 and aws_env.finish_endpoint_operation(ENDPOINT))
-    outcome = deployer(registry, busy_wait_seconds=600, poll_seconds=20, sleep=clock.sleep, clock=clock).handle(state_change(v2))
+    outcome = deployer(registry, busy_wait_seconds=600, poll_seconds=20, sleep=clock.sleep, clock=clock).handle(
+        state_change(v2)
+    )
     assert clock.slept == [20, 20]  # it waited for the creation to end instead of failing the update
     assert (outcome.action, outcome.package_arn) == ("updating", v3["ModelPackageArn"])
     # v3's own event finds the update to v3 under way: nothing to do; once it is done, still nothing.
@@ -339,7 +359,9 @@ def test_an_endpoint_still_busy_at_the_end_of_the_wait_fails_the_invocation_so_t
     v2 = registry.register("Approved")
     clock = Clock()
     with pytest.raises(EndpointBusy, match="still Creating"):
-        deployer(registry, busy_wait_seconds=60, poll_seconds=20, sleep=clock.sleep, clock=clock).handle(state_change(v2))
+        deployer(registry, busy_wait_seconds=60, poll_seconds=20, sleep=clock.sleep, clock=clock).handle(
+            state_change(v2)
+        )
     assert clock.slept == [20, 20, 20] and registry.calls("UpdateEndpoint") == []
     aws_env.finish_endpoint_operation(ENDPOINT)
     assert deployer(registry).handle(state_change(v2)).action == "updating"  # Lambda's retry
@@ -369,12 +391,17 @@ def deployed_config(aws_env) -> dict | None:
 @pytest.mark.parametrize(
     ("variant", "routing"),
     [
-        ({"type": "provisioned", "instance_count": 2}, {"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}),
+        (
+            {"type": "provisioned", "instance_count": 2},
+            {"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}},
+        ),
         ({"type": "provisioned", "instance_count": 1}, {"Type": "ALL_AT_ONCE"}),
     ],
     ids=["two instances: canary", "one instance: all at once"],
 )
-def test_a_provisioned_update_is_blue_green_with_a_baking_period_the_alarms_roll_back(registry, aws_env, variant, routing):
+def test_a_provisioned_update_is_blue_green_with_a_baking_period_the_alarms_roll_back(
+    registry, aws_env, variant, routing
+):
     deployer(registry, variant).handle(state_change(registry.register("Approved")))
     deployer(registry, variant).handle(state_change(registry.register("Approved")))
     policy = deployed_config(aws_env)["BlueGreenUpdatePolicy"]
@@ -384,7 +411,10 @@ def test_a_provisioned_update_is_blue_green_with_a_baking_period_the_alarms_roll
     [variant_config] = registry.sagemaker.describe_endpoint_config(
         EndpointConfigName=registry.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
     )["ProductionVariants"]
-    assert (variant_config["InstanceType"], variant_config["InitialInstanceCount"]) == ("ml.m5.large", variant["instance_count"])
+    assert (variant_config["InstanceType"], variant_config["InitialInstanceCount"]) == (
+        "ml.m5.large",
+        variant["instance_count"],
+    )
 
 
 def test_a_serverless_update_sends_no_deployment_guardrails(registry, aws_env):
@@ -426,17 +456,27 @@ def test_the_handler_reads_its_settings_from_the_function_environment(registry, 
     v1 = registry.register("Approved")
     result = handler.handler(state_change(v1), LambdaContext(remaining_ms=900_000))
     assert result["action"] == "created" and result["package_arn"] == v1["ModelPackageArn"]
-    [variant] = registry.sagemaker.describe_endpoint_config(EndpointConfigName=result["endpoint_config"])["ProductionVariants"]
+    [variant] = registry.sagemaker.describe_endpoint_config(EndpointConfigName=result["endpoint_config"])[
+        "ProductionVariants"
+    ]
     assert variant["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 4}
     assert handler.handler({"source": "aws.events"}, LambdaContext(remaining_ms=900_000))["action"] == "ignored"
 
 
 def test_settings_survive_the_function_environment():
-    original = EndpointSettings(ENDPOINT, GROUP, MODEL_ROLE, Variant(type="provisioned", instance_count=3), ALARMS,
-                                alerts_topic_arn="arn:aws:sns:eu-west-1:123456789012:alerts")  # fmt: skip
+    original = EndpointSettings(
+        ENDPOINT,
+        GROUP,
+        MODEL_ROLE,
+        Variant(type="provisioned", instance_count=3),
+        ALARMS,
+        alerts_topic_arn="arn:aws:sns:eu-west-1:123456789012:alerts",
+    )
     assert EndpointSettings.from_environment(original.environment()) == original
     with pytest.raises(KeyError, match="JOBCLF_ENDPOINT_ROLE_ARN"):
-        EndpointSettings.from_environment({k: v for k, v in original.environment().items() if k != "JOBCLF_ENDPOINT_ROLE_ARN"})
+        EndpointSettings.from_environment(
+            {k: v for k, v in original.environment().items() if k != "JOBCLF_ENDPOINT_ROLE_ARN"}
+        )
 
 
 def test_a_package_the_quality_gate_registers_rejected_changes_nothing(registry):

@@ -26,8 +26,12 @@ def site(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("site")
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(target)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return target
 
@@ -50,8 +54,18 @@ def leaf_keys(cls: type, prefix: str = "") -> list[str]:
 
 
 def test_every_page_of_the_nav_is_built(site):
-    for page in ("", "quickstart", "configuration", "deploying", "pipeline", "operating", "model", "cost",
-                 "security", "troubleshooting"):  # fmt: skip
+    for page in (
+        "",
+        "quickstart",
+        "configuration",
+        "deploying",
+        "pipeline",
+        "operating",
+        "model",
+        "cost",
+        "security",
+        "troubleshooting",
+    ):
         assert (site / page / "index.html").is_file(), page
 
 
@@ -68,7 +82,14 @@ def test_the_configuration_reference_lists_every_key_of_the_schema(site):
 
 def test_the_pipeline_page_lists_every_declared_parameter_and_step(site):
     text = text_of(site, "pipeline")
-    for name in ("use_type", "onet_input_uri", "input_titles_uri", "split_seed", "min_macro_f1", "model_approval_status"):
+    for name in (
+        "use_type",
+        "onet_input_uri",
+        "input_titles_uri",
+        "split_seed",
+        "min_macro_f1",
+        "model_approval_status",
+    ):
         assert name in text
     for step in ("CheckParameters", "UseTypeTrain", "ETL", "PreprocessTrain", "Train", "Evaluate", "BatchPredict"):
         assert step in text
@@ -96,12 +117,11 @@ def test_the_security_page_lists_the_acknowledgments_of_this_code(site, synth):
         rule.removeprefix("Annotation::")
         for path in Path(synth.assembly.directory).glob("JobClf-*.metadata.json")
         for entries in json.loads(path.read_text()).values()
-        for entry in entries if entry.get("type") == "aws:cdk:acknowledged-rules"
+        for entry in entries
+        if entry.get("type") == "aws:cdk:acknowledged-rules"
         for rule in entry["data"]
-    }  # fmt: skip
+    }
     assert len(acknowledged) > 20
     for rule in acknowledged:
         assert rule in text, rule
     assert "cdk.out" not in text
-
-

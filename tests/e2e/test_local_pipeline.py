@@ -32,7 +32,9 @@ def registry(work_dir: Path) -> list[dict]:
 
 def execution_folder(work_dir: Path) -> Path:
     """The processed-data folder of the latest execution."""
-    executions = sorted((work_dir / "s3" / "jobclf-develop-processed" / "executions").iterdir(), key=lambda p: p.stat().st_mtime)
+    executions = sorted(
+        (work_dir / "s3" / "jobclf-develop-processed" / "executions").iterdir(), key=lambda p: p.stat().st_mtime
+    )
     return executions[-1]
 
 
@@ -45,20 +47,30 @@ def read_csv(path: Path) -> list[dict]:
 def trained(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     work_dir = tmp_path_factory.mktemp("local-run")
     # The fixtures hold a few dozen titles: the gate's threshold is lowered so that the model registers.
-    result = local_run("--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--param", "min_macro_f1=0.0", work_dir=work_dir)
+    result = local_run(
+        "--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--param", "min_macro_f1=0.0", work_dir=work_dir
+    )
     return work_dir, result
 
 
 def test_train_branch_runs_every_step_and_registers_the_model(trained):
     work_dir, result = trained
     assert result.returncode == 0, result.stdout + result.stderr
-    for step in ("CheckParameters", "UseTypeTrain", "ETL", "PreprocessTrain", "Train", "Evaluate", "RegisterModel-RegisterModel"):
+    for step in (
+        "CheckParameters",
+        "UseTypeTrain",
+        "ETL",
+        "PreprocessTrain",
+        "Train",
+        "Evaluate",
+        "RegisterModel-RegisterModel",
+    ):
         assert f"✔ {step} (" in result.stdout
     for skipped in ("ParametersOutOfRange", "PreprocessPredict", "PredictEtl"):  # the other paths did not run
         assert re.search(rf"Skipped +[\d.]+s +{skipped} ", result.stdout), skipped
     [package] = registry(work_dir)
     assert package["approval_status"] == "Approved"  # develop's configured approval status
-    assert (work_dir / "s3" / package["model_data_uri"][len("s3://"):]).is_file()
+    assert (work_dir / "s3" / package["model_data_uri"][len("s3://") :]).is_file()
 
     execution = execution_folder(work_dir)
     report = json.loads((execution / "etl" / "report.json").read_text())
@@ -74,7 +86,9 @@ def test_train_branch_runs_every_step_and_registers_the_model(trained):
     assert evaluation["held_out"].startswith("held-out metrics")
     metadata = package["customer_metadata_properties"]
     assert metadata["fitted_on"] == "every accepted row: all occupations" and metadata["metrics"].startswith("held-out")
-    assert metadata["quality_gate"] == evaluation["quality_gate"]["reason"] and metadata["quality_gate"].startswith("passed")
+    assert metadata["quality_gate"] == evaluation["quality_gate"]["reason"] and metadata["quality_gate"].startswith(
+        "passed"
+    )
     assert float(metadata["held_out_macro_f1_unseen_titles"]) == figures["unseen_titles"]["macro_f1"]
     assert float(metadata["held_out_macro_f1_unseen_occupations"]) == figures["unseen_occupations"]["macro_f1"]
     assert wrong_own_titles(work_dir, package) == []
@@ -111,11 +125,15 @@ def served_model(work_dir: Path, package: dict):
 def test_predict_branch_answers_every_input_row_in_order_with_the_registered_model(trained, tmp_path):
     work_dir, _ = trained
     output = tmp_path / "predictions.csv"
-    result = local_run("--use-type", "predict", "--input", str(EXAMPLE_TITLES), "--output", str(output), work_dir=work_dir)
+    result = local_run(
+        "--use-type", "predict", "--input", str(EXAMPLE_TITLES), "--output", str(output), work_dir=work_dir
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     inputs, predictions = read_csv(EXAMPLE_TITLES), read_csv(output)
     assert [p["id"] for p in predictions] == [i["id"] for i in inputs]
-    assert {"id", "title", "major_group", "major_group_title", "confidence", "top3", "answered_by"} <= set(predictions[0])
+    assert {"id", "title", "major_group", "major_group_title", "confidence", "top3", "answered_by"} <= set(
+        predictions[0]
+    )
     answered = [p for p in predictions if p["major_group"]]
     rejected = [p for p in predictions if not p["major_group"]]
     assert {p["id"] for p in rejected} == {"27", "28", "29"}  # empty, whitespace-only, digits only
@@ -127,7 +145,10 @@ def test_predict_branch_answers_every_input_row_in_order_with_the_registered_mod
     # The execution's prediction report: beside the predictions, printed, its metrics recorded as requests.
     report, folder = prediction_report_of(work_dir, result.stdout)
     assert report["rows"] == {"input": 29, "output": 29, "predicted": len(answered), "rejected": 3}
-    assert {r: c["rows"] for r, c in report["rejected"]["by_reason"].items()} == {"empty_title": 2, "title_without_letters": 1}
+    assert {r: c["rows"] for r, c in report["rejected"]["by_reason"].items()} == {
+        "empty_title": 2,
+        "title_without_letters": 1,
+    }
     assert {path: counted["rows"] for path, counted in report["answered_by"].items()} == {
         path: sum(p["answered_by"] == path for p in answered) for path in ("known_title", "model")
     }
@@ -135,7 +156,9 @@ def test_predict_branch_answers_every_input_row_in_order_with_the_registered_mod
     assert (folder / "prediction-report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"Prediction report of execution {report['execution_id']} (model version 1):" in result.stdout
     assert "  rows: 29 in, 29 out: 26 predicted, 3 rejected" in result.stdout
-    requests = list((work_dir / "cloudwatch" / report["execution_id"] / "PredictionReport").glob("PutMetricData-*.json"))
+    requests = list(
+        (work_dir / "cloudwatch" / report["execution_id"] / "PredictionReport").glob("PutMetricData-*.json")
+    )
     [request] = [json.loads(path.read_text()) for path in requests]
     assert request["Namespace"] == "JobClf/develop"
     # 29 rows: only the counts are put; every share is judged from 100 rows, the drift from 1,000.
@@ -158,7 +181,9 @@ def many_input_files(folder: Path) -> list[tuple[str, str]]:
     rows = []
     for number in range(5):
         name = f"batch-{number}.csv"
-        lines = ["id,title"] + [f"b{number}-{i},{title}" for i, title in enumerate(["Registered Nurse", "Truck Driver", "Chef"])]
+        lines = ["id,title"] + [
+            f"b{number}-{i},{title}" for i, title in enumerate(["Registered Nurse", "Truck Driver", "Chef"])
+        ]
         if number == 2:
             lines = ["title,id", '"Line\nCook",', "Electrician,", ",x"]
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -178,17 +203,40 @@ def test_sharded_predictions_reassemble_to_exactly_the_input_rows(trained, tmp_p
     expected = many_input_files(tmp_path / "titles")
     output = tmp_path / "predictions.csv"
     result = local_run(
-        "--use-type", "predict", "--input", str(tmp_path / "titles"), "--output", str(output),
-        "--param", f"predict_engine={engine}", "--param", "predict_instance_count=3", work_dir=work_dir,
-    )  # fmt: skip
+        "--use-type",
+        "predict",
+        "--input",
+        str(tmp_path / "titles"),
+        "--output",
+        str(output),
+        "--param",
+        f"predict_engine={engine}",
+        "--param",
+        "predict_instance_count=3",
+        work_dir=work_dir,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     ran = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("✔")]
     if engine == "processing":
-        assert ran == ["CheckParameters", "UseTypeTrain", "UseTypePredict", "PreprocessPredict", "BatchPredict",
-                       "PredictionReport", "UseTypePredictOnEmr"], "no EMR step"  # fmt: skip
+        assert ran == [
+            "CheckParameters",
+            "UseTypeTrain",
+            "UseTypePredict",
+            "PreprocessPredict",
+            "BatchPredict",
+            "PredictionReport",
+            "UseTypePredictOnEmr",
+        ], "no EMR step"
     else:
-        assert ran == ["CheckParameters", "UseTypeTrain", "UseTypePredict", "UseTypePredictOnEmr", "PredictEtl",
-                       "BatchPredictAfterEtl", "PredictionReportAfterEtl"]  # fmt: skip
+        assert ran == [
+            "CheckParameters",
+            "UseTypeTrain",
+            "UseTypePredict",
+            "UseTypePredictOnEmr",
+            "PredictEtl",
+            "BatchPredictAfterEtl",
+            "PredictionReportAfterEtl",
+        ]
     predictions = read_csv(output)
     # One row per input row, in input order; cells come back exactly through the documented undo.
     assert [(original_cell(p["id"]), original_cell(p["title"])) for p in predictions] == expected
@@ -196,14 +244,23 @@ def test_sharded_predictions_reassemble_to_exactly_the_input_rows(trained, tmp_p
     assert [p["rejection_reason"] for p in predictions if p["id"] == "x"] == ["empty_title"]
     # Three instances each wrote their own parts and report into this execution's own folder.
     execution = re.search(r"execution (local-[\w-]+)", result.stdout).group(1)
-    folder = next((work_dir / "s3" / "jobclf-develop-predictions" / "predictions").glob(f"execution_date=*/execution_id={execution}"))
+    folder = next(
+        (work_dir / "s3" / "jobclf-develop-predictions" / "predictions").glob(
+            f"execution_date=*/execution_id={execution}"
+        )
+    )
     reports = sorted(p.name for p in folder.glob("report-*.json"))
     assert reports == ["report-algo-1.json", "report-algo-2.json", "report-algo-3.json"]
     assert sum(json.loads((folder / r).read_text())["input_rows"] for r in reports) == len(expected)
     # One prediction report of the three instances: their counts added up.
     report, _ = prediction_report_of(work_dir, result.stdout)
     assert report["hosts"] == ["algo-1", "algo-2", "algo-3"]
-    assert report["rows"] == {"input": len(expected), "output": len(expected), "predicted": len(expected) - 1, "rejected": 1}
+    assert report["rows"] == {
+        "input": len(expected),
+        "output": len(expected),
+        "predicted": len(expected) - 1,
+        "rejected": 1,
+    }
     if engine == "processing":
         assert len(list(folder.glob("*.csv"))) == 6, "one part per input file"
 
@@ -229,7 +286,9 @@ def test_a_model_below_the_gate_is_registered_rejected_and_the_run_says_why(trai
 def test_wrong_parameters_are_refused_before_anything_runs(tmp_path):
     unknown = local_run("--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--param", "seed=1", work_dir=tmp_path)
     assert unknown.returncode == 2 and "unknown parameter 'seed'" in unknown.stderr and "split_seed" in unknown.stderr
-    bad_type = local_run("--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--param", "split_seed=abc", work_dir=tmp_path)
+    bad_type = local_run(
+        "--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--param", "split_seed=abc", work_dir=tmp_path
+    )
     assert bad_type.returncode == 2 and "split_seed: 'abc' is not a valid Integer" in bad_type.stderr
     no_data = local_run("--use-type", "train", "--onet-dir", str(tmp_path), work_dir=tmp_path)
     assert no_data.returncode == 2 and "no Occupation Data.xlsx or Occupation Data.txt" in no_data.stderr
@@ -306,20 +365,28 @@ def test_real_onet_titles_come_back_in_their_major_group(real_onet_trained):
 def test_real_onet_train_then_predict(real_onet_trained):
     tmp_path = real_onet_trained
     execution_id = execution_folder(tmp_path).name
-    evaluation = json.loads((tmp_path / "s3/jobclf-develop-models/evaluations" / execution_id / "evaluation.json").read_text())
+    evaluation = json.loads(
+        (tmp_path / "s3/jobclf-develop-models/evaluations" / execution_id / "evaluation.json").read_text()
+    )
     print(json.dumps(evaluation["figures"]), file=sys.stderr)
     # The registered model has seen all 1,016 occupations: each one's own title comes back in its group.
     [package] = registry(tmp_path)
     assert len(pq.read_table(str(execution_folder(tmp_path) / "etl" / "occupations"))) == 1016
     assert wrong_own_titles(tmp_path, package) == []
     output = tmp_path / "predictions.csv"
-    predict = local_run("--use-type", "predict", "--input", str(EXAMPLE_TITLES), "--output", str(output), work_dir=tmp_path)
+    predict = local_run(
+        "--use-type", "predict", "--input", str(EXAMPLE_TITLES), "--output", str(output), work_dir=tmp_path
+    )
     assert predict.returncode == 0, predict.stdout + predict.stderr
     # examples/titles.csv carries a person's answer per title (a column the predict step ignores).
-    expected = {row["id"]: row["expected_major_group"] for row in read_csv(EXAMPLE_TITLES) if row["expected_major_group"]}
+    expected = {
+        row["id"]: row["expected_major_group"] for row in read_csv(EXAMPLE_TITLES) if row["expected_major_group"]
+    }
     predicted = {row["id"]: row for row in read_csv(output)}
     top1 = sum(predicted[i]["major_group"] == group for i, group in expected.items()) / len(expected)
-    top3 = sum(group in {g["major_group"] for g in json.loads(predicted[i]["top3"])} for i, group in expected.items()) / len(expected)
+    top3 = sum(
+        group in {g["major_group"] for g in json.loads(predicted[i]["top3"])} for i, group in expected.items()
+    ) / len(expected)
     print(f"examples: top-1 {top1:.2f}, top-3 {top3:.2f} of {len(expected)}", file=sys.stderr)
     assert top1 >= 0.8 and top3 >= 0.9
 
@@ -352,8 +419,15 @@ def test_real_onet_shifted_inputs_cross_the_default_thresholds_and_an_unshifted_
     source = tmp_path / "titles.csv"
     with source.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows([["title"], *([title] for title in titles)])
-    result = local_run("--use-type", "predict", "--input", str(source), "--output", str(tmp_path / "out.csv"),
-                       work_dir=real_onet_trained)  # fmt: skip
+    result = local_run(
+        "--use-type",
+        "predict",
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "out.csv"),
+        work_dir=real_onet_trained,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     report, _ = prediction_report_of(real_onet_trained, result.stdout)
     print("\n".join(line for line in result.stdout.splitlines() if line.startswith("  ")), file=sys.stderr)

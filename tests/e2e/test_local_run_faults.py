@@ -22,8 +22,11 @@ from workflow.local.processes import RUNNING_STEPS_FILE
 def start_training(work_dir: Path) -> subprocess.Popen:
     return subprocess.Popen(
         local_run_command(work_dir, "--use-type", "train", "--onet-dir", str(FIXTURE_ONET)),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def running_step_group(work_dir: Path, timeout: float = 120) -> int:
@@ -73,8 +76,15 @@ def test_after_sigkill_the_step_dies_and_the_next_run_can_use_the_work_dir(tmp_p
     run.communicate(timeout=30)
     # The step learns of its parent's death (Linux: PR_SET_PDEATHSIG); whatever it leaves, the next run stops.
     retry = local_run(
-        "--use-type", "train", "--onet-dir", str(FIXTURE_ONET), "--param", "min_macro_f1=0.0", work_dir=tmp_path, timeout=600
-    )  # fmt: skip
+        "--use-type",
+        "train",
+        "--onet-dir",
+        str(FIXTURE_ONET),
+        "--param",
+        "min_macro_f1=0.0",
+        work_dir=tmp_path,
+        timeout=600,
+    )
     assert retry.returncode == 0, retry.stdout + retry.stderr
     assert wait_until_gone(group, timeout=5)
 
@@ -82,7 +92,9 @@ def test_after_sigkill_the_step_dies_and_the_next_run_can_use_the_work_dir(tmp_p
 def test_a_failing_etl_shows_its_own_error_first_and_no_raw_bytes(tmp_path) -> None:
     onet = tmp_path / "onet"
     onet.mkdir()
-    (onet / "Occupation Data.txt").write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff\xfe[Content_Types].xml")
+    (onet / "Occupation Data.txt").write_bytes(
+        b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff\xfe[Content_Types].xml"
+    )
     (onet / "Alternate Titles.txt").write_bytes((FIXTURE_ONET / "Alternate Titles.txt").read_bytes())
     result = local_run("--use-type", "train", "--onet-dir", str(onet), work_dir=tmp_path / "work", timeout=600)
     assert result.returncode == 1

@@ -39,8 +39,17 @@ def work_dir(tmp_path_factory) -> Path:
 
 def predict(work_dir: Path, titles: Path, output: Path, *params: str) -> subprocess.CompletedProcess:
     options = [option for param in params for option in ("--param", param)]
-    return local_run("--use-type", "predict", "--input", str(titles), "--output", str(output), *options,
-                     work_dir=work_dir, timeout=900)  # fmt: skip
+    return local_run(
+        "--use-type",
+        "predict",
+        "--input",
+        str(titles),
+        "--output",
+        str(output),
+        *options,
+        work_dir=work_dir,
+        timeout=900,
+    )
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -50,8 +59,9 @@ def read_csv(path: Path) -> list[dict]:
 
 def test_the_hostile_corpus_gives_the_same_predictions_through_both_engines(work_dir, tmp_path) -> None:
     titles = write(tmp_path / "corpus", ACCEPTED)
-    by_processing = predict(work_dir, titles, tmp_path / "processing.csv", "predict_engine=processing",
-                            "execution_date= 2026-01-02 ")  # fmt: skip
+    by_processing = predict(
+        work_dir, titles, tmp_path / "processing.csv", "predict_engine=processing", "execution_date= 2026-01-02 "
+    )
     by_emr = predict(work_dir, titles, tmp_path / "emr.csv", "predict_engine=emr", "execution_date=")
     assert by_processing.returncode == 0, by_processing.stdout + by_processing.stderr
     assert by_emr.returncode == 0, by_emr.stdout + by_emr.stderr
@@ -67,8 +77,12 @@ def test_the_hostile_corpus_gives_the_same_predictions_through_both_engines(work
 @contextlib.contextmanager
 def small_tmpfs(mount_point: Path, size: str) -> Path:
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True, check=False)  # fmt: skip
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if mounted.returncode != 0:
         pytest.skip(
             f"cannot mount a tmpfs here ({mounted.stderr.strip()}); test_local_run_contract.py fills a file-size limit instead"
@@ -106,7 +120,7 @@ def test_two_runs_started_at_once_on_one_work_dir(work_dir, tmp_path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for output in outputs
     ]
     results = [(run.wait(timeout=900), *run.communicate()) for run in runs]

@@ -96,9 +96,14 @@ class DeployedApp:
     def execution_variables(self) -> dict[str, str]:
         name = self.pipeline["PipelineName"]
         pipeline_arn = f"arn:aws:sagemaker:{self.region}:{ACCOUNT}:pipeline/{name}"
-        return {"PipelineExecutionId": EXECUTION_ID, "PipelineExecutionArn": f"{pipeline_arn}/execution/{EXECUTION_ID}",
-                "PipelineName": name, "PipelineArn": pipeline_arn, "StartDateTime": START_TIME,
-                "CurrentDateTime": START_TIME}  # fmt: skip
+        return {
+            "PipelineExecutionId": EXECUTION_ID,
+            "PipelineExecutionArn": f"{pipeline_arn}/execution/{EXECUTION_ID}",
+            "PipelineName": name,
+            "PipelineArn": pipeline_arn,
+            "StartDateTime": START_TIME,
+            "CurrentDateTime": START_TIME,
+        }
 
 
 def evaluation_reports() -> dict[str, dict]:
@@ -106,15 +111,22 @@ def evaluation_reports() -> dict[str, dict]:
     labels = ["11", "13", "15", "29"]
     good = evaluate.compute_metrics(labels * 5, labels * 5, [0.9] * 20)
     poor = evaluate.compute_metrics(labels * 5, [labels[0]] * 20, [0.4] * 20)
-    approved = {"model_package_arn": f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:model-package/jobclf/3", "version": 3,
-                "macro_f1": 0.62}  # fmt: skip
+    approved = {
+        "model_package_arn": f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:model-package/jobclf/3",
+        "version": 3,
+        "macro_f1": 0.62,
+    }
     first = evaluate.baseline_section(None)
     return {
         "passes-gate-first-model": evaluate.evaluation_document(
             good, first, evaluate.quality_gate(good["macro_f1"], 0.51, first["macro_f1"], "Approved"), {}, good
         ),
         "passes-gate-pending-approval": evaluate.evaluation_document(
-            good, first, evaluate.quality_gate(good["macro_f1"], 0.51, first["macro_f1"], "PendingManualApproval"), {}, good
+            good,
+            first,
+            evaluate.quality_gate(good["macro_f1"], 0.51, first["macro_f1"], "PendingManualApproval"),
+            {},
+            good,
         ),
         "misses-gate-below-approved": evaluate.evaluation_document(
             poor, approved, evaluate.quality_gate(poor["macro_f1"], 0.51, approved["macro_f1"], "Approved"), {}, poor
@@ -137,8 +149,10 @@ def plausible_properties(step_type: str, requests: list[Request], region: str) -
     params = requests[0].params
     if step_type == "Processing":
         outputs = params.get("ProcessingOutputConfig", {}).get("Outputs", [])
-        return {"ProcessingJobName": params["ProcessingJobName"],
-                "ProcessingOutputConfig": {"Outputs": {o["OutputName"]: o for o in outputs}}}  # fmt: skip
+        return {
+            "ProcessingJobName": params["ProcessingJobName"],
+            "ProcessingOutputConfig": {"Outputs": {o["OutputName"]: o for o in outputs}},
+        }
     if step_type == "Training":
         artifacts = (
             f"{params['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{params['TrainingJobName']}/output/model.tar.gz"
@@ -154,8 +168,9 @@ def resolve_execution(app: DeployedApp, parameters: Mapping[str, Any], report: M
     """Every step of the definition (both branches of every condition), its arguments evaluated in execution
     order with `parameters` and the evaluation `report`, and the requests SageMaker sends for it."""
     execution = app.execution_variables()
-    context = EvaluationContext(parameters=parameters, execution=execution,
-                                load_property_file=lambda step, name: report)  # fmt: skip
+    context = EvaluationContext(
+        parameters=parameters, execution=execution, load_property_file=lambda step, name: report
+    )
     experiment = context.evaluate(app.definition.get("PipelineExperimentConfig") or {})
     names = ExecutionNames(EXECUTION_ID, app.pipeline["PipelineName"], experiment)
     steps = [step for _, step in walk_steps(app.definition["Steps"]) if step["Type"] != "Condition"]

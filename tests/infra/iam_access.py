@@ -58,8 +58,9 @@ class Call:
     foreign: str = ""  # for a resource whose policy the template does not hold: whose it is (evaluated same-account)
 
     @classmethod
-    def of(cls, principal: str, action: str, resource: str, context: Mapping[str, Any] | None = None,
-           **details: str) -> Call:  # fmt: skip
+    def of(
+        cls, principal: str, action: str, resource: str, context: Mapping[str, Any] | None = None, **details: str
+    ) -> Call:
         items = {k: tuple(v) if isinstance(v, list | tuple) else str(v) for k, v in (context or {}).items()}
         return cls(principal, action, resource, tuple(sorted(items.items())), **details)
 
@@ -194,12 +195,18 @@ class AccessModel:
             model.log_groups[resolver.ref(logical)] = resolver.resolve(properties)
         for logical, properties in by_type.get("AWS::Lambda::Permission", []):
             permission = resolver.resolve(properties)
-            statement: dict[str, Any] = {"Sid": readable(logical), "Effect": "Allow",
-                                         "Principal": {"Service": permission["Principal"]},
-                                         "Action": permission["Action"], "Resource": permission["FunctionName"]}  # fmt: skip
+            statement: dict[str, Any] = {
+                "Sid": readable(logical),
+                "Effect": "Allow",
+                "Principal": {"Service": permission["Principal"]},
+                "Action": permission["Action"],
+                "Resource": permission["FunctionName"],
+            }
             if "SourceArn" in permission:
                 statement["Condition"] = {"ArnLike": {"AWS:SourceArn": permission["SourceArn"]}}
-            policy = model.function_policies.setdefault(permission["FunctionName"], {"Version": "2012-10-17", "Statement": []})
+            policy = model.function_policies.setdefault(
+                permission["FunctionName"], {"Version": "2012-10-17", "Statement": []}
+            )
             policy["Statement"].append(statement)
         return model
 
@@ -229,13 +236,16 @@ class AccessModel:
             account = self.account  # its owner's policy is unknown: only this account's side is evaluated
         is_service = not call.principal.startswith("arn:")
         simulation: dict[str, Any] = {
-            "request": {"principal": call.principal, "action": call.action,
-                        "resource": {"resource": call.resource, "accountId": account},
-                        "contextVariables": {k: list(v) if isinstance(v, tuple) else v for k, v in call.context}},
+            "request": {
+                "principal": call.principal,
+                "action": call.action,
+                "resource": {"resource": call.resource, "accountId": account},
+                "contextVariables": {k: list(v) if isinstance(v, tuple) else v for k, v in call.context},
+            },
             "identityPolicies": [] if is_service else self.identity[role_of(call.principal)],
             "serviceControlPolicies": [],
             "resourceControlPolicies": [],
-        }  # fmt: skip
+        }
         policy = self.resource_policy(call)
         if policy is not None:
             simulation["resourcePolicy"] = policy
@@ -267,9 +277,13 @@ def evaluate(model: AccessModel, calls: Sequence[Call]) -> list[Decision]:
     """Each call's decision by the policy evaluator (one Node.js process for all of them)."""
     simulations = [model.simulation(call) for call in calls]
     completed = subprocess.run(
-        [node_executable(), str(EVALUATOR)], input=json.dumps(simulations), capture_output=True, text=True, cwd=PROJECT_ROOT,
+        [node_executable(), str(EVALUATOR)],
+        input=json.dumps(simulations),
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
         check=False,
-    )  # fmt: skip
+    )
     if completed.returncode != 0:
         raise RuntimeError(f"{EVALUATOR.name} failed ({completed.returncode}): {completed.stderr[-2000:]}")
     results = json.loads(completed.stdout)

@@ -39,8 +39,12 @@ class Resolver:
         self.parameters = template.get("Parameters", {})
         self.region, self.account = region, account
         arn = f"arn:aws:{{}}:{region}:{account}:{{}}"
-        self.pseudo = {"AWS::Partition": "aws", "AWS::AccountId": account, "AWS::Region": region,
-                       "AWS::URLSuffix": "amazonaws.com"}  # fmt: skip
+        self.pseudo = {
+            "AWS::Partition": "aws",
+            "AWS::AccountId": account,
+            "AWS::Region": region,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
         self.ref_shapes: dict[str, Callable[[str], str]] = {
             "AWS::S3::Bucket": lambda logical: f"jobclf-{logical.lower()}",
             "AWS::IAM::Role": lambda logical: logical,
@@ -53,13 +57,15 @@ class Resolver:
             "AWS::EC2::SecurityGroup": lambda logical: "sg-" + uuid.uuid5(uuid.NAMESPACE_URL, logical).hex[:17],
             "AWS::EMR::Cluster": lambda logical: "j-" + uuid.uuid5(uuid.NAMESPACE_URL, logical).hex[:13].upper(),
             "AWS::EMR::SecurityConfiguration": lambda logical: logical,
-            "AWS::SageMaker::ModelPackageGroup": lambda logical: arn.format("sagemaker", f"model-package-group/{logical.lower()}"),
+            "AWS::SageMaker::ModelPackageGroup": lambda logical: arn.format(
+                "sagemaker", f"model-package-group/{logical.lower()}"
+            ),
             "AWS::SageMaker::Pipeline": lambda logical: logical.lower(),
             # Named resources go by the names the template gives them (ARNs built from names must match).
             "AWS::Events::Rule": lambda logical: self.declared(logical, "Name"),
             "AWS::Logs::LogGroup": lambda logical: self.declared(logical, "LogGroupName"),
             "AWS::Lambda::Function": lambda logical: self.declared(logical, "FunctionName"),
-        }  # fmt: skip
+        }
         self.attribute_shapes: dict[tuple[str, str], Callable[[str], str]] = {
             ("AWS::S3::Bucket", "Arn"): lambda logical: f"arn:aws:s3:::{self.ref(logical)}",
             ("AWS::IAM::Role", "Arn"): lambda logical: f"arn:aws:iam::{account}:role/{logical}",
@@ -75,7 +81,7 @@ class Resolver:
             ("AWS::Events::Rule", "Arn"): lambda logical: arn.format("events", f"rule/{self.ref(logical)}"),
             ("AWS::Logs::LogGroup", "Arn"): lambda logical: arn.format("logs", f"log-group:{self.ref(logical)}:*"),
             ("AWS::Lambda::Function", "Arn"): lambda logical: arn.format("lambda", f"function:{self.ref(logical)}"),
-        }  # fmt: skip
+        }
 
     def declared(self, logical: str, name_property: str) -> str:
         """The name a resource's properties give it (a plain string), else one made from its logical ID."""

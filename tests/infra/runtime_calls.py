@@ -200,8 +200,17 @@ class Calls:
     def arn(self, service: str, resource: str, account: str | None = None) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account if account is None else account}:{resource}"
 
-    def add(self, principal: str, action: str, resource: str, context: Mapping[str, Any] | None = None, *,
-            why: str, origin: str, foreign: str = "") -> None:  # fmt: skip
+    def add(
+        self,
+        principal: str,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        why: str,
+        origin: str,
+        foreign: str = "",
+    ) -> None:
         self.found.append(Call.of(principal, action, resource, context, why=why, origin=origin, foreign=foreign))
 
     def all(self) -> list[Call]:
@@ -226,19 +235,35 @@ class Calls:
         """Read `uri` (one object, or the objects under a prefix: then ListBucket on the prefix first)."""
         bucket, prefix = s3_parts(uri)
         if listed:
-            self.add(principal, "s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": prefix, **TLS}, why=why,
-                     origin=origin)  # fmt: skip
+            self.add(
+                principal,
+                "s3:ListBucket",
+                f"arn:aws:s3:::{bucket}",
+                {"s3:prefix": prefix, **TLS},
+                why=why,
+                origin=origin,
+            )
         obj = uri if not listed or names_an_object(uri) else within(uri, OBJECT_UNDER_PREFIX)
         self.add(principal, "s3:GetObject", object_arn(obj), TLS, why=why, origin=origin)
         self.kms(principal, ["kms:Decrypt"], self.s3_key_of(uri, key), uri, why=SSE_KMS, origin=origin)
 
     def write(self, principal: str, obj: str, *, origin: str, why: str, key: str | None = None) -> None:
         self.add(principal, "s3:PutObject", object_arn(obj), TLS, why=why, origin=origin)
-        self.kms(principal, ["kms:GenerateDataKey", "kms:Decrypt"], self.s3_key_of(obj, key), obj, why=SSE_KMS,
-                 origin=origin)  # fmt: skip
+        self.kms(
+            principal, ["kms:GenerateDataKey", "kms:Decrypt"], self.s3_key_of(obj, key), obj, why=SSE_KMS, origin=origin
+        )
 
-    def kms(self, principal: str, actions: list[str], key_arn: str | None, uri: str | None = None, *,
-            why: str, origin: str, context: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    def kms(
+        self,
+        principal: str,
+        actions: list[str],
+        key_arn: str | None,
+        uri: str | None = None,
+        *,
+        why: str,
+        origin: str,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
         if key_arn is None:
             return
         via = {"kms:ViaService": f"s3.{self.region}.amazonaws.com"} if uri else {}
@@ -269,8 +294,14 @@ class Calls:
         noun = operation.removeprefix("Create")
         self.add(pipelines, f"sagemaker:Describe{noun}", job, why=STEP_PROPERTIES, origin=origin)
         self.add(pipelines, f"sagemaker:Stop{noun}", job, why=STOP, origin=origin)
-        self.add(pipelines, "iam:PassRole", role, {"iam:PassedToService": "sagemaker.amazonaws.com"}, why=PASS_ROLE,
-                 origin=origin)  # fmt: skip
+        self.add(
+            pipelines,
+            "iam:PassRole",
+            role,
+            {"iam:PassedToService": "sagemaker.amazonaws.com"},
+            why=PASS_ROLE,
+            origin=origin,
+        )
         return pipelines
 
     def image_pull(self, principal: str, image: str, *, why: str, origin: str) -> None:
@@ -289,23 +320,47 @@ class Calls:
         for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
             self.add(principal, action, f"{group}:log-stream:{stream}", why=why, origin=origin)
 
-    def job_runtime(self, principal: str, image: str, job_name: str, log_group: str, origin: str, *,
-                    volume_key: str | None, vpc: Mapping[str, Any] | None) -> None:  # fmt: skip
+    def job_runtime(
+        self,
+        principal: str,
+        image: str,
+        job_name: str,
+        log_group: str,
+        origin: str,
+        *,
+        volume_key: str | None,
+        vpc: Mapping[str, Any] | None,
+    ) -> None:
         """What every SageMaker job does as its role: pull the image, log, put metrics, key its volume, use the VPC."""
         self.image_pull(principal, image, why=SAGEMAKER_ROLES, origin=origin)
         self.container_logs(principal, log_group, f"{job_name}/{LOG_STREAM_SUFFIX}", why=JOB_LOGS, origin=origin)
-        self.add(principal, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": log_group}, why=JOB_METRICS,
-                 origin=origin)  # fmt: skip
-        self.kms(principal, ["kms:CreateGrant"], volume_key, context={"kms:GrantIsForAWSResource": "true"},
-                 why=SAGEMAKER_ROLES + ": a volume KMS key needs kms:CreateGrant", origin=origin)  # fmt: skip
+        self.add(
+            principal,
+            "cloudwatch:PutMetricData",
+            "*",
+            {"cloudwatch:namespace": log_group},
+            why=JOB_METRICS,
+            origin=origin,
+        )
+        self.kms(
+            principal,
+            ["kms:CreateGrant"],
+            volume_key,
+            context={"kms:GrantIsForAWSResource": "true"},
+            why=SAGEMAKER_ROLES + ": a volume KMS key needs kms:CreateGrant",
+            origin=origin,
+        )
         if vpc:
             self.job_network(principal, vpc, origin)
 
     def job_network(self, principal: str, vpc: Mapping[str, Any], origin: str) -> None:
         why = SAGEMAKER_ROLES + ": a job in a VPC"
         eni = self.arn("ec2", f"network-interface/{NETWORK_INTERFACE}")
-        for resource in [eni, *(self.arn("ec2", f"subnet/{s}") for s in vpc["Subnets"]),
-                         *(self.arn("ec2", f"security-group/{g}") for g in vpc["SecurityGroupIds"])]:  # fmt: skip
+        for resource in [
+            eni,
+            *(self.arn("ec2", f"subnet/{s}") for s in vpc["Subnets"]),
+            *(self.arn("ec2", f"security-group/{g}") for g in vpc["SecurityGroupIds"]),
+        ]:
             self.add(principal, "ec2:CreateNetworkInterface", resource, why=why, origin=origin)
         for action in (
             "CreateNetworkInterfacePermission",
@@ -319,44 +374,91 @@ class Calls:
     def processing_job(self, operation: str, params: dict, origin: str) -> None:
         job = self.sagemaker_job(operation, "processing-job", params, params["ProcessingJobName"], origin)
         cluster = params["ProcessingResources"]["ClusterConfig"]
-        self.job_runtime(job, params["AppSpecification"]["ImageUri"], params["ProcessingJobName"],
-                         "/aws/sagemaker/ProcessingJobs", origin, volume_key=cluster.get("VolumeKmsKeyId"),
-                         vpc=params.get("NetworkConfig", {}).get("VpcConfig"))  # fmt: skip
+        self.job_runtime(
+            job,
+            params["AppSpecification"]["ImageUri"],
+            params["ProcessingJobName"],
+            "/aws/sagemaker/ProcessingJobs",
+            origin,
+            volume_key=cluster.get("VolumeKmsKeyId"),
+            vpc=params.get("NetworkConfig", {}).get("VpcConfig"),
+        )
         for source in params.get("ProcessingInputs", []):
             s3 = source["S3Input"]
-            self.read(job, s3["S3Uri"], listed=s3["S3DataType"] == "S3Prefix", origin=origin,
-                      why=SAGEMAKER_ROLES + f": ProcessingInputs {source['InputName']}")  # fmt: skip
+            self.read(
+                job,
+                s3["S3Uri"],
+                listed=s3["S3DataType"] == "S3Prefix",
+                origin=origin,
+                why=SAGEMAKER_ROLES + f": ProcessingInputs {source['InputName']}",
+            )
         output_config = params.get("ProcessingOutputConfig", {})
         output_key = output_config.get("KmsKeyId")
         for output in output_config.get("Outputs", []):
-            self.write(job, within(output["S3Output"]["S3Uri"], OBJECT_UNDER_PREFIX), key=output_key, origin=origin,
-                       why=SAGEMAKER_ROLES + f": ProcessingOutputConfig {output['OutputName']}")  # fmt: skip
+            self.write(
+                job,
+                within(output["S3Output"]["S3Uri"], OBJECT_UNDER_PREFIX),
+                key=output_key,
+                origin=origin,
+                why=SAGEMAKER_ROLES + f": ProcessingOutputConfig {output['OutputName']}",
+            )
         if output_key:
-            self.kms(job, ["kms:Encrypt"], output_key, why=SAGEMAKER_ROLES + ": a KMS key in the output configuration",
-                     origin=origin)  # fmt: skip
+            self.kms(
+                job,
+                ["kms:Encrypt"],
+                output_key,
+                why=SAGEMAKER_ROLES + ": a KMS key in the output configuration",
+                origin=origin,
+            )
         self.step_code_calls(job, params["AppSpecification"].get("ContainerArguments", []), origin)
 
     def training_job(self, operation: str, params: dict, origin: str) -> None:
         job = self.sagemaker_job(operation, "training-job", params, params["TrainingJobName"], origin)
         resources = params["ResourceConfig"]
-        self.job_runtime(job, params["AlgorithmSpecification"]["TrainingImage"], params["TrainingJobName"],
-                         "/aws/sagemaker/TrainingJobs", origin, volume_key=resources.get("VolumeKmsKeyId"),
-                         vpc=params.get("VpcConfig"))  # fmt: skip
+        self.job_runtime(
+            job,
+            params["AlgorithmSpecification"]["TrainingImage"],
+            params["TrainingJobName"],
+            "/aws/sagemaker/TrainingJobs",
+            origin,
+            volume_key=resources.get("VolumeKmsKeyId"),
+            vpc=params.get("VpcConfig"),
+        )
         for channel in params.get("InputDataConfig", []):
             s3 = channel["DataSource"]["S3DataSource"]
-            self.read(job, s3["S3Uri"], listed=s3["S3DataType"] == "S3Prefix", origin=origin,
-                      why=SAGEMAKER_ROLES + f": InputDataConfig {channel['ChannelName']}")  # fmt: skip
+            self.read(
+                job,
+                s3["S3Uri"],
+                listed=s3["S3DataType"] == "S3Prefix",
+                origin=origin,
+                why=SAGEMAKER_ROLES + f": InputDataConfig {channel['ChannelName']}",
+            )
         submit = json.loads(params.get("HyperParameters", {}).get("sagemaker_submit_directory", "null"))
         if submit:
-            self.read(job, submit, listed=False, origin=origin,
-                      why="the training toolkit downloads sagemaker_submit_directory as the job's role")  # fmt: skip
+            self.read(
+                job,
+                submit,
+                listed=False,
+                origin=origin,
+                why="the training toolkit downloads sagemaker_submit_directory as the job's role",
+            )
         output = params["OutputDataConfig"]
         artifact = within(output["S3OutputPath"], f"{params['TrainingJobName']}/output/model.tar.gz")
-        self.write(job, artifact, key=output.get("KmsKeyId"), origin=origin,
-                   why=SAGEMAKER_ROLES + ": OutputDataConfig.S3OutputPath/<job>/output/model.tar.gz")  # fmt: skip
+        self.write(
+            job,
+            artifact,
+            key=output.get("KmsKeyId"),
+            origin=origin,
+            why=SAGEMAKER_ROLES + ": OutputDataConfig.S3OutputPath/<job>/output/model.tar.gz",
+        )
         if output.get("KmsKeyId"):
-            self.kms(job, ["kms:Encrypt"], output["KmsKeyId"], why=SAGEMAKER_ROLES + ": OutputDataConfig.KmsKeyId",
-                     origin=origin)  # fmt: skip
+            self.kms(
+                job,
+                ["kms:Encrypt"],
+                output["KmsKeyId"],
+                why=SAGEMAKER_ROLES + ": OutputDataConfig.KmsKeyId",
+                origin=origin,
+            )
 
     def model_package(self, operation: str, params: dict, origin: str) -> None:
         pipelines = assumed(self.app.pipeline["RoleArn"], "SageMaker")
@@ -376,8 +478,14 @@ class Calls:
         module = step_commands.STEPS[arguments[0]]
         if "put" in functions_called(module, "metrics"):
             namespace = arguments[arguments.index("--metrics-namespace") + 1]
-            self.add(principal, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace, **TLS},
-                     why=PREDICTION_METRICS, origin=origin)  # fmt: skip
+            self.add(
+                principal,
+                "cloudwatch:PutMetricData",
+                "*",
+                {"cloudwatch:namespace": namespace, **TLS},
+                why=PREDICTION_METRICS,
+                origin=origin,
+            )
         register = self.register_model_request()
         for function in functions_called(module, "registry"):
             for service, operation in registry_operations(function):
@@ -389,8 +497,9 @@ class Calls:
                     self.add(principal, action, self.registered_package_arn(group), why=REGISTRY_CALLS, origin=origin)
                 elif (service, operation, function) == ("s3", "GetObject", "latest_approved_model"):
                     metrics = register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
-                    self.read(principal, metrics, listed=False, why=REGISTRY_CALLS + ": the model's metrics",
-                              origin=origin)  # fmt: skip
+                    self.read(
+                        principal, metrics, listed=False, why=REGISTRY_CALLS + ": the model's metrics", origin=origin
+                    )
                 elif (service, operation, function) == ("s3", "GetObject", "fetch"):
                     model = register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
                     self.read(principal, model, listed=False, why=REGISTRY_CALLS + ": the model archive", origin=origin)
@@ -411,25 +520,33 @@ class Calls:
     def emr_step(self, operation: str, params: dict, origin: str) -> None:
         pipelines = assumed(self.app.pipeline["RoleArn"], "SageMaker")
         cluster = self.arn("elasticmapreduce", f"cluster/{params.get('JobFlowId', CLUSTER_ID)}")
-        for rule in ("SageMakerPipelineExecutionEMRStepStatusUpdateRule",
-                     "SageMakerPipelineExecutionEMRClusterStatusUpdateRule"):  # fmt: skip
+        for rule in (
+            "SageMakerPipelineExecutionEMRStepStatusUpdateRule",
+            "SageMakerPipelineExecutionEMRClusterStatusUpdateRule",
+        ):
             for action in ("events:PutRule", "events:PutTargets", "events:DescribeRule"):
                 self.add(pipelines, action, self.arn("events", f"rule/{rule}"), why=PIPELINES_EMR, origin=origin)
         watch = ["DescribeCluster", "DescribeStep", "ListSteps", "CancelSteps"]
         if operation == "RunJobFlow":
             self.add(pipelines, "elasticmapreduce:RunJobFlow", "*", why=PIPELINES_EMR, origin=origin)
-            self.add(pipelines, "iam:CreateServiceLinkedRole",
-                     f"arn:aws:iam::{self.account}:role/aws-service-role/elasticmapreduce.amazonaws.com/"
-                     "AWSServiceRoleForEMRCleanup", {"iam:AWSServiceName": "elasticmapreduce.amazonaws.com"},
-                     why=EMR_CLEANUP_ROLE, origin=origin)  # fmt: skip
+            self.add(
+                pipelines,
+                "iam:CreateServiceLinkedRole",
+                f"arn:aws:iam::{self.account}:role/aws-service-role/elasticmapreduce.amazonaws.com/"
+                "AWSServiceRoleForEMRCleanup",
+                {"iam:AWSServiceName": "elasticmapreduce.amazonaws.com"},
+                why=EMR_CLEANUP_ROLE,
+                origin=origin,
+            )
             service_role = self.model.role_arns[params["ServiceRole"]]
             instance_role = self.model.instance_profile_roles[params["JobFlowRole"]]
             for role, service in (
                 (service_role, "elasticmapreduce.amazonaws.com"),
                 (instance_role, "ec2.amazonaws.com"),
             ):
-                self.add(pipelines, "iam:PassRole", role, {"iam:PassedToService": service}, why=PIPELINES_EMR,
-                         origin=origin)  # fmt: skip
+                self.add(
+                    pipelines, "iam:PassRole", role, {"iam:PassedToService": service}, why=PIPELINES_EMR, origin=origin
+                )
             watch.append("TerminateJobFlows")
             self.emr_cluster(params, origin)
         else:
@@ -458,19 +575,43 @@ class Calls:
         application = dict(zip(rest[1::2], rest[2::2], strict=False))
         source = application["--input"]
         names = [etl.table_file_name(t, "xlsx") for t in (etl.OCCUPATION_TABLE, etl.ALTERNATE_TABLE)]
-        self.add(instance, "s3:ListBucket", f"arn:aws:s3:::{s3_parts(source)[0]}",
-                 {"s3:prefix": s3_parts(source)[1], **TLS}, why=EMR_INSTANCE_ROLE + ": --input", origin=origin)  # fmt: skip
+        self.add(
+            instance,
+            "s3:ListBucket",
+            f"arn:aws:s3:::{s3_parts(source)[0]}",
+            {"s3:prefix": s3_parts(source)[1], **TLS},
+            why=EMR_INSTANCE_ROLE + ": --input",
+            origin=origin,
+        )
         # The O*NET ETL reads its two tables; the titles ETL every CSV or Parquet file there (a plausible name).
         for name in names if application.get("--dataset", "onet") == "onet" else ["titles.csv"]:
-            self.read(instance, within(source, name), listed=False, key=s3_key, origin=origin,
-                      why=EMR_INSTANCE_ROLE + ": --input")  # fmt: skip
+            self.read(
+                instance,
+                within(source, name),
+                listed=False,
+                key=s3_key,
+                origin=origin,
+                why=EMR_INSTANCE_ROLE + ": --input",
+            )
         target = application["--output"]
-        self.add(instance, "s3:ListBucket", f"arn:aws:s3:::{s3_parts(target)[0]}",
-                 {"s3:prefix": s3_parts(target)[1], **TLS}, why=EMR_INSTANCE_ROLE + ": --output", origin=origin)  # fmt: skip
+        self.add(
+            instance,
+            "s3:ListBucket",
+            f"arn:aws:s3:::{s3_parts(target)[0]}",
+            {"s3:prefix": s3_parts(target)[1], **TLS},
+            why=EMR_INSTANCE_ROLE + ": --output",
+            origin=origin,
+        )
         written = within(target, OBJECT_UNDER_PREFIX)
         self.write(instance, written, key=s3_key, origin=origin, why=EMR_INSTANCE_ROLE + ": --output")
-        self.add(instance, "s3:DeleteObject", object_arn(within(target, "_temporary/0/" + OBJECT_UNDER_PREFIX)), TLS,
-                 why=EMR_INSTANCE_ROLE + ": Spark's output committer and overwrite mode delete", origin=origin)  # fmt: skip
+        self.add(
+            instance,
+            "s3:DeleteObject",
+            object_arn(within(target, "_temporary/0/" + OBJECT_UNDER_PREFIX)),
+            TLS,
+            why=EMR_INSTANCE_ROLE + ": Spark's output committer and overwrite mode delete",
+            origin=origin,
+        )
 
     def emrfs_key(self, cluster: Mapping[str, Any]) -> str | None:
         rest = self.at_rest(cluster)
@@ -487,30 +628,65 @@ class Calls:
         service = assumed(self.model.role_arns[cluster["ServiceRole"]], "EMR")
         instance_role = self.model.instance_profile_roles[cluster["JobFlowRole"]]
         instance = assumed(instance_role, "i-0123456789abcdef0")
-        self.add(service, "iam:PassRole", instance_role, {"iam:PassedToService": "ec2.amazonaws.com"},
-                 why=EMR_PASS_INSTANCE_ROLE, origin=origin)  # fmt: skip
+        self.add(
+            service,
+            "iam:PassRole",
+            instance_role,
+            {"iam:PassedToService": "ec2.amazonaws.com"},
+            why=EMR_PASS_INSTANCE_ROLE,
+            origin=origin,
+        )
         instances = cluster["Instances"]
         subnet = instances["Ec2SubnetId"]
-        groups = [instances[k] for k in ("EmrManagedMasterSecurityGroup", "EmrManagedSlaveSecurityGroup",
-                                         "ServiceAccessSecurityGroup") if k in instances]  # fmt: skip
-        for kind, resource_id, actions in [("subnet", subnet, ["RunInstances", "CreateNetworkInterface"]),
-                                           *(("security-group", g, ["RunInstances", "CreateNetworkInterface",
-                                                                    "AuthorizeSecurityGroupIngress"]) for g in groups)]:  # fmt: skip
+        groups = [
+            instances[k]
+            for k in ("EmrManagedMasterSecurityGroup", "EmrManagedSlaveSecurityGroup", "ServiceAccessSecurityGroup")
+            if k in instances
+        ]
+        for kind, resource_id, actions in [
+            ("subnet", subnet, ["RunInstances", "CreateNetworkInterface"]),
+            *(
+                ("security-group", g, ["RunInstances", "CreateNetworkInterface", "AuthorizeSecurityGroupIngress"])
+                for g in groups
+            ),
+        ]:
             tags = {f"aws:ResourceTag/{k}": v for k, v in self.model.tags[resource_id].items() if k == EMR_MANAGED_TAG}
             for action in actions:
-                self.add(service, f"ec2:{action}", self.arn("ec2", f"{kind}/{resource_id}"), tags,
-                         why=EMR_SERVICE_ROLE, origin=origin)  # fmt: skip
+                self.add(
+                    service,
+                    f"ec2:{action}",
+                    self.arn("ec2", f"{kind}/{resource_id}"),
+                    tags,
+                    why=EMR_SERVICE_ROLE,
+                    origin=origin,
+                )
         disks = self.at_rest(cluster).get("LocalDiskEncryptionConfiguration", {})
         if disks.get("EncryptionKeyProviderType") == "AwsKms":
             self.kms(instance, ["kms:GenerateDataKey", "kms:Decrypt"], disks["AwsKmsKey"], why=EMR_KMS, origin=origin)
             if disks.get("EnableEbsEncryption"):
-                self.kms(service, ["kms:CreateGrant"], disks["AwsKmsKey"], context={"kms:GrantIsForAWSResource": "true"},
-                         why=EMR_KMS, origin=origin)  # fmt: skip
-                self.kms(service, ["kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt", "kms:DescribeKey"],
-                         disks["AwsKmsKey"], why=EMR_KMS, origin=origin)  # fmt: skip
+                self.kms(
+                    service,
+                    ["kms:CreateGrant"],
+                    disks["AwsKmsKey"],
+                    context={"kms:GrantIsForAWSResource": "true"},
+                    why=EMR_KMS,
+                    origin=origin,
+                )
+                self.kms(
+                    service,
+                    ["kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt", "kms:DescribeKey"],
+                    disks["AwsKmsKey"],
+                    why=EMR_KMS,
+                    origin=origin,
+                )
         if cluster.get("LogUri"):
-            self.write(instance, within(cluster["LogUri"], f"{CLUSTER_ID}/node/i-0123456789abcdef0/daemons/log.gz"),
-                       key=self.emrfs_key(cluster), why=EMR_LOGS, origin=origin)  # fmt: skip
+            self.write(
+                instance,
+                within(cluster["LogUri"], f"{CLUSTER_ID}/node/i-0123456789abcdef0/daemons/log.gz"),
+                key=self.emrfs_key(cluster),
+                why=EMR_LOGS,
+                origin=origin,
+            )
 
     # --- Schedules, alerts, role assumptions -----------------------------------------------------------------
 
@@ -523,8 +699,13 @@ class Calls:
             queue = target.get("DeadLetterConfig", {}).get("Arn")
             if queue:
                 self.add(scheduler, "sqs:SendMessage", queue, TLS, why=SCHEDULER, origin=origin)
-                self.kms(scheduler, ["kms:GenerateDataKey", "kms:Decrypt"], self.model.queue_keys.get(queue),
-                         why=ENCRYPTED_QUEUE, origin=origin)  # fmt: skip
+                self.kms(
+                    scheduler,
+                    ["kms:GenerateDataKey", "kms:Decrypt"],
+                    self.model.queue_keys.get(queue),
+                    why=ENCRYPTED_QUEUE,
+                    origin=origin,
+                )
 
     def alerts(self) -> None:
         for rule in self.model.event_rules:
@@ -540,8 +721,13 @@ class Calls:
                 self.add(
                     "events.amazonaws.com", "sns:Publish", topic, {**source, **TLS}, why=EVENTS_TO_SNS, origin=origin
                 )
-                self.kms("events.amazonaws.com", ["kms:GenerateDataKey", "kms:Decrypt"], self.model.topic_keys.get(topic),
-                         why=EVENTS_TO_SNS, origin=origin)  # fmt: skip
+                self.kms(
+                    "events.amazonaws.com",
+                    ["kms:GenerateDataKey", "kms:Decrypt"],
+                    self.model.topic_keys.get(topic),
+                    why=EVENTS_TO_SNS,
+                    origin=origin,
+                )
 
     def endpoint(self) -> None:
         """The endpoint deployer function, its rule and dead letters, the endpoint's model role, alarms and logs."""
@@ -554,15 +740,26 @@ class Calls:
             settings = EndpointSettings.from_environment(environment)
             origin = f"{self.app.env} endpoint {settings.endpoint_name}"
             self.endpoint_rules(function_arn, origin)
-            self.add("lambda.amazonaws.com", "sts:AssumeRole", function["Role"], {"aws:SourceAccount": self.account},
-                     why=ASSUME_ROLE, origin=origin)  # fmt: skip
+            self.add(
+                "lambda.amazonaws.com",
+                "sts:AssumeRole",
+                function["Role"],
+                {"aws:SourceAccount": self.account},
+                why=ASSUME_ROLE,
+                origin=origin,
+            )
             deployer = assumed(function["Role"], function["FunctionName"])
             self.deployer_calls(deployer, function, settings, origin)
             self.endpoint_model_calls(settings, origin)
             if deployment_config(settings) is not None:
                 for alarm in settings.rollback_alarms:
-                    self.add(deployer, "cloudwatch:DescribeAlarms", self.arn("cloudwatch", f"alarm:{alarm}"),
-                             why=DEPLOY_GUARDRAILS, origin=origin)  # fmt: skip
+                    self.add(
+                        deployer,
+                        "cloudwatch:DescribeAlarms",
+                        self.arn("cloudwatch", f"alarm:{alarm}"),
+                        why=DEPLOY_GUARDRAILS,
+                        origin=origin,
+                    )
         # Not listed: CloudWatch Logs using the data key for the two log groups. Its key policy statement is
         # conditioned on kms:EncryptionContext:aws:logs:arn, a condition key the evaluator cannot read (it matches
         # variable keys only in the form prefix/name, and this one is kms:EncryptionContext:<name>);
@@ -576,14 +773,31 @@ class Calls:
                 if target["Arn"] != function_arn:
                     continue
                 source = {"aws:SourceArn": rule_arn}
-                self.add("events.amazonaws.com", "lambda:InvokeFunction", function_arn, source, why=EVENTS_TO_LAMBDA,
-                         origin=origin)  # fmt: skip
+                self.add(
+                    "events.amazonaws.com",
+                    "lambda:InvokeFunction",
+                    function_arn,
+                    source,
+                    why=EVENTS_TO_LAMBDA,
+                    origin=origin,
+                )
                 queue = target.get("DeadLetterConfig", {}).get("Arn")
                 if queue:
-                    self.add("events.amazonaws.com", "sqs:SendMessage", queue, {**source, **TLS},
-                             why=EVENTS_DEAD_LETTERS, origin=origin)  # fmt: skip
-                    self.kms("events.amazonaws.com", ["kms:GenerateDataKey", "kms:Decrypt"],
-                             self.model.queue_keys.get(queue), why=EVENTS_DEAD_LETTERS, origin=origin)  # fmt: skip
+                    self.add(
+                        "events.amazonaws.com",
+                        "sqs:SendMessage",
+                        queue,
+                        {**source, **TLS},
+                        why=EVENTS_DEAD_LETTERS,
+                        origin=origin,
+                    )
+                    self.kms(
+                        "events.amazonaws.com",
+                        ["kms:GenerateDataKey", "kms:Decrypt"],
+                        self.model.queue_keys.get(queue),
+                        why=EVENTS_DEAD_LETTERS,
+                        origin=origin,
+                    )
 
     def deployer_calls(self, deployer: str, function: dict, settings, origin: str) -> None:
         from endpoint_deployer.deployer import Package, target_for
@@ -603,21 +817,42 @@ class Calls:
             self.add(deployer, f"sagemaker:{action}", model, why=DEPLOYER, origin=origin)
         for action in ("DescribeEndpointConfig", "CreateEndpointConfig"):
             self.add(deployer, f"sagemaker:{action}", config, why=DEPLOYER, origin=origin)
-        self.add(deployer, "iam:PassRole", settings.model_role_arn, {"iam:PassedToService": "sagemaker.amazonaws.com"},
-                 why=DEPLOYER + ": CreateModel's ExecutionRoleArn", origin=origin)  # fmt: skip
+        self.add(
+            deployer,
+            "iam:PassRole",
+            settings.model_role_arn,
+            {"iam:PassedToService": "sagemaker.amazonaws.com"},
+            why=DEPLOYER + ": CreateModel's ExecutionRoleArn",
+            origin=origin,
+        )
         if settings.alerts_topic_arn:
             self.add(deployer, "sns:Publish", settings.alerts_topic_arn, TLS, why=DEPLOYER, origin=origin)
-            self.kms(deployer, ["kms:GenerateDataKey", "kms:Decrypt"], self.model.topic_keys.get(settings.alerts_topic_arn),
-                     why=DEPLOYER + ": an alert to the encrypted topic", origin=origin)  # fmt: skip
+            self.kms(
+                deployer,
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                self.model.topic_keys.get(settings.alerts_topic_arn),
+                why=DEPLOYER + ": an alert to the encrypted topic",
+                origin=origin,
+            )
         queue = function.get("DeadLetterConfig", {}).get("TargetArn")
         if queue:
             self.add(deployer, "sqs:SendMessage", queue, TLS, why=LAMBDA_ROLE, origin=origin)
-            self.kms(deployer, ["kms:GenerateDataKey", "kms:Decrypt"], self.model.queue_keys.get(queue), why=LAMBDA_ROLE,
-                     origin=origin)  # fmt: skip
+            self.kms(
+                deployer,
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                self.model.queue_keys.get(queue),
+                why=LAMBDA_ROLE,
+                origin=origin,
+            )
         group = self.arn("logs", f"log-group:{function['LoggingConfig']['LogGroup']}")
         for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
-            self.add(deployer, action, f"{group}:log-stream:2026/12/04/[$LATEST]0123456789abcdef", why=LAMBDA_ROLE,
-                     origin=origin)  # fmt: skip
+            self.add(
+                deployer,
+                action,
+                f"{group}:log-stream:2026/12/04/[$LATEST]0123456789abcdef",
+                why=LAMBDA_ROLE,
+                origin=origin,
+            )
 
     def endpoint_model_calls(self, settings, origin: str) -> None:
         """What SageMaker does as the endpoint's model role: the calls of a job's runtime, less the VPC and volume."""
@@ -625,12 +860,28 @@ class Calls:
         register = self.register_model_request()
         [container] = register["InferenceSpecification"]["Containers"]
         self.image_pull(model_role, container["Image"], why=ENDPOINT_MODEL_ROLE, origin=origin)
-        self.read(model_role, container["ModelDataUrl"], listed=False, why=ENDPOINT_MODEL_ROLE + ": the model archive",
-                  origin=origin)  # fmt: skip
-        self.container_logs(model_role, f"/aws/sagemaker/Endpoints/{settings.endpoint_name}", "AllTraffic/i-0123456789abcdef0",
-                            why=ENDPOINT_MODEL_ROLE, origin=origin)  # fmt: skip
-        self.add(model_role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"},
-                 why=ENDPOINT_MODEL_ROLE, origin=origin)  # fmt: skip
+        self.read(
+            model_role,
+            container["ModelDataUrl"],
+            listed=False,
+            why=ENDPOINT_MODEL_ROLE + ": the model archive",
+            origin=origin,
+        )
+        self.container_logs(
+            model_role,
+            f"/aws/sagemaker/Endpoints/{settings.endpoint_name}",
+            "AllTraffic/i-0123456789abcdef0",
+            why=ENDPOINT_MODEL_ROLE,
+            origin=origin,
+        )
+        self.add(
+            model_role,
+            "cloudwatch:PutMetricData",
+            "*",
+            {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"},
+            why=ENDPOINT_MODEL_ROLE,
+            origin=origin,
+        )
 
     def alarms(self) -> None:
         """Each alarm with an SNS action publishes its state change to that topic, as CloudWatch."""
@@ -641,20 +892,35 @@ class Calls:
                 if topic not in self.model.topic_policies:
                     raise KeyError(f"{origin}: action {topic} is not a topic of the template; add its calls")
                 source = {"aws:SourceAccount": self.account, "aws:SourceArn": alarm_arn}
-                self.add("cloudwatch.amazonaws.com", "sns:Publish", topic, {**source, **TLS}, why=ALARMS_TO_SNS,
-                         origin=origin)  # fmt: skip
-                self.kms("cloudwatch.amazonaws.com", ["kms:GenerateDataKey", "kms:Decrypt"],
-                         self.model.topic_keys.get(topic), why=ALARMS_TO_SNS, origin=origin, context=source)  # fmt: skip
+                self.add(
+                    "cloudwatch.amazonaws.com",
+                    "sns:Publish",
+                    topic,
+                    {**source, **TLS},
+                    why=ALARMS_TO_SNS,
+                    origin=origin,
+                )
+                self.kms(
+                    "cloudwatch.amazonaws.com",
+                    ["kms:GenerateDataKey", "kms:Decrypt"],
+                    self.model.topic_keys.get(topic),
+                    why=ALARMS_TO_SNS,
+                    origin=origin,
+                    context=source,
+                )
 
     def role_assumptions(self) -> None:
         """Each service assumes the role it runs as: those passed to it, the pipeline's, the schedules', a standing
         cluster's."""
         assumptions = {(self.app.pipeline["RoleArn"], "sagemaker.amazonaws.com", "AWS::SageMaker::Pipeline RoleArn")}
-        assumptions |= {(s["Target"]["RoleArn"], "scheduler.amazonaws.com", f"schedule {s['Name']}")
-                        for s in self.app.schedules}  # fmt: skip
+        assumptions |= {
+            (s["Target"]["RoleArn"], "scheduler.amazonaws.com", f"schedule {s['Name']}") for s in self.app.schedules
+        }
         # A standing cluster's service role is passed by CloudFormation (the deployer), not by a role here.
-        assumptions |= {(self.model.role_arns[c["ServiceRole"]], "elasticmapreduce.amazonaws.com", "AWS::EMR::Cluster")
-                        for c in self.model.emr_clusters}  # fmt: skip
+        assumptions |= {
+            (self.model.role_arns[c["ServiceRole"]], "elasticmapreduce.amazonaws.com", "AWS::EMR::Cluster")
+            for c in self.model.emr_clusters
+        }
         for call in self.found:
             if call.action == "iam:PassRole":
                 assumptions.add((call.resource, dict(call.context)["iam:PassedToService"], call.origin))
@@ -679,11 +945,18 @@ def spark_submit_parts(args: list[str]) -> tuple[dict[str, str], list[str]]:
 def functions_called(step_module: str, module: str) -> tuple[str, ...]:
     """The `<module>.<function>` calls in a step module's source (registry.fetch, metrics.put, ...)."""
     tree = ast.parse((PROJECT_ROOT / "pipeline_steps" / f"{step_module}.py").read_text(encoding="utf-8"))
-    return tuple(sorted({
-        node.func.attr for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-        and isinstance(node.func.value, ast.Name) and node.func.value.id == module
-    }))  # fmt: skip
+    return tuple(
+        sorted(
+            {
+                node.func.attr
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == module
+            }
+        )
+    )
 
 
 @cache
@@ -697,8 +970,12 @@ def registry_operations(function: str) -> tuple[tuple[str, str], ...]:
     (method,) = [n for n in registry_class.body if isinstance(n, ast.FunctionDef) and n.name == function]
     found = []
     for node in ast.walk(method):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and isinstance(node.func.value, ast.Attribute) and node.func.value.attr in ("sagemaker", "s3")):  # fmt: skip
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Attribute)
+            and node.func.value.attr in ("sagemaker", "s3")
+        ):
             service = node.func.value.attr
             found.append((service, api_operation(service, node.func.attr)))
     if not found:

@@ -133,7 +133,11 @@ def test_topic_policy_allows_only_this_accounts_rules_and_alarms(synth: Synth, e
         },
     ]
     # The endpoint's alarms are among them (alarm_arns lists every alarm of the template).
-    endpoint_alarms = {f"jobclf-{env}-endpoint-5xx", f"jobclf-{env}-endpoint-latency", f"jobclf-{env}-endpoint-deployer-dead-letters"}
+    endpoint_alarms = {
+        f"jobclf-{env}-endpoint-5xx",
+        f"jobclf-{env}-endpoint-latency",
+        f"jobclf-{env}-endpoint-deployer-dead-letters",
+    }
     alarms = resources_of(synth, env, "AWS::CloudWatch::Alarm").values()
     assert endpoint_alarms <= {a["Properties"]["AlarmName"] for a in alarms}
     assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
@@ -167,7 +171,9 @@ def test_every_alarm_notifies_the_topic_and_only_the_alarms_may_use_its_key(synt
         # AWS::CloudWatch::Alarm's ActionsEnabled: "The default is TRUE" (CloudFormation resource reference).
         assert alarm["Properties"].get("ActionsEnabled", True) is True
     key = synth.templates[env]["Resources"][stack.get_logical_id(stack.alerts.key.node.default_child)]["Properties"]
-    (statement,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    (statement,) = [
+        s for s in key["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
     assert set(statement["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
     assert statement["Condition"] == {
         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
@@ -212,16 +218,34 @@ def test_every_caller_of_allow_alarms_adds_to_the_same_two_statements() -> None:
     from stacks.alerts import Alerts
 
     stack = Stack(App(), "AlarmsOfTwoConstructs", env={"account": "111122223333", "region": "eu-west-1"})
-    alerts = Alerts(stack, "Alerts", name_prefix="jobclf-test", environment="test", alarm_email=None,
-                    pipeline_arn="arn:aws:sagemaker:eu-west-1:111122223333:pipeline/jobclf-test",
-                    model_package_group_name="jobclf-test")  # fmt: skip
+    alerts = Alerts(
+        stack,
+        "Alerts",
+        name_prefix="jobclf-test",
+        environment="test",
+        alarm_email=None,
+        pipeline_arn="arn:aws:sagemaker:eu-west-1:111122223333:pipeline/jobclf-test",
+        model_package_group_name="jobclf-test",
+    )
     alerts.allow_alarms([alerts.alarm_arn("jobclf-test-prediction-drift-psi")])
-    alerts.allow_alarms([alerts.alarm_arn("jobclf-test-endpoint-5xx"), alerts.alarm_arn("jobclf-test-endpoint-latency")])
+    alerts.allow_alarms(
+        [alerts.alarm_arn("jobclf-test-endpoint-5xx"), alerts.alarm_arn("jobclf-test-endpoint-latency")]
+    )
     template = Template.from_stack(stack).to_json()
-    expected = [{"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":cloudwatch:eu-west-1:111122223333:alarm:jobclf-test-{name}"]]}
-                for name in ("prediction-drift-psi", "endpoint-5xx", "endpoint-latency")]  # fmt: skip
+    expected = [
+        {
+            "Fn::Join": [
+                "",
+                ["arn:", {"Ref": "AWS::Partition"}, f":cloudwatch:eu-west-1:111122223333:alarm:jobclf-test-{name}"],
+            ]
+        }
+        for name in ("prediction-drift-psi", "endpoint-5xx", "endpoint-latency")
+    ]
     [topic_policy] = [r for r in template["Resources"].values() if r["Type"] == "AWS::SNS::TopicPolicy"]
     [key] = [r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
-    for statements in (topic_policy["Properties"]["PolicyDocument"]["Statement"], key["Properties"]["KeyPolicy"]["Statement"]):
+    for statements in (
+        topic_policy["Properties"]["PolicyDocument"]["Statement"],
+        key["Properties"]["KeyPolicy"]["Statement"],
+    ):
         [alarms] = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
         assert alarms["Condition"]["ArnLike"]["aws:SourceArn"] == expected

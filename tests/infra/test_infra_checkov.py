@@ -109,7 +109,10 @@ def test_skips_are_only_where_the_stack_puts_them(checkov_results: dict[str, Che
     assert develop == Counter({"CKV_AWS_18": 1, "CKV_AWS_115": 1, "CKV_AWS_116": 1, "CKV_AWS_117": 2, "CKV_AWS_173": 1})
     # In an existing VPC there is no custom resource: the access-log bucket's and the deployer's skips remain.
     assert sorted(check_id for check_id, _, _ in checkov_results["existingvpc"].skipped) == [
-        "CKV_AWS_117", "CKV_AWS_173", "CKV_AWS_18"]  # fmt: skip
+        "CKV_AWS_117",
+        "CKV_AWS_173",
+        "CKV_AWS_18",
+    ]
 
 
 def test_the_config_file_skips_nothing_globally() -> None:

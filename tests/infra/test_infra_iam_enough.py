@@ -86,9 +86,17 @@ def test_calls_per_principal(decided) -> None:
     """Every principal of the app makes calls; the numbers are in docs/security.md."""
     for name, (model, decisions) in decided.items():
         counts = Counter(principal for principal, _ in principals([d.call for d in decisions], model))
-        for principal in ("PipelineRoleExecutionRole", "EmrServiceRole", "EmrInstanceRole", "SchedulesSchedulerRole",
-                          "events.amazonaws.com", "EndpointDeployerRole", "EndpointModelRole", "lambda.amazonaws.com",
-                          "cloudwatch.amazonaws.com"):  # fmt: skip
+        for principal in (
+            "PipelineRoleExecutionRole",
+            "EmrServiceRole",
+            "EmrInstanceRole",
+            "SchedulesSchedulerRole",
+            "events.amazonaws.com",
+            "EndpointDeployerRole",
+            "EndpointModelRole",
+            "lambda.amazonaws.com",
+            "cloudwatch.amazonaws.com",
+        ):
             assert counts[principal] > 0, f"{name}: no call by {principal}"
 
 
@@ -120,8 +128,10 @@ def _etl_dependencies_key(synth: Synth) -> str:
 def test_without_its_read_of_etl_dependencies_the_emr_instance_role_is_denied_it(decided, synth: Synth) -> None:
     model, decisions = decided["develop"]
     key = _etl_dependencies_key(synth)
-    call = _find(decisions, lambda c: c.action == "s3:GetObject" and c.resource.endswith(key)
-                 and "EmrInstanceRole" in c.principal)  # fmt: skip
+    call = _find(
+        decisions,
+        lambda c: c.action == "s3:GetObject" and c.resource.endswith(key) and "EmrInstanceRole" in c.principal,
+    )
     (before,) = evaluate(model, [call])
     (after,) = evaluate(_without_resource(model, "EmrInstanceRole", key), [call])
     assert before.allowed and after.result["overallResult"] == "ImplicitlyDenied", after
@@ -154,7 +164,9 @@ CONTROLS: dict[str, tuple[Callable[[Call], bool], Callable[[AccessModel, Call], 
         "ImplicitlyDenied",
     ),
     "the pipeline role puts metrics only in its environment's namespace": (
-        lambda c: c.action == "cloudwatch:PutMetricData" and dict(c.context)["cloudwatch:namespace"].startswith("JobClf/"),
+        lambda c: (
+            c.action == "cloudwatch:PutMetricData" and dict(c.context)["cloudwatch:namespace"].startswith("JobClf/")
+        ),
         lambda m, c: (m, _with_context(c, "cloudwatch:namespace", "JobClf/production")),
         "ImplicitlyDenied",
     ),

@@ -34,11 +34,11 @@ class Accepted:
     actions: tuple[str, ...]  # globs: every action of the finding must match one
 
 
-KMS_ROOT = "The key policy's default statement: the account (root) gets kms:* so that IAM policies decide who uses and manages the key; without it the key cannot be managed."  # fmt: skip
+KMS_ROOT = "The key policy's default statement: the account (root) gets kms:* so that IAM policies decide who uses and manages the key; without it the key cannot be managed."
 ACCEPTED: dict[Accepted, str] = {
     Accepted("*Key", "KeyPolicy", "PERMISSIONS_MANAGEMENT_ACTIONS", ("kms:*",)): KMS_ROOT,
     Accepted("*Key", "KeyPolicy", "RESOURCE_STAR", ("kms:*",)): (
-        "In a key policy, Resource \"*\" is the key itself (a key policy cannot name another resource); "
+        'In a key policy, Resource "*" is the key itself (a key policy cannot name another resource); '
         "the statements are the root one above and, for AlertsKey, EventBridge's kms:Decrypt/GenerateDataKey* "
         "to publish to the encrypted alerts topic."
     ),
@@ -46,36 +46,58 @@ ACCEPTED: dict[Accepted, str] = {
         "A trust policy's one action: it lets the role's AWS service principal (SageMaker, EMR, EC2, "
         "EventBridge Scheduler, Lambda for CDK's default-security-group custom resource) assume the role."
     ),
-    Accepted("EmrServiceRolePermissions", "PolicyDocument", "PERMISSIONS_MANAGEMENT_ACTIONS",
-             ("iam:passrole", "kms:creategrant", "kms:revokegrant")): (
+    Accepted(
+        "EmrServiceRolePermissions",
+        "PolicyDocument",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+        ("iam:passrole", "kms:creategrant", "kms:revokegrant"),
+    ): (
         "EMR passes the cluster's instance role to EC2 (only that role, only to ec2.amazonaws.com), and grants "
         "the data key to the EBS volumes it creates (only the data key, only with kms:GrantIsForAWSResource)."
-    ),  # fmt: skip
-    Accepted("PipelineRoleExecutionRoleData", "PolicyDocument", "PERMISSIONS_MANAGEMENT_ACTIONS",
-             ("kms:creategrant", "kms:revokegrant")): (
+    ),
+    Accepted(
+        "PipelineRoleExecutionRoleData",
+        "PolicyDocument",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+        ("kms:creategrant", "kms:revokegrant"),
+    ): (
         "SageMaker grants the data key to its jobs' encrypted volumes (only the data key, only with "
         "kms:GrantIsForAWSResource)."
-    ),  # fmt: skip
-    Accepted("PipelineRoleExecutionRoleJobs", "PolicyDocument", "PERMISSIONS_MANAGEMENT_ACTIONS",
-             ("iam:passrole", "ec2:createnetworkinterfacepermission")): (
+    ),
+    Accepted(
+        "PipelineRoleExecutionRoleJobs",
+        "PolicyDocument",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+        ("iam:passrole", "ec2:createnetworkinterfacepermission"),
+    ): (
         "The pipeline passes its own role to its SageMaker jobs (only to sagemaker.amazonaws.com), and the "
         "jobs in the VPC attach network interfaces in the stack's subnets and security groups."
-    ),  # fmt: skip
-    Accepted("PipelineRoleExecutionRoleEmrStep", "PolicyDocument", "PERMISSIONS_MANAGEMENT_ACTIONS",
-             ("iam:passrole", "iam:createservicelinkedrole")): (
+    ),
+    Accepted(
+        "PipelineRoleExecutionRoleEmrStep",
+        "PolicyDocument",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+        ("iam:passrole", "iam:createservicelinkedrole"),
+    ): (
         "SageMaker's EMR step passes the stack's EMR service and instance roles (only those, only to EMR and "
         "EC2), and an account's first cluster creates EMR's AWSServiceRoleForEMRCleanup (only that role, only "
         "for EMR's service name; transient mode)."
-    ),  # fmt: skip
-    Accepted("PipelineRoleExecutionRoleUnscopedActions", "PolicyDocument", "CREDENTIALS_EXPOSURE",
-             ("ecr:getauthorizationtoken",)): (
-        "The ECR login token for pulling the scikit-learn image; the action has no resource-level permissions."
-    ),  # fmt: skip
-    Accepted("EndpointModelRoleUnscopedActions", "PolicyDocument", "CREDENTIALS_EXPOSURE", ("ecr:getauthorizationtoken",)): (
+    ),
+    Accepted(
+        "PipelineRoleExecutionRoleUnscopedActions",
+        "PolicyDocument",
+        "CREDENTIALS_EXPOSURE",
+        ("ecr:getauthorizationtoken",),
+    ): ("The ECR login token for pulling the scikit-learn image; the action has no resource-level permissions."),
+    Accepted(
+        "EndpointModelRoleUnscopedActions", "PolicyDocument", "CREDENTIALS_EXPOSURE", ("ecr:getauthorizationtoken",)
+    ): (
         "The endpoint's model pulls the same scikit-learn image: the ECR login token, which has no resource-level "
         "permissions."
     ),
-    Accepted("EndpointDeployerRolePermissions", "PolicyDocument", "PERMISSIONS_MANAGEMENT_ACTIONS", ("iam:passrole",)): (
+    Accepted(
+        "EndpointDeployerRolePermissions", "PolicyDocument", "PERMISSIONS_MANAGEMENT_ACTIONS", ("iam:passrole",)
+    ): (
         "The endpoint deployer passes the endpoint's model role (only that role, only to sagemaker.amazonaws.com) "
         "when it creates a model from an approved package."
     ),
@@ -131,7 +153,12 @@ def findings(request: pytest.FixtureRequest) -> dict[str, list[Finding]]:
 
 
 def test_every_finding_is_accepted_with_a_reason(findings: dict[str, list[Finding]]) -> None:
-    new = [f"{name}: {f}" for name, listed in findings.items() for f in listed if not any(f.accepted_by(e) for e in ACCEPTED)]
+    new = [
+        f"{name}: {f}"
+        for name, listed in findings.items()
+        for f in listed
+        if not any(f.accepted_by(e) for e in ACCEPTED)
+    ]
     assert new == [], "parliament findings with no entry in ACCEPTED:\n" + "\n".join(new)
 
 

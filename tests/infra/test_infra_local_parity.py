@@ -22,11 +22,22 @@ from workflow.local.s3 import LocalS3
 # Spec fields whose values differ by nature between a deployed stack and the local run (ordered:
 # a value two fields share, like the first private subnet, gets the first field's label on both sides).
 ENVIRONMENT_BOUND = (
-    "role_arn", "buckets", "code", "jobs.subnet_ids", "jobs.security_group_ids", "jobs.kms_key_id",
-    "emr.log_uri", "emr.cluster_id", "emr.instance_profile_name", "emr.service_role_name",
-    "emr.security_configuration_name", "emr.subnet_id", "emr.primary_security_group_id",
-    "emr.core_security_group_id", "emr.service_access_security_group_id",
-)  # fmt: skip
+    "role_arn",
+    "buckets",
+    "code",
+    "jobs.subnet_ids",
+    "jobs.security_group_ids",
+    "jobs.kms_key_id",
+    "emr.log_uri",
+    "emr.cluster_id",
+    "emr.instance_profile_name",
+    "emr.service_role_name",
+    "emr.security_configuration_name",
+    "emr.subnet_id",
+    "emr.primary_security_group_id",
+    "emr.core_security_group_id",
+    "emr.service_access_security_group_id",
+)
 
 
 def bound_values(spec: PipelineSpec) -> dict[str, str]:

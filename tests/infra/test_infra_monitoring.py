@@ -17,7 +17,9 @@ ENVIRONMENTS = ["develop", "production"]
 
 def alarms(synth: Synth, env: str) -> dict[str, dict]:
     """The properties of the alarms on the report's namespace, by metric name (the endpoint has alarms of its own)."""
-    found = [r["Properties"] for r in synth.templates[env]["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    found = [
+        r["Properties"] for r in synth.templates[env]["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
     return {alarm["MetricName"]: alarm for alarm in found if alarm.get("Namespace") == metrics_namespace(env)}
 
 
@@ -34,8 +36,11 @@ def test_one_alarm_per_judged_figure_with_the_configured_maximum(synth: Synth, e
         assert alarm["Threshold"] == getattr(monitoring, maximum)
         assert "Dimensions" not in alarm  # the report puts each judged figure without dimensions
         assert (alarm["ComparisonOperator"], alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == (
-            "GreaterThanThreshold", "Maximum", 3600, 1,
-        )  # fmt: skip
+            "GreaterThanThreshold",
+            "Maximum",
+            3600,
+            1,
+        )
         assert alarm["TreatMissingData"] == "notBreaching"
         assert f"monitoring.{maximum}" in alarm["AlarmDescription"]
 
@@ -51,8 +56,13 @@ def test_the_pipeline_role_puts_metrics_only_in_its_namespace(synth: Synth, env:
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]
         if "cloudwatch:PutMetricData" in statement["Action"]
     ]
-    assert {"Sid": "PredictionMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
-            "Condition": {"StringEquals": {"cloudwatch:namespace": f"JobClf/{env}"}}} in statements  # fmt: skip
+    assert {
+        "Sid": "PredictionMetrics",
+        "Effect": "Allow",
+        "Action": "cloudwatch:PutMetricData",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"cloudwatch:namespace": f"JobClf/{env}"}},
+    } in statements
     # The only other one: SageMaker's own job metrics.
     assert [s["Condition"] for s in statements if s["Sid"] != "PredictionMetrics"] == [
         {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
@@ -75,7 +85,9 @@ def test_each_predict_path_reports_after_its_batch_predict(synth: Synth, env: st
         arguments = steps[report]["Arguments"]
         (parts,) = [i for i in arguments["ProcessingInputs"] if i["InputName"] != "code"]
         # The report reads what its own BatchPredict wrote (a property reference: it runs after it).
-        assert parts["S3Input"]["S3Uri"] == {"Get": f"Steps.{predict}.ProcessingOutputConfig.Outputs['report-parts'].S3Output.S3Uri"}
+        assert parts["S3Input"]["S3Uri"] == {
+            "Get": f"Steps.{predict}.ProcessingOutputConfig.Outputs['report-parts'].S3Output.S3Uri"
+        }
         assert outputs["report-parts"]["S3Uri"]["Std:Join"]["Values"][-1] == "prediction-report-parts"
         (written,) = arguments["ProcessingOutputConfig"]["Outputs"]
         assert written["S3Output"]["S3Uri"] == outputs["predictions"]["S3Uri"]  # beside the predictions

@@ -230,7 +230,9 @@ def test_pipeline_role_may_create_only_emrs_cleanup_service_linked_role(synth: S
     stack = synth.stacks[env]
     role_id = stack.get_logical_id(stack.pipeline_role.role.node.default_child)
     statements = [
-        s for s in statements_of_role(synth.templates[env], role_id) if "iam:CreateServiceLinkedRole" in as_list(s["Action"])
+        s
+        for s in statements_of_role(synth.templates[env], role_id)
+        if "iam:CreateServiceLinkedRole" in as_list(s["Action"])
     ]
     assert len(statements) == 1
     (statement,) = statements

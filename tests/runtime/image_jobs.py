@@ -40,8 +40,13 @@ EXAMPLE_TITLES = ROOT / "examples" / "titles.csv"
 TRAIN_BRANCH = ("PreprocessTrain", "Train", "Evaluate", "RegisterModel-RegisterModel")
 # BatchPredictAfterEtl reads the prepared titles where the EMR engine's titles job writes them, which is
 # where PreprocessPredict has written them here: the same step code, run a second time.
-PREDICT_BRANCH = ("PreprocessPredict", "BatchPredict", "PredictionReport",
-                  "BatchPredictAfterEtl", "PredictionReportAfterEtl")  # fmt: skip
+PREDICT_BRANCH = (
+    "PreprocessPredict",
+    "BatchPredict",
+    "PredictionReport",
+    "BatchPredictAfterEtl",
+    "PredictionReportAfterEtl",
+)
 EXECUTORS = {"Processing": run_processing, "Training": run_training, "RegisterModel": register_model}
 
 
@@ -74,8 +79,14 @@ class ImageJobs:
             return self.properties[name]
         if self.failure is None:
             pytest.fail(f"step {name} did not run")
-        log = self.failure.log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:] if self.failure.log else []
-        pytest.fail(f"step {self.failure.step} failed: {self.failure.message}\n--- end of its log ---\n" + "\n".join(log))
+        log = (
+            self.failure.log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
+            if self.failure.log
+            else []
+        )
+        pytest.fail(
+            f"step {self.failure.step} failed: {self.failure.message}\n--- end of its log ---\n" + "\n".join(log)
+        )
 
     def path(self, uri: str) -> Path:
         return self.job.s3.path(uri)
@@ -108,10 +119,13 @@ def run_image_jobs(synth, image_python: Path, work_dir: Path) -> ImageJobs:
     jobs = ImageJobs(definition, job)
     # RegisterModel's status and metadata read Evaluate's property file (JsonGet).
     context = EvaluationContext(
-        parameters=parameters, execution={"PipelineExecutionId": EXECUTION_ID}, step_properties=jobs.properties,
+        parameters=parameters,
+        execution={"PipelineExecutionId": EXECUTION_ID},
+        step_properties=jobs.properties,
         load_property_file=lambda step, name: load_property_file(
-            step, name, jobs.step(step).get("PropertyFiles", []), jobs.properties, s3),
-    )  # fmt: skip
+            step, name, jobs.step(step).get("PropertyFiles", []), jobs.properties, s3
+        ),
+    )
     try:
         for name in TRAIN_BRANCH + PREDICT_BRANCH:
             step = jobs.step(name)
@@ -120,4 +134,3 @@ def run_image_jobs(synth, image_python: Path, work_dir: Path) -> ImageJobs:
     except StepFailed as failure:
         jobs.failure = failure
     return jobs
-

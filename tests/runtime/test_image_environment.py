@@ -29,13 +29,19 @@ def installed_versions(image_python: Path) -> dict[str, str]:
 
 
 def test_the_image_environment_runs_python_3_9(image_python: Path) -> None:
-    completed = subprocess.run([str(image_python), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=True)
+    completed = subprocess.run(
+        [str(image_python), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=True
+    )
     assert completed.stdout.strip() == "(3, 9)"
 
 
 def test_the_image_environment_holds_exactly_the_pinned_versions(image_python: Path) -> None:
     installed = installed_versions(image_python)
     pinned = pinned_versions()
-    assert {"scikit-learn": "1.2.1", "sagemaker-training": "4.8.0", "sagemaker-containers": "2.8.6.post2"}.items() <= pinned.items()
+    assert {
+        "scikit-learn": "1.2.1",
+        "sagemaker-training": "4.8.0",
+        "sagemaker-containers": "2.8.6.post2",
+    }.items() <= pinned.items()
     assert {name: installed.get(name) for name in pinned} == pinned
     assert set(installed) - set(pinned) - VENV_TOOLS == set(), "installed but not pinned in requirements-image.txt"

@@ -23,7 +23,11 @@ from workflow.local.serving import LocalServer, free_loopback_port, prepare_base
 
 JSON, CSV = "application/json", "text/csv"
 REQUESTS = {
-    "json": {"content_type": JSON, "accept": JSON, "body": json.dumps({"titles": ["Registered Nurse", "", "Truck Driver"]})},
+    "json": {
+        "content_type": JSON,
+        "accept": JSON,
+        "body": json.dumps({"titles": ["Registered Nurse", "", "Truck Driver"]}),
+    },
     "csv": {"content_type": CSV, "accept": CSV, "body": "id,title\n1,Registered Nurse\n2,Software Engineer\n"},
     "json list, any accept": {"content_type": JSON, "accept": "*/*", "body": json.dumps(["Line Cook"])},
     "unsupported content type": {"content_type": "application/x-protobuf", "accept": JSON, "body": "Nurse"},
@@ -33,17 +37,42 @@ REQUESTS = {
     # Valid JSON text whose escape is half a UTF-16 pair: no UTF-8 response can echo that title as it is.
     "json lone surrogate": {"content_type": JSON, "accept": JSON, "body": '{"titles": ["\\ud800Nurse", "Line Cook"]}'},
     "csv lone surrogate": {"content_type": JSON, "accept": CSV, "body": '["\\udfffNurse", "Line Cook"]'},
-    "csv hidden characters": {"content_type": CSV, "accept": CSV, "body": "title\nRegistered\u200b Nurse\n\u202eNurse\n"},
+    "csv hidden characters": {
+        "content_type": CSV,
+        "accept": CSV,
+        "body": "title\nRegistered\u200b Nurse\n\u202eNurse\n",
+    },
     # The handlers' contract (issue 25): each of these got a 500 or a wrong answer before.
     "deeply nested json": {"content_type": JSON, "accept": JSON, "body": "[" * 100_000 + "]" * 100_000},
-    "csv latin-1": {"content_type": f"{CSV}; charset=latin-1", "accept": JSON, "body": "title\nSaut\xe9 Cook\n", "encoding": "latin-1"},
+    "csv latin-1": {
+        "content_type": f"{CSV}; charset=latin-1",
+        "accept": JSON,
+        "body": "title\nSaut\xe9 Cook\n",
+        "encoding": "latin-1",
+    },
     "csv unknown charset": {"content_type": f"{CSV}; charset=klingon", "accept": JSON, "body": "title\nCook\n"},
-    "csv comma under a header": {"content_type": CSV, "accept": JSON, "body": "id,title\n1,Manager, Sales\n2,Line Cook\n"},
+    "csv comma under a header": {
+        "content_type": CSV,
+        "accept": JSON,
+        "body": "id,title\n1,Manager, Sales\n2,Line Cook\n",
+    },
     "csv quoted title over two lines": {"content_type": CSV, "accept": JSON, "body": '"Line\nCook"\nElectrician\n'},
-    "accept json q=0": {"content_type": JSON, "accept": "application/json;q=0, text/csv", "body": json.dumps(["Line Cook"])},
-    "accept nothing we have": {"content_type": JSON, "accept": "application/json;q=0", "body": json.dumps(["Line Cook"])},
+    "accept json q=0": {
+        "content_type": JSON,
+        "accept": "application/json;q=0, text/csv",
+        "body": json.dumps(["Line Cook"]),
+    },
+    "accept nothing we have": {
+        "content_type": JSON,
+        "accept": "application/json;q=0",
+        "body": json.dumps(["Line Cook"]),
+    },
     # A title the training data lists, and one it does not.
-    "known and unknown": {"content_type": JSON, "accept": CSV, "body": json.dumps(["Registered Nurse", "Night Shift Registered Nurse Supervisor"])},
+    "known and unknown": {
+        "content_type": JSON,
+        "accept": CSV,
+        "body": json.dumps(["Registered Nurse", "Night Shift Registered Nurse Supervisor"]),
+    },
 }
 
 
@@ -52,10 +81,15 @@ def post(port: int, request: dict) -> dict:
     headers = {"Content-Type": request["content_type"]}
     if request.get("accept"):
         headers["Accept"] = request["accept"]
-    connection.request("POST", "/invocations", body=request["body"].encode(request.get("encoding", "utf-8")), headers=headers)
+    connection.request(
+        "POST", "/invocations", body=request["body"].encode(request.get("encoding", "utf-8")), headers=headers
+    )
     response = connection.getresponse()
-    answer = {"status": response.status, "content_type": response.getheader("Content-Type"),
-              "body": response.read().decode("utf-8")}  # fmt: skip
+    answer = {
+        "status": response.status,
+        "content_type": response.getheader("Content-Type"),
+        "body": response.read().decode("utf-8"),
+    }
     connection.close()
     return answer
 
@@ -66,7 +100,9 @@ def answers(image_jobs: ImageJobs, image_python: Path, tmp_path_factory: pytest.
     base_dir = prepare_base_dir(image_jobs.path(model_uri), tmp_path_factory.mktemp("endpoint") / "opt" / "ml")
     [container] = image_jobs.arguments["RegisterModel-RegisterModel"]["InferenceSpecification"]["Containers"]
     log = base_dir.parent / "server.log"
-    with LocalServer(base_dir, container["Environment"], port=free_loopback_port(), workers=1, log=log, image_python=image_python) as server:
+    with LocalServer(
+        base_dir, container["Environment"], port=free_loopback_port(), workers=1, log=log, image_python=image_python
+    ) as server:
         answered = {name: post(server.port, request) for name, request in REQUESTS.items()}
     return {**answered, "log": {"port": server.port, "text": log.read_text("utf-8", errors="replace")}}
 
@@ -107,14 +143,18 @@ def test_csv_request_gets_csv_rows_in_order(answers: dict[str, dict]) -> None:
         ("accept nothing we have", 406, "UnsupportedAccept"),
     ],
 )
-def test_bad_requests_get_a_4xx_with_the_reason(answers: dict[str, dict], request_name: str, status: int, error: str) -> None:
+def test_bad_requests_get_a_4xx_with_the_reason(
+    answers: dict[str, dict], request_name: str, status: int, error: str
+) -> None:
     answer = answers[request_name]
     assert (answer["status"], answer["content_type"]) == (status, JSON), answer["body"][:300]
     assert json.loads(answer["body"])["error"] == error
 
 
 @pytest.mark.parametrize("request_name", ["json lone surrogate", "csv lone surrogate"])
-def test_a_title_with_a_lone_surrogate_is_undecodable_and_the_others_are_answered(answers: dict[str, dict], request_name: str) -> None:
+def test_a_title_with_a_lone_surrogate_is_undecodable_and_the_others_are_answered(
+    answers: dict[str, dict], request_name: str
+) -> None:
     answer = answers[request_name]
     assert answer["status"] == 200, answer["body"][:300]
     if answer["content_type"] == JSON:
@@ -129,7 +169,10 @@ def test_csv_answers_escape_characters_that_hide_or_reorder_text(answers: dict[s
     answer = answers["csv hidden characters"]
     assert answer["status"] == 200, answer["body"][:300]
     rows = list(csv.DictReader(io.StringIO(answer["body"])))
-    assert [(row["title"], row["major_group"]) for row in rows] == [("'Registered\\u200b Nurse", "29"), ("'\\u202eNurse", "29")]
+    assert [(row["title"], row["major_group"]) for row in rows] == [
+        ("'Registered\\u200b Nurse", "29"),
+        ("'\\u202eNurse", "29"),
+    ]
 
 
 def test_answers_say_which_path_answered(answers: dict[str, dict]) -> None:
@@ -137,14 +180,18 @@ def test_answers_say_which_path_answered(answers: dict[str, dict]) -> None:
     assert answer["status"] == 200 and answer["content_type"].startswith(CSV)
     rows = list(csv.DictReader(io.StringIO(answer["body"])))
     assert [(row["major_group"], row["answered_by"]) for row in rows] == [("29", "known_title"), ("29", "model")]
-    assert json.loads(rows[0]["top3"]) == [{"major_group": "29", "major_group_title": rows[0]["major_group_title"], "probability": 1.0}]
+    assert json.loads(rows[0]["top3"]) == [
+        {"major_group": "29", "major_group_title": rows[0]["major_group_title"], "probability": 1.0}
+    ]
     assert len(json.loads(rows[1]["top3"])) == 3
 
 
 def test_the_declared_charset_decodes_the_body(answers: dict[str, dict]) -> None:
     answer = answers["csv latin-1"]
     assert answer["status"] == 200, answer["body"][:300]
-    assert [(p["title"], p["rejection_reason"]) for p in json.loads(answer["body"])["predictions"]] == [("Saut\xe9 Cook", None)]
+    assert [(p["title"], p["rejection_reason"]) for p in json.loads(answer["body"])["predictions"]] == [
+        ("Saut\xe9 Cook", None)
+    ]
 
 
 def test_csv_bodies_are_read_in_the_rfc_4180_dialect(answers: dict[str, dict]) -> None:

@@ -49,7 +49,9 @@ def test_fine_labels_answer_major_groups(etl_dir: Path, tmp_path: Path) -> None:
 
     preprocess_train.run(etl_dir / "titles", tmp_path / "split", 1, 0.1, 0.2)
     split = model_ceiling.Split(
-        rows=train.training_rows(tmp_path / "split" / "occupation_train", etl_dir / "occupations", model_ceiling.DEFAULT),
+        rows=train.training_rows(
+            tmp_path / "split" / "occupation_train", etl_dir / "occupations", model_ceiling.DEFAULT
+        ),
         validation=read_labeled_titles(tmp_path / "split" / "occupation_validation"),
         test=read_labeled_titles(tmp_path / "split" / "occupation_test"),
     )

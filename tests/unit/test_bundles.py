@@ -50,8 +50,10 @@ def test_the_etl_dependencies_read_a_workbook_with_nothing_installed(tmp_path):
     # -S: no site-packages, -E: no PYTHON* variables; the interpreter has only its standard library and the zip.
     result = subprocess.run(
         [str(IMAGE_PYTHON), "-S", "-E", "-c", script, str(bundles.etl_dependencies), str(workbook)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(3, 9) [['O*NET-SOC Code', 'Title'], ['29-1141.00', 'Registered Nurses']]"
     with zipfile.ZipFile(bundles.etl_dependencies) as archive:

@@ -34,7 +34,11 @@ def test_the_shipped_environments_load_with_their_differences():
     assert production.sagemaker.training_instance_type == "ml.m5.2xlarge"
     assert (develop.predict.engine, develop.predict.instance_count) == ("processing", 1)
     assert develop.endpoint_name == "jobclf-develop"
-    assert (develop.endpoint.type, develop.endpoint.memory_size_mb, develop.endpoint.max_concurrency) == ("serverless", 2048, 10)
+    assert (develop.endpoint.type, develop.endpoint.memory_size_mb, develop.endpoint.max_concurrency) == (
+        "serverless",
+        2048,
+        10,
+    )
 
 
 def test_the_serverless_bounds_are_the_api_models():
@@ -43,7 +47,12 @@ def test_the_serverless_bounds_are_the_api_models():
 
     from config.settings import SERVERLESS_MAX_CONCURRENCY, SERVERLESS_MEMORY_SIZES_MB
 
-    members = botocore.session.get_session().get_service_model("sagemaker").shape_for("ProductionVariantServerlessConfig").members
+    members = (
+        botocore.session.get_session()
+        .get_service_model("sagemaker")
+        .shape_for("ProductionVariantServerlessConfig")
+        .members
+    )
     memory, concurrency = members["MemorySizeInMB"].metadata, members["MaxConcurrency"].metadata
     assert (memory["min"], memory["max"]) == (SERVERLESS_MEMORY_SIZES_MB[0], SERVERLESS_MEMORY_SIZES_MB[-1])
     assert (concurrency["min"], concurrency["max"]) == (1, SERVERLESS_MAX_CONCURRENCY)
@@ -53,24 +62,60 @@ def test_the_serverless_bounds_are_the_api_models():
     ("section", "values", "message"),
     [
         ("emr", {"core_instance_count": 0}, r"environments\.develop\.emr\.core_instance_count: 0 must be from 1 to 20"),
-        ("emr", {"release_label": "emr-6.15.0"}, r"environments\.develop\.emr\.release_label: 'emr-6\.15\.0' must be an EMR 7\.x release"),
+        (
+            "emr",
+            {"release_label": "emr-6.15.0"},
+            r"environments\.develop\.emr\.release_label: 'emr-6\.15\.0' must be an EMR 7\.x release",
+        ),
         ("emr", {"cluster_mod": "standing"}, r"environments\.develop\.emr\.cluster_mod: unknown key"),
-        ("emr", {"cluster_mode": "always"}, r"environments\.develop\.emr\.cluster_mode: 'always' is not one of 'transient', 'standing'"),
+        (
+            "emr",
+            {"cluster_mode": "always"},
+            r"environments\.develop\.emr\.cluster_mode: 'always' is not one of 'transient', 'standing'",
+        ),
         ("model", {"min_macro_f1": "high"}, r"environments\.develop\.model\.min_macro_f1: expected float, got str"),
         ("model", {"min_macro_f1": 1.5}, r"environments\.develop\.model\.min_macro_f1: 1\.5 must be between 0 and 1"),
-        ("network", {"vpc_id": "vpc-0123456789abcdef0"}, r"environments\.develop\.network\.private_subnet_ids: required when vpc_id is set"),
+        (
+            "network",
+            {"vpc_id": "vpc-0123456789abcdef0"},
+            r"environments\.develop\.network\.private_subnet_ids: required when vpc_id is set",
+        ),
         (None, {"region": "moon-1"}, r"environments\.develop\.region: 'moon-1' is not an AWS region"),
         (None, {"account": "12345"}, r"environments\.develop\.account: '12345' must be 12 digits"),
         ("sagemaker", {"sklearn_framework_version": "1.4-2"}, r"sklearn_framework_version: '1\.4-2'; only '1\.2-1'"),
         ("predict", {"instance_count": 0}, r"environments\.develop\.predict\.instance_count: 0 must be from 1 to 100"),
-        ("predict", {"engine": "spark"}, r"environments\.develop\.predict\.engine: 'spark' is not one of 'processing', 'emr'"),
-        ("sagemaker", {"processing_instance_count": 2}, r"environments\.develop\.sagemaker\.processing_instance_count: unknown key"),
-        ("endpoint", {"memory_size_mb": 1536}, r"environments\.develop\.endpoint\.memory_size_mb: 1536 must be one of 1024, 2048, 3072, 4096, 5120, 6144 \(MB\)"),
+        (
+            "predict",
+            {"engine": "spark"},
+            r"environments\.develop\.predict\.engine: 'spark' is not one of 'processing', 'emr'",
+        ),
+        (
+            "sagemaker",
+            {"processing_instance_count": 2},
+            r"environments\.develop\.sagemaker\.processing_instance_count: unknown key",
+        ),
+        (
+            "endpoint",
+            {"memory_size_mb": 1536},
+            r"environments\.develop\.endpoint\.memory_size_mb: 1536 must be one of 1024, 2048, 3072, 4096, 5120, 6144 \(MB\)",
+        ),
         ("endpoint", {"memory_size_mb": 8192}, r"endpoint\.memory_size_mb: 8192 must be one of"),
-        ("endpoint", {"max_concurrency": 0}, r"environments\.develop\.endpoint\.max_concurrency: 0 must be from 1 to 200"),
+        (
+            "endpoint",
+            {"max_concurrency": 0},
+            r"environments\.develop\.endpoint\.max_concurrency: 0 must be from 1 to 200",
+        ),
         ("endpoint", {"max_concurrency": 201}, r"endpoint\.max_concurrency: 201 must be from 1 to 200"),
-        ("endpoint", {"type": "async"}, r"environments\.develop\.endpoint\.type: 'async' is not one of 'serverless', 'provisioned'"),
-        ("endpoint", {"instance_type": "m5.large"}, r"endpoint\.instance_type: 'm5\.large' is not a SageMaker instance type"),
+        (
+            "endpoint",
+            {"type": "async"},
+            r"environments\.develop\.endpoint\.type: 'async' is not one of 'serverless', 'provisioned'",
+        ),
+        (
+            "endpoint",
+            {"instance_type": "m5.large"},
+            r"endpoint\.instance_type: 'm5\.large' is not a SageMaker instance type",
+        ),
         ("endpoint", {"instance_count": 11}, r"endpoint\.instance_count: 11 must be from 1 to 10"),
         ("endpoint", {"max_model_latency_ms": 5}, r"endpoint\.max_model_latency_ms: 5 must be from 10 to 60000"),
     ],
@@ -104,13 +149,18 @@ def _leaves(table: dict, prefix: str = "") -> dict[str, object]:
 @pytest.mark.parametrize("env", sorted(SHIPPED["environments"]))
 def test_an_environment_table_lists_only_what_differs_from_the_defaults(env):
     defaults = _leaves(SHIPPED["defaults"])
-    repeated = {key: value for key, value in _leaves(SHIPPED["environments"][env]).items()
-                if key in defaults and defaults[key] == value}  # fmt: skip
+    repeated = {
+        key: value
+        for key, value in _leaves(SHIPPED["environments"][env]).items()
+        if key in defaults and defaults[key] == value
+    }
     assert not repeated, f"environments.{env} repeats [defaults]: {repeated}"
 
 
 def test_an_approval_status_the_gate_alone_gives_is_refused():
-    with pytest.raises(ConfigError, match=r"model\.approval_status: 'Rejected' is not one of 'Approved', 'PendingManualApproval'"):
+    with pytest.raises(
+        ConfigError, match=r"model\.approval_status: 'Rejected' is not one of 'Approved', 'PendingManualApproval'"
+    ):
         environments_from(develop_with("model", approval_status="Rejected"))
 
 

@@ -48,9 +48,25 @@ def test_spreadsheet_cell_protects_formulas_control_characters_and_separators(va
 
 @pytest.mark.parametrize(
     "value",
-    ["Registered Nurse", "", "-12", "-0.5", "12", "0.934512", "C++ Developer", "Manager, Sales", 'The "Boss"',
-     "AR\\AP Clerk", "Sauté Cook", "软件工程师", "Nurse's Aide", "e-mail Clerk", "15-0000", "Søren\xa0Olsen"],
-)  # fmt: skip
+    [
+        "Registered Nurse",
+        "",
+        "-12",
+        "-0.5",
+        "12",
+        "0.934512",
+        "C++ Developer",
+        "Manager, Sales",
+        'The "Boss"',
+        "AR\\AP Clerk",
+        "Sauté Cook",
+        "软件工程师",
+        "Nurse's Aide",
+        "e-mail Clerk",
+        "15-0000",
+        "Søren\xa0Olsen",
+    ],
+)
 def test_spreadsheet_cell_leaves_safe_values_and_plain_numbers_as_they_are(value, original_cell):
     assert spreadsheet_cell(value) == value
     assert original_cell(value) == value

@@ -54,9 +54,10 @@ def test_sampling_alone_gives_about_groups_minus_one_over_rows():
     weights = [rng.uniform(0.5, 3.0) for _ in groups]
     expected = {g: round(100_000 * w / sum(weights)) for g, w in zip(groups, weights, strict=True)}
     n, runs = 2000, 60
-    mean = sum(
-        drift.population_stability_index(expected, _counts(rng.choices(groups, weights, k=n))) for _ in range(runs)
-    ) / runs
+    mean = (
+        sum(drift.population_stability_index(expected, _counts(rng.choices(groups, weights, k=n))) for _ in range(runs))
+        / runs
+    )
     assert n * mean == pytest.approx(len(groups) - 1, rel=0.25)
 
 

@@ -331,7 +331,9 @@ def test_each_accepted_title_counts_the_distinct_sources_of_every_row_that_lists
     [("02,04", "02,04"), ("04, 02,04", "02,04"), ("8", "08"), ("", None), (None, None), ("n/a,10", "10")],
 )
 def test_a_sources_cell_becomes_its_distinct_codes(cell: str | None, sources: str | None) -> None:
-    row = etl.SourceRow(2, {etl.CODE_COLUMN: "15-1252.00", etl.ALTERNATE_TITLE_COLUMN: "Coder", "Source(s)": cell}, True)
+    row = etl.SourceRow(
+        2, {etl.CODE_COLUMN: "15-1252.00", etl.ALTERNATE_TITLE_COLUMN: "Coder", "Source(s)": cell}, True
+    )
     (candidate,) = etl.to_candidates(etl.SourceTable(ALTERNATES_TXT, "txt", (row,), 0), etl.ALTERNATE_TITLE_SOURCE)
     assert candidate.sources == sources
 

@@ -108,7 +108,9 @@ def test_both_figures_are_of_held_out_models_and_say_so(built, local_registry, t
         assert figures[name]["answered_by"] == expected["answered_by"]
         assert sum(figures[name]["answered_by"].values()) == pytest.approx(1.0)
     served = evaluate.evaluate(load(built["model_dir"]), *read_labeled_titles(built["split"] / "occupation_test"))
-    assert document["multiclass_classification_metrics"]["macro_f1"]["value"] == figures["unseen_occupations"]["macro_f1"]
+    assert (
+        document["multiclass_classification_metrics"]["macro_f1"]["value"] == figures["unseen_occupations"]["macro_f1"]
+    )
     assert served["macro_f1"] > figures["unseen_occupations"]["macro_f1"]  # the served model has seen the test rows
     assert document["held_out"].startswith("held-out metrics")
     report = (tmp_path / "out" / "report.md").read_text()
@@ -153,7 +155,9 @@ def test_training_title_fidelity_counts_a_best_attested_group_for_an_ambiguous_t
         def predict_proba(self, titles):
             return np.tile([0.9, 0.1], (len(titles), 1))
 
-    known = KnownTitles({"forklift operator": {"47": 2.0, "53": 5.0}, "carpenter": {"47": 1.0}, "tie": {"47": 1.0, "53": 1.0}})
+    known = KnownTitles(
+        {"forklift operator": {"47": 2.0, "53": 5.0}, "carpenter": {"47": 1.0}, "tie": {"47": 1.0, "53": 1.0}}
+    )
     section = evaluate.training_title_fidelity(KnownTitleClassifier(Stub(), known))
     assert section["ambiguous"] == {"titles": 2, "fidelity": 1.0, "model_alone": 0.5, "answered_by_known_title": 1.0}
     assert section["unambiguous"] == {"titles": 1, "fidelity": 1.0, "model_alone": 1.0, "answered_by_known_title": 1.0}
@@ -181,7 +185,13 @@ def test_approved_model_without_metrics_compares_against_zero(built, local_regis
 
 def test_an_extracted_model_directory_works_too(built, local_registry, tmp_path):
     document = evaluate.run(
-        built["model_dir"], built["split"] / "occupation_test", built["split"] / "title_test", tmp_path / "out", GROUP, 0.5, "Approved"
+        built["model_dir"],
+        built["split"] / "occupation_test",
+        built["split"] / "title_test",
+        tmp_path / "out",
+        GROUP,
+        0.5,
+        "Approved",
     )
     assert document["test_rows"] > 0
 
@@ -190,7 +200,13 @@ def test_missing_model_archive_is_named(built, local_registry, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="model.tar.gz"):
         evaluate.run(
-            tmp_path / "empty", built["split"] / "occupation_test", built["split"] / "title_test", tmp_path / "out", GROUP, 0.5, "Approved"
+            tmp_path / "empty",
+            built["split"] / "occupation_test",
+            built["split"] / "title_test",
+            tmp_path / "out",
+            GROUP,
+            0.5,
+            "Approved",
         )
 
 
@@ -226,7 +242,9 @@ def test_compute_metrics_by_hand():
         (0.0, 1.0, "Approved", "Rejected"),  # below the latest approved model
     ],
 )
-def test_the_gate_verdict_is_the_registered_status(built, local_registry, tmp_path, threshold, baseline, status, expected):
+def test_the_gate_verdict_is_the_registered_status(
+    built, local_registry, tmp_path, threshold, baseline, status, expected
+):
     """RegisterModel reads quality_gate.approval_status and .reason with JsonGet (contract.GATE_*_PATH)."""
     registry_file, s3_root = local_registry
     if baseline:

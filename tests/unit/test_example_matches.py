@@ -22,24 +22,34 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def titles(tmp_path) -> Path:
-    return write(tmp_path / "titles.csv", "id,title,expected_major_group\n1,Registered Nurse,29\n2,Forklift Operator,53\n"
-                                          "3,Roofer,47\n4,,\n")  # fmt: skip
+    return write(
+        tmp_path / "titles.csv",
+        "id,title,expected_major_group\n1,Registered Nurse,29\n2,Forklift Operator,53\n3,Roofer,47\n4,,\n",
+    )
 
 
 def test_counts_the_titles_in_their_expected_group_and_names_the_others(titles, tmp_path):
-    predictions = write(tmp_path / "p.csv", HEADER + "1,false,Registered Nurse,29,,0.9,[],,t,2\n"
-                                                     "2,false,Forklift Operator,47,,0.5,[],,t,3\n"
-                                                     "3,false,Roofer,47,,0.8,[],,t,4\n4,false,,,,,[],empty_title,t,5\n")  # fmt: skip
+    predictions = write(
+        tmp_path / "p.csv",
+        HEADER + "1,false,Registered Nurse,29,,0.9,[],,t,2\n"
+        "2,false,Forklift Operator,47,,0.5,[],,t,3\n"
+        "3,false,Roofer,47,,0.8,[],,t,4\n4,false,,,,,[],empty_title,t,5\n",
+    )
     assert example_matches.summary(titles, predictions) == (
         f"{titles}: 2 of 3 titles in their expected major group; not: 2 Forklift Operator -> 47 (expected 53)"
     )
 
 
 def test_a_rejected_title_shows_its_reason(titles, tmp_path):
-    predictions = write(tmp_path / "p.csv", HEADER + "1,false,Registered Nurse,29,,0.9,[],,t,2\n"
-                                                     "2,false,Forklift Operator,,,,[],title_too_long,t,3\n"
-                                                     "3,false,Roofer,47,,0.8,[],,t,4\n")  # fmt: skip
-    assert example_matches.summary(titles, predictions).endswith("not: 2 Forklift Operator -> title_too_long (expected 53)")
+    predictions = write(
+        tmp_path / "p.csv",
+        HEADER + "1,false,Registered Nurse,29,,0.9,[],,t,2\n"
+        "2,false,Forklift Operator,,,,[],title_too_long,t,3\n"
+        "3,false,Roofer,47,,0.8,[],,t,4\n",
+    )
+    assert example_matches.summary(titles, predictions).endswith(
+        "not: 2 Forklift Operator -> title_too_long (expected 53)"
+    )
 
 
 def test_a_missing_prediction_is_an_error_and_no_expected_column_is_said(titles, tmp_path):

@@ -25,7 +25,9 @@ def release_zip(tables: dict[str, bytes]) -> bytes:
 
 def test_tables_matching_their_checksums_are_written(tmp_path, monkeypatch):
     tables = {"Occupation Data.xlsx": b"occupations", "Alternate Titles.xlsx": b"titles", "Skills.xlsx": b"other"}
-    monkeypatch.setattr(fetch_onet, "TABLE_SHA256", {n: hashlib.sha256(d).hexdigest() for n, d in tables.items() if n != "Skills.xlsx"})
+    monkeypatch.setattr(
+        fetch_onet, "TABLE_SHA256", {n: hashlib.sha256(d).hexdigest() for n, d in tables.items() if n != "Skills.xlsx"}
+    )
     written = fetch_onet.extract_tables(release_zip(tables), tmp_path)
     assert sorted(p.name for p in written) == ["Alternate Titles.xlsx", "Occupation Data.xlsx"]
     assert (tmp_path / "Alternate Titles.xlsx").read_bytes() == b"titles"
@@ -33,7 +35,9 @@ def test_tables_matching_their_checksums_are_written(tmp_path, monkeypatch):
 
 def test_a_changed_or_missing_table_stops_the_download(tmp_path):
     with pytest.raises(SystemExit, match="Occupation Data.xlsx has SHA-256 .* expected c2692f33"):
-        fetch_onet.extract_tables(release_zip({"Occupation Data.xlsx": b"tampered", "Alternate Titles.xlsx": b""}), tmp_path)
+        fetch_onet.extract_tables(
+            release_zip({"Occupation Data.xlsx": b"tampered", "Alternate Titles.xlsx": b""}), tmp_path
+        )
     with pytest.raises(SystemExit, match="no 'Occupation Data.xlsx'"):
         fetch_onet.extract_tables(release_zip({"Alternate Titles.xlsx": b""}), tmp_path)
     assert not (tmp_path / "Occupation Data.xlsx").exists()

@@ -13,9 +13,16 @@ ROOT = Path(__file__).parents[2]
 
 def test_gitlab_ci_validates_against_gitlabs_schema():
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("check-jsonschema")), "--builtin-schema", "vendor.gitlab-ci", str(ROOT / ".gitlab-ci.yml")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).with_name("check-jsonschema")),
+            "--builtin-schema",
+            "vendor.gitlab-ci",
+            str(ROOT / ".gitlab-ci.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -98,7 +98,7 @@ def test_json_nulls_pass_through_for_rejection():
         (b"title\nNurse\n", "text/csv; charset=klingon", "unsupported charset 'klingon'", 415),
         ("[" * 100_000 + "]" * 100_000, "application/json", "nests 100000 levels deep; at most 32", 400),
         ('{"titles": ["Nurse"], "meta": ' + "[" * 40 + "]" * 40 + "}", "application/json", "nests 41 levels", 400),
-        ("title\n\"Nurse\n", "text/csv", r"CSV body cannot be parsed \(record 2\)", 400),
+        ('title\n"Nurse\n', "text/csv", r"CSV body cannot be parsed \(record 2\)", 400),
         ("id,title,Title\n1,Nurse,Chef\n", "text/csv", "names the title column 2 times", 400),
     ],
 )
@@ -145,8 +145,14 @@ def test_predict_fn_answers_each_title_in_order(model):
     ]
     for record in records:
         assert set(record) == {
-            "title", "major_group", "major_group_title", "confidence", "top3", "rejection_reason", "answered_by"
-        }  # fmt: skip
+            "title",
+            "major_group",
+            "major_group_title",
+            "confidence",
+            "top3",
+            "rejection_reason",
+            "answered_by",
+        }
         if record["rejection_reason"]:
             assert record["major_group"] is None and record["confidence"] is None and record["top3"] == []
             assert record["answered_by"] is None
@@ -177,10 +183,18 @@ def test_predict_fn_with_no_titles(model):
 @pytest.mark.parametrize(
     "accept",
     [
-        "application/json", "*/*", None, "", "application/json; charset=utf-8", "text/html, application/json",
-        "text/csv;q=0.5, application/json", "application/*", "text/csv;q=0, */*", "application/json, text/csv",
+        "application/json",
+        "*/*",
+        None,
+        "",
+        "application/json; charset=utf-8",
+        "text/html, application/json",
+        "text/csv;q=0.5, application/json",
+        "application/*",
+        "text/csv;q=0, */*",
+        "application/json, text/csv",
     ],
-)  # fmt: skip
+)
 def test_output_fn_json(model, accept):
     records = inference.predict_fn(["Chef", ""], model)
     body, content_type = inference.output_fn(records, accept)
@@ -231,7 +245,14 @@ def test_output_fn_csv_protects_cells_and_json_stays_raw(model, original_cell):
 
 
 @pytest.mark.parametrize(
-    "accept", ["text/csv", "application/json;q=0, text/csv", "text/*", "application/json;q=0.2, text/csv;q=0.9", "application/json;q=0, */*"]
+    "accept",
+    [
+        "text/csv",
+        "application/json;q=0, text/csv",
+        "text/*",
+        "application/json;q=0.2, text/csv;q=0.9",
+        "application/json;q=0, */*",
+    ],
 )
 def test_output_fn_csv_when_accept_prefers_it(model, accept):
     """Issue 25: `application/json;q=0, text/csv` got JSON; q-values count (RFC 9110)."""
@@ -250,5 +271,3 @@ def test_output_fn_refuses_unsupported_accept(model):
     with pytest.raises(inference.UnsupportedAccept, match="Accept") as refused:
         inference.output_fn([], "application/x-protobuf")
     assert refused.value.status_code == 406
-
-

@@ -1,4 +1,5 @@
-"""ruff's rules (pyproject.toml) hold across the project, including the Python 3.9 target of the step modules."""
+"""ruff's rules and its formatter (pyproject.toml) hold across the project, including the Python 3.9 target of the
+step modules."""
 
 from __future__ import annotations
 
@@ -12,6 +13,22 @@ ROOT = Path(__file__).parents[2]
 def test_ruff_finds_nothing():
     result = subprocess.run(
         [str(Path(sys.executable).with_name("ruff")), "check", "--no-cache", "."],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_changes_nothing():
+    """One formatter setting for every file: `ruff format` (pyproject.toml's [tool.ruff]) leaves the tree as it is.
+    Run `.venv/bin/ruff format .` to apply it."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("ruff")), "format", "--check", "--no-cache", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -70,7 +70,9 @@ def test_steps_and_outcomes_are_recorded_as_sagemaker_lists_them(tmp_path):
     steps = {s["StepName"]: s for s in shown["PipelineExecutionSteps"]}
     assert list(steps) == ["CheckParameters", "ETL"]
     assert steps["CheckParameters"]["Metadata"] == {"Condition": {"Outcome": "True"}}
-    assert steps["ETL"]["StepStatus"] == "Failed" and steps["ETL"]["FailureReason"] == "ETL: input error: no title column"
+    assert (
+        steps["ETL"]["StepStatus"] == "Failed" and steps["ETL"]["FailureReason"] == "ETL: input error: no title column"
+    )
     assert steps["ETL"]["EndTime"] >= steps["ETL"]["StartTime"]
     assert not list((tmp_path / "executions").glob(".*"))  # no temporary file left
 
@@ -81,10 +83,16 @@ def test_a_stop_marks_the_running_steps_stopping_then_stopped(tmp_path):
     with hold(tmp_path):
         record.stopping()
         shown = read_execution(tmp_path, "local-1")
-        assert (shown["PipelineExecutionStatus"], shown["PipelineExecutionSteps"][0]["StepStatus"]) == ("Stopping", "Stopping")
+        assert (shown["PipelineExecutionStatus"], shown["PipelineExecutionSteps"][0]["StepStatus"]) == (
+            "Stopping",
+            "Stopping",
+        )
     record.finish("Stopped", "the local run was interrupted by SIGTERM")
     shown = read_execution(tmp_path, "local-1")
-    assert (shown["PipelineExecutionStatus"], shown["PipelineExecutionSteps"][0]["StepStatus"]) == ("Stopped", "Stopped")
+    assert (shown["PipelineExecutionStatus"], shown["PipelineExecutionSteps"][0]["StepStatus"]) == (
+        "Stopped",
+        "Stopped",
+    )
 
 
 def test_newest_first_and_unknown_ids(tmp_path):
@@ -104,7 +112,9 @@ def onet(tmp_path) -> Path:
     folder = tmp_path / "onet"
     folder.mkdir()
     (folder / "Occupation Data.txt").write_text("O*NET-SOC Code\tTitle\tDescription\n11-1011.00\tChief Executives\tx\n")
-    (folder / "Alternate Titles.txt").write_text("O*NET-SOC Code\tTitle\tAlternate Title\n11-1011.00\tChief Executives\tCEO\n")
+    (folder / "Alternate Titles.txt").write_text(
+        "O*NET-SOC Code\tTitle\tAlternate Title\n11-1011.00\tChief Executives\tCEO\n"
+    )
     return folder
 
 
@@ -123,9 +133,16 @@ def test_the_training_fingerprint_changes_with_each_thing_a_model_is_made_from(o
 
 
 def registry_with(work_dir: Path, versions: int) -> list[str]:
-    arns = [f"arn:aws:sagemaker:eu-west-1:000000000000:model-package/jobclf-develop/{v}" for v in range(1, versions + 1)]
+    arns = [
+        f"arn:aws:sagemaker:eu-west-1:000000000000:model-package/jobclf-develop/{v}" for v in range(1, versions + 1)
+    ]
     entries = [
-        {"version": v, "model_package_arn": arn, "approval_status": "Approved", "model_data_uri": f"s3://models/{v}.tar.gz"}
+        {
+            "version": v,
+            "model_package_arn": arn,
+            "approval_status": "Approved",
+            "model_data_uri": f"s3://models/{v}.tar.gz",
+        }
         for v, arn in enumerate(arns, 1)
     ]
     (work_dir / "registry.json").write_text(json.dumps({"model_package_groups": {"jobclf-develop": entries}}))

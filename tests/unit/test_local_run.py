@@ -62,7 +62,9 @@ def nothing_ran(work_dir: Path) -> bool:
             id="output-is-the-input-by-another-path",
         ),
         pytest.param(
-            lambda t, w: LocalRunRequest("develop", "predict", params={"use_type": "train"}, input=t, output=t.with_name("p.csv"), work_dir=w),
+            lambda t, w: LocalRunRequest(
+                "develop", "predict", params={"use_type": "train"}, input=t, output=t.with_name("p.csv"), work_dir=w
+            ),
             "--param use_type=train contradicts --use-type predict",
             id="use-type-twice",
         ),
@@ -105,7 +107,10 @@ BAD_PARAMETERS = [
 def test_out_of_range_parameters_are_refused_before_anything_runs(tmp_path, overrides, message) -> None:
     work_dir = tmp_path / "work"
     with pytest.raises(ParameterError, match="parameter out of range") as error:
-        run_local(LocalRunRequest("develop", "train", params=overrides, onet_dir=FIXTURE_ONET, work_dir=work_dir), report=lambda _: None)
+        run_local(
+            LocalRunRequest("develop", "train", params=overrides, onet_dir=FIXTURE_ONET, work_dir=work_dir),
+            report=lambda _: None,
+        )
     assert message in str(error.value)
     assert not (work_dir / "jobs").exists() and not (work_dir / "s3" / "jobclf-develop-raw").exists()
 
@@ -113,12 +118,17 @@ def test_out_of_range_parameters_are_refused_before_anything_runs(tmp_path, over
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"execution_date": "2026-02-30"}, "parameter execution_date: execution date '2026-02-30' is not a calendar date"),
+        (
+            {"execution_date": "2026-02-30"},
+            "parameter execution_date: execution date '2026-02-30' is not a calendar date",
+        ),
         ({"split_seed": "1e23"}, "parameter split_seed: '1e23' is not a valid Integer"),
     ],
 )
 def test_unparseable_parameters_are_refused_before_anything_runs(tmp_path, titles, overrides, message) -> None:
-    run = LocalRunRequest("develop", "predict", params=overrides, input=titles, output=tmp_path / "p.csv", work_dir=tmp_path / "w")
+    run = LocalRunRequest(
+        "develop", "predict", params=overrides, input=titles, output=tmp_path / "p.csv", work_dir=tmp_path / "w"
+    )
     with pytest.raises(ParameterError) as error:
         run_local(run, report=lambda _: None)
     assert message in str(error.value)
@@ -134,7 +144,9 @@ def definition() -> dict:
 def chosen_paths(definition: dict, values: dict) -> list[str]:
     """The top-level condition steps whose steps an execution with `values` runs."""
     context = EvaluationContext(parameters=values, execution={})
-    return [step["Name"] for step in definition["Steps"] if all(map(context.condition, step["Arguments"]["Conditions"]))]
+    return [
+        step["Name"] for step in definition["Steps"] if all(map(context.condition, step["Arguments"]["Conditions"]))
+    ]
 
 
 @pytest.mark.parametrize(("overrides", "message"), BAD_PARAMETERS, ids=lambda v: str(v))
@@ -153,9 +165,13 @@ def test_the_deployed_definition_fails_the_same_values_before_any_job(definition
 
 @pytest.mark.parametrize(
     ("use_type", "engine", "path"),
-    [("train", "processing", "UseTypeTrain"), ("train", "emr", "UseTypeTrain"),
-     ("predict", "processing", "UseTypePredict"), ("predict", "emr", "UseTypePredictOnEmr")],
-)  # fmt: skip
+    [
+        ("train", "processing", "UseTypeTrain"),
+        ("train", "emr", "UseTypeTrain"),
+        ("predict", "processing", "UseTypePredict"),
+        ("predict", "emr", "UseTypePredictOnEmr"),
+    ],
+)
 def test_parameters_in_range_choose_exactly_one_path(definition, use_type, engine, path) -> None:
     values = resolve_parameters(definition["Parameters"], {"use_type": use_type, "predict_engine": engine})
     assert chosen_paths(definition, values) == [path]
@@ -169,14 +185,22 @@ def test_a_work_dir_another_run_holds_is_refused(tmp_path) -> None:
     work_dir = tmp_path / "work"
     work_dir.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); f.write('4242'); f.flush();"
-         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)", str(work_dir / LOCK_FILE)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a'); f.write('4242'); f.flush();"
+            "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+            str(work_dir / LOCK_FILE),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(UsageError, match=r"is in use by another local run \(process 4242\)"):
-            run_local(LocalRunRequest("develop", "train", onet_dir=FIXTURE_ONET, work_dir=work_dir), report=lambda _: None)
+            run_local(
+                LocalRunRequest("develop", "train", onet_dir=FIXTURE_ONET, work_dir=work_dir), report=lambda _: None
+            )
         assert not (work_dir / "s3").exists()
     finally:
         holder.kill()
@@ -238,7 +262,9 @@ def test_preprocess_predict_refuses_a_bad_execution_date_before_reading_input(tm
     from pipeline_steps import preprocess_predict
 
     with pytest.raises(SystemExit):
-        preprocess_predict.main(["--input", str(tmp_path / "missing"), "--output", str(tmp_path), "--execution-date", "2026-02-30"])
+        preprocess_predict.main(
+            ["--input", str(tmp_path / "missing"), "--output", str(tmp_path), "--execution-date", "2026-02-30"]
+        )
     assert "execution date '2026-02-30' is not a calendar date" in capsys.readouterr().err
 
 
@@ -246,5 +272,7 @@ def test_the_emr_titles_job_refuses_a_bad_execution_date_before_spark_starts(cap
     from pipeline_steps import etl_main
 
     with pytest.raises(SystemExit):
-        etl_main.main(["--dataset", "titles", "--input", "s3://b/t/", "--output", "s3://b/o/", "--execution-date", "2026-13-01"])
+        etl_main.main(
+            ["--dataset", "titles", "--input", "s3://b/t/", "--output", "s3://b/o/", "--execution-date", "2026-13-01"]
+        )
     assert "execution date '2026-13-01' is not a calendar date" in capsys.readouterr().err

@@ -97,7 +97,9 @@ def test_a_file_outside_the_work_dir_survives_every_uri_parameter(tmp_path, para
     ],
 )
 def test_a_uri_parameter_is_refused_in_one_line_naming_it(tmp_path, value, message) -> None:
-    run = LocalRunRequest("develop", "train", params={"onet_input_uri": value}, onet_dir=FIXTURE_ONET, work_dir=tmp_path / "w")
+    run = LocalRunRequest(
+        "develop", "train", params={"onet_input_uri": value}, onet_dir=FIXTURE_ONET, work_dir=tmp_path / "w"
+    )
     with pytest.raises(ParameterError) as error:
         run_local(run, report=quiet)
     assert str(error.value).startswith(message)
@@ -123,8 +125,14 @@ def test_staging_onet_replaces_the_tables_and_nothing_else(tmp_path) -> None:
 
 
 def test_input_and_input_titles_uri_together_are_a_usage_error(tmp_path, titles) -> None:
-    run = LocalRunRequest("develop", "predict", params={"input_titles_uri": "s3://jobclf-develop-raw/titles/other/"},
-                   input=titles, output=tmp_path / "p.csv", work_dir=tmp_path / "w")  # fmt: skip
+    run = LocalRunRequest(
+        "develop",
+        "predict",
+        params={"input_titles_uri": "s3://jobclf-develop-raw/titles/other/"},
+        input=titles,
+        output=tmp_path / "p.csv",
+        work_dir=tmp_path / "w",
+    )
     with pytest.raises(
         UsageError, match="--param input_titles_uri: a local predict run classifies the titles of --input"
     ):
@@ -135,7 +143,9 @@ def test_an_output_that_is_a_hard_link_to_the_input_is_refused(tmp_path, titles)
     output = tmp_path / "predictions.csv"
     os.link(titles, output)
     with pytest.raises(UsageError, match=r"is the --input file \(.*titles\.csv, by another name or a link\)"):
-        run_local(LocalRunRequest("develop", "predict", input=titles, output=output, work_dir=tmp_path / "w"), report=quiet)
+        run_local(
+            LocalRunRequest("develop", "predict", input=titles, output=output, work_dir=tmp_path / "w"), report=quiet
+        )
     assert titles.read_text() == "id,title\n1,Registered Nurse\n"
 
 
@@ -150,7 +160,9 @@ def test_a_file_name_that_is_not_utf8_is_refused(tmp_path, titles) -> None:
         )
     output = tmp_path / os.fsdecode(b"p\xe9.csv")
     with pytest.raises(UsageError, match=r"--output .*p\\udce9\.csv: the path is not valid UTF-8"):
-        run_local(LocalRunRequest("develop", "predict", input=titles, output=output, work_dir=tmp_path / "w"), report=quiet)
+        run_local(
+            LocalRunRequest("develop", "predict", input=titles, output=output, work_dir=tmp_path / "w"), report=quiet
+        )
 
 
 @pytest.mark.parametrize("name", ["_titles.csv", ".titles.csv"])
@@ -192,7 +204,8 @@ def test_the_header_and_first_bytes_are_checked_before_anything_runs_naming_the_
         path.write_bytes(data)
     with pytest.raises(UsageError) as error:
         run_local(
-            LocalRunRequest("develop", "predict", input=path, output=tmp_path / "p.csv", work_dir=tmp_path / "w"), report=quiet
+            LocalRunRequest("develop", "predict", input=path, output=tmp_path / "p.csv", work_dir=tmp_path / "w"),
+            report=quiet,
         )
     assert str(error.value).startswith(f"--input: input file {path}{problem}")
     assert "/opt/ml/" not in str(error.value)
@@ -313,9 +326,23 @@ def test_a_damaged_model_archive_is_named_before_a_predict_run_and_no_hindrance_
 def test_the_cli_names_a_damaged_registry_in_one_line(registered) -> None:
     damage_registry(registered, "truncated")
     result = subprocess.run(
-        [sys.executable, "-m", "jobclf_cli", "models", "list", "--local", "--env", "develop", "--work-dir", str(registered)],
-        capture_output=True, text=True, cwd=ROOT, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "jobclf_cli",
+            "models",
+            "list",
+            "--local",
+            "--env",
+            "develop",
+            "--work-dir",
+            str(registered),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"Error: local registry {registered / 'registry.json'} is not valid JSON (truncated?)")
@@ -342,8 +369,10 @@ _REGISTER = textwrap.dedent(
 def test_concurrent_writers_each_take_effect(tmp_path) -> None:
     """Twenty processes reject twenty versions while five register new ones, all at once: every change lands."""
     path = tmp_path / "registry.json"
-    entries = [{"model_package_arn": f"arn:{v}", "version": v, "approval_status": "Approved", "model_data_uri": "s3://b/m"}
-               for v in range(1, 21)]  # fmt: skip
+    entries = [
+        {"model_package_arn": f"arn:{v}", "version": v, "approval_status": "Approved", "model_data_uri": "s3://b/m"}
+        for v in range(1, 21)
+    ]
     path.write_text(json.dumps({"model_package_groups": {"g": entries}}))
     writers = [subprocess.Popen([sys.executable, "-c", _REJECT, str(path), str(v)], cwd=ROOT) for v in range(1, 21)]
     writers += [subprocess.Popen([sys.executable, "-c", _REGISTER, str(path)], cwd=ROOT) for _ in range(5)]
@@ -422,8 +451,13 @@ def test_a_file_size_limit_during_the_output_write_says_so_in_one_line_and_keeps
 
     result = subprocess.run(
         [sys.executable, "-c", _WRITE_OUTPUT, str(tmp_path / "parts"), str(output), str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, preexec_fn=limit_file_size, check=False, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_file_size,
+        check=False,
+        timeout=120,
+    )
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip() == (
         f"error: cannot write {output}: the file would be larger than this process may write (EFBIG): "

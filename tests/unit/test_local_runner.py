@@ -41,23 +41,59 @@ def score_step(name="Score", score_expression=None):
         "Name": name,
         "Type": "Processing",
         "Arguments": {
-            "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}},
+            "ProcessingResources": {
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}
+            },
             "AppSpecification": {
                 "ImageUri": IMAGE,
                 "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/score.py"],
-                "ContainerArguments": ["--input", "/opt/ml/processing/input/data", "--output", "/opt/ml/processing/output/result",
-                                       "--score", score_expression or {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.score"}]}}],
-            },  # fmt: skip
+                "ContainerArguments": [
+                    "--input",
+                    "/opt/ml/processing/input/data",
+                    "--output",
+                    "/opt/ml/processing/output/result",
+                    "--score",
+                    score_expression or {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.score"}]}},
+                ],
+            },
             "RoleArn": "arn:aws:iam::000000000000:role/test",
             "ProcessingInputs": [
-                {"InputName": "data", "S3Input": {"S3Uri": "s3://raw/data/", "LocalPath": "/opt/ml/processing/input/data",
-                                                  "S3DataType": "S3Prefix", "S3InputMode": "File"}},  # fmt: skip
-                {"InputName": "code", "S3Input": {"S3Uri": "s3://assets/score.py", "LocalPath": "/opt/ml/processing/input/code",
-                                                  "S3DataType": "S3Prefix", "S3InputMode": "File"}},  # fmt: skip
+                {
+                    "InputName": "data",
+                    "S3Input": {
+                        "S3Uri": "s3://raw/data/",
+                        "LocalPath": "/opt/ml/processing/input/data",
+                        "S3DataType": "S3Prefix",
+                        "S3InputMode": "File",
+                    },
+                },
+                {
+                    "InputName": "code",
+                    "S3Input": {
+                        "S3Uri": "s3://assets/score.py",
+                        "LocalPath": "/opt/ml/processing/input/code",
+                        "S3DataType": "S3Prefix",
+                        "S3InputMode": "File",
+                    },
+                },
             ],
-            "ProcessingOutputConfig": {"Outputs": [{"OutputName": "result", "S3Output": {
-                "S3Uri": {"Std:Join": {"On": "/", "Values": ["s3://processed", {"Get": "Execution.PipelineExecutionId"}, "result"]}},
-                "LocalPath": "/opt/ml/processing/output/result", "S3UploadMode": "EndOfJob"}}]},  # fmt: skip
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": "result",
+                        "S3Output": {
+                            "S3Uri": {
+                                "Std:Join": {
+                                    "On": "/",
+                                    "Values": ["s3://processed", {"Get": "Execution.PipelineExecutionId"}, "result"],
+                                }
+                            },
+                            "LocalPath": "/opt/ml/processing/output/result",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                ]
+            },
         },
         "PropertyFiles": [{"PropertyFileName": "Score", "OutputName": "result", "FilePath": "score.json"}],
     }
@@ -65,11 +101,23 @@ def score_step(name="Score", score_expression=None):
 
 def gate(threshold_expression):
     score = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Score.PropertyFiles.Score"}, "Path": "metrics.score"}}
-    fail = {"Name": "Rejected", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {"On": " ", "Values": ["score", score, "below", threshold_expression]}}}}  # fmt: skip
+    fail = {
+        "Name": "Rejected",
+        "Type": "Fail",
+        "Arguments": {
+            "ErrorMessage": {"Std:Join": {"On": " ", "Values": ["score", score, "below", threshold_expression]}}
+        },
+    }
     ok = {"Name": "Accepted", "Type": "Fail", "Arguments": {"ErrorMessage": "accepted"}}
-    return {"Name": "Gate", "Type": "Condition", "Arguments": {
-        "Conditions": [{"Type": "GreaterThanOrEqualTo", "LeftValue": score, "RightValue": threshold_expression}],
-        "IfSteps": [ok], "ElseSteps": [fail]}}  # fmt: skip
+    return {
+        "Name": "Gate",
+        "Type": "Condition",
+        "Arguments": {
+            "Conditions": [{"Type": "GreaterThanOrEqualTo", "LeftValue": score, "RightValue": threshold_expression}],
+            "IfSteps": [ok],
+            "ElseSteps": [fail],
+        },
+    }
 
 
 @pytest.fixture
@@ -79,8 +127,15 @@ def job(tmp_path: Path) -> JobContext:
     (tmp_path / "s3/assets/score.py").write_text(SCORE_SCRIPT)
     (tmp_path / "s3/raw/data").mkdir(parents=True)
     (tmp_path / "s3/raw/data/a.csv").write_text("title\nx\n")
-    return JobContext("exec-1", "jobclf-test", tmp_path, s3, Toolchain("1.2-1", Path(sys.executable), image_python=Path(sys.executable)),
-                      tmp_path / "registry.json", StepProcesses(tmp_path))  # fmt: skip
+    return JobContext(
+        "exec-1",
+        "jobclf-test",
+        tmp_path,
+        s3,
+        Toolchain("1.2-1", Path(sys.executable), image_python=Path(sys.executable)),
+        tmp_path / "registry.json",
+        StepProcesses(tmp_path),
+    )
 
 
 def run(definition: dict, job: JobContext, **params):
@@ -95,14 +150,22 @@ def test_processing_step_runs_the_script_with_mapped_paths_and_uploads_its_outpu
     assert outcome.status == "Succeeded", outcome.failure_reason
     written = json.loads((job.s3.root / "processed/exec-1/result/score.json").read_text())
     assert written == {"metrics": {"score": 0.7}, "inputs": ["a.csv"]}
-    assert outcome.step_properties["Score"]["ProcessingOutputConfig"]["Outputs"]["result"]["S3Output"]["S3Uri"] == "s3://processed/exec-1/result"
+    assert (
+        outcome.step_properties["Score"]["ProcessingOutputConfig"]["Outputs"]["result"]["S3Output"]["S3Uri"]
+        == "s3://processed/exec-1/result"
+    )
     assert any("Score (Processing) succeeded" in line for line in lines)
 
 
-@pytest.mark.parametrize(("score", "expected_step", "message"), [("0.9", "Accepted", "accepted"), ("0.3", "Rejected", "score 0.3 below 0.5")])
+@pytest.mark.parametrize(
+    ("score", "expected_step", "message"), [("0.9", "Accepted", "accepted"), ("0.3", "Rejected", "score 0.3 below 0.5")]
+)
 def test_condition_reads_the_property_file_and_takes_one_branch(job, score, expected_step, message):
-    definition = {"Version": "2020-12-01", "Parameters": parameters(score=0.7, threshold=0.5),
-                  "Steps": [score_step(), gate({"Get": "Parameters.threshold"})]}  # fmt: skip
+    definition = {
+        "Version": "2020-12-01",
+        "Parameters": parameters(score=0.7, threshold=0.5),
+        "Steps": [score_step(), gate({"Get": "Parameters.threshold"})],
+    }
     outcome, _ = run(definition, job, score=score)
     assert outcome.status == "Failed"  # both branches end in a Fail step here, with different messages
     assert (outcome.failure_step, outcome.failure_reason) == (expected_step, message)
@@ -137,7 +200,12 @@ def test_parameters_are_typed_and_checked():
     declared = parameters(seed=42, rate=0.1, mode="train") + [
         {"Name": "use", "Type": "String", "DefaultValue": "a", "EnumValues": ["a", "b"]}
     ]
-    assert resolve_parameters(declared, {"seed": "7", "rate": "0.5"}) == {"seed": 7, "rate": 0.5, "mode": "train", "use": "a"}
+    assert resolve_parameters(declared, {"seed": "7", "rate": "0.5"}) == {
+        "seed": 7,
+        "rate": 0.5,
+        "mode": "train",
+        "use": "a",
+    }
     with pytest.raises(ParameterError, match="unknown parameter 'sed'.*declares: mode, rate, seed, use"):
         resolve_parameters(declared, {"sed": "1"})
     with pytest.raises(ParameterError, match="seed: 'x' is not a valid Integer"):
@@ -161,9 +229,16 @@ def test_expressions_evaluate_as_sagemaker_does():
     context = EvaluationContext(
         parameters={"seed": 42, "rate": 0.1},
         execution={"PipelineExecutionId": "e1"},
-        step_properties={"Prep": {"ProcessingOutputConfig": {"Outputs": {"test": {"S3Output": {"S3Uri": "s3://b/t"}}}}}},
+        step_properties={
+            "Prep": {"ProcessingOutputConfig": {"Outputs": {"test": {"S3Output": {"S3Uri": "s3://b/t"}}}}}
+        },
     )
-    join = {"Std:Join": {"On": "/", "Values": ["s3://b", {"Get": "Execution.PipelineExecutionId"}, {"Get": "Parameters.seed"}]}}
+    join = {
+        "Std:Join": {
+            "On": "/",
+            "Values": ["s3://b", {"Get": "Execution.PipelineExecutionId"}, {"Get": "Parameters.seed"}],
+        }
+    }
     assert context.evaluate(join) == "s3://b/e1/42"
     assert context.evaluate({"Get": "Steps.Prep.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"}) == "s3://b/t"
     assert context.condition({"Type": "GreaterThan", "LeftValue": "0.2", "RightValue": {"Get": "Parameters.rate"}})
@@ -233,16 +308,29 @@ def test_an_instance_with_no_objects_gets_an_empty_folder_and_a_failing_instance
 
 
 def register_step(metadata: dict) -> dict:
-    return {"Name": "Register", "Type": "RegisterModel", "Arguments": {
-        "ModelPackageGroupName": "jobclf-test", "ModelApprovalStatus": "Approved", "CustomerMetadataProperties": metadata,
-        "InferenceSpecification": {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://models/model.tar.gz"}],
-                                   "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}}}  # fmt: skip
+    return {
+        "Name": "Register",
+        "Type": "RegisterModel",
+        "Arguments": {
+            "ModelPackageGroupName": "jobclf-test",
+            "ModelApprovalStatus": "Approved",
+            "CustomerMetadataProperties": metadata,
+            "InferenceSpecification": {
+                "Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://models/model.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        },
+    }
 
 
 def test_a_step_whose_request_aws_refuses_fails_before_it_runs_naming_the_field_and_the_constraint(job):
     """Defect 1 of issue 19, locally: the model would be registered although CreateModelPackage refuses it."""
-    definition = {"Version": "2020-12-01", "Parameters": parameters(score=0.7),
-                  "Steps": [score_step(), register_step({"fitted_on": "every accepted row (all occupations)"})]}  # fmt: skip
+    definition = {
+        "Version": "2020-12-01",
+        "Parameters": parameters(score=0.7),
+        "Steps": [score_step(), register_step({"fitted_on": "every accepted row (all occupations)"})],
+    }
     outcome, _ = run(definition, job)
     assert (outcome.status, outcome.failure_step) == ("Failed", "Register")
     assert outcome.failure_reason.startswith(
@@ -274,8 +362,15 @@ def test_the_local_jobs_are_named_as_sagemaker_names_them(job):
 def test_a_definition_aws_refuses_is_refused_before_any_step_runs(job):
     """Defect 2 of issue 19, locally: a condition step in another's branch."""
     inner = gate({"Get": "Parameters.threshold"})
-    outer = {"Name": "Outer", "Type": "Condition", "Arguments": {
-        "Conditions": [{"Type": "Equals", "LeftValue": 1, "RightValue": 1}], "IfSteps": [inner], "ElseSteps": []}}  # fmt: skip
+    outer = {
+        "Name": "Outer",
+        "Type": "Condition",
+        "Arguments": {
+            "Conditions": [{"Type": "Equals", "LeftValue": 1, "RightValue": 1}],
+            "IfSteps": [inner],
+            "ElseSteps": [],
+        },
+    }
     definition = {
         "Version": "2020-12-01",
         "Parameters": parameters(score=0.7, threshold=0.5),

@@ -14,8 +14,14 @@ from pipeline_steps import __main__ as dispatcher
 def test_steps_map_to_modules_with_main():
     import importlib
 
-    assert set(dispatcher.STEPS) == {"preprocess-train", "preprocess-predict", "evaluate", "predict", "train",
-                                     "prediction-report"}
+    assert set(dispatcher.STEPS) == {
+        "preprocess-train",
+        "preprocess-predict",
+        "evaluate",
+        "predict",
+        "train",
+        "prediction-report",
+    }
     for module in dispatcher.STEPS.values():
         assert callable(importlib.import_module(f"pipeline_steps.{module}").main)
 

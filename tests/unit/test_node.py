@@ -35,8 +35,13 @@ def project_copy(tmp_path) -> Path:
 
 def node_sh(project: Path, path_first: Path, *args: str) -> subprocess.CompletedProcess:
     path = f"{path_first}:{os.environ['PATH']}"
-    return subprocess.run(["bash", str(project / "scripts" / "node.sh"), *args], env={**os.environ, "PATH": path},
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        ["bash", str(project / "scripts" / "node.sh"), *args],
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("major", [22, 24])
@@ -85,8 +90,9 @@ def test_the_pinned_node_binaries_are_the_same_release_for_each_platform():
 def python_with_jsii(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """`code` after jsii_node.prepare(), in a fresh interpreter (jsii starts Node once per process)."""
     program = f"import jsii_node\njsii_node.prepare()\n{code}"
-    return subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", program], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def environment_outside_make() -> dict[str, str]:

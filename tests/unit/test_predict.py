@@ -86,7 +86,16 @@ def test_one_row_per_input_row_in_order(built, local_registry, titles_dir, tmp_p
             assert float(row["confidence"]) == top3[0]["probability"]
     assert rows[0]["title"] == "Registered Nurse"
     # Titles the training data lists are answered from it; "Chef" too. "x"*250 is rejected.
-    assert [r["answered_by"] for r in rows] == ["known_title", "", "known_title", "", "", "known_title", "known_title", ""]
+    assert [r["answered_by"] for r in rows] == [
+        "known_title",
+        "",
+        "known_title",
+        "",
+        "",
+        "known_title",
+        "known_title",
+        "",
+    ]
 
     report = json.loads((target / "report-algo-1.json").read_text())
     assert report["model_version"] == 2 and report["model_package_arn"].endswith("/2")

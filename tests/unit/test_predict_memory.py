@@ -61,4 +61,3 @@ def test_peak_memory_stays_bounded_from_100k_to_1m_titles(registry_env, tmp_path
     for step in ("preprocess", "predict"):
         assert large[step] < MAX_RSS_MIB, (step, large)
         assert large[step] < small[step] * MAX_GROWTH, (step, small, large)
-

@@ -33,7 +33,9 @@ from workflow.contracts.validator import validate_request
 GROUP = "jobclf-report"
 MONITORING = load_environment("develop").monitoring
 DEFAULTS = prediction_report.Limits.of(MONITORING)
-FIXTURE_TITLES = [title for _, (occupation, alternates) in fx.OCCUPATIONS.items() for title in (occupation, *alternates)]
+FIXTURE_TITLES = [
+    title for _, (occupation, alternates) in fx.OCCUPATIONS.items() for title in (occupation, *alternates)
+]
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +72,16 @@ def predict_on(titles: Path, root: Path, hosts: int, low_confidence: float = MON
             shutil.copy(part, share / part.name)
         config = root / f"resourceconfig-{host}.json"
         config.write_text(json.dumps({"current_host": host, "hosts": names}))
-        predict.run(share, root / "predictions", GROUP, "2026-12-04", "run1", config,
-                    low_confidence=low_confidence, report_parts_dir=root / "parts")  # fmt: skip
+        predict.run(
+            share,
+            root / "predictions",
+            GROUP,
+            "2026-12-04",
+            "run1",
+            config,
+            low_confidence=low_confidence,
+            report_parts_dir=root / "parts",
+        )
     return root / "parts"
 
 
@@ -101,9 +111,14 @@ def test_sharded_reports_merge_to_the_figures_of_one_instance(registered, tmp_pa
     titles = prepare(tmp_path, MIXED)
     # Judged from 5 rows, so every figure and metric is compared.
     limits = prediction_report.Limits(
-        min_rows_for_shares=5, min_rows_for_drift=5, max_rejected_share=0.1, max_low_confidence_share=0.2,
-        max_no_known_word_share=0.1, max_population_stability_index=0.25, max_jensen_shannon_distance=0.25,
-    )  # fmt: skip
+        min_rows_for_shares=5,
+        min_rows_for_drift=5,
+        max_rejected_share=0.1,
+        max_low_confidence_share=0.2,
+        max_no_known_word_share=0.1,
+        max_population_stability_index=0.25,
+        max_jensen_shannon_distance=0.25,
+    )
     reports, charts = {}, {}
     for hosts in (1, 3):
         root = tmp_path / f"hosts-{hosts}"
@@ -127,8 +142,12 @@ def test_the_report_counts_what_the_predictions_say(registered, tmp_path):
     rows = [row for part in sorted(folder.glob("*.csv")) for row in csv.DictReader(part.open(encoding="utf-8"))]
     predicted = [row for row in rows if row["major_group"]]
     reasons = {row["rejection_reason"] for row in rows if row["rejection_reason"]}
-    assert report["rows"] == {"input": len(rows), "output": len(rows), "predicted": len(predicted),
-                              "rejected": len(rows) - len(predicted)}  # fmt: skip
+    assert report["rows"] == {
+        "input": len(rows),
+        "output": len(rows),
+        "predicted": len(predicted),
+        "rejected": len(rows) - len(predicted),
+    }
     assert {r: c["rows"] for r, c in report["rejected"]["by_reason"].items()} == {
         r: sum(row["rejection_reason"] == r for row in rows) for r in reasons
     }
@@ -163,7 +182,11 @@ def test_a_figure_of_too_few_rows_is_reported_but_neither_judged_nor_put(registe
     assert report["no_known_word"]["share"] == pytest.approx(2 / 3, abs=1e-6)
     assert checks[METRIC_NO_KNOWN_WORD_SHARE]["judged"] is False and report["breached"] == []
     assert checks[METRIC_NO_KNOWN_WORD_SHARE]["not_judged_because"] == "only 30 predicted rows, judged from 100"
-    assert {d["MetricName"] for d in prediction_report.metric_data(report)} == {"InputRows", "PredictedRows", "RejectedRows"}
+    assert {d["MetricName"] for d in prediction_report.metric_data(report)} == {
+        "InputRows",
+        "PredictedRows",
+        "RejectedRows",
+    }
     lines = prediction_report.summary_lines(report)
     assert "  no word the model knows: 66.7% (not judged: only 30 predicted rows, judged from 100)" in lines
 
@@ -181,8 +204,15 @@ def test_the_metrics_are_requests_cloudwatch_accepts(registered, tmp_path, monke
     assert names == report["metrics"]["published"]
     assert {"RejectedShare", "LowConfidenceShare", "NoKnownWordShare", "AnsweredShare", "InputRows"} <= set(names)
     assert METRIC_POPULATION_STABILITY_INDEX not in names  # 150 predicted rows: drift is judged from 1,000
-    by_reason = {e["Dimensions"][0]["Value"]: e["Value"] for e in data if e.get("Dimensions") and e["MetricName"] == "RejectedShare"}
-    assert by_reason == {"empty_title": pytest.approx(3 / 156, abs=1e-6), "title_without_letters": pytest.approx(3 / 156, abs=1e-6)}
+    by_reason = {
+        e["Dimensions"][0]["Value"]: e["Value"]
+        for e in data
+        if e.get("Dimensions") and e["MetricName"] == "RejectedShare"
+    }
+    assert by_reason == {
+        "empty_title": pytest.approx(3 / 156, abs=1e-6),
+        "title_without_letters": pytest.approx(3 / 156, abs=1e-6),
+    }
 
 
 def test_requests_hold_at_most_twenty_data(monkeypatch, tmp_path):
@@ -227,6 +257,8 @@ def test_the_threshold_benchmark_gets_the_report_the_steps_write(registered, tmp
     written = report_of(tmp_path, titles)
     with tempfile.TemporaryDirectory() as work:
         model, record, baseline = predict.load_latest_model(GROUP, work)
-    benchmarked = drift_thresholds.report_of(model, record, baseline, titles, DEFAULTS, MONITORING.low_confidence, GROUP)
+    benchmarked = drift_thresholds.report_of(
+        model, record, baseline, titles, DEFAULTS, MONITORING.low_confidence, GROUP
+    )
     del written["metrics"], written["execution_id"], benchmarked["execution_id"]
     assert benchmarked == written

@@ -199,7 +199,10 @@ def test_split_by_title_trains_every_occupation_and_tests_no_near_duplicate(tmp_
 
     tables = {split: read_split(tmp_path / "out", split) for split in pt.TITLE_SPLITS}
     assert sum(t.num_rows for t in tables.values()) == len(rows["title"]) == report["input_rows"]
-    keys = {split: {pt.near_duplicate_key(t) for t in table.column("title_normalized").to_pylist()} for split, table in tables.items()}
+    keys = {
+        split: {pt.near_duplicate_key(t) for t in table.column("title_normalized").to_pylist()}
+        for split, table in tables.items()
+    }
     assert not (keys["title_train"] & keys["title_test"]) and not (keys["title_train"] & keys["title_validation"])
     assert keys["title_test"] and keys["title_validation"]
     train = tables["title_train"]
@@ -209,5 +212,9 @@ def test_split_by_title_trains_every_occupation_and_tests_no_near_duplicate(tmp_
     for split in pt.TITLE_SPLITS:
         assert report["splits"][split]["rows"] == tables[split].num_rows
     # Registered Nurse (an alternate title) and Senior Registered Nurses share a split.
-    nurse = {s for s, t in tables.items() if {"Registered Nurse", "Senior Registered Nurses"} & set(t.column("title").to_pylist())}
+    nurse = {
+        s
+        for s, t in tables.items()
+        if {"Registered Nurse", "Senior Registered Nurses"} & set(t.column("title").to_pylist())
+    }
     assert len(nurse) == 1

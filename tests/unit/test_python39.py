@@ -13,7 +13,11 @@ SCRIPT = ROOT / "scripts" / "python39.sh"
 
 
 def find(path_dirs: list[Path], home: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": ":".join([*map(str, path_dirs), "/usr/bin", "/bin"]), "HOME": str(home), "PYENV_ROOT": str(home / "no-pyenv")}
+    env = {
+        "PATH": ":".join([*map(str, path_dirs), "/usr/bin", "/bin"]),
+        "HOME": str(home),
+        "PYENV_ROOT": str(home / "no-pyenv"),
+    }
     return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, check=False)
 
 

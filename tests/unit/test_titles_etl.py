@@ -39,7 +39,9 @@ def spark_rows(spark, input_dir: Path, output: Path) -> tuple[dict, list[dict], 
 @pytest.fixture(scope="module")
 def small_splits(spark):
     """Spark splits the Parquet file into many partitions, and a file's rows span several of them."""
-    previous = {key: spark.conf.get(key) for key in ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")}
+    previous = {
+        key: spark.conf.get(key) for key in ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
+    }
     spark.conf.set("spark.sql.files.maxPartitionBytes", "2048")
     spark.conf.set("spark.sql.files.openCostInBytes", "0")
     yield

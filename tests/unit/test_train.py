@@ -131,7 +131,9 @@ def test_every_split_is_a_required_channel(split_dir, tmp_path, monkeypatch, cap
     for name in CHANNEL_NAMES:
         monkeypatch.delenv(f"SM_CHANNEL_{name.upper()}", raising=False)
     with pytest.raises(SystemExit):
-        train.parse_args(["--occupation-train", str(split_dir / "occupation_train"), "--model-dir", str(tmp_path / "m")])
+        train.parse_args(
+            ["--occupation-train", str(split_dir / "occupation_train"), "--model-dir", str(tmp_path / "m")]
+        )
     assert "no occupation_validation, occupation_test, title_train, title_validation data" in capsys.readouterr().err
 
 
@@ -169,18 +171,30 @@ def test_occupation_descriptions_of_train_occupations_only_become_rows(split_dir
 def test_alternate_titles_weigh_their_source_count_in_training_and_in_the_known_titles(tmp_path):
     rows = fx.etl_rows()
     # "Server" under 35 from one source; the same title under 15 from three (a made-up conflict).
-    for name, value in zip(fx.COLUMNS, ["15-1244.00", "x", "Server", "server", None, "15", "alternate_title", "f", 999, 3], strict=True):
+    for name, value in zip(
+        fx.COLUMNS, ["15-1244.00", "x", "Server", "server", None, "15", "alternate_title", "f", 999, 3], strict=True
+    ):
         rows[name].append(value)
-    rows["source_count"] = [4 if t == "plumber" else c for t, c in zip(rows["title_normalized"], rows["source_count"], strict=True)]
+    rows["source_count"] = [
+        4 if t == "plumber" else c for t, c in zip(rows["title_normalized"], rows["source_count"], strict=True)
+    ]
     fx.write_etl(tmp_path / "etl", rows=rows)
     counted = train.training_rows(tmp_path / "etl", None, model_lib.Hyperparameters())
-    weights = {(t, g): w for t, g, w, s in zip(counted.texts, counted.labels, counted.weights, counted.sources, strict=True) if s == "titles"}
+    weights = {
+        (t, g): w
+        for t, g, w, s in zip(counted.texts, counted.labels, counted.weights, counted.sources, strict=True)
+        if s == "titles"
+    }
     assert weights[("plumber", "47")] == 4.0 and weights[("server", "15")] == 3.0 and weights[("server", "35")] == 1.0
     assert weights[("registered nurses", "29")] == 5.0  # an occupation's own title: occupation_title_weight
     assert counted.known.evidence["server"] == {"35": 1.0, "15": 3.0}
     assert counted.known.best_attested("server") == {"15"}
     unweighted = train.training_rows(tmp_path / "etl", None, model_lib.Hyperparameters(source_weights="none"))
-    weights = {(t, g): w for t, g, w, s in zip(unweighted.texts, unweighted.labels, unweighted.weights, unweighted.sources, strict=True) if s == "titles"}
+    weights = {
+        (t, g): w
+        for t, g, w, s in zip(unweighted.texts, unweighted.labels, unweighted.weights, unweighted.sources, strict=True)
+        if s == "titles"
+    }
     assert weights[("plumber", "47")] == 1.0 and weights[("registered nurses", "29")] == 5.0
     assert unweighted.known.evidence == counted.known.evidence  # the evidence is O*NET's either way
 
@@ -192,9 +206,13 @@ def test_occupations_channel_from_the_environment(split_dir, tmp_path, monkeypat
     info = json.loads((tmp_path / "m" / "model_info.json").read_text())
     # The served and by-title models describe every occupation, the by-occupation model its own only.
     assert info["train_rows_by_source"]["occupation_descriptions"] == len(fx.OCCUPATIONS)
-    assert info["evaluated_models"]["by_title"]["train_rows_by_source"]["occupation_descriptions"] == len(fx.OCCUPATIONS)
-    assert 0 < info["evaluated_models"]["by_occupation"]["train_rows_by_source"]["occupation_descriptions"] < len(
+    assert info["evaluated_models"]["by_title"]["train_rows_by_source"]["occupation_descriptions"] == len(
         fx.OCCUPATIONS
+    )
+    assert (
+        0
+        < info["evaluated_models"]["by_occupation"]["train_rows_by_source"]["occupation_descriptions"]
+        < len(fx.OCCUPATIONS)
     )
     assert info["hyperparameters"]["occupation_descriptions"] == 1
     assert '"occupation_descriptions": ' in capsys.readouterr().out

@@ -179,11 +179,17 @@ def _emr_cluster_config_violations(path: str, arguments: Mapping[str, Any]) -> l
     if not isinstance(cluster_config, Mapping):
         return []
     rule = "SageMaker sets it (the sagemaker SDK's EMRStep refuses it in cluster_config)"
-    found = [Violation(f"{path}.ClusterConfig.{key}", rule, cluster_config[key])
-             for key in EMR_CLUSTER_CONFIG_FORBIDDEN if key in cluster_config]  # fmt: skip
+    found = [
+        Violation(f"{path}.ClusterConfig.{key}", rule, cluster_config[key])
+        for key in EMR_CLUSTER_CONFIG_FORBIDDEN
+        if key in cluster_config
+    ]
     instances = cluster_config.get("Instances", {})
-    found += [Violation(f"{path}.ClusterConfig.Instances.{key}", rule, instances[key])
-              for key in EMR_INSTANCES_FORBIDDEN if key in instances]  # fmt: skip
+    found += [
+        Violation(f"{path}.ClusterConfig.Instances.{key}", rule, instances[key])
+        for key in EMR_INSTANCES_FORBIDDEN
+        if key in instances
+    ]
     return found
 
 
@@ -238,11 +244,13 @@ def request_violations(request: Request) -> list[Violation]:
             jar_step = emr_step.get("HadoopJarStep", {}) if isinstance(emr_step, Mapping) else {}
             total = sum(len(text) for text in _strings(jar_step))
             if total > HADOOP_JAR_STEP_MAX_CHARACTERS:
-                found.append(Violation(
-                    f"{request.operation}.Steps[{index}].HadoopJarStep",
-                    f"its strings total {total} characters, more than the {HADOOP_JAR_STEP_MAX_CHARACTERS} AddJobFlowSteps allows",
-                    emr_step.get("Name"),
-                ))  # fmt: skip
+                found.append(
+                    Violation(
+                        f"{request.operation}.Steps[{index}].HadoopJarStep",
+                        f"its strings total {total} characters, more than the {HADOOP_JAR_STEP_MAX_CHARACTERS} AddJobFlowSteps allows",
+                        emr_step.get("Name"),
+                    )
+                )
     return found
 
 
@@ -265,8 +273,11 @@ def create_pipeline_request(properties: Mapping[str, Any], client_token: str) ->
 
     The resource's PipelineDefinitionBody is the request's PipelineDefinition; CloudFormation supplies the
     idempotency token (`client_token`)."""
-    params: dict[str, Any] = {"PipelineName": properties["PipelineName"], "RoleArn": properties["RoleArn"],
-                              "ClientRequestToken": client_token}  # fmt: skip
+    params: dict[str, Any] = {
+        "PipelineName": properties["PipelineName"],
+        "RoleArn": properties["RoleArn"],
+        "ClientRequestToken": client_token,
+    }
     for key in ("PipelineDisplayName", "PipelineDescription", "Tags", "ParallelismConfiguration"):
         if key in properties:
             params[key] = properties[key]
@@ -275,22 +286,32 @@ def create_pipeline_request(properties: Mapping[str, Any], client_token: str) ->
         params["PipelineDefinition"] = definition["PipelineDefinitionBody"]
     else:
         location = definition["PipelineDefinitionS3Location"]
-        params["PipelineDefinitionS3Location"] = {"Bucket": location["Bucket"], "ObjectKey": location["Key"],
-                                                  **({"VersionId": location["Version"]} if "Version" in location else {})}  # fmt: skip
+        params["PipelineDefinitionS3Location"] = {
+            "Bucket": location["Bucket"],
+            "ObjectKey": location["Key"],
+            **({"VersionId": location["Version"]} if "Version" in location else {}),
+        }
     return Request("sagemaker", "CreatePipeline", params, f"AWS::SageMaker::Pipeline {properties['PipelineName']}")
 
 
 def create_schedule_request(properties: Mapping[str, Any], client_token: str) -> Request:
     """CreateSchedule as CloudFormation sends it for an AWS::Scheduler::Schedule's (resolved) properties: the
     resource's properties are the request's members, by the same names."""
-    return Request("scheduler", "CreateSchedule", {**properties, "ClientToken": client_token},
-                   f"AWS::Scheduler::Schedule {properties.get('Name')}")  # fmt: skip
+    return Request(
+        "scheduler",
+        "CreateSchedule",
+        {**properties, "ClientToken": client_token},
+        f"AWS::Scheduler::Schedule {properties.get('Name')}",
+    )
 
 
 def start_pipeline_execution_request(schedule: Mapping[str, Any], client_token: str) -> Request:
     """StartPipelineExecution as EventBridge Scheduler sends it for a schedule targeting a pipeline (by ARN)."""
     target = schedule["Target"]
     parameters = target.get("SageMakerPipelineParameters", {}).get("PipelineParameterList", [])
-    params = {"PipelineName": target["Arn"], "ClientRequestToken": client_token,
-              "PipelineParameters": [{"Name": p["Name"], "Value": p["Value"]} for p in parameters]}  # fmt: skip
+    params = {
+        "PipelineName": target["Arn"],
+        "ClientRequestToken": client_token,
+        "PipelineParameters": [{"Name": p["Name"], "Value": p["Value"]} for p in parameters],
+    }
     return Request("sagemaker", "StartPipelineExecution", params, f"schedule {schedule.get('Name')}")

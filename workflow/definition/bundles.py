@@ -50,7 +50,10 @@ def step_module_files() -> list[Path]:
 
 
 def _archive_members() -> list[tuple[str, bytes]]:
-    return [(f"{PACKAGE_NAME}/{path.relative_to(STEPS_PACKAGE).as_posix()}", path.read_bytes()) for path in step_module_files()]
+    return [
+        (f"{PACKAGE_NAME}/{path.relative_to(STEPS_PACKAGE).as_posix()}", path.read_bytes())
+        for path in step_module_files()
+    ]
 
 
 def _write_if_changed(path: Path, data: bytes) -> Path:

@@ -66,6 +66,11 @@ _JOB_RETRIES = SageMakerJobStepRetryPolicy(
 )
 
 
+def _options(options: dict) -> list:
+    """A step's command line from its options, `--name value` each, in order: one option a line in the code."""
+    return [part for option in options.items() for part in option]
+
+
 class PipelineSteps:
     """Builds each step of the environment's pipeline; the train and predict paths as step lists."""
 
@@ -216,16 +221,16 @@ class PipelineSteps:
             name="PreprocessTrain",
             description="Split the ETL titles into train, validation and test twice: by O*NET-SOC occupation and by title.",
             step="preprocess-train",
-            arguments=[
-                "--input", f"{_INPUT}/titles",
-                "--output", _OUTPUT,
-                "--seed", p.split_seed.to_string(),
-                "--validation-fraction", p.validation_fraction.to_string(),
-                "--test-fraction", p.test_fraction.to_string(),
-            ],  # fmt: skip
-            inputs=[
-                ProcessingInput(source=self.execution_uri("etl", TITLES_DATASET), destination=f"{_INPUT}/titles")
-            ],
+            arguments=_options(
+                {
+                    "--input": f"{_INPUT}/titles",
+                    "--output": _OUTPUT,
+                    "--seed": p.split_seed.to_string(),
+                    "--validation-fraction": p.validation_fraction.to_string(),
+                    "--test-fraction": p.test_fraction.to_string(),
+                }
+            ),
+            inputs=[ProcessingInput(source=self.execution_uri("etl", TITLES_DATASET), destination=f"{_INPUT}/titles")],
             outputs=[
                 ProcessingOutput(
                     output_name=split,
@@ -242,19 +247,19 @@ class PipelineSteps:
             name="Evaluate",
             description="Score the held-out models on unseen titles and unseen occupations; decide the quality gate.",
             step="evaluate",
-            arguments=[
-                "--model", f"{_INPUT}/model",
-                "--occupation-test", f"{_INPUT}/occupation_test",
-                "--title-test", f"{_INPUT}/title_test",
-                "--output", f"{_OUTPUT}/evaluation",
-                "--model-package-group", self.spec.model_package_group_name,
-                "--min-macro-f1", p.min_macro_f1.to_string(),
-                "--approval-status", p.model_approval_status,
-            ],  # fmt: skip
+            arguments=_options(
+                {
+                    "--model": f"{_INPUT}/model",
+                    "--occupation-test": f"{_INPUT}/occupation_test",
+                    "--title-test": f"{_INPUT}/title_test",
+                    "--output": f"{_OUTPUT}/evaluation",
+                    "--model-package-group": self.spec.model_package_group_name,
+                    "--min-macro-f1": p.min_macro_f1.to_string(),
+                    "--approval-status": p.model_approval_status,
+                }
+            ),
             inputs=[
-                ProcessingInput(
-                    source=train.properties.ModelArtifacts.S3ModelArtifacts, destination=f"{_INPUT}/model"
-                ),
+                ProcessingInput(source=train.properties.ModelArtifacts.S3ModelArtifacts, destination=f"{_INPUT}/model"),
                 *(
                     ProcessingInput(
                         source=preprocess.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri,
@@ -359,7 +364,9 @@ class PipelineSteps:
                     "fitted_on": "every accepted row: all occupations",
                     "metrics": "held-out: models of the same job and hyperparameters fitted without the scored rows",
                     "held_out_macro_f1_unseen_titles": Join(on="", values=[evaluated(UNSEEN_TITLES_MACRO_F1_PATH)]),
-                    "held_out_macro_f1_unseen_occupations": Join(on="", values=[evaluated(UNSEEN_OCCUPATIONS_MACRO_F1_PATH)]),
+                    "held_out_macro_f1_unseen_occupations": Join(
+                        on="", values=[evaluated(UNSEEN_OCCUPATIONS_MACRO_F1_PATH)]
+                    ),
                     "quality_gate": evaluated(GATE_REASON_PATH),
                 },
                 description="Job title to SOC major group classifier",
@@ -377,12 +384,14 @@ class PipelineSteps:
             name="PreprocessPredict",
             description="Validate and normalize the titles to classify, streaming; every input row is kept.",
             step="preprocess-predict",
-            arguments=[
-                "--input", f"{_INPUT}/titles",
-                "--output", f"{_OUTPUT}/prepared",
-                "--resource-config", _RESOURCE_CONFIG,
-                "--execution-date", p.execution_date,
-            ],  # fmt: skip
+            arguments=_options(
+                {
+                    "--input": f"{_INPUT}/titles",
+                    "--output": f"{_OUTPUT}/prepared",
+                    "--resource-config": _RESOURCE_CONFIG,
+                    "--execution-date": p.execution_date,
+                }
+            ),
             inputs=[
                 ProcessingInput(
                     source=p.input_titles_uri,
@@ -410,12 +419,14 @@ class PipelineSteps:
             name="PredictEtl",
             display_name="Titles-ETL-on-EMR",
             description="PySpark: validate and normalize the titles to classify at any size; quarantine rejected rows.",
-            job_arguments=[
-                "--dataset", "titles",
-                "--input", self.params.input_titles_uri,
-                "--output", self.execution_uri("predict-input"),
-                "--execution-date", self.params.execution_date,
-            ],  # fmt: skip
+            job_arguments=_options(
+                {
+                    "--dataset": "titles",
+                    "--input": self.params.input_titles_uri,
+                    "--output": self.execution_uri("predict-input"),
+                    "--execution-date": self.params.execution_date,
+                }
+            ),
         )
         predict = self.batch_predict_step(
             "BatchPredictAfterEtl", self.execution_uri("predict-input", "titles"), depends_on=[titles_etl]
@@ -432,16 +443,18 @@ class PipelineSteps:
             name=name,
             description="Top-3 major groups per title with the latest approved model, keyed by date and execution.",
             step="predict",
-            arguments=[
-                "--input", f"{_INPUT}/titles",
-                "--output", f"{_OUTPUT}/predictions",
-                "--model-package-group", self.spec.model_package_group_name,
-                "--execution-id", ExecutionVariables.PIPELINE_EXECUTION_ID,
-                "--execution-date", p.execution_date,
-                "--resource-config", _RESOURCE_CONFIG,
-                "--low-confidence", str(self.spec.monitoring.low_confidence),
-                "--report-parts", f"{_OUTPUT}/report-parts",
-            ],  # fmt: skip
+            arguments=_options(
+                {
+                    "--input": f"{_INPUT}/titles",
+                    "--output": f"{_OUTPUT}/predictions",
+                    "--model-package-group": self.spec.model_package_group_name,
+                    "--execution-id": ExecutionVariables.PIPELINE_EXECUTION_ID,
+                    "--execution-date": p.execution_date,
+                    "--resource-config": _RESOURCE_CONFIG,
+                    "--low-confidence": str(self.spec.monitoring.low_confidence),
+                    "--report-parts": f"{_OUTPUT}/report-parts",
+                }
+            ),
             inputs=[
                 ProcessingInput(
                     source=prepared_titles,
@@ -474,11 +487,17 @@ class PipelineSteps:
             "shares, drift from the model's training titles; JSON and PNG beside the predictions, CloudWatch metrics.",
             step="prediction-report",
             arguments=[
-                "--parts", f"{_INPUT}/report-parts",
-                "--output", f"{_OUTPUT}/report",
-                "--metrics-namespace", monitoring.metrics_namespace,
+                *_options(
+                    {
+                        "--parts": f"{_INPUT}/report-parts",
+                        "--output": f"{_OUTPUT}/report",
+                        "--metrics-namespace": monitoring.metrics_namespace,
+                    }
+                ),
                 *monitoring.limits.arguments(),
-            ],  # fmt: skip
+            ],
             inputs=[ProcessingInput(source=parts, destination=f"{_INPUT}/report-parts")],
-            outputs=[ProcessingOutput(output_name="report", source=f"{_OUTPUT}/report", destination=self.predictions_uri())],
+            outputs=[
+                ProcessingOutput(output_name="report", source=f"{_OUTPUT}/report", destination=self.predictions_uri())
+            ],
         )

@@ -40,18 +40,36 @@ def parse_arguments(argv: list[str] | None) -> LocalRunRequest:
     )
     parser.add_argument("--env", required=True, help="environment in config/environments.toml, e.g. develop")
     parser.add_argument("--use-type", required=True, choices=USE_TYPES, help="which branch to run")
-    parser.add_argument("--onet-dir", type=Path, help="folder with the O*NET Occupation Data and Alternate Titles (.xlsx or .txt)")
-    parser.add_argument("--input", type=Path,
-                        help="predict: a CSV or Parquet file with a title column (optional id), or a folder of them")
+    parser.add_argument(
+        "--onet-dir", type=Path, help="folder with the O*NET Occupation Data and Alternate Titles (.xlsx or .txt)"
+    )
+    parser.add_argument(
+        "--input",
+        type=Path,
+        help="predict: a CSV or Parquet file with a title column (optional id), or a folder of them",
+    )
     parser.add_argument("--output", type=Path, help="predict: where to write the predictions CSV")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="local S3, registry and job folders")
-    parser.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE", help="override a pipeline parameter")
-    parser.add_argument("--if-changed", action="store_true",
-                        help="train: only if the definition, the O*NET files or the parameters differ from those of the "
-                             "latest registered version (else say which version it is and exit 0)")  # fmt: skip
+    parser.add_argument(
+        "--param", type=_param, action="append", default=[], metavar="NAME=VALUE", help="override a pipeline parameter"
+    )
+    parser.add_argument(
+        "--if-changed",
+        action="store_true",
+        help="train: only if the definition, the O*NET files or the parameters differ from those of the "
+        "latest registered version (else say which version it is and exit 0)",
+    )
     args = parser.parse_args(argv)
-    return LocalRunRequest(env=args.env, use_type=args.use_type, params=dict(args.param), onet_dir=args.onet_dir,
-                    input=args.input, output=args.output, work_dir=args.work_dir, if_changed=args.if_changed)  # fmt: skip
+    return LocalRunRequest(
+        env=args.env,
+        use_type=args.use_type,
+        params=dict(args.param),
+        onet_dir=args.onet_dir,
+        input=args.input,
+        output=args.output,
+        work_dir=args.work_dir,
+        if_changed=args.if_changed,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,7 +79,10 @@ class ExecutionRecord:
         step = next((s for s in steps if s["StepName"] == name), None)
         now = datetime.datetime.now(datetime.UTC)
         if step is None:
-            step = {"StepName": name, "StartTime": (now - datetime.timedelta(seconds=seconds)).isoformat(timespec="seconds")}
+            step = {
+                "StepName": name,
+                "StartTime": (now - datetime.timedelta(seconds=seconds)).isoformat(timespec="seconds"),
+            }
             steps.append(step)
         step["StepStatus"] = status
         if status not in RUNNING_STATUSES:

@@ -112,7 +112,9 @@ class JobContext:
 def _check_keys(step: str, where: str, document: Mapping[str, Any], known: set[str]) -> None:
     unknown = sorted(set(document) - known)
     if unknown:
-        raise UnsupportedDefinition(f"step {step}: {where} has {', '.join(unknown)}, which the local run cannot execute")
+        raise UnsupportedDefinition(
+            f"step {step}: {where} has {', '.join(unknown)}, which the local run cannot execute"
+        )
 
 
 def _check_image(step: str, image: str, toolchain: Toolchain) -> None:
@@ -147,8 +149,14 @@ def _host_inputs(step: str, processing_inputs: list, job: JobContext, hosts: lis
     shares: dict[str, list] = {host: [] for host in hosts}
     for processing_input in processing_inputs:
         s3_input = processing_input.get("S3Input")
-        if s3_input is None or s3_input.get("S3DataType", "S3Prefix") != "S3Prefix" or s3_input.get("S3InputMode", "File") != "File":
-            raise UnsupportedDefinition(f"step {step}: input {processing_input.get('InputName')} is not an S3Prefix File input")
+        if (
+            s3_input is None
+            or s3_input.get("S3DataType", "S3Prefix") != "S3Prefix"
+            or s3_input.get("S3InputMode", "File") != "File"
+        ):
+            raise UnsupportedDefinition(
+                f"step {step}: input {processing_input.get('InputName')} is not an S3Prefix File input"
+            )
         uri, local_path = s3_input["S3Uri"], s3_input["LocalPath"]
         distribution = s3_input.get("S3DataDistributionType", "FullyReplicated")
         if distribution == "FullyReplicated":
@@ -169,9 +177,17 @@ def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
         step,
         "Arguments",
         arguments,
-        {"ProcessingResources", "AppSpecification", "RoleArn", "ProcessingInputs", "ProcessingOutputConfig",
-         "StoppingCondition", "NetworkConfig", "Environment"},
-    )  # fmt: skip
+        {
+            "ProcessingResources",
+            "AppSpecification",
+            "RoleArn",
+            "ProcessingInputs",
+            "ProcessingOutputConfig",
+            "StoppingCondition",
+            "NetworkConfig",
+            "Environment",
+        },
+    )
     app = arguments["AppSpecification"]
     _check_keys(step, "AppSpecification", app, {"ImageUri", "ContainerEntrypoint", "ContainerArguments"})
     _check_image(step, app["ImageUri"], job.toolchain)
@@ -216,7 +232,9 @@ def run_processing(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
     for output in outputs:
         s3_output = output["S3Output"]
         for host in hosts:
-            job.s3.upload_dir(Path(_container_path(job.sandbox(step) / host, s3_output["LocalPath"])), s3_output["S3Uri"])
+            job.s3.upload_dir(
+                Path(_container_path(job.sandbox(step) / host, s3_output["LocalPath"])), s3_output["S3Uri"]
+            )
         properties_outputs[output["OutputName"]] = {"OutputName": output["OutputName"], "S3Output": s3_output}
     return {
         "ProcessingJobName": job.job_name(step),
@@ -263,7 +281,9 @@ def _training_config(arguments: Mapping[str, Any], submit_directory: Path, chann
             "hosts": [host],
             "current_group_name": "homogeneousCluster",
             "current_instance_type": instance_type,
-            "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": instance_type, "hosts": [host]}],
+            "instance_groups": [
+                {"instance_group_name": "homogeneousCluster", "instance_type": instance_type, "hosts": [host]}
+            ],
             "network_interface_name": "eth0",
         },
     }
@@ -274,10 +294,23 @@ def run_training(step: str, arguments: Mapping[str, Any], job: JobContext) -> di
         step,
         "Arguments",
         arguments,
-        {"AlgorithmSpecification", "OutputDataConfig", "StoppingCondition", "ResourceConfig", "RoleArn",
-         "InputDataConfig", "HyperParameters", "VpcConfig", "EnableInterContainerTrafficEncryption",
-         "ProfilerConfig", "DebugHookConfig", "Environment", "EnableNetworkIsolation", "EnableManagedSpotTraining"},
-    )  # fmt: skip
+        {
+            "AlgorithmSpecification",
+            "OutputDataConfig",
+            "StoppingCondition",
+            "ResourceConfig",
+            "RoleArn",
+            "InputDataConfig",
+            "HyperParameters",
+            "VpcConfig",
+            "EnableInterContainerTrafficEncryption",
+            "ProfilerConfig",
+            "DebugHookConfig",
+            "Environment",
+            "EnableNetworkIsolation",
+            "EnableManagedSpotTraining",
+        },
+    )
     algorithm = arguments["AlgorithmSpecification"]
     _check_image(step, algorithm["TrainingImage"], job.toolchain)
     _check_image_python(step, job.toolchain)
@@ -342,11 +375,31 @@ def run_training(step: str, arguments: Mapping[str, Any], job: JobContext) -> di
 def _spark_submit_command(step: str, args: list[str], job: JobContext, sandbox: Path) -> list[str]:
     """The EMR step's spark-submit arguments, re-aimed at Spark's local mode and the local S3 folder."""
     if not args or args[0] != "spark-submit":
-        raise UnsupportedDefinition(f"step {step}: only command-runner.jar spark-submit steps run locally, got {args[:1]}")
-    command = [str(job.toolchain.spark_submit), "--master", job.toolchain.spark_master,
-               "--driver-memory", job.toolchain.driver_memory, "--conf", "spark.ui.enabled=false"]  # fmt: skip
-    options_with_value = {"--deploy-mode", "--py-files", "--conf", "--files", "--name", "--driver-memory",
-                          "--executor-memory", "--num-executors", "--executor-cores", "--jars", "--packages"}  # fmt: skip
+        raise UnsupportedDefinition(
+            f"step {step}: only command-runner.jar spark-submit steps run locally, got {args[:1]}"
+        )
+    command = [
+        str(job.toolchain.spark_submit),
+        "--master",
+        job.toolchain.spark_master,
+        "--driver-memory",
+        job.toolchain.driver_memory,
+        "--conf",
+        "spark.ui.enabled=false",
+    ]
+    options_with_value = {
+        "--deploy-mode",
+        "--py-files",
+        "--conf",
+        "--files",
+        "--name",
+        "--driver-memory",
+        "--executor-memory",
+        "--num-executors",
+        "--executor-cores",
+        "--jars",
+        "--packages",
+    }
     remaining = list(args[1:])
     while remaining and remaining[0].startswith("--"):
         option = remaining.pop(0)
@@ -399,12 +452,22 @@ def register_model(step: str, arguments: Mapping[str, Any], job: JobContext) -> 
         step,
         "Arguments",
         arguments,
-        {"ModelPackageGroupName", "ModelPackageDescription", "ModelMetrics", "InferenceSpecification",
-         "ModelApprovalStatus", "SkipModelValidation", "CustomerMetadataProperties", "DriftCheckBaselines"},
-    )  # fmt: skip
+        {
+            "ModelPackageGroupName",
+            "ModelPackageDescription",
+            "ModelMetrics",
+            "InferenceSpecification",
+            "ModelApprovalStatus",
+            "SkipModelValidation",
+            "CustomerMetadataProperties",
+            "DriftCheckBaselines",
+        },
+    )
     containers = arguments["InferenceSpecification"]["Containers"]
     if len(containers) != 1:
-        raise UnsupportedDefinition(f"step {step}: {len(containers)} inference containers; the local registry holds one")
+        raise UnsupportedDefinition(
+            f"step {step}: {len(containers)} inference containers; the local registry holds one"
+        )
     _check_image(step, containers[0]["Image"], job.toolchain)
     model_data_uri = containers[0]["ModelDataUrl"]
     metrics_uri = arguments.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")

@@ -134,7 +134,12 @@ def _as_text(value: Any) -> str:
 
 def _comparable(left: Any, right: Any) -> tuple[Any, Any]:
     """SageMaker compares numbers as numbers even when one side came through JSON as text."""
-    if isinstance(left, int | float) and isinstance(right, str) or isinstance(right, int | float) and isinstance(left, str):
+    if (
+        isinstance(left, int | float)
+        and isinstance(right, str)
+        or isinstance(right, int | float)
+        and isinstance(left, str)
+    ):
         try:
             return float(left), float(right)
         except ValueError:

@@ -54,8 +54,12 @@ class LocalRunRequest:
             raise UsageError(
                 f"--param use_type={self.params['use_type']} contradicts --use-type {self.use_type}; pass one of them"
             )
-        for option, path in (("--onet-dir", self.onet_dir), ("--input", self.input), ("--output", self.output),
-                             ("--work-dir", self.work_dir)):  # fmt: skip
+        for option, path in (
+            ("--onet-dir", self.onet_dir),
+            ("--input", self.input),
+            ("--output", self.output),
+            ("--work-dir", self.work_dir),
+        ):
             if path is not None and not _is_utf8(str(path)):
                 raise UsageError(f"{option} {ascii(str(path))[1:-1]}: the path is not valid UTF-8; rename it")
         if self.onet_dir is not None and not self.onet_dir.is_dir():
@@ -72,23 +76,31 @@ class LocalRunRequest:
         if self.input is None or self.output is None:
             raise UsageError("--use-type predict needs --input titles.csv and --output predictions.csv")
         if "input_titles_uri" in self.params:
-            raise UsageError("--param input_titles_uri: a local predict run classifies the titles of --input (copied under "
-                             "its execution's own prefix); drop the parameter")  # fmt: skip
+            raise UsageError(
+                "--param input_titles_uri: a local predict run classifies the titles of --input (copied under "
+                "its execution's own prefix); drop the parameter"
+            )
         if not (self.input.is_file() or self.input.is_dir()):
             raise UsageError(f"--input {self.input}: no such file or folder")
         if self.input.is_file() and not titles_input.is_input_file(self.input.name):
             # The predict branch reads *.csv and *.parquet only: say so now, not after a step has run.
-            raise UsageError(f"--input {self.input}: must be a .csv or .parquet file with a title column (and optional id)")
+            raise UsageError(
+                f"--input {self.input}: must be a .csv or .parquet file with a title column (and optional id)"
+            )
         if self.input.is_dir() and not self.input_files():
             raise UsageError(f"--input {self.input}: no .csv or .parquet files in the folder")
         if self.output.is_dir():
-            raise UsageError(f"--output {self.output}: is a folder; name the predictions file, e.g. {self.output / 'predictions.csv'}")
+            raise UsageError(
+                f"--output {self.output}: is a folder; name the predictions file, e.g. {self.output / 'predictions.csv'}"
+            )
         if self.output.exists():
             output = self.output.stat()
             for path, _ in self.input_files():
                 if os.path.samestat(output, path.stat()):  # the same file: by another path, a symbolic or a hard link
                     alias = "" if path == self.output else f" ({path}, by another name or a link)"
-                    raise UsageError(f"--output {self.output} is the --input file{alias}; the predictions would overwrite the titles")
+                    raise UsageError(
+                        f"--output {self.output} is the --input file{alias}; the predictions would overwrite the titles"
+                    )
         folder = self.output.resolve().parent
         existing = next(p for p in (folder, *folder.parents) if p.exists())
         if not existing.is_dir() or not os.access(existing, os.W_OK):
@@ -124,8 +136,11 @@ class LocalRunRequest:
         """predict: the files in an --input folder that are not input (not .csv or .parquet), relative to it."""
         if self.input is None or not self.input.is_dir():
             return []
-        return sorted(p.relative_to(self.input).as_posix() for p in self.input.rglob("*") if p.is_file()
-                      and not titles_input.is_input_file(p.name))  # fmt: skip
+        return sorted(
+            p.relative_to(self.input).as_posix()
+            for p in self.input.rglob("*")
+            if p.is_file() and not titles_input.is_input_file(p.name)
+        )
 
 
 def _is_utf8(text: str) -> bool:

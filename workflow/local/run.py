@@ -95,8 +95,12 @@ class Unchanged:
 
 def local_buckets(config: EnvironmentConfig) -> Buckets:
     prefix = config.resource_prefix
-    return Buckets(raw=f"{prefix}-raw", processed=f"{prefix}-processed", models=f"{prefix}-models",
-                   predictions=f"{prefix}-predictions")  # fmt: skip
+    return Buckets(
+        raw=f"{prefix}-raw",
+        processed=f"{prefix}-processed",
+        models=f"{prefix}-models",
+        predictions=f"{prefix}-predictions",
+    )
 
 
 def publish_step_code(config: EnvironmentConfig, s3: LocalS3, build_dir: Path) -> StepCode:
@@ -145,8 +149,12 @@ def local_spec(config: EnvironmentConfig, code: StepCode) -> PipelineSpec:
 def stage_onet(onet_dir: Path, s3: LocalS3, uri: str) -> list[str]:
     """Copy the two O*NET tables (xlsx or txt) to `uri`, replacing the tables there (of either format) and
     nothing else: `onet_input_uri` may name any prefix, and no other file there is the run's to delete."""
-    found = [onet_dir / f"{table}{suffix}" for table in ONET_TABLES for suffix in ONET_FORMATS
-             if (onet_dir / f"{table}{suffix}").is_file()]  # fmt: skip
+    found = [
+        onet_dir / f"{table}{suffix}"
+        for table in ONET_TABLES
+        for suffix in ONET_FORMATS
+        if (onet_dir / f"{table}{suffix}").is_file()
+    ]
     missing = [t for t in ONET_TABLES if not any(p.stem == t for p in found)]
     if missing:
         raise UsageError(f"--onet-dir {onet_dir}: no {' or '.join(f'{missing[0]}{s}' for s in ONET_FORMATS)}")
@@ -225,7 +233,9 @@ def _run_local(
         (work_dir / "definitions" / f"{config.pipeline_name}.json").write_text(definition)
         execution_id = datetime.datetime.now(datetime.UTC).strftime("local-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
         params = _checked_parameters(run, definition, s3)
-        _check_registry(work_dir / "registry.json", s3, spec.model_package_group_name, with_archive=run.use_type == "predict")
+        _check_registry(
+            work_dir / "registry.json", s3, spec.model_package_group_name, with_archive=run.use_type == "predict"
+        )
         if run.other_files():
             report(f"--input {run.input}: not read (neither .csv nor .parquet): {', '.join(run.other_files()[:10])}")
 
@@ -234,7 +244,9 @@ def _run_local(
             staged = stage_onet(run.onet_dir, s3, onet_uri)
             report(f"O*NET input: {', '.join(staged)} from {run.onet_dir} -> {onet_uri}")
         elif run.use_type == "train" and not s3.path(onet_uri).is_dir():
-            raise UsageError(f"no O*NET files at {onet_uri} yet: pass --onet-dir (the train branch starts with the ETL)")
+            raise UsageError(
+                f"no O*NET files at {onet_uri} yet: pass --onet-dir (the train branch starts with the ETL)"
+            )
         fingerprint = training_fingerprint(definition, params, s3.path(onet_uri)) if run.use_type == "train" else None
         if run.if_changed and fingerprint is not None:
             unchanged = _registered_from(fingerprint, work_dir, config.model_package_group_name)
@@ -251,16 +263,24 @@ def _run_local(
             pipeline_name=spec.pipeline_name,
             work_dir=work_dir,
             s3=s3,
-            toolchain=Toolchain(sklearn_image_tag=spec.sklearn_framework_version,
-                                spark_submit=Path(sys.executable).with_name("spark-submit"), image_python=IMAGE_PYTHON),  # fmt: skip
+            toolchain=Toolchain(
+                sklearn_image_tag=spec.sklearn_framework_version,
+                spark_submit=Path(sys.executable).with_name("spark-submit"),
+                image_python=IMAGE_PYTHON,
+            ),
             registry_file=work_dir / "registry.json",
             processes=processes,
         )
-        execution = DefinitionInterpreter(definition, job, params, standing_emr_release=config.emr.release_label, report=report)
-        record = ExecutionRecord(work_dir, execution.context.execution["PipelineExecutionArn"], params,
-                                 {"TrainingFingerprint": fingerprint})  # fmt: skip
+        execution = DefinitionInterpreter(
+            definition, job, params, standing_emr_release=config.emr.release_label, report=report
+        )
+        record = ExecutionRecord(
+            work_dir, execution.context.execution["PipelineExecutionArn"], params, {"TrainingFingerprint": fingerprint}
+        )
         execution.on_step = lambda step: record.step_changed(step.name, step.status, step.seconds, step.detail)
-        report(f"Pipeline {spec.pipeline_name}, execution {execution_id} (use_type={run.use_type}); work dir {work_dir}")
+        report(
+            f"Pipeline {spec.pipeline_name}, execution {execution_id} (use_type={run.use_type}); work dir {work_dir}"
+        )
         report("Retry policies are not applied locally: they retry AWS throttling and capacity errors only.")
         try:
             with processes.forwarding_signals(on_signal=lambda _: record.stopping()):
@@ -298,9 +318,14 @@ def _registered_from(fingerprint: str, work_dir: Path, group: str) -> Unchanged 
     latest = versions[-1]
     for record in read_executions(work_dir):
         local = record.get("Local", {})
-        if (local.get("TrainingFingerprint") == fingerprint and record["PipelineExecutionStatus"] == "Succeeded"
-                and local.get("RegisteredModelPackageArn") == latest["model_package_arn"]):  # fmt: skip
-            return Unchanged(latest["version"], latest["approval_status"], record["PipelineExecutionArn"].rsplit("/", 1)[-1])
+        if (
+            local.get("TrainingFingerprint") == fingerprint
+            and record["PipelineExecutionStatus"] == "Succeeded"
+            and local.get("RegisteredModelPackageArn") == latest["model_package_arn"]
+        ):
+            return Unchanged(
+                latest["version"], latest["approval_status"], record["PipelineExecutionArn"].rsplit("/", 1)[-1]
+            )
     return None
 
 
@@ -323,8 +348,10 @@ def _checked_parameters(run: LocalRunRequest, definition: str, s3: LocalS3) -> d
             try:
                 s3.path(values[parameter["Name"]])
             except ValueError as error:
-                raise ParameterError(f"parameter {parameter['Name']}: {error}; name an s3:// prefix of the work dir's "
-                                     f"local S3 ({s3.root})") from None  # fmt: skip
+                raise ParameterError(
+                    f"parameter {parameter['Name']}: {error}; name an s3:// prefix of the work dir's "
+                    f"local S3 ({s3.root})"
+                ) from None
     try:
         date_text = execution_date(str(values.get("execution_date") or ""))
     except ValueError as error:
@@ -351,7 +378,10 @@ def _check_registry(registry_file: Path, s3: LocalS3, group: str, with_archive: 
 def _copy_predictions(result: LocalResult) -> Path:
     """The execution's prediction parts, one after the other in input order, into the --output file."""
     folder = predictions_folder(
-        result.outcome.step_properties, result.s3, result.execution.parameters["execution_date"], result.outcome.execution_id
+        result.outcome.step_properties,
+        result.s3,
+        result.execution.parameters["execution_date"],
+        result.outcome.execution_id,
     )
     if folder is None:
         raise UnsupportedDefinition("the predict execution ran none of the BatchPredict steps")
@@ -372,8 +402,10 @@ def _printable(text: str) -> str:
 def summarize(result: LocalResult | Unchanged, report: Callable[[str], None] = print) -> int:
     """Print the outcome and where its results are; the process exit code (0 succeeded, 1 failed)."""
     if isinstance(result, Unchanged):
-        report(f"Model unchanged since version {result.version} ({result.approval_status}, trained by execution "
-               f"{result.execution_id}): same definition, O*NET files and parameters; not retrained.")  # fmt: skip
+        report(
+            f"Model unchanged since version {result.version} ({result.approval_status}, trained by execution "
+            f"{result.execution_id}): same definition, O*NET files and parameters; not retrained."
+        )
         return 0
     outcome, s3 = result.outcome, result.s3
     report(f"\nExecution {outcome.execution_id}: {outcome.status}")
@@ -401,8 +433,10 @@ def summarize(result: LocalResult | Unchanged, report: Callable[[str], None] = p
             if step["ModelApprovalStatus"] == REJECTED and evaluation is not None:
                 path = evaluation / EVALUATION_FILE
                 gate = value_at(read_evaluation(path.read_bytes(), str(path)), GATE_REASON_PATH)
-                report(f"Quality gate {gate}. The model is on record as {REJECTED}; predict runs keep using the "
-                       "latest approved model.")  # fmt: skip
+                report(
+                    f"Quality gate {gate}. The model is on record as {REJECTED}; predict runs keep using the "
+                    "latest approved model."
+                )
     if result.predictions_partition is not None:
         report(f"Predictions: {result.run.output} (parts in {result.predictions_partition})")
         prediction_report = result.predictions_partition / PREDICTION_REPORT_FILE

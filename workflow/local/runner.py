@@ -17,8 +17,17 @@ from workflow.local.executors import JobContext, StepFailed, register_model, run
 from workflow.local.expressions import EvaluationContext, ExpressionError, UnsupportedDefinition
 from workflow.local.s3 import LocalS3
 
-KNOWN_STEP_KEYS = {"Name", "Type", "Arguments", "DependsOn", "Description", "DisplayName", "PropertyFiles",
-                   "RetryPolicies", "ErrorMessage"}  # fmt: skip
+KNOWN_STEP_KEYS = {
+    "Name",
+    "Type",
+    "Arguments",
+    "DependsOn",
+    "Description",
+    "DisplayName",
+    "PropertyFiles",
+    "RetryPolicies",
+    "ErrorMessage",
+}
 _STEP_REFERENCE = re.compile(r'"Steps\.([A-Za-z0-9_-]+)[."]')
 
 
@@ -75,7 +84,13 @@ def resolve_parameters(declared: list[Mapping[str, Any]], overrides: Mapping[str
     return values
 
 
-_SYMBOLS = {"GreaterThanOrEqualTo": ">=", "LessThanOrEqualTo": "<=", "GreaterThan": ">", "LessThan": "<", "Equals": "=="}
+_SYMBOLS = {
+    "GreaterThanOrEqualTo": ">=",
+    "LessThanOrEqualTo": "<=",
+    "GreaterThan": ">",
+    "LessThan": "<",
+    "Equals": "==",
+}
 
 
 def _operand(expression: Any, context: EvaluationContext) -> str:
@@ -258,7 +273,11 @@ class DefinitionInterpreter:
         self._record(name, "Condition", "Succeeded", start, detail)
         chosen, skipped = ("IfSteps", "ElseSteps") if outcome else ("ElseSteps", "IfSteps")
         for skipped_step in arguments.get(skipped, []):
-            self.outcome.steps.append(StepOutcome(skipped_step["Name"], skipped_step["Type"], "Skipped", 0.0, f"{name} chose the other branch"))
+            self.outcome.steps.append(
+                StepOutcome(
+                    skipped_step["Name"], skipped_step["Type"], "Skipped", 0.0, f"{name} chose the other branch"
+                )
+            )
         self._run_steps(arguments.get(chosen, []))
 
     def _record(self, name: str, kind: str, status: str, start: float, detail: str = "") -> None:

@@ -49,15 +49,21 @@ def latest_approved_local_model(registry: LocalRegistry, group: str) -> LocalMod
     """The group's last Approved entry (what a predict execution uses too); RegistryError when there is none."""
     approved = [entry for entry in registry.entries(group) if entry.get("approval_status") == APPROVED]
     if not approved:
-        raise RegistryError(f"local registry {registry.registry_path}: group {group} has no approved model version "
-                            "(train one with `jobclf executions start --local --use-type train`, or approve one)")  # fmt: skip
+        raise RegistryError(
+            f"local registry {registry.registry_path}: group {group} has no approved model version "
+            "(train one with `jobclf executions start --local --use-type train`, or approve one)"
+        )
     entry = approved[-1]
     if not entry.get("environment"):
-        raise RegistryError(f"local registry {registry.registry_path}: version {entry.get('version')} of {group} has no "
-                            "container environment (it was registered before serving existed): train it again")  # fmt: skip
+        raise RegistryError(
+            f"local registry {registry.registry_path}: version {entry.get('version')} of {group} has no "
+            "container environment (it was registered before serving existed): train it again"
+        )
     archive = registry.local_path(entry["model_data_uri"])
     if not archive.is_file():
-        raise RegistryError(f"model archive of version {entry.get('version')} not found: {entry['model_data_uri']} ({archive})")
+        raise RegistryError(
+            f"model archive of version {entry.get('version')} not found: {entry['model_data_uri']} ({archive})"
+        )
     return LocalModel(entry["model_package_arn"], int(entry["version"]), archive, dict(entry["environment"]))
 
 
@@ -75,8 +81,12 @@ def prepare_base_dir(archive: Path, base_dir: Path) -> Path:
 def server_environment(base_dir: Path, container_environment: Mapping[str, str]) -> dict[str, str]:
     """The server process's environment: the container's, with /opt/ml at `base_dir`, and no Python path of this
     machine (the model's code must import the pipeline_steps its archive carries, as in the image)."""
-    environment = {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    environment.update({name: value.replace(CONTAINER_ROOT, str(base_dir)) for name, value in container_environment.items()})
+    environment = {
+        name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    }
+    environment.update(
+        {name: value.replace(CONTAINER_ROOT, str(base_dir)) for name, value in container_environment.items()}
+    )
     environment.update({"SAGEMAKER_BASE_DIR": str(base_dir), "PYTHONUNBUFFERED": "1"})
     return environment
 
@@ -95,8 +105,16 @@ class ServerFailed(RuntimeError):
 class LocalServer:
     """The serving stack in its own process group on 127.0.0.1:`port`; a context manager that stops it on exit."""
 
-    def __init__(self, base_dir: Path, container_environment: Mapping[str, str], *, port: int = DEFAULT_PORT,
-                 workers: int | None = None, log: Path | None = None, image_python: Path = IMAGE_PYTHON) -> None:  # fmt: skip
+    def __init__(
+        self,
+        base_dir: Path,
+        container_environment: Mapping[str, str],
+        *,
+        port: int = DEFAULT_PORT,
+        workers: int | None = None,
+        log: Path | None = None,
+        image_python: Path = IMAGE_PYTHON,
+    ) -> None:
         # Absolute: the server runs in `base_dir`, and the container environment names folders under it.
         self.base_dir, self.port, self.log, self.image_python = base_dir.resolve(), port, log, image_python
         self.environment = server_environment(self.base_dir, container_environment)
@@ -115,9 +133,15 @@ class LocalServer:
             command += ["--workers", str(self.workers)]
         output = open(self.log, "ab") if self.log else None  # noqa: SIM115 (the server writes to it until stopped)
         try:
-            self.process = subprocess.Popen(command, cwd=self.base_dir, env=self.environment, stdout=output,
-                                            stderr=subprocess.STDOUT if output else None, start_new_session=True,
-                                            preexec_fn=_die_with_parent)  # fmt: skip
+            self.process = subprocess.Popen(
+                command,
+                cwd=self.base_dir,
+                env=self.environment,
+                stdout=output,
+                stderr=subprocess.STDOUT if output else None,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         finally:
             if output:
                 output.close()
@@ -128,8 +152,10 @@ class LocalServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
-                raise ServerFailed(f"the server exited ({self.process.returncode if self.process else 'not started'})"
-                                   f"{self._log_tail()}")  # fmt: skip
+                raise ServerFailed(
+                    f"the server exited ({self.process.returncode if self.process else 'not started'})"
+                    f"{self._log_tail()}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/ping", timeout=5) as response:  # noqa: S310 (loopback)
                     if response.status == 200:
