@@ -13,7 +13,14 @@ import click
 
 from jobclf_cli import render, reports
 from jobclf_cli.aws import CliError, Deployment
-from jobclf_cli.options import env_option, local_option, param_option, reject_outside_local, work_dir_option
+from jobclf_cli.options import (
+    env_option,
+    interval_option,
+    local_option,
+    param_option,
+    reject_outside_local,
+    work_dir_option,
+)
 from pipeline_steps.contract import USE_TYPES
 
 FINAL = render.FINAL_EXECUTION_STATUSES
@@ -38,13 +45,7 @@ def executions() -> None:
 @param_option
 @click.option("--display-name", help="Name shown in SageMaker Studio (default: cli-<use-type>-<UTC time>).")
 @click.option("--watch", is_flag=True, help="Follow the execution until it ends (as `executions show --watch`).")
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0.1),
-    default=30.0,
-    show_default=True,
-    help="With --watch: seconds between polls.",
-)
+@interval_option
 @local_option
 @click.option(
     "--onet-dir",
@@ -361,13 +362,7 @@ def _render_execution(
 @click.option(
     "--watch", is_flag=True, help="Poll until the execution ends, with a live display; exit 1 unless it succeeds."
 )
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0.1),
-    default=30.0,
-    show_default=True,
-    help="With --watch: seconds between polls.",
-)
+@interval_option
 @local_option
 @work_dir_option
 def show(execution, env, watch, interval, local, work_dir) -> None:

@@ -39,6 +39,16 @@ def work_dir_option(function):
     )(function)
 
 
+def interval_option(function):
+    return click.option(
+        "--interval",
+        type=click.FloatRange(min=0.1),
+        default=30.0,
+        show_default=True,
+        help="With --watch: seconds between polls.",
+    )(function)
+
+
 def _params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     try:
         return dict(parse_param(pair) for pair in values)
