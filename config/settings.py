@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline_steps.contract import MODEL_APPROVAL_STATUSES, PREDICT_ENGINES, REJECTED
+from pipeline_steps.contract import MODEL_APPROVAL_STATUSES, PREDICT_ENGINES, REJECTED, PredictionReportLimits
 
 CONFIG_FILE = Path(__file__).with_name("environments.toml")
 
@@ -190,42 +190,28 @@ class EndpointConfig:
 
 
 @dataclass(frozen=True)
-class MonitoringConfig:
+class MonitoringConfig(PredictionReportLimits):
     """The prediction report of every predict execution, its CloudWatch metrics and alarms (README, "Watching
     the model"; docs/operating.md). Each maximum is the threshold of a figure's alarm; the report judges a
     share from min_rows_for_shares predicted (or input) rows on, the two drift figures from min_rows_for_drift.
+    The limits and their own checks are the step's (contract.PredictionReportLimits); the config adds:
 
     low_confidence: an answer whose confidence is below this counts as unsure.
     The defaults are chosen from measurements: benchmarks/drift_thresholds.py.
     """
 
     low_confidence: float
-    min_rows_for_shares: int
-    min_rows_for_drift: int
-    max_rejected_share: float
-    max_low_confidence_share: float
-    max_no_known_word_share: float
-    max_population_stability_index: float
-    max_jensen_shannon_distance: float
 
     def validate(self, key: str) -> None:
-        for name in (
-            "low_confidence",
-            "max_rejected_share",
-            "max_low_confidence_share",
-            "max_no_known_word_share",
-            "max_jensen_shannon_distance",
-        ):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"{key}.{name}: {value} must be from 0 to 1")
-        if not 0.0 <= self.max_population_stability_index <= 10.0:
+        if not 0.0 <= self.low_confidence <= 1.0:
+            raise ConfigError(f"{key}.low_confidence: {self.low_confidence} must be from 0 to 1")
+        if self.max_population_stability_index > 10.0:
             raise ConfigError(
                 f"{key}.max_population_stability_index: {self.max_population_stability_index} must be from 0 to 10"
             )
         for name in ("min_rows_for_shares", "min_rows_for_drift"):
             value = getattr(self, name)
-            if not 1 <= value <= 10_000_000:
+            if value > 10_000_000:
                 raise ConfigError(f"{key}.{name}: {value} must be from 1 to 10000000")
 
 
@@ -398,7 +384,10 @@ def _build(cls: type, raw: Any, key: str) -> Any:
                 values[name] = _build(hints[name], {}, f"{key}.{name}")
             else:
                 raise ConfigError(f"{key}.{name}: missing")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as error:  # a check of the class itself (e.g. contract.PredictionReportLimits')
+        raise ConfigError(f"{key}: {error}") from None
 
 
 def load_all(path: Path = CONFIG_FILE) -> dict[str, EnvironmentConfig]:

@@ -85,6 +85,12 @@ def test_the_serverless_bounds_are_the_api_models():
         ("sagemaker", {"sklearn_framework_version": "1.4-2"}, r"sklearn_framework_version: '1\.4-2'; only '1\.2-1'"),
         ("predict", {"instance_count": 0}, r"environments\.develop\.predict\.instance_count: 0 must be from 1 to 100"),
         (
+            "monitoring",
+            {"max_rejected_share": 2.0},
+            r"environments\.develop\.monitoring: max_rejected_share must be from 0 to 1, got 2\.0",
+        ),
+        ("monitoring", {"low_confidence": -0.1}, r"environments\.develop\.monitoring\.low_confidence: -0\.1 must be"),
+        (
             "predict",
             {"engine": "spark"},
             r"environments\.develop\.predict\.engine: 'spark' is not one of 'processing', 'emr'",
